@@ -1,0 +1,345 @@
+//! The customer projection: what kizuna knows about one customer, folded from their events.
+//!
+//! [`Customer::apply`] is called once per appended event, in append order, which need not be
+//! time order (a late import, a shop that syncs once a day). Every field is therefore folded
+//! so that the result does not depend on arrival order: first/last are min/max by event time,
+//! profile fields and consent are last-writer-wins by event time, counters are sums.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    event::{Event, channel_name},
+    ids::{CustomerId, EventId, EventKind},
+    profile::{Birthday, BusinessHours, CustomerKind, ProfileUpdate},
+    rfm::{Rfm, Segment},
+    time::{EventTime, days_between},
+};
+
+/// Everything known about one customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    /// The customer's id.
+    pub id: CustomerId,
+    /// Profile fields from `profile` events and CSV imports.
+    pub profile: Profile,
+    /// Consent per channel (`email`, `sms`, …). No entry means never asked: no consent.
+    pub consent: BTreeMap<String, Consent>,
+    /// Free-form labels (set by profile data now, by rules later).
+    pub tags: BTreeSet<String>,
+    /// Offers the customer declined, with the time of the latest decline.
+    pub declined: BTreeMap<String, EventTime>,
+    /// Counters and dates derived from the history.
+    pub stats: Stats,
+    /// Latest RFM scores; `None` until `kizuna rfm` has run since the customer appeared.
+    pub rfm: Option<Rfm>,
+}
+
+/// Profile fields. Absent until some event or import sets them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Display name.
+    pub name: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Phone number for SMS.
+    pub phone: Option<String>,
+    /// Person or business (personal unless told otherwise).
+    pub kind: CustomerKind,
+    /// IANA time zone.
+    pub tz: Option<String>,
+    /// Birthday.
+    pub birthday: Option<Birthday>,
+    /// Opening hours of a business customer.
+    pub business_hours: Option<BusinessHours>,
+    /// Time of the newest profile event applied, for last-writer-wins.
+    pub updated_at: Option<EventTime>,
+}
+
+/// The customer's latest consent decision for one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    /// Whether they may be contacted on this channel.
+    pub granted: bool,
+    /// When they said so.
+    pub at: EventTime,
+    /// The event that recorded it, for audit.
+    pub event: EventId,
+}
+
+/// Figures derived from the history; see the module doc for how they are folded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Events of any kind.
+    pub events: u64,
+    /// Number of purchases.
+    pub orders: u64,
+    /// Sum of purchase amounts (smallest currency unit).
+    pub revenue: i64,
+    /// Earliest purchase.
+    pub first_order: Option<Timestamp>,
+    /// Latest purchase.
+    pub last_order: Option<Timestamp>,
+    /// Mean days between consecutive orders: (last − first) / (orders − 1).
+    pub avg_days_between_orders: Option<f64>,
+    /// Latest inquiry or complaint from the customer.
+    pub last_inbound: Option<Timestamp>,
+    /// Latest reply, call/visit or message from the business.
+    pub last_outbound: Option<Timestamp>,
+    /// Inquiries and complaints not yet answered by a reply, oldest first.
+    pub open_inquiries: Vec<OpenInquiry>,
+    /// Earliest event of any kind.
+    pub first_seen: Option<Timestamp>,
+    /// Latest event of any kind.
+    pub last_seen: Option<Timestamp>,
+}
+
+/// An inquiry or complaint awaiting a reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenInquiry {
+    /// The inquiry's event id; a reply may name it in `in_reply_to`.
+    pub event: EventId,
+    /// `inquiry` or `complaint`.
+    pub kind: String,
+    /// When it was raised.
+    pub at: Timestamp,
+}
+
+fn keep_min(slot: &mut Option<Timestamp>, t: Timestamp) {
+    if slot.is_none_or(|old| t < old) {
+        *slot = Some(t);
+    }
+}
+
+fn keep_max(slot: &mut Option<Timestamp>, t: Timestamp) {
+    if slot.is_none_or(|old| t > old) {
+        *slot = Some(t);
+    }
+}
+
+impl Customer {
+    /// A customer known by id only, before any event is applied.
+    pub fn new(id: CustomerId) -> Self {
+        Self {
+            id,
+            profile: Profile::default(),
+            consent: BTreeMap::new(),
+            tags: BTreeSet::new(),
+            declined: BTreeMap::new(),
+            stats: Stats::default(),
+            rfm: None,
+        }
+    }
+
+    /// Folds one event into the projection.
+    pub fn apply(&mut self, event: &Event) {
+        let t = event.at.instant();
+        let stats = &mut self.stats;
+        stats.events += 1;
+        keep_min(&mut stats.first_seen, t);
+        keep_max(&mut stats.last_seen, t);
+        if event.kind.is_inbound() {
+            keep_max(&mut stats.last_inbound, t);
+        }
+        if event.kind.is_outbound() {
+            keep_max(&mut stats.last_outbound, t);
+        }
+        match &event.kind {
+            EventKind::Profile => self.apply_profile(event),
+            EventKind::Purchase => {
+                if let Some(p) = event.purchase() {
+                    stats.orders += 1;
+                    stats.revenue = stats.revenue.saturating_add(p.amount);
+                    keep_min(&mut stats.first_order, t);
+                    keep_max(&mut stats.last_order, t);
+                    stats.avg_days_between_orders = match (stats.first_order, stats.last_order) {
+                        (Some(first), Some(last)) if stats.orders > 1 => {
+                            Some(days_between(first, last) / (stats.orders - 1) as f64)
+                        }
+                        _ => None,
+                    };
+                }
+            }
+            EventKind::Inquiry | EventKind::Complaint => {
+                let open = OpenInquiry {
+                    event: event.id.clone(),
+                    kind: event.kind.to_string(),
+                    at: t,
+                };
+                let pos = stats.open_inquiries.partition_point(|o| o.at <= t);
+                stats.open_inquiries.insert(pos, open);
+            }
+            EventKind::Reply => match event.attr_str("in_reply_to") {
+                Some(target) => stats.open_inquiries.retain(|o| o.event.as_str() != target),
+                // A reply that names nothing answers everything raised before it.
+                None => stats.open_inquiries.retain(|o| o.at > t),
+            },
+            EventKind::OptIn | EventKind::OptOut => {
+                if let Ok(channel) = channel_name(&event.attrs) {
+                    let newer = self
+                        .consent
+                        .get(channel)
+                        .is_none_or(|old| event.at >= old.at);
+                    if newer {
+                        let consent = Consent {
+                            granted: event.kind == EventKind::OptIn,
+                            at: event.at,
+                            event: event.id.clone(),
+                        };
+                        self.consent.insert(channel.to_owned(), consent);
+                    }
+                }
+            }
+            EventKind::Decline => {
+                if let Some(offer) = event.attr_str("offer") {
+                    let slot = self
+                        .declined
+                        .entry(offer.trim().to_owned())
+                        .or_insert(event.at);
+                    *slot = (*slot).max(event.at);
+                }
+            }
+            EventKind::Contact | EventKind::MessageSent | EventKind::Other(_) => {}
+        }
+    }
+
+    /// Last-writer-wins by event time; an older profile event only fills fields still empty.
+    fn apply_profile(&mut self, event: &Event) {
+        let Ok(update) = ProfileUpdate::from_attrs(&event.attrs) else {
+            return;
+        };
+        let p = &mut self.profile;
+        let newer = p.updated_at.is_none_or(|old| event.at >= old);
+        fn set<T>(slot: &mut Option<T>, value: Option<T>, newer: bool) {
+            if value.is_some() && (newer || slot.is_none()) {
+                *slot = value;
+            }
+        }
+        set(&mut p.name, update.name, newer);
+        set(&mut p.email, update.email, newer);
+        set(&mut p.phone, update.phone, newer);
+        set(&mut p.tz, update.tz, newer);
+        set(&mut p.birthday, update.birthday, newer);
+        set(&mut p.business_hours, update.business_hours, newer);
+        if let Some(kind) = update.kind.filter(|_| newer) {
+            p.kind = kind;
+        }
+        if newer {
+            p.updated_at = Some(event.at);
+        }
+        self.tags.extend(update.tags);
+    }
+
+    /// The customer's RFM segment: scored buyers by their scores, customers who never bought
+    /// are prospects, and a buyer not scored since their first order is `None` until the
+    /// next `kizuna rfm`.
+    pub fn segment(&self) -> Option<Segment> {
+        match &self.rfm {
+            Some(rfm) => Some(rfm.segment),
+            None if self.stats.orders == 0 => Some(Segment::Prospect),
+            None => None,
+        }
+    }
+
+    /// Whether the customer currently consents to `channel`.
+    pub fn consents_to(&self, channel: &str) -> bool {
+        self.consent.get(channel).is_some_and(|c| c.granted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(json: &str) -> Event {
+        Event::from_json_str(json).unwrap()
+    }
+
+    fn customer(events: &[&str]) -> Customer {
+        let mut c = Customer::new(CustomerId::new("c-1").unwrap());
+        for e in events {
+            c.apply(&ev(e));
+        }
+        c
+    }
+
+    #[test]
+    fn purchases_fold_in_any_order() {
+        let a = r#"{"customer":"c-1","type":"purchase","at":"2026-01-01T10:00:00Z","amount":1000}"#;
+        let b = r#"{"customer":"c-1","type":"purchase","at":"2026-01-31T10:00:00Z","amount":500}"#;
+        let c = r#"{"customer":"c-1","type":"purchase","at":"2026-03-02T10:00:00Z","amount":250}"#;
+        let forward = customer(&[a, b, c]);
+        let backward = customer(&[c, a, b]);
+        assert_eq!(forward, backward);
+        let s = &forward.stats;
+        assert_eq!((s.orders, s.revenue), (3, 1750));
+        assert_eq!(s.first_order.unwrap().to_string(), "2026-01-01T10:00:00Z");
+        assert_eq!(s.last_order.unwrap().to_string(), "2026-03-02T10:00:00Z");
+        assert_eq!(s.avg_days_between_orders, Some(30.0));
+    }
+
+    #[test]
+    fn replies_close_inquiries() {
+        let c = customer(&[
+            r#"{"id":"q1","customer":"c-1","type":"inquiry","at":"2026-01-01T10:00:00Z"}"#,
+            r#"{"id":"q2","customer":"c-1","type":"complaint","at":"2026-01-02T10:00:00Z"}"#,
+            r#"{"customer":"c-1","type":"reply","at":"2026-01-03T10:00:00Z","in_reply_to":"q2"}"#,
+        ]);
+        assert_eq!(c.stats.open_inquiries.len(), 1);
+        assert_eq!(c.stats.open_inquiries[0].event.as_str(), "q1");
+        assert_eq!(
+            c.stats.last_inbound.unwrap().to_string(),
+            "2026-01-02T10:00:00Z"
+        );
+        assert_eq!(
+            c.stats.last_outbound.unwrap().to_string(),
+            "2026-01-03T10:00:00Z"
+        );
+        let c = customer(&[
+            r#"{"id":"q1","customer":"c-1","type":"inquiry","at":"2026-01-01T10:00:00Z"}"#,
+            r#"{"customer":"c-1","type":"reply","at":"2026-01-01T12:00:00Z"}"#,
+            r#"{"id":"q3","customer":"c-1","type":"inquiry","at":"2026-01-05T10:00:00Z"}"#,
+        ]);
+        let open: Vec<&str> = c
+            .stats
+            .open_inquiries
+            .iter()
+            .map(|o| o.event.as_str())
+            .collect();
+        assert_eq!(
+            open,
+            ["q3"],
+            "an unaddressed reply closes only earlier inquiries"
+        );
+    }
+
+    #[test]
+    fn consent_and_profile_are_last_writer_wins_by_time() {
+        let c = customer(&[
+            r#"{"customer":"c-1","type":"opt_out","at":"2026-02-01T00:00:00Z","channel":"email"}"#,
+            r#"{"customer":"c-1","type":"opt_in","at":"2026-01-01T00:00:00Z","channel":"email"}"#,
+            r#"{"customer":"c-1","type":"opt_in","at":"2026-01-01T00:00:00Z","channel":"sms"}"#,
+            r#"{"customer":"c-1","type":"profile","at":"2026-02-01T00:00:00Z","name":"New"}"#,
+            r#"{"customer":"c-1","type":"profile","at":"2026-01-01T00:00:00Z","name":"Old","email":"a@b.jp","kind":"business"}"#,
+        ]);
+        assert!(
+            !c.consents_to("email"),
+            "a late-arriving older opt-in must not undo an opt-out"
+        );
+        assert!(c.consents_to("sms"));
+        assert!(!c.consents_to("line"));
+        assert_eq!(c.profile.name.as_deref(), Some("New"));
+        assert_eq!(
+            c.profile.email.as_deref(),
+            Some("a@b.jp"),
+            "older event fills a gap"
+        );
+        assert_eq!(
+            c.profile.kind,
+            CustomerKind::Personal,
+            "older kind does not win"
+        );
+    }
+}

@@ -1,0 +1,358 @@
+//! Events: the one thing kizuna stores.
+//!
+//! An event is `{id, customer, type, at, ...attributes}`. Parsing an event from JSON is also
+//! its validation: [`Event::from_json`] checks the envelope, then the attributes of the kinds
+//! the core understands, and reports *every* problem as a [`FieldError`] so an operator fixing
+//! an import file sees all of a line's mistakes at once. Every ingest path (import, `event
+//! add`, the daemon) goes through it, so they accept and refuse exactly the same things.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, ser::SerializeMap};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    ids::{CustomerId, EventId, EventKind},
+    profile::ProfileUpdate,
+    time::EventTime,
+};
+
+/// One problem with one field of an input record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field's name (`amount`, `at`, …), or `(line)` when the record as a whole is bad.
+    pub field: String,
+    /// What is wrong, in words an operator can act on.
+    pub reason: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+/// Something that happened with a customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Unique id; duplicates are ignored on append.
+    pub id: EventId,
+    /// Whom it concerns.
+    pub customer: CustomerId,
+    /// What happened.
+    pub kind: EventKind,
+    /// When it happened, with the offset it was written in.
+    pub at: EventTime,
+    /// Everything else (`amount`, `items`, `channel`, …), passed to scripts as is.
+    pub attrs: Map<String, Value>,
+}
+
+/// A purchase's attributes, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purchase {
+    /// Amount in the smallest currency unit (yen), never negative.
+    pub amount: i64,
+    /// Item codes bought.
+    pub items: Vec<String>,
+}
+
+const ENVELOPE: [&str; 4] = ["id", "customer", "type", "at"];
+
+impl Event {
+    /// Parses and validates one JSON object. When `id` is absent it is derived from the
+    /// content (see [`Event::derive_id`]).
+    pub fn from_json(mut obj: Map<String, Value>) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut take_str =
+            |obj: &mut Map<String, Value>, field: &str, required: bool| match obj.remove(field) {
+                Some(Value::String(s)) => Some(s),
+                Some(_) => {
+                    errors.push(FieldError::new(field, "must be a string"));
+                    None
+                }
+                None if required => {
+                    errors.push(FieldError::new(field, "is required"));
+                    None
+                }
+                None => None,
+            };
+        let id = take_str(&mut obj, "id", false);
+        let customer = take_str(&mut obj, "customer", true);
+        let kind = take_str(&mut obj, "type", true);
+        let at = take_str(&mut obj, "at", true);
+
+        let id = id.and_then(|s| {
+            EventId::new(s)
+                .map_err(|e| id_err(&mut errors, "id", e))
+                .ok()
+        });
+        let customer = customer.and_then(|s| {
+            CustomerId::new(s)
+                .map_err(|e| id_err(&mut errors, "customer", e))
+                .ok()
+        });
+        let kind = kind.and_then(|s| {
+            EventKind::parse(&s)
+                .map_err(|e| id_err(&mut errors, "type", e))
+                .ok()
+        });
+        let at = at.and_then(|s| {
+            EventTime::parse(&s)
+                .map_err(|e| errors.push(FieldError::new("at", e.to_string())))
+                .ok()
+        });
+        if let Some(kind) = &kind {
+            errors.extend(validate_attrs(kind, &obj));
+        }
+        match (customer, kind, at) {
+            (Some(customer), Some(kind), Some(at)) if errors.is_empty() => {
+                let id = id.unwrap_or_else(|| Self::derive_id(&customer, &kind, at, &obj));
+                Ok(Self {
+                    id,
+                    customer,
+                    kind,
+                    at,
+                    attrs: obj,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+
+    /// Parses one line of JSON text (an NDJSON record).
+    pub fn from_json_str(line: &str) -> Result<Self, Vec<FieldError>> {
+        match serde_json::from_str::<Value>(line) {
+            Ok(Value::Object(obj)) => Self::from_json(obj),
+            Ok(_) => Err(vec![FieldError::new("(line)", "must be a JSON object")]),
+            Err(e) => Err(vec![FieldError::new(
+                "(line)",
+                format!("invalid JSON: {e}"),
+            )]),
+        }
+    }
+
+    /// A stable id for an event that came without one: a hash of customer, type, instant
+    /// and attributes. The same record imported twice gets the same id, so it is stored
+    /// once; the instant (not its text) is hashed, so `+09:00` and `Z` spellings agree.
+    pub fn derive_id(
+        customer: &CustomerId,
+        kind: &EventKind,
+        at: EventTime,
+        attrs: &Map<String, Value>,
+    ) -> EventId {
+        let mut h = Sha256::new();
+        for part in [customer.as_str(), kind.as_str(), &at.instant().to_string()] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        // serde_json's Map is ordered by key, so this text is canonical.
+        h.update(Value::Object(attrs.clone()).to_string().as_bytes());
+        let digest = h.finalize();
+        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        EventId::from_trusted(format!("h-{hex}"))
+    }
+
+    /// The purchase attributes, when this is a valid purchase.
+    pub fn purchase(&self) -> Option<Purchase> {
+        (self.kind == EventKind::Purchase)
+            .then(|| parse_purchase(&self.attrs).ok())
+            .flatten()
+    }
+
+    /// A string attribute, if present.
+    pub fn attr_str(&self, name: &str) -> Option<&str> {
+        self.attrs.get(name).and_then(Value::as_str)
+    }
+}
+
+fn id_err(errors: &mut Vec<FieldError>, field: &str, e: crate::ids::IdError) {
+    errors.push(FieldError::new(field, e.to_string()));
+}
+
+/// Checks the attributes of the kinds the core interprets; other kinds pass untouched.
+fn validate_attrs(kind: &EventKind, attrs: &Map<String, Value>) -> Vec<FieldError> {
+    match kind {
+        EventKind::Profile => ProfileUpdate::from_attrs(attrs).err().unwrap_or_default(),
+        EventKind::Purchase => parse_purchase(attrs).err().unwrap_or_default(),
+        EventKind::OptIn | EventKind::OptOut => channel_name(attrs)
+            .err()
+            .map(|e| vec![e])
+            .unwrap_or_default(),
+        EventKind::Decline => match attrs.get("offer") {
+            Some(Value::String(s)) if !s.trim().is_empty() => Vec::new(),
+            Some(_) => vec![FieldError::new("offer", "must be a non-empty string")],
+            None => vec![FieldError::new(
+                "offer",
+                "is required (what the customer declined)",
+            )],
+        },
+        EventKind::Reply => match attrs.get("in_reply_to") {
+            None | Some(Value::String(_)) => Vec::new(),
+            Some(_) => vec![FieldError::new(
+                "in_reply_to",
+                "must be the id of the inquiry answered",
+            )],
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// The `channel` of an opt-in/opt-out, validated as a channel name.
+pub fn channel_name(attrs: &Map<String, Value>) -> Result<&str, FieldError> {
+    match attrs.get("channel") {
+        Some(Value::String(s))
+            if !s.is_empty()
+                && s.len() <= 32
+                && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+        {
+            Ok(s)
+        }
+        Some(_) => Err(FieldError::new(
+            "channel",
+            "must be a channel name like \"email\" or \"sms\"",
+        )),
+        None => Err(FieldError::new(
+            "channel",
+            "is required (\"email\", \"sms\", …)",
+        )),
+    }
+}
+
+fn parse_purchase(attrs: &Map<String, Value>) -> Result<Purchase, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let amount = match attrs.get("amount") {
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(a) if a >= 0 => a,
+            _ => {
+                errors.push(FieldError::new(
+                    "amount",
+                    format!(
+                        "{n} is not a whole, non-negative amount in the smallest currency unit"
+                    ),
+                ));
+                0
+            }
+        },
+        Some(_) => {
+            errors.push(FieldError::new("amount", "must be a number"));
+            0
+        }
+        None => {
+            errors.push(FieldError::new("amount", "is required for a purchase"));
+            0
+        }
+    };
+    let items = match attrs.get("items") {
+        None => Vec::new(),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(_) => {
+            errors.push(FieldError::new("items", "must be an array of item codes"));
+            Vec::new()
+        }
+    };
+    if errors.is_empty() {
+        Ok(Purchase { amount, items })
+    } else {
+        Err(errors)
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(4 + self.attrs.len()))?;
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("customer", &self.customer)?;
+        map.serialize_entry("type", &self.kind)?;
+        map.serialize_entry("at", &self.at)?;
+        for (k, v) in &self.attrs {
+            if !ENVELOPE.contains(&k.as_str()) {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let obj = Map::deserialize(d)?;
+        Self::from_json(obj).map_err(|errors| {
+            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            serde::de::Error::custom(text.join("; "))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Event, Vec<FieldError>> {
+        Event::from_json_str(s)
+    }
+
+    fn fields(errors: Vec<FieldError>) -> Vec<String> {
+        errors.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let line = r#"{"id":"e-1001","customer":"c-42","type":"purchase","at":"2026-03-01T10:15:00+09:00","amount":4800,"items":["beans-500g","dripper"]}"#;
+        let e = parse(line).unwrap();
+        assert_eq!(e.purchase().unwrap().amount, 4800);
+        assert_eq!(serde_json::to_string(&e).unwrap(), line);
+        let back: Event = serde_json::from_str(line).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_content_based() {
+        let a = parse(
+            r#"{"customer":"c-1","type":"visit","at":"2026-03-01T10:00:00+09:00","shop":"x"}"#,
+        )
+        .unwrap();
+        let b =
+            parse(r#"{"shop":"x","at":"2026-03-01T01:00:00Z","type":"visit","customer":"c-1"}"#)
+                .unwrap();
+        let c = parse(
+            r#"{"customer":"c-1","type":"visit","at":"2026-03-01T10:00:00+09:00","shop":"y"}"#,
+        )
+        .unwrap();
+        assert!(a.id.as_str().starts_with("h-"));
+        assert_eq!(a.id, b.id);
+        assert_ne!(a.id, c.id);
+    }
+
+    #[test]
+    fn reports_every_bad_field() {
+        let errors = parse(
+            r#"{"customer":"","type":"purchase","at":"2026-03-01 10:00","amount":-5,"items":"x"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(fields(errors), ["customer", "at", "amount", "items"]);
+        assert_eq!(
+            fields(parse(r#"{"type":"opt_in"}"#).unwrap_err()),
+            ["customer", "at", "channel"]
+        );
+        assert_eq!(fields(parse("[1]").unwrap_err()), ["(line)"]);
+        assert_eq!(fields(parse("{oops").unwrap_err()), ["(line)"]);
+        assert_eq!(
+            fields(parse(r#"{"customer":"c","type":"purchase","at":"2026-03-01T10:00:00Z","amount":12.5}"#).unwrap_err()),
+            ["amount"]
+        );
+    }
+}

@@ -1,0 +1,40 @@
+//! kizuna-core: the engine under the `kizuna` CLI, with no knowledge of SMTP, HTTP or clap.
+//!
+//! Everything that happens with a customer is an [`Event`]. Events enter through one door,
+//! [`Event::from_json`], which is also their validation, so every ingest path accepts and
+//! refuses the same input. The [`Store`] appends them to a log on sled, indexes them per
+//! customer, and folds each one into the customer's [`Customer`] projection in the same atomic
+//! batch. Figures that depend on the whole population, such as [`rfm`] scores, are computed
+//! on demand over the projections, never per event.
+//!
+//! ```
+//! use kizuna_core::{Event, Store, StoreOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let mut store = Store::open(dir.path().join("db"), StoreOptions::default())?;
+//! let event = Event::from_json_str(
+//!     r#"{"customer":"c-42","type":"purchase","at":"2026-03-01T10:15:00+09:00","amount":4800}"#,
+//! ).map_err(|errors| format!("{errors:?}"))?;
+//! let report = store.append(&[event.clone(), event])?;
+//! store.flush()?;
+//! assert_eq!((report.appended, report.duplicates), (1, 1));
+//! let customer = store.customer(&"c-42".parse()?)?.ok_or("no projection")?;
+//! assert_eq!(customer.stats.revenue, 4800);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod customer;
+pub mod event;
+pub mod ids;
+pub mod profile;
+pub mod rfm;
+pub mod store;
+pub mod time;
+
+pub use customer::Customer;
+pub use event::{Event, FieldError};
+pub use ids::{CustomerId, EventId, EventKind};
+pub use store::{Store, StoreError, StoreOptions};
+pub use time::EventTime;

@@ -1,0 +1,153 @@
+//! Erasing a customer, and compacting the database so the erased bytes are really gone.
+//!
+//! sled is log-structured: a removed value stays in old log segments until sled happens to
+//! reclaim them. For a right-to-be-forgotten request that is not good enough, so after an
+//! erase the CLI calls [`Store::compact`], which copies the live data into a fresh database
+//! and swaps directories. The swap is crash-safe: [`finish_interrupted_compaction`] runs at
+//! every open and either completes or discards a half-done compaction.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use serde::Serialize;
+
+use super::{Store, StoreError, TREE, keys};
+use crate::ids::CustomerId;
+
+/// What [`Store::erase_customer`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EraseReport {
+    /// Events removed.
+    pub events: u64,
+    /// Whether a projection existed and was removed.
+    pub projection: bool,
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Completes or discards a compaction that a crash interrupted (see the module doc).
+pub(super) fn finish_interrupted_compaction(path: &Path) -> Result<(), StoreError> {
+    let fresh = sibling(path, ".compact");
+    let old = sibling(path, ".old");
+    if path.exists() {
+        // The live database is intact; anything beside it is leftover.
+        for leftover in [&fresh, &old] {
+            if leftover.exists() {
+                fs::remove_dir_all(leftover).map_err(io_err(leftover))?;
+            }
+        }
+    } else if fresh.exists() {
+        // Crashed after moving the old database aside: the copy is complete, finish the swap.
+        fs::rename(&fresh, path).map_err(io_err(path))?;
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(io_err(&old))?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Removes every event of `id`, their index entries and the projection, in one atomic
+    /// batch, flushed. Returns `None` if the store knows nothing of the customer.
+    ///
+    /// The removed bytes may survive in sled's old log segments until [`Store::compact`].
+    pub fn erase_customer(&mut self, id: &CustomerId) -> Result<Option<EraseReport>, StoreError> {
+        let mut report = EraseReport::default();
+        let mut batch = sled::Batch::default();
+        for item in self.tree.scan_prefix(keys::history_prefix(id)) {
+            let (hkey, _) = item.map_err(|e| self.sled_err(e))?;
+            let seq =
+                keys::seq_suffix(&hkey).ok_or_else(|| self.corrupt(&hkey, "bad history key"))?;
+            if let Some(event) = self.event_at(seq)? {
+                batch.remove(keys::id(&event.id));
+            }
+            batch.remove(&keys::event(seq));
+            batch.remove(hkey);
+            report.events += 1;
+        }
+        let ckey = keys::customer(id);
+        report.projection = self
+            .tree
+            .contains_key(&ckey)
+            .map_err(|e| self.sled_err(e))?;
+        if report.events == 0 && !report.projection {
+            return Ok(None);
+        }
+        batch.remove(ckey);
+        let events = self.counter("events")?.saturating_sub(report.events);
+        let customers = self
+            .counter("customers")?
+            .saturating_sub(u64::from(report.projection));
+        batch.insert(keys::meta("events"), &events.to_be_bytes());
+        batch.insert(keys::meta("customers"), &customers.to_be_bytes());
+        self.tree.apply_batch(batch).map_err(|e| self.sled_err(e))?;
+        self.flush()?;
+        Ok(Some(report))
+    }
+
+    /// Rewrites the database with only its live data, so that nothing removed survives on
+    /// disk. Costs a full copy; meant for erasure requests, not for routine use.
+    pub fn compact(self) -> Result<Store, StoreError> {
+        let Store {
+            db,
+            tree,
+            path,
+            options,
+            ..
+        } = self;
+        let fresh = sibling(&path, ".compact");
+        let old = sibling(&path, ".old");
+        if fresh.exists() {
+            fs::remove_dir_all(&fresh).map_err(io_err(&fresh))?;
+        }
+        {
+            let sled_err = |source| StoreError::Sled {
+                path: fresh.clone(),
+                source,
+            };
+            let copy = sled::Config::new()
+                .path(&fresh)
+                .cache_capacity(options.cache_capacity)
+                .open()
+                .map_err(sled_err)?;
+            let copy_tree = copy.open_tree(TREE).map_err(sled_err)?;
+            let mut batch = sled::Batch::default();
+            let mut pending = 0;
+            for item in tree.iter() {
+                let (k, v) = item.map_err(|source| StoreError::Sled {
+                    path: path.clone(),
+                    source,
+                })?;
+                batch.insert(k, v);
+                pending += 1;
+                if pending == 10_000 {
+                    copy_tree
+                        .apply_batch(std::mem::take(&mut batch))
+                        .map_err(sled_err)?;
+                    pending = 0;
+                }
+            }
+            copy_tree.apply_batch(batch).map_err(sled_err)?;
+            copy.flush().map_err(sled_err)?;
+        }
+        drop(tree);
+        drop(db);
+        fs::rename(&path, &old).map_err(io_err(&path))?;
+        fs::rename(&fresh, &path).map_err(io_err(&path))?;
+        fs::remove_dir_all(&old).map_err(io_err(&old))?;
+        Store::open(&path, options)
+    }
+}

@@ -1,0 +1,146 @@
+//! Store tests on a real sled database in a temporary directory.
+
+use super::*;
+use crate::{event::Event, ids::CustomerId};
+
+fn ev(json: &str) -> Event {
+    Event::from_json_str(json).unwrap()
+}
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(dir.path().join("db"), StoreOptions::default()).unwrap()
+}
+
+fn purchase(id: &str, customer: &str, at: &str, amount: i64) -> Event {
+    ev(&format!(
+        r#"{{"id":"{id}","customer":"{customer}","type":"purchase","at":"{at}","amount":{amount}}}"#
+    ))
+}
+
+#[test]
+fn append_is_idempotent_by_id_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    let a = purchase("e1", "c-1", "2026-01-02T00:00:00Z", 100);
+    let b = purchase("e2", "c-1", "2026-01-01T00:00:00Z", 200);
+    let report = store.append(&[a.clone(), b.clone(), a.clone()]).unwrap();
+    assert_eq!(
+        (report.appended, report.duplicates, report.new_customers),
+        (2, 1, 1)
+    );
+    let again = store.append(&[b.clone()]).unwrap();
+    assert_eq!((again.appended, again.duplicates), (0, 1));
+    store.flush().unwrap();
+    drop(store);
+
+    let mut store = open(&dir);
+    assert_eq!(store.event_count().unwrap(), 2);
+    assert_eq!(store.customer_count().unwrap(), 1);
+    let c = store
+        .customer(&CustomerId::new("c-1").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.stats.orders, c.stats.revenue), (2, 300));
+    // Appending after reopen continues the sequence instead of overwriting.
+    store
+        .append(&[purchase("e3", "c-2", "2026-01-03T00:00:00Z", 1)])
+        .unwrap();
+    let ids: Vec<String> = store.events().map(|e| e.unwrap().id.to_string()).collect();
+    assert_eq!(ids, ["e1", "e2", "e3"], "global order is append order");
+}
+
+#[test]
+fn history_is_per_customer_in_time_order_and_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    store
+        .append(&[
+            purchase("e1", "c-1", "2026-01-03T00:00:00Z", 1),
+            purchase("e2", "c-10", "2026-01-01T00:00:00Z", 1),
+            purchase("e3", "c-1", "2026-01-01T00:00:00Z", 1),
+            purchase("e4", "c-1", "2026-01-02T00:00:00+09:00", 1),
+        ])
+        .unwrap();
+    let c1 = CustomerId::new("c-1").unwrap();
+    let ids = |evs: Vec<Event>| {
+        evs.into_iter()
+            .map(|e| e.id.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(store.history(&c1, 20).unwrap()), ["e3", "e4", "e1"]);
+    assert_eq!(
+        ids(store.history(&c1, 2).unwrap()),
+        ["e4", "e1"],
+        "the newest two"
+    );
+}
+
+#[test]
+fn newer_schema_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    open(&dir).set_schema_for_test(SCHEMA_VERSION + 1);
+    let err = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap_err();
+    assert!(matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1));
+    assert!(err.to_string().contains("upgrade kizuna"), "{err}");
+}
+
+#[test]
+fn erase_and_compact_leave_no_trace_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    store
+        .append(&[
+            ev(r#"{"id":"p1","customer":"c-9","type":"profile","at":"2026-01-01T00:00:00Z","name":"Hanako Secretname","email":"hanako@secret.example"}"#),
+            purchase("e1", "c-9", "2026-01-02T00:00:00Z", 100),
+            purchase("e2", "c-1", "2026-01-02T00:00:00Z", 100),
+        ])
+        .unwrap();
+    store.flush().unwrap();
+    let c9 = CustomerId::new("c-9").unwrap();
+    let report = store.erase_customer(&c9).unwrap().unwrap();
+    assert_eq!((report.events, report.projection), (2, true));
+    assert!(
+        store.erase_customer(&c9).unwrap().is_none(),
+        "second erase finds nothing"
+    );
+    let store = store.compact().unwrap();
+    assert!(store.customer(&c9).unwrap().is_none());
+    assert_eq!(store.event_count().unwrap(), 1);
+    assert_eq!(store.customer_count().unwrap(), 1);
+    drop(store);
+    for needle in ["Secretname", "secret.example"] {
+        assert!(
+            !dir_contains(dir.path(), needle.as_bytes()),
+            "{needle} still on disk"
+        );
+    }
+}
+
+#[test]
+fn interrupted_compaction_is_finished_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let mut store = open(&dir);
+    store
+        .append(&[purchase("e1", "c-1", "2026-01-02T00:00:00Z", 100)])
+        .unwrap();
+    store.flush().unwrap();
+    drop(store);
+    // Simulate a crash between "move old aside" and "move copy in".
+    std::fs::rename(&db, dir.path().join("db.compact")).unwrap();
+    let store = open(&dir);
+    assert_eq!(store.event_count().unwrap(), 1);
+    assert!(!dir.path().join("db.compact").exists());
+}
+
+fn dir_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|entry| {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            dir_contains(&path, needle)
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            bytes.windows(needle.len()).any(|w| w == needle)
+        }
+    })
+}
