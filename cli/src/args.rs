@@ -1,0 +1,194 @@
+//! The command line, as clap types. Only parsing lives here; each command's behaviour is in
+//! `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use jiff::Timestamp;
+
+/// kizuna: the customer-relationship engine that keeps every interaction as an event.
+#[derive(Debug, Parser)]
+#[command(name = "kizuna", version, about, long_about = None)]
+pub struct Cli {
+    /// The kizuna home: kizuna.toml, the database and the rules.
+    /// Default: $KIZUNA_HOME, else ./kizuna-data.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a home: kizuna.toml, an empty database, and rules/ with the default pack.
+    Init,
+    /// Import events (.jsonl) and customers (.csv). Nothing is imported if any line is bad,
+    /// unless --skip-invalid.
+    Import(ImportArgs),
+    /// Add or inspect single events.
+    #[command(subcommand)]
+    Event(EventCommand),
+    /// Look at or erase customers.
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+    /// Recompute RFM scores for all customers and print the segment table.
+    Rfm(RfmArgs),
+    /// Generate a sample business, import it and summarise it.
+    Demo(DemoArgs),
+    /// Measure performance.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `kizuna import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files to import: `.jsonl`/`.ndjson` events or `.csv` customers
+    /// (header: id,name,email,phone,kind,tz,birthday[,business_hours]).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Import the good lines and write the bad ones, with reasons, to --rejects.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Where --skip-invalid writes rejected lines (JSON lines with file, line, errors, record).
+    #[arg(long, value_name = "FILE", default_value = "kizuna-rejects.jsonl")]
+    pub rejects: PathBuf,
+    /// Time of the profile events made from CSV rows (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<Timestamp>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kizuna event ...`.
+#[derive(Debug, Subcommand)]
+pub enum EventCommand {
+    /// Add one event. Extra attributes as key=value; values that parse as JSON (numbers,
+    /// arrays, true/false) are stored as such, everything else as text.
+    Add(EventAddArgs),
+}
+
+/// `kizuna event add`.
+#[derive(Debug, Args)]
+pub struct EventAddArgs {
+    /// The customer's id.
+    #[arg(long)]
+    pub customer: String,
+    /// Event type: profile, purchase, inquiry, complaint, reply, contact, decline, opt_in,
+    /// opt_out, or any other lower_case name.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: String,
+    /// When it happened, RFC 3339 with offset (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Event id (default: derived from the content).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Attributes, e.g. amount=4800 'items=["beans-500g"]' channel=email.
+    #[arg(value_name = "KEY=VALUE")]
+    pub attrs: Vec<String>,
+    /// Print the stored event as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kizuna customer ...`.
+#[derive(Debug, Subcommand)]
+pub enum CustomerCommand {
+    /// List customers, optionally filtered.
+    List(CustomerListArgs),
+    /// Show one customer: profile, consent, stats, RFM and the last 20 events.
+    Show(CustomerShowArgs),
+    /// Delete every event and all data of a customer, then compact the database so none of
+    /// it stays on disk.
+    Erase(CustomerEraseArgs),
+}
+
+/// `kizuna customer list`.
+#[derive(Debug, Args)]
+pub struct CustomerListArgs {
+    /// Only customers in this RFM segment (champions, loyal, new, promising, cant_lose,
+    /// at_risk, hibernating, prospect).
+    #[arg(long)]
+    pub segment: Option<String>,
+    /// Only customers with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kizuna customer show`.
+#[derive(Debug, Args)]
+pub struct CustomerShowArgs {
+    /// The customer's id.
+    pub id: String,
+    /// How many of the latest events to show.
+    #[arg(long, default_value_t = 20)]
+    pub events: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kizuna customer erase`.
+#[derive(Debug, Args)]
+pub struct CustomerEraseArgs {
+    /// The customer's id.
+    pub id: String,
+    /// Do not ask for confirmation (required when not on a terminal).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `kizuna rfm`.
+#[derive(Debug, Args)]
+pub struct RfmArgs {
+    /// The moment recency is measured from (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<Timestamp>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kizuna demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many customers the sample business has.
+    #[arg(long, default_value_t = 500)]
+    pub customers: usize,
+    /// Seed of the generator; the same seed and --now give the same business.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// The end of the sample year (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<Timestamp>,
+}
+
+/// `kizuna bench ...`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Import N generated events over N/20 customers into a fresh store; report events/s
+    /// and peak memory.
+    Ingest(BenchIngestArgs),
+}
+
+/// `kizuna bench ingest`.
+#[derive(Debug, Args)]
+pub struct BenchIngestArgs {
+    /// Events to generate and import.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: usize,
+    /// Customers (default: events / 20).
+    #[arg(long)]
+    pub customers: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}

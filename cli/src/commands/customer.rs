@@ -1,0 +1,183 @@
+//! `kizuna customer list|show|erase`.
+
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    process::ExitCode,
+};
+
+use anyhow::{Context, bail};
+use kizuna_core::{Customer, CustomerId, Event, rfm::Segment};
+
+use super::print_json;
+use crate::{
+    args::{CustomerEraseArgs, CustomerListArgs, CustomerShowArgs},
+    home::Home,
+    table::{Align, Table, thousands},
+};
+
+fn parse_id(id: &str) -> anyhow::Result<CustomerId> {
+    CustomerId::new(id).with_context(|| format!("customer id {id:?}"))
+}
+
+fn segment_name(c: &Customer) -> String {
+    c.segment()
+        .map_or_else(|| "(unscored)".to_owned(), |s| s.to_string())
+}
+
+/// Lists customers, filtered by segment and/or tag.
+pub fn list(home: &Home, args: &CustomerListArgs) -> anyhow::Result<ExitCode> {
+    let segment = match &args.segment {
+        Some(name) => Some(Segment::parse(name).with_context(|| {
+            let names: Vec<&str> = Segment::ALL.iter().map(|s| s.as_str()).collect();
+            format!("unknown segment {name:?}; segments are {}", names.join(", "))
+        })?),
+        None => None,
+    };
+    let (_, store) = home.open_store()?;
+    let mut matches = Vec::new();
+    for c in store.customers() {
+        let c = c?;
+        let in_segment = segment.is_none_or(|s| c.segment() == Some(s));
+        let tagged = args.tag.as_ref().is_none_or(|t| c.tags.contains(t));
+        if in_segment && tagged {
+            matches.push(c);
+        }
+    }
+    if args.json {
+        print_json(&matches)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = Table::new(&[
+        ("id", Align::Left),
+        ("name", Align::Left),
+        ("kind", Align::Left),
+        ("orders", Align::Right),
+        ("revenue", Align::Right),
+        ("last order", Align::Left),
+        ("segment", Align::Left),
+        ("tags", Align::Left),
+    ]);
+    for c in &matches {
+        t.row(vec![
+            c.id.to_string(),
+            c.profile.name.clone().unwrap_or_default(),
+            c.profile.kind.to_string(),
+            thousands(c.stats.orders),
+            thousands(c.stats.revenue),
+            c.stats
+                .last_order
+                .map(|t| t.strftime("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            segment_name(c),
+            c.tags.iter().cloned().collect::<Vec<_>>().join(","),
+        ]);
+    }
+    print!("{}", t.render());
+    println!("{} customer(s)", matches.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shows one customer with their latest events.
+pub fn show(home: &Home, args: &CustomerShowArgs) -> anyhow::Result<ExitCode> {
+    let id = parse_id(&args.id)?;
+    let (_, store) = home.open_store()?;
+    let Some(c) = store.customer(&id)? else {
+        bail!("no customer {id}");
+    };
+    let events = store.history(&id, args.events)?;
+    if args.json {
+        print_json(&serde_json::json!({"customer": c, "events": events}))?;
+    } else {
+        print!("{}", render(&c, &events));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(c: &Customer, events: &[Event]) -> String {
+    let p = &c.profile;
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let date = |t: Option<jiff::Timestamp>| t.map_or_else(|| "-".into(), |t| t.to_string());
+    let mut out = format!("customer {} ({})\n", c.id, p.kind);
+    let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<22}{v}\n"));
+    line("name", opt(&p.name));
+    line("email", opt(&p.email));
+    line("phone", opt(&p.phone));
+    line("time zone", opt(&p.tz));
+    line("birthday", p.birthday.map_or("-".into(), |b| b.to_string()));
+    if let Some(h) = &p.business_hours {
+        line("business hours", h.to_string());
+    }
+    line("tags", c.tags.iter().cloned().collect::<Vec<_>>().join(", "));
+    let consent: Vec<String> = c
+        .consent
+        .iter()
+        .map(|(ch, k)| format!("{ch}: {} since {}", if k.granted { "yes" } else { "no" }, k.at))
+        .collect();
+    line("consent", if consent.is_empty() { "none given".into() } else { consent.join("; ") });
+    let declined: Vec<String> = c.declined.iter().map(|(o, at)| format!("{o} ({at})")).collect();
+    if !declined.is_empty() {
+        line("declined", declined.join(", "));
+    }
+    let s = &c.stats;
+    line("orders", thousands(s.orders));
+    line("revenue", thousands(s.revenue));
+    line("first order", date(s.first_order));
+    line("last order", date(s.last_order));
+    line(
+        "avg days between",
+        s.avg_days_between_orders.map_or("-".into(), |d| format!("{d:.1}")),
+    );
+    line("last inbound", date(s.last_inbound));
+    line("last outbound", date(s.last_outbound));
+    let open: Vec<String> = s
+        .open_inquiries
+        .iter()
+        .map(|o| format!("{} {} since {}", o.kind, o.event, o.at))
+        .collect();
+    line("open inquiries", if open.is_empty() { "none".into() } else { open.join("; ") });
+    line(
+        "rfm",
+        match &c.rfm {
+            Some(r) => format!("R{} F{} M{} {} (as of {})", r.r, r.f, r.m, r.segment, r.computed_at),
+            None => segment_name(c),
+        },
+    );
+    out.push_str(&format!("last {} event(s):\n", events.len()));
+    for e in events {
+        let attrs: Vec<String> = e.attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push_str(&format!("  {}  {:<12} {}  {}\n", e.at, e.kind, e.id, attrs.join(" ")));
+    }
+    out
+}
+
+/// Erases a customer completely, after confirmation.
+pub fn erase(home: &Home, args: &CustomerEraseArgs) -> anyhow::Result<ExitCode> {
+    let id = parse_id(&args.id)?;
+    let (_, mut store) = home.open_store()?;
+    if store.customer(&id)?.is_none() && store.history(&id, 1)?.is_empty() {
+        bail!("no customer {id}; nothing erased");
+    }
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("refusing to erase {id} without confirmation: pass --yes");
+        }
+        eprint!("This permanently deletes every event and all data of {id}. Type the id to confirm: ");
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != id.as_str() {
+            bail!("not confirmed; nothing erased");
+        }
+    }
+    let report = store
+        .erase_customer(&id)?
+        .with_context(|| format!("no customer {id}"))?;
+    store.compact().context("compacting the database after the erase")?;
+    // The id alone is logged: it is the business's reference, not personal data.
+    tracing::info!(customer = %id, events = report.events, "customer erased");
+    println!(
+        "erased {id}: {} event(s) and the customer record; database compacted",
+        report.events
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,111 @@
+//! `kizuna demo`: a sample business, imported and summarised.
+
+use std::{io::Write, path::PathBuf, process::ExitCode};
+
+use anyhow::{Context, bail};
+use jiff::Timestamp;
+
+use crate::{
+    args::DemoArgs,
+    commands::rfm::render,
+    home::Home,
+    import::{self, Outcome, Progress, Source},
+    sample,
+    table::thousands,
+};
+
+/// Runs the demo in `home` (which must be new or empty), or in a temporary home that is
+/// deleted afterwards. `KIZUNA_HOME` is deliberately ignored: a demo must never write sample
+/// customers into a real store by accident.
+pub fn run(home: Option<PathBuf>, args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let temp;
+    let (home, kept) = match home {
+        Some(dir) => (Home::at(dir), true),
+        None => {
+            temp = tempfile::Builder::new().prefix("kizuna-demo-").tempdir()?;
+            (Home::at(temp.path()), false)
+        }
+    };
+    if home.root().join("kizuna.toml").exists() {
+        let (_, store) = home.open_store()?;
+        if store.event_count()? > 0 {
+            bail!(
+                "{} already holds events; the demo needs a new or empty home",
+                home.root().display()
+            );
+        }
+    } else {
+        home.init()?;
+    }
+    let now = args.now.unwrap_or_else(Timestamp::now);
+    println!(
+        "kizuna demo: a coffee roaster with {} customers over the year to {} (seed {})",
+        args.customers, now, args.seed
+    );
+    println!(
+        "home: {}{}",
+        home.root().display(),
+        if kept { "" } else { " (temporary; pass --home DIR to keep it)" }
+    );
+
+    let business = sample::business(args.seed, args.customers, now);
+    let dir = home.root().join("sample");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let csv_path = dir.join("customers.csv");
+    std::fs::write(&csv_path, &business.customers_csv)?;
+    let events_path = dir.join("events.jsonl");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&events_path)?);
+    for line in &business.events {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+
+    let (config, mut store) = home.open_store()?;
+    let sources = [Source::new(&csv_path)?, Source::new(&events_path)?];
+    let options = import::Options {
+        skip_invalid: false,
+        csv_at: now - jiff::SignedDuration::from_hours(365 * 24),
+        batch_size: config.import.batch_size,
+    };
+    let summary = match import::run(&mut store, &sources, &options, &Progress::auto())? {
+        Outcome::Imported { summary, .. } => summary,
+        Outcome::Invalid(rejected) => {
+            // The generator only writes valid data; this would be a bug worth seeing.
+            bail!("sample data had {} invalid record(s)", rejected.len());
+        }
+    };
+    println!(
+        "imported {} events ({} customers) in {:.2} s",
+        thousands(summary.imported),
+        thousands(summary.new_customers),
+        summary.validate_seconds + summary.append_seconds
+    );
+
+    let rfm = store.recompute_rfm(now)?;
+    let (mut revenue, mut orders, mut open, mut email_in, mut email_out) = (0i64, 0u64, 0, 0, 0);
+    for c in store.customers() {
+        let c = c?;
+        revenue += c.stats.revenue;
+        orders += c.stats.orders;
+        open += c.stats.open_inquiries.len();
+        match c.consent.get("email") {
+            Some(k) if k.granted => email_in += 1,
+            Some(_) => email_out += 1,
+            None => {}
+        }
+    }
+    println!();
+    println!(
+        "customers {}  events {}  orders {}  revenue ¥{}",
+        thousands(store.customer_count()?),
+        thousands(store.event_count()?),
+        thousands(orders),
+        thousands(revenue)
+    );
+    println!(
+        "open inquiries {open}  e-mail consent: {email_in} opted in, {email_out} opted out"
+    );
+    println!();
+    print!("{}", render(&rfm));
+    Ok(ExitCode::SUCCESS)
+}

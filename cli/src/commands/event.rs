@@ -1,0 +1,63 @@
+//! `kizuna event add`.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use jiff::Timestamp;
+use kizuna_core::Event;
+use serde_json::{Map, Value};
+
+use super::print_json;
+use crate::{args::EventAddArgs, home::Home};
+
+/// Builds one event from flags and `key=value` pairs, validates it like an import line, and
+/// appends it (durably).
+pub fn add(home: &Home, args: &EventAddArgs) -> anyhow::Result<ExitCode> {
+    let mut obj = Map::new();
+    for pair in &args.attrs {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("attribute {pair:?} is not KEY=VALUE");
+        };
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            bail!("attribute name {key:?} must be letters, digits and '_'");
+        }
+        if ["id", "customer", "type", "at"].contains(&key) {
+            bail!("attribute {key:?} is set with --{}", if key == "type" { "type" } else { key });
+        }
+        let value = serde_json::from_str::<Value>(value)
+            .ok()
+            .filter(|v| !v.is_string())
+            .unwrap_or_else(|| Value::String(value.to_owned()));
+        if obj.insert(key.to_owned(), value).is_some() {
+            bail!("attribute {key:?} given twice");
+        }
+    }
+    obj.insert("customer".into(), Value::String(args.customer.clone()));
+    obj.insert("type".into(), Value::String(args.kind.clone()));
+    let at = args.at.clone().unwrap_or_else(|| Timestamp::now().to_string());
+    obj.insert("at".into(), Value::String(at));
+    if let Some(id) = &args.id {
+        obj.insert("id".into(), Value::String(id.clone()));
+    }
+    let event = match Event::from_json(obj) {
+        Ok(event) => event,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!("error: the event was not stored");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let (_, mut store) = home.open_store()?;
+    let report = store.append(std::slice::from_ref(&event))?;
+    store.flush()?;
+    if args.json {
+        print_json(&serde_json::json!({"event": event, "duplicate": report.duplicates > 0}))?;
+    } else if report.duplicates > 0 {
+        println!("{} is already stored; nothing changed", event.id);
+    } else {
+        println!("stored {} ({} for {})", event.id, event.kind, event.customer);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,109 @@
+//! `kizuna.toml`: the home's configuration.
+//!
+//! Secrets never live in this file. Settings that need one (an SMTP password, an ingest
+//! token) will name the environment variable that holds it.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file. Unknown keys are errors, so a typo is caught, not ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Database settings.
+    pub store: StoreConfig,
+    /// Import settings.
+    pub import: ImportConfig,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// sled's page cache in MiB.
+    pub cache_mb: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { cache_mb: 64 }
+    }
+}
+
+/// `[import]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportConfig {
+    /// Events per atomic write. Larger batches amortise projection updates.
+    pub batch_size: usize,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        Self { batch_size: 20_000 }
+    }
+}
+
+/// The file `init` writes: the defaults, with comments.
+pub const DEFAULT_TOML: &str = "\
+# kizuna configuration. Secrets never go in this file: settings that need one name an
+# environment variable instead.
+
+[store]
+# sled page cache, MiB. 64 is plenty for a small business; raise it for millions of events.
+cache_mb = 64
+
+[import]
+# Events per atomic write during import.
+batch_size = 20000
+";
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: Config =
+            toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+        config
+            .validate()
+            .with_context(|| format!("in {}", path.display()))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !(8..=65_536).contains(&self.store.cache_mb) {
+            bail!("store.cache_mb = {} is out of range 8..=65536", self.store.cache_mb);
+        }
+        if !(1..=1_000_000).contains(&self.import.batch_size) {
+            bail!(
+                "import.batch_size = {} is out of range 1..=1000000",
+                self.import.batch_size
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_parses_to_defaults() {
+        assert_eq!(toml::from_str::<Config>(DEFAULT_TOML).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_errors_with_position() {
+        let err = toml::from_str::<Config>("[store]\ncache_mib = 3\n").unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+        let bad = Config {
+            store: StoreConfig { cache_mb: 1 },
+            ..Config::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}

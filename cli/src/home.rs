@@ -1,0 +1,90 @@
+//! The kizuna home: where the configuration, the database and the rules live.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use kizuna_core::{Store, StoreOptions};
+
+use crate::{config::Config, pack};
+
+/// A resolved home directory.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// `--home`, else `$KIZUNA_HOME`, else `./kizuna-data`.
+    pub fn resolve(flag: Option<PathBuf>) -> Self {
+        let root = flag
+            .or_else(|| std::env::var_os("KIZUNA_HOME").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("kizuna-data"));
+        Self { root }
+    }
+
+    /// A home at an explicit path.
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The home directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.root.join("kizuna.toml")
+    }
+
+    fn db_path(&self) -> PathBuf {
+        self.root.join("db")
+    }
+
+    /// The rules directory.
+    pub fn rules_dir(&self) -> PathBuf {
+        self.root.join("rules")
+    }
+
+    /// Creates the home. Refuses to touch an existing one, so `init` can never clobber a
+    /// live configuration or rules a user has edited.
+    pub fn init(&self) -> anyhow::Result<()> {
+        if self.config_path().exists() {
+            bail!(
+                "{} is already a kizuna home (kizuna.toml exists); nothing changed",
+                self.root.display()
+            );
+        }
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("creating {}", self.root.display()))?;
+        pack::install(&self.rules_dir())?;
+        let store = Store::open(self.db_path(), StoreOptions::default())
+            .context("creating the database")?;
+        store.flush()?;
+        // Written last: its presence marks a complete home.
+        std::fs::write(self.config_path(), crate::config::DEFAULT_TOML)
+            .with_context(|| format!("writing {}", self.config_path().display()))?;
+        Ok(())
+    }
+
+    /// Reads the configuration, failing clearly if this is not a home.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        if !self.config_path().exists() {
+            bail!(
+                "{} is not a kizuna home (no kizuna.toml); create one with `kizuna init --home {}`",
+                self.root.display(),
+                self.root.display()
+            );
+        }
+        Config::load(&self.config_path())
+    }
+
+    /// Opens the database with the home's settings.
+    pub fn open_store(&self) -> anyhow::Result<(Config, Store)> {
+        let config = self.config()?;
+        let options = StoreOptions {
+            cache_capacity: config.store.cache_mb * 1024 * 1024,
+        };
+        let store = Store::open(self.db_path(), options).context("opening the database")?;
+        Ok((config, store))
+    }
+}

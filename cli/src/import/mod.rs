@@ -1,0 +1,178 @@
+//! `kizuna import`: validate everything, then append in batches.
+//!
+//! Import runs in two passes over the files. The first parses and validates every record and
+//! keeps only the rejects; if there are any and `--skip-invalid` was not given, it stops there
+//! and the store is untouched. The second pass parses again and appends. Parsing twice costs
+//! far less than holding a million events in memory, and it keeps the promise that a bad
+//! file imports nothing.
+//!
+//! Each batch is atomic; the store is flushed once at the end, before success is reported. A
+//! crash mid-import leaves whole batches behind, and re-running the same import completes it
+//! without duplicates, because append is idempotent by event id.
+
+mod progress;
+mod read;
+
+use std::{
+    collections::HashSet,
+    io::Write,
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use anyhow::Context;
+use jiff::Timestamp;
+use kizuna_core::{Event, FieldError, Store, store::AppendReport};
+use serde::Serialize;
+
+pub use progress::Progress;
+pub use read::Source;
+
+/// How to import.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Import good records even if some are bad.
+    pub skip_invalid: bool,
+    /// Time of profile events made from CSV rows.
+    pub csv_at: Timestamp,
+    /// Events per atomic append.
+    pub batch_size: usize,
+}
+
+/// A record that failed validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejected {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Its line number.
+    pub line: u64,
+    /// Every problem found.
+    pub errors: Vec<FieldError>,
+    /// The record's text.
+    pub record: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Files read.
+    pub files: Vec<PathBuf>,
+    /// Records newly stored.
+    pub imported: u64,
+    /// Records already stored (same id).
+    pub duplicates: u64,
+    /// Records rejected (only non-zero with --skip-invalid).
+    pub rejected: u64,
+    /// Customers seen for the first time.
+    pub new_customers: u64,
+    /// Seconds spent validating.
+    pub validate_seconds: f64,
+    /// Seconds spent appending and flushing.
+    pub append_seconds: f64,
+}
+
+/// The result of [`run`].
+#[derive(Debug)]
+pub enum Outcome {
+    /// Imported (possibly skipping rejects).
+    Imported {
+        /// Counts.
+        summary: Summary,
+        /// What was skipped.
+        rejected: Vec<Rejected>,
+    },
+    /// Some records were bad and nothing was imported.
+    Invalid(Vec<Rejected>),
+}
+
+/// Imports `sources` into `store`.
+pub fn run(
+    store: &mut Store,
+    sources: &[Source],
+    options: &Options,
+    progress: &Progress,
+) -> anyhow::Result<Outcome> {
+    let total: u64 = sources.iter().map(|s| s.bytes).sum();
+    let started = Instant::now();
+    progress.start("validating", total);
+    let mut rejected = Vec::new();
+    for source in sources {
+        read::for_each_record(source, options.csv_at, &mut |record| {
+            progress.advance(record.bytes);
+            if let Err(errors) = record.event {
+                rejected.push(Rejected {
+                    file: source.path.clone(),
+                    line: record.line,
+                    errors,
+                    record: record.raw,
+                });
+            }
+            Ok(())
+        })?;
+    }
+    let validate_seconds = started.elapsed().as_secs_f64();
+    if !rejected.is_empty() && !options.skip_invalid {
+        progress.finish();
+        return Ok(Outcome::Invalid(rejected));
+    }
+
+    let skip: HashSet<(&Path, u64)> = rejected.iter().map(|r| (r.file.as_path(), r.line)).collect();
+    let started = Instant::now();
+    progress.start("importing", total);
+    let mut report = AppendReport::default();
+    let mut batch: Vec<Event> = Vec::with_capacity(options.batch_size);
+    for source in sources {
+        read::for_each_record(source, options.csv_at, &mut |record| {
+            progress.advance(record.bytes);
+            if skip.contains(&(source.path.as_path(), record.line)) {
+                return Ok(());
+            }
+            let event = record.event.map_err(|errors| {
+                // The file changed between the passes; stop rather than guess.
+                anyhow::anyhow!(
+                    "{}:{}: changed during import: {}",
+                    source.path.display(),
+                    record.line,
+                    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                )
+            })?;
+            batch.push(event);
+            if batch.len() >= options.batch_size {
+                report.add(store.append(&batch)?);
+                batch.clear();
+            }
+            Ok(())
+        })?;
+    }
+    report.add(store.append(&batch)?);
+    drop(skip);
+    store.flush().context("flushing the database")?;
+    progress.finish();
+    let summary = Summary {
+        files: sources.iter().map(|s| s.path.clone()).collect(),
+        imported: report.appended,
+        duplicates: report.duplicates,
+        rejected: rejected.len() as u64,
+        new_customers: report.new_customers,
+        validate_seconds,
+        append_seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok(Outcome::Imported { summary, rejected })
+}
+
+/// Writes rejects as JSON lines to `path`.
+pub fn write_rejects(path: &Path, rejected: &[Rejected]) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for r in rejected {
+        serde_json::to_writer(&mut out, r)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush().with_context(|| format!("writing {}", path.display()))
+}
+
+/// One line per reject: `file:line: field: reason; field: reason`.
+pub fn describe(r: &Rejected) -> String {
+    let errors: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+    format!("{}:{}: {}", r.file.display(), r.line, errors.join("; "))
+}

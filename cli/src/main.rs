@@ -1,0 +1,63 @@
+//! `kizuna`: the command-line interface.
+//!
+//! This crate wires kizuna-core (events, store, projection) to the outside world: clap
+//! arguments in `args`, one module per command in `commands`, file import in `import`, the
+//! home directory and its `kizuna.toml` in `home` and `config`. Errors become `anyhow` here
+//! and nowhere else; `main` prints them with their context chain and exits 1.
+
+mod args;
+mod commands;
+mod config;
+mod home;
+mod import;
+mod pack;
+mod sample;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::{
+    args::{BenchCommand, Cli, Command, CustomerCommand, EventCommand},
+    home::Home,
+};
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let explicit_home = cli.home.clone();
+    let home = Home::resolve(cli.home);
+    match &cli.command {
+        Command::Init => commands::init(&home),
+        Command::Import(args) => commands::import::run(&home, args),
+        Command::Event(EventCommand::Add(args)) => commands::event::add(&home, args),
+        Command::Customer(CustomerCommand::List(args)) => commands::customer::list(&home, args),
+        Command::Customer(CustomerCommand::Show(args)) => commands::customer::show(&home, args),
+        Command::Customer(CustomerCommand::Erase(args)) => commands::customer::erase(&home, args),
+        Command::Rfm(args) => commands::rfm::run(&home, args),
+        Command::Demo(args) => commands::demo::run(explicit_home, args),
+        Command::Bench(BenchCommand::Ingest(args)) => commands::bench::ingest(args),
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings only, so command output
+/// stays clean). Nothing at info level or above carries names, e-mails or phone numbers.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
