@@ -28,7 +28,7 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { cache_mb: 64 }
+        Self { cache_mb: 32 }
     }
 }
 
@@ -52,8 +52,8 @@ pub const DEFAULT_TOML: &str = "\
 # environment variable instead.
 
 [store]
-# sled page cache, MiB. 64 is plenty for a small business; raise it for millions of events.
-cache_mb = 64
+# sled page cache, MiB. 32 is plenty for a small business; raise it for millions of events.
+cache_mb = 32
 
 [import]
 # Events per atomic write during import.
@@ -75,7 +75,10 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         if !(8..=65_536).contains(&self.store.cache_mb) {
-            bail!("store.cache_mb = {} is out of range 8..=65536", self.store.cache_mb);
+            bail!(
+                "store.cache_mb = {} is out of range 8..=65536",
+                self.store.cache_mb
+            );
         }
         if !(1..=1_000_000).contains(&self.import.batch_size) {
             bail!(
@@ -93,7 +96,10 @@ mod tests {
 
     #[test]
     fn default_file_parses_to_defaults() {
-        assert_eq!(toml::from_str::<Config>(DEFAULT_TOML).unwrap(), Config::default());
+        assert_eq!(
+            toml::from_str::<Config>(DEFAULT_TOML).unwrap(),
+            Config::default()
+        );
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl Home {
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("creating {}", self.root.display()))?;
         pack::install(&self.rules_dir())?;
-        let store = Store::open(self.db_path(), StoreOptions::default())
+        let mut store = Store::open(self.db_path(), StoreOptions::default())
             .context("creating the database")?;
         store.flush()?;
         // Written last: its presence marks a complete home.
@@ -83,6 +83,7 @@ impl Home {
         let config = self.config()?;
         let options = StoreOptions {
             cache_capacity: config.store.cache_mb * 1024 * 1024,
+            ..StoreOptions::default()
         };
         let store = Store::open(self.db_path(), options).context("opening the database")?;
         Ok((config, store))

@@ -11,12 +11,26 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 const SURNAMES: [&str; 16] = [
-    "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田",
-    "山田", "佐々木", "山口", "松本", "井上",
+    "佐藤",
+    "鈴木",
+    "高橋",
+    "田中",
+    "伊藤",
+    "渡辺",
+    "山本",
+    "中村",
+    "小林",
+    "加藤",
+    "吉田",
+    "山田",
+    "佐々木",
+    "山口",
+    "松本",
+    "井上",
 ];
 const GIVEN: [&str; 16] = [
-    "陽翔", "蓮", "湊", "悠真", "大翔", "結衣", "陽葵", "凛", "葵", "紬", "花子", "太郎",
-    "美咲", "健", "愛", "翼",
+    "陽翔", "蓮", "湊", "悠真", "大翔", "結衣", "陽葵", "凛", "葵", "紬", "花子", "太郎", "美咲",
+    "健", "愛", "翼",
 ];
 const COMPANIES: [&str; 6] = ["喫茶", "カフェ", "珈琲店", "ベーカリー", "書店", "ホテル"];
 /// (item code, price in yen).
@@ -72,15 +86,28 @@ pub fn business(seed: u64, customers: usize, now: Timestamp) -> SampleBusiness {
         let id = format!("c-{n:05}");
         let business = rng.u32(0..100) < 15;
         let name = if business {
-            format!("{}{}", SURNAMES[rng.usize(..SURNAMES.len())], COMPANIES[rng.usize(..COMPANIES.len())])
+            format!(
+                "{}{}",
+                SURNAMES[rng.usize(..SURNAMES.len())],
+                COMPANIES[rng.usize(..COMPANIES.len())]
+            )
         } else {
-            format!("{} {}", SURNAMES[rng.usize(..SURNAMES.len())], GIVEN[rng.usize(..GIVEN.len())])
+            format!(
+                "{} {}",
+                SURNAMES[rng.usize(..SURNAMES.len())],
+                GIVEN[rng.usize(..GIVEN.len())]
+            )
         };
         let tz = pick_zone(&mut rng);
         let birthday = if business {
             String::new()
         } else {
-            format!("{}-{:02}-{:02}", rng.i32(1950..2006), rng.u8(1..13), rng.u8(1..29))
+            format!(
+                "{}-{:02}-{:02}",
+                rng.i32(1950..2006),
+                rng.u8(1..13),
+                rng.u8(1..29)
+            )
         };
         let hours = if business { "Mon-Fri 09:00-18:00" } else { "" };
         let _ = writeln!(
@@ -94,10 +121,16 @@ pub fn business(seed: u64, customers: usize, now: Timestamp) -> SampleBusiness {
         let joined = year_ago + SignedDuration::from_hours(rng.i64(0..24 * 120));
         let mut add = |at: Timestamp, v: Value| events.push((at, v));
         if rng.u32(0..100) < 70 {
-            add(joined, json!({"customer": id, "type": "opt_in", "at": at_text(joined), "channel": "email"}));
+            add(
+                joined,
+                json!({"customer": id, "type": "opt_in", "at": at_text(joined), "channel": "email"}),
+            );
         }
         if rng.u32(0..100) < 40 {
-            add(joined, json!({"customer": id, "type": "opt_in", "at": at_text(joined), "channel": "sms"}));
+            add(
+                joined,
+                json!({"customer": id, "type": "opt_in", "at": at_text(joined), "channel": "sms"}),
+            );
         }
         let persona = match rng.u32(0..100) {
             0..20 => Persona::Regular,
@@ -110,7 +143,10 @@ pub fn business(seed: u64, customers: usize, now: Timestamp) -> SampleBusiness {
         let (gap_days, until) = match persona {
             Persona::Regular => (14..42, now),
             Persona::Occasional => (60..120, now),
-            Persona::Lapsed => (14..40, year_ago + SignedDuration::from_hours(24 * rng.i64(100..200))),
+            Persona::Lapsed => (
+                14..40,
+                year_ago + SignedDuration::from_hours(24 * rng.i64(100..200)),
+            ),
             Persona::OneOff | Persona::Prospect => (0..1, now),
         };
         let mut t = joined + SignedDuration::from_hours(rng.i64(1..24 * 14));
@@ -137,7 +173,10 @@ pub fn business(seed: u64, customers: usize, now: Timestamp) -> SampleBusiness {
                 }
             }
             let id_text = format!("o-{n:05}-{k:03}");
-            add(at, json!({"id": id_text, "customer": id, "type": "purchase", "at": at_text(at), "amount": amount, "items": items}));
+            add(
+                at,
+                json!({"id": id_text, "customer": id, "type": "purchase", "at": at_text(at), "amount": amount, "items": items}),
+            );
         }
         // Inquiries, most answered within hours, some still open.
         for q in 0..rng.usize(0..3) {
@@ -145,28 +184,47 @@ pub fn business(seed: u64, customers: usize, now: Timestamp) -> SampleBusiness {
                 continue;
             }
             let at = year_ago + SignedDuration::from_hours(rng.i64(0..24 * 364));
-            let kind = if rng.u32(0..100) < 20 { "complaint" } else { "inquiry" };
+            let kind = if rng.u32(0..100) < 20 {
+                "complaint"
+            } else {
+                "inquiry"
+            };
             let qid = format!("q-{n:05}-{q}");
-            add(at, json!({"id": qid, "customer": id, "type": kind, "at": at_text(at), "topic": "order"}));
+            add(
+                at,
+                json!({"id": qid, "customer": id, "type": kind, "at": at_text(at), "topic": "order"}),
+            );
             if rng.u32(0..100) < 85 {
                 let answered = (at + SignedDuration::from_hours(rng.i64(1..40))).min(now);
-                add(answered, json!({"customer": id, "type": "reply", "at": at_text(answered), "in_reply_to": qid}));
+                add(
+                    answered,
+                    json!({"customer": id, "type": "reply", "at": at_text(answered), "in_reply_to": qid}),
+                );
             }
         }
         if rng.u32(0..100) < 10 {
             let at = year_ago + SignedDuration::from_hours(rng.i64(24 * 180..24 * 364));
-            add(at, json!({"customer": id, "type": "decline", "at": at_text(at), "offer": "gift-set"}));
+            add(
+                at,
+                json!({"customer": id, "type": "decline", "at": at_text(at), "offer": "gift-set"}),
+            );
         }
         if rng.u32(0..100) < 8 {
             let at = year_ago + SignedDuration::from_hours(rng.i64(24 * 200..24 * 364));
-            add(at, json!({"customer": id, "type": "opt_out", "at": at_text(at), "channel": "email"}));
+            add(
+                at,
+                json!({"customer": id, "type": "opt_out", "at": at_text(at), "channel": "email"}),
+            );
         }
         if business && rng.u32(0..100) < 50 {
             let at = year_ago + SignedDuration::from_hours(rng.i64(0..24 * 364));
-            add(at, json!({"customer": id, "type": "contact", "at": at_text(at), "mode": "visit"}));
+            add(
+                at,
+                json!({"customer": id, "type": "contact", "at": at_text(at), "mode": "visit"}),
+            );
         }
     }
-    events.sort_by(|a, b| a.0.cmp(&b.0));
+    events.sort_by_key(|(at, _)| *at);
     SampleBusiness {
         customers_csv: csv,
         events: events.into_iter().map(|(_, v)| v.to_string()).collect(),
@@ -175,7 +233,8 @@ pub fn business(seed: u64, customers: usize, now: Timestamp) -> SampleBusiness {
 
 /// A time on `day`'s UTC date between 10:00 and 20:00 Japan time, when the shop is open.
 fn shop_hours(rng: &mut fastrand::Rng, day: Timestamp) -> Timestamp {
-    let midnight = Timestamp::from_second(day.as_second().div_euclid(86_400) * 86_400).unwrap_or(day);
+    let midnight =
+        Timestamp::from_second(day.as_second().div_euclid(86_400) * 86_400).unwrap_or(day);
     midnight + SignedDuration::from_mins(rng.i64(60..660))
 }
 

@@ -70,7 +70,13 @@ impl Table {
 /// Display width: CJK characters take two columns on a terminal.
 fn width(s: &str) -> usize {
     s.chars()
-        .map(|c| if (c as u32) >= 0x1100 && !c.is_ascii() { 2 } else { 1 })
+        .map(|c| {
+            if (c as u32) >= 0x1100 && !c.is_ascii() {
+                2
+            } else {
+                1
+            }
+        })
         .sum()
 }
 
@@ -80,7 +86,7 @@ pub fn thousands(n: impl Into<i128>) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -97,6 +103,9 @@ mod tests {
         let mut t = Table::new(&[("name", Align::Left), ("n", Align::Right)]);
         t.row(vec!["佐藤".into(), thousands(1_234_567)]);
         t.row(vec!["ab".into(), thousands(-5)]);
-        assert_eq!(t.render(), "name          n\n佐藤  1,234,567\nab           -5\n");
+        assert_eq!(
+            t.render(),
+            "name          n\n佐藤  1,234,567\nab           -5\n"
+        );
     }
 }

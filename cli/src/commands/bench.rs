@@ -55,11 +55,22 @@ pub fn ingest(args: &BenchIngestArgs) -> anyhow::Result<ExitCode> {
         csv_at: now,
         batch_size: config.import.batch_size,
     };
-    let progress = if args.json { Progress::hidden() } else { Progress::auto() };
+    let progress = if args.json {
+        Progress::hidden()
+    } else {
+        Progress::auto()
+    };
     let started = Instant::now();
-    let summary = match import::run(&mut store, std::slice::from_ref(&source), &options, &progress)? {
+    let summary = match import::run(
+        &mut store,
+        std::slice::from_ref(&source),
+        &options,
+        &progress,
+    )? {
         Outcome::Imported { summary, .. } => summary,
-        Outcome::Invalid(rejected) => bail!("generated data had {} invalid record(s)", rejected.len()),
+        Outcome::Invalid(rejected) => {
+            bail!("generated data had {} invalid record(s)", rejected.len())
+        }
     };
     let seconds = started.elapsed().as_secs_f64();
     drop(store);
@@ -89,8 +100,14 @@ pub fn ingest(args: &BenchIngestArgs) -> anyhow::Result<ExitCode> {
             figures.append_seconds
         );
         match figures.peak_rss_mib {
-            Some(rss) => println!("  peak RSS {rss:.0} MiB, store on disk {:.0} MiB", figures.store_mib),
-            None => println!("  peak RSS unknown (no /proc), store on disk {:.0} MiB", figures.store_mib),
+            Some(rss) => println!(
+                "  peak RSS {rss:.0} MiB, store on disk {:.0} MiB",
+                figures.store_mib
+            ),
+            None => println!(
+                "  peak RSS unknown (no /proc), store on disk {:.0} MiB",
+                figures.store_mib
+            ),
         }
     }
     Ok(ExitCode::SUCCESS)

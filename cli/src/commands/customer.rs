@@ -29,7 +29,10 @@ pub fn list(home: &Home, args: &CustomerListArgs) -> anyhow::Result<ExitCode> {
     let segment = match &args.segment {
         Some(name) => Some(Segment::parse(name).with_context(|| {
             let names: Vec<&str> = Segment::ALL.iter().map(|s| s.as_str()).collect();
-            format!("unknown segment {name:?}; segments are {}", names.join(", "))
+            format!(
+                "unknown segment {name:?}; segments are {}",
+                names.join(", ")
+            )
         })?),
         None => None,
     };
@@ -107,14 +110,34 @@ fn render(c: &Customer, events: &[Event]) -> String {
     if let Some(h) = &p.business_hours {
         line("business hours", h.to_string());
     }
-    line("tags", c.tags.iter().cloned().collect::<Vec<_>>().join(", "));
+    line(
+        "tags",
+        c.tags.iter().cloned().collect::<Vec<_>>().join(", "),
+    );
     let consent: Vec<String> = c
         .consent
         .iter()
-        .map(|(ch, k)| format!("{ch}: {} since {}", if k.granted { "yes" } else { "no" }, k.at))
+        .map(|(ch, k)| {
+            format!(
+                "{ch}: {} since {}",
+                if k.granted { "yes" } else { "no" },
+                k.at
+            )
+        })
         .collect();
-    line("consent", if consent.is_empty() { "none given".into() } else { consent.join("; ") });
-    let declined: Vec<String> = c.declined.iter().map(|(o, at)| format!("{o} ({at})")).collect();
+    line(
+        "consent",
+        if consent.is_empty() {
+            "none given".into()
+        } else {
+            consent.join("; ")
+        },
+    );
+    let declined: Vec<String> = c
+        .declined
+        .iter()
+        .map(|(o, at)| format!("{o} ({at})"))
+        .collect();
     if !declined.is_empty() {
         line("declined", declined.join(", "));
     }
@@ -125,7 +148,8 @@ fn render(c: &Customer, events: &[Event]) -> String {
     line("last order", date(s.last_order));
     line(
         "avg days between",
-        s.avg_days_between_orders.map_or("-".into(), |d| format!("{d:.1}")),
+        s.avg_days_between_orders
+            .map_or("-".into(), |d| format!("{d:.1}")),
     );
     line("last inbound", date(s.last_inbound));
     line("last outbound", date(s.last_outbound));
@@ -134,18 +158,34 @@ fn render(c: &Customer, events: &[Event]) -> String {
         .iter()
         .map(|o| format!("{} {} since {}", o.kind, o.event, o.at))
         .collect();
-    line("open inquiries", if open.is_empty() { "none".into() } else { open.join("; ") });
+    line(
+        "open inquiries",
+        if open.is_empty() {
+            "none".into()
+        } else {
+            open.join("; ")
+        },
+    );
     line(
         "rfm",
         match &c.rfm {
-            Some(r) => format!("R{} F{} M{} {} (as of {})", r.r, r.f, r.m, r.segment, r.computed_at),
+            Some(r) => format!(
+                "R{} F{} M{} {} (as of {})",
+                r.r, r.f, r.m, r.segment, r.computed_at
+            ),
             None => segment_name(c),
         },
     );
     out.push_str(&format!("last {} event(s):\n", events.len()));
     for e in events {
         let attrs: Vec<String> = e.attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        out.push_str(&format!("  {}  {:<12} {}  {}\n", e.at, e.kind, e.id, attrs.join(" ")));
+        out.push_str(&format!(
+            "  {}  {:<12} {}  {}\n",
+            e.at,
+            e.kind,
+            e.id,
+            attrs.join(" ")
+        ));
     }
     out
 }
@@ -161,7 +201,9 @@ pub fn erase(home: &Home, args: &CustomerEraseArgs) -> anyhow::Result<ExitCode> 
         if !std::io::stdin().is_terminal() {
             bail!("refusing to erase {id} without confirmation: pass --yes");
         }
-        eprint!("This permanently deletes every event and all data of {id}. Type the id to confirm: ");
+        eprint!(
+            "This permanently deletes every event and all data of {id}. Type the id to confirm: "
+        );
         std::io::stderr().flush()?;
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
@@ -172,7 +214,9 @@ pub fn erase(home: &Home, args: &CustomerEraseArgs) -> anyhow::Result<ExitCode> 
     let report = store
         .erase_customer(&id)?
         .with_context(|| format!("no customer {id}"))?;
-    store.compact().context("compacting the database after the erase")?;
+    store
+        .compact()
+        .context("compacting the database after the erase")?;
     // The id alone is logged: it is the business's reference, not personal data.
     tracing::info!(customer = %id, events = report.events, "customer erased");
     println!(

@@ -45,7 +45,11 @@ pub fn run(home: Option<PathBuf>, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     println!(
         "home: {}{}",
         home.root().display(),
-        if kept { "" } else { " (temporary; pass --home DIR to keep it)" }
+        if kept {
+            ""
+        } else {
+            " (temporary; pass --home DIR to keep it)"
+        }
     );
 
     let business = sample::business(args.seed, args.customers, now);
@@ -102,9 +106,7 @@ pub fn run(home: Option<PathBuf>, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         thousands(orders),
         thousands(revenue)
     );
-    println!(
-        "open inquiries {open}  e-mail consent: {email_in} opted in, {email_out} opted out"
-    );
+    println!("open inquiries {open}  e-mail consent: {email_in} opted in, {email_out} opted out");
     println!();
     print!("{}", render(&rfm));
     Ok(ExitCode::SUCCESS)

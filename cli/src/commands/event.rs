@@ -22,7 +22,10 @@ pub fn add(home: &Home, args: &EventAddArgs) -> anyhow::Result<ExitCode> {
             bail!("attribute name {key:?} must be letters, digits and '_'");
         }
         if ["id", "customer", "type", "at"].contains(&key) {
-            bail!("attribute {key:?} is set with --{}", if key == "type" { "type" } else { key });
+            bail!(
+                "attribute {key:?} is set with --{}",
+                if key == "type" { "type" } else { key }
+            );
         }
         let value = serde_json::from_str::<Value>(value)
             .ok()
@@ -34,7 +37,10 @@ pub fn add(home: &Home, args: &EventAddArgs) -> anyhow::Result<ExitCode> {
     }
     obj.insert("customer".into(), Value::String(args.customer.clone()));
     obj.insert("type".into(), Value::String(args.kind.clone()));
-    let at = args.at.clone().unwrap_or_else(|| Timestamp::now().to_string());
+    let at = args
+        .at
+        .clone()
+        .unwrap_or_else(|| Timestamp::now().to_string());
     obj.insert("at".into(), Value::String(at));
     if let Some(id) = &args.id {
         obj.insert("id".into(), Value::String(id.clone()));
@@ -57,7 +63,10 @@ pub fn add(home: &Home, args: &EventAddArgs) -> anyhow::Result<ExitCode> {
     } else if report.duplicates > 0 {
         println!("{} is already stored; nothing changed", event.id);
     } else {
-        println!("stored {} ({} for {})", event.id, event.kind, event.customer);
+        println!(
+            "stored {} ({} for {})",
+            event.id, event.kind, event.customer
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

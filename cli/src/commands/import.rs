@@ -26,7 +26,11 @@ pub fn run(home: &Home, args: &ImportArgs) -> anyhow::Result<ExitCode> {
         csv_at: args.at.unwrap_or_else(Timestamp::now),
         batch_size: config.import.batch_size,
     };
-    let progress = if args.json { Progress::hidden() } else { Progress::auto() };
+    let progress = if args.json {
+        Progress::hidden()
+    } else {
+        Progress::auto()
+    };
     match import::run(&mut store, &sources, &options, &progress)? {
         Outcome::Invalid(rejected) => {
             for r in &rejected {

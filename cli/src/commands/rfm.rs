@@ -36,7 +36,11 @@ pub fn render(summary: &RfmSummary) -> String {
     ]);
     let total = summary.customers.max(1) as f64;
     for row in &summary.segments {
-        let per = if row.customers == 0 { 0 } else { row.revenue / row.customers as i64 };
+        let per = if row.customers == 0 {
+            0
+        } else {
+            row.revenue / row.customers as i64
+        };
         t.row(vec![
             row.segment.to_string(),
             thousands(row.customers),

@@ -116,7 +116,10 @@ pub fn run(
         return Ok(Outcome::Invalid(rejected));
     }
 
-    let skip: HashSet<(&Path, u64)> = rejected.iter().map(|r| (r.file.as_path(), r.line)).collect();
+    let skip: HashSet<(&Path, u64)> = rejected
+        .iter()
+        .map(|r| (r.file.as_path(), r.line))
+        .collect();
     let started = Instant::now();
     progress.start("importing", total);
     let mut report = AppendReport::default();
@@ -133,7 +136,11 @@ pub fn run(
                     "{}:{}: changed during import: {}",
                     source.path.display(),
                     record.line,
-                    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 )
             })?;
             batch.push(event);
@@ -162,13 +169,15 @@ pub fn run(
 
 /// Writes rejects as JSON lines to `path`.
 pub fn write_rejects(path: &Path, rejected: &[Rejected]) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
     for r in rejected {
         serde_json::to_writer(&mut out, r)?;
         out.write_all(b"\n")?;
     }
-    out.flush().with_context(|| format!("writing {}", path.display()))
+    out.flush()
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// One line per reject: `file:line: field: reason; field: reason`.

@@ -93,8 +93,8 @@ pub fn for_each_record(
     csv_at: Timestamp,
     each: &mut dyn FnMut(Record) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let file =
-        File::open(&source.path).with_context(|| format!("{}: cannot open", source.path.display()))?;
+    let file = File::open(&source.path)
+        .with_context(|| format!("{}: cannot open", source.path.display()))?;
     match source.format {
         Format::Events => read_jsonl(&source.path, BufReader::with_capacity(1 << 20, file), each),
         Format::Customers => read_csv(&source.path, file, csv_at, each),
@@ -110,9 +110,13 @@ fn read_jsonl(
     let mut line = 0;
     loop {
         buf.clear();
-        let bytes = reader
-            .read_line(&mut buf)
-            .with_context(|| format!("{}:{}: cannot read (is it UTF-8 text?)", path.display(), line + 1))?;
+        let bytes = reader.read_line(&mut buf).with_context(|| {
+            format!(
+                "{}:{}: cannot read (is it UTF-8 text?)",
+                path.display(),
+                line + 1
+            )
+        })?;
         if bytes == 0 {
             return Ok(());
         }
@@ -123,7 +127,11 @@ fn read_jsonl(
         }
         let event = Event::from_json_str(text);
         // Only a rejected line's text is needed (for the rejects file): don't copy the rest.
-        let raw = if event.is_err() { text.to_owned() } else { String::new() };
+        let raw = if event.is_err() {
+            text.to_owned()
+        } else {
+            String::new()
+        };
         each(Record {
             line,
             bytes: bytes as u64,
@@ -139,7 +147,9 @@ fn read_csv(
     at: Timestamp,
     each: &mut dyn FnMut(Record) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(file);
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(file);
     let headers = reader
         .headers()
         .with_context(|| format!("{}:1: cannot read the header", path.display()))?
@@ -166,12 +176,18 @@ fn read_csv(
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
                 let reason = match e.kind() {
-                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
                         format!("has {len} fields, the header has {expected_len}")
                     }
                     _ => e.to_string(),
                 };
-                (line, String::new(), Err(vec![FieldError::new("(line)", reason)]))
+                (
+                    line,
+                    String::new(),
+                    Err(vec![FieldError::new("(line)", reason)]),
+                )
             }
         };
         each(Record {

@@ -1,11 +1,14 @@
-//! Appending a batch of events: dedup, log, indexes and projections in one atomic write.
-
-use std::collections::{HashMap, HashSet};
+//! Appending events: dedup by id, write blocks, fold projections.
 
 use serde::Serialize;
 
-use super::{Store, StoreError, keys};
-use crate::{customer::Customer, event::Event, ids::CustomerId};
+use super::{
+    Store, StoreError,
+    block::{self, BLOCK_EVENTS},
+    ids::{self, id_hash},
+    keys,
+};
+use crate::event::Event;
 
 /// What one [`Store::append`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -30,66 +33,116 @@ impl AppendReport {
 
 impl Store {
     /// Appends `events` in order, skipping ids already stored, and folds each new event into
-    /// its customer's projection. The whole batch is one atomic sled batch: after a crash
-    /// either all of it is there or none of it. Call [`Store::flush`] to make it durable.
+    /// its customer's projection.
     ///
-    /// Each customer's projection is read and written once per batch however many of its
-    /// events the batch holds, so large batches are much cheaper per event than small ones.
+    /// The events of one call are written as one atomic sled batch: after a crash either all
+    /// of them are in the log or none is. Projections follow at the next checkpoint (and are
+    /// replayed from the log if a crash comes first). Call [`Store::flush`] to make
+    /// everything durable before reporting success.
     pub fn append(&mut self, events: &[Event]) -> Result<AppendReport, StoreError> {
+        self.check_writable()?;
+        self.load_ids()?;
+        let first_seq = self.next_seq;
         let mut report = AppendReport::default();
+        let mut accepted: Vec<(u64, &Event)> = Vec::with_capacity(events.len());
         let mut batch = sled::Batch::default();
-        let mut seen = HashSet::with_capacity(events.len());
-        let mut touched: HashMap<&CustomerId, (Customer, bool)> = HashMap::new();
-        let mut seq = self.next_seq;
+        let mut block = Vec::new();
+        let mut block_ids = Vec::new();
+        let mut block_first = first_seq;
+        let mut seq = first_seq;
         for event in events {
-            let id_key = keys::id(&event.id);
-            let stored = self
-                .tree
-                .contains_key(&id_key)
-                .map_err(|e| self.sled_err(e))?;
-            if stored || !seen.insert(&event.id) {
+            let hash = id_hash(&event.id);
+            if self.is_stored(hash, event, first_seq, &accepted)? {
                 report.duplicates += 1;
                 continue;
             }
-            let json =
-                serde_json::to_vec(event).map_err(|e| self.corrupt(&id_key, e.to_string()))?;
-            batch.insert(&keys::event(seq), json);
-            batch.insert(id_key, &seq.to_be_bytes());
-            batch.insert(keys::history(&event.customer, event.at.instant(), seq), &[]);
-            if !touched.contains_key(&event.customer) {
-                let (customer, is_new) = match self.customer(&event.customer)? {
-                    Some(c) => (c, false),
-                    None => (Customer::new(event.customer.clone()), true),
-                };
-                report.new_customers += u64::from(is_new);
-                touched.insert(&event.customer, (customer, is_new));
+            let json = serde_json::to_vec(event)
+                .map_err(|e| self.corrupt(event.id.as_str().as_bytes(), e.to_string()))?;
+            if block_ids.is_empty() {
+                block_first = seq;
             }
-            if let Some((customer, _)) = touched.get_mut(&event.customer) {
-                customer.apply(event);
+            block::push(&mut block, seq, &json);
+            ids::push_pair(&mut block_ids, hash, seq);
+            if block_ids.len() / 16 == BLOCK_EVENTS {
+                batch.insert(&keys::block(block_first), std::mem::take(&mut block));
+                batch.insert(
+                    &keys::block_ids(block_first),
+                    std::mem::take(&mut block_ids),
+                );
             }
+            if let Some(index) = self.ids.as_mut() {
+                index.insert(hash, seq);
+            }
+            accepted.push((seq, event));
             seq += 1;
-            report.appended += 1;
         }
-        if report.appended == 0 {
+        if accepted.is_empty() {
             return Ok(report);
         }
-        for (id, (customer, _)) in &touched {
-            let json = serde_json::to_vec(customer)
-                .map_err(|e| self.corrupt(id.as_str().as_bytes(), e.to_string()))?;
-            batch.insert(keys::customer(id), json);
+        if !block_ids.is_empty() {
+            batch.insert(&keys::block(block_first), block);
+            batch.insert(&keys::block_ids(block_first), block_ids);
         }
-        let events_total = self.counter("events")? + report.appended;
-        let customers_total = self.counter("customers")? + report.new_customers;
-        batch.insert(keys::meta("events"), &events_total.to_be_bytes());
-        batch.insert(keys::meta("customers"), &customers_total.to_be_bytes());
-        self.tree.apply_batch(batch).map_err(|e| self.sled_err(e))?;
+        let total = self.counter("events")? + accepted.len() as u64;
+        batch.insert(keys::meta("events"), &total.to_be_bytes());
+        self.apply(batch)?;
         self.next_seq = seq;
+
+        for &(seq, event) in &accepted {
+            report.new_customers += u64::from(self.fold(seq, event)?);
+        }
+        self.write_sealed()?;
+        report.appended = accepted.len() as u64;
+        if self.dirty >= self.options.checkpoint_customers {
+            self.checkpoint()?;
+        }
         tracing::debug!(
             appended = report.appended,
             duplicates = report.duplicates,
-            customers = touched.len(),
-            "batch appended"
+            "events appended"
         );
         Ok(report)
+    }
+
+    /// Whether an event with `event`'s id is already in the log or earlier in this call.
+    fn is_stored(
+        &self,
+        hash: u64,
+        event: &Event,
+        first_new: u64,
+        accepted: &[(u64, &Event)],
+    ) -> Result<bool, StoreError> {
+        let Some(index) = &self.ids else {
+            return Ok(false);
+        };
+        for seq in index.candidates(hash) {
+            let same = if seq >= first_new {
+                accepted
+                    .get((seq - first_new) as usize)
+                    .is_some_and(|(_, e)| e.id == event.id)
+            } else {
+                self.event_at(seq)?.is_some_and(|e| e.id == event.id)
+            };
+            if same {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Loads the id index from the blocks' id lists, once.
+    pub(super) fn load_ids(&mut self) -> Result<(), StoreError> {
+        if self.ids.is_some() {
+            return Ok(());
+        }
+        let mut index = ids::IdIndex::default();
+        for item in self.tree.scan_prefix([keys::BLOCK_IDS]) {
+            let (_, v) = item.map_err(|e| self.sled_err(e))?;
+            for (hash, seq) in ids::pairs(&v) {
+                index.insert(hash, seq);
+            }
+        }
+        self.ids = Some(index);
+        Ok(())
     }
 }

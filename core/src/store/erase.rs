@@ -7,13 +7,14 @@
 //! every open and either completes or discards a half-done compaction.
 
 use std::{
+    collections::{BTreeMap, HashSet},
     fs,
     path::{Path, PathBuf},
 };
 
 use serde::Serialize;
 
-use super::{Store, StoreError, TREE, keys};
+use super::{Store, StoreError, TREE, block, ids, keys};
 use crate::ids::CustomerId;
 
 /// What [`Store::erase_customer`] removed.
@@ -60,47 +61,88 @@ pub(super) fn finish_interrupted_compaction(path: &Path) -> Result<(), StoreErro
 }
 
 impl Store {
-    /// Removes every event of `id`, their index entries and the projection, in one atomic
-    /// batch, flushed. Returns `None` if the store knows nothing of the customer.
+    /// Removes every event of `id` from the log (rewriting the blocks that held them), the
+    /// id index entries, the history index and the projection, in one atomic batch,
+    /// flushed. Returns `None` if the store knows nothing of the customer.
     ///
     /// The removed bytes may survive in sled's old log segments until [`Store::compact`].
     pub fn erase_customer(&mut self, id: &CustomerId) -> Result<Option<EraseReport>, StoreError> {
-        let mut report = EraseReport::default();
-        let mut batch = sled::Batch::default();
-        for item in self.tree.scan_prefix(keys::history_prefix(id)) {
-            let (hkey, _) = item.map_err(|e| self.sled_err(e))?;
-            let seq =
-                keys::seq_suffix(&hkey).ok_or_else(|| self.corrupt(&hkey, "bad history key"))?;
-            if let Some(event) = self.event_at(seq)? {
-                batch.remove(keys::id(&event.id));
-            }
-            batch.remove(&keys::event(seq));
-            batch.remove(hkey);
-            report.events += 1;
-        }
-        let ckey = keys::customer(id);
-        report.projection = self
-            .tree
-            .contains_key(&ckey)
-            .map_err(|e| self.sled_err(e))?;
-        if report.events == 0 && !report.projection {
+        self.flush()?;
+        let entries = self.history_entries(id)?;
+        let record = self.stored_record(id)?;
+        if entries.is_empty() && record.is_none() {
             return Ok(None);
         }
-        batch.remove(ckey);
+        let doomed: HashSet<u64> = entries.iter().map(|e| e.seq).collect();
+        let mut blocks: BTreeMap<Vec<u8>, sled::IVec> = BTreeMap::new();
+        for e in &entries {
+            if let Some((k, v)) = self.block_of(e.seq)? {
+                blocks.insert(k.to_vec(), v);
+            }
+        }
+        let mut batch = sled::Batch::default();
+        let mut removed_ids = Vec::new();
+        for (key, content) in &blocks {
+            let first = keys::seq_of(key).ok_or_else(|| self.corrupt(key, "bad block key"))?;
+            let mut kept = Vec::new();
+            for entry in block::entries(content) {
+                let (seq, json) = entry.map_err(|e| self.corrupt(key, e))?;
+                if !doomed.contains(&seq) {
+                    block::push(&mut kept, seq, json);
+                }
+            }
+            let ids_key = keys::block_ids(first);
+            let old_ids = self
+                .tree
+                .get(ids_key)
+                .map_err(|e| self.sled_err(e))?
+                .unwrap_or_default();
+            let mut kept_ids = Vec::new();
+            for (hash, seq) in ids::pairs(&old_ids) {
+                if doomed.contains(&seq) {
+                    removed_ids.push((hash, seq));
+                } else {
+                    ids::push_pair(&mut kept_ids, hash, seq);
+                }
+            }
+            if kept.is_empty() {
+                batch.remove(key.as_slice());
+                batch.remove(&ids_key);
+            } else {
+                batch.insert(key.as_slice(), kept);
+                batch.insert(&ids_key, kept_ids);
+            }
+        }
+        for item in self.tree.scan_prefix(keys::history_prefix(id)) {
+            let (k, _) = item.map_err(|e| self.sled_err(e))?;
+            batch.remove(k);
+        }
+        batch.remove(keys::customer(id));
+        let report = EraseReport {
+            events: doomed.len() as u64,
+            projection: record.is_some(),
+        };
         let events = self.counter("events")?.saturating_sub(report.events);
         let customers = self
             .counter("customers")?
             .saturating_sub(u64::from(report.projection));
         batch.insert(keys::meta("events"), &events.to_be_bytes());
         batch.insert(keys::meta("customers"), &customers.to_be_bytes());
-        self.tree.apply_batch(batch).map_err(|e| self.sled_err(e))?;
-        self.flush()?;
+        self.apply(batch)?;
+        self.sync()?;
+        self.cache.remove(id);
+        if let Some(index) = self.ids.as_mut() {
+            for (hash, seq) in removed_ids {
+                index.remove(hash, seq);
+            }
+        }
         Ok(Some(report))
     }
 
     /// Rewrites the database with only its live data, so that nothing removed survives on
     /// disk. Costs a full copy; meant for erasure requests, not for routine use.
-    pub fn compact(self) -> Result<Store, StoreError> {
+    pub fn compact(mut self) -> Result<Store, StoreError> {
+        self.flush()?;
         let Store {
             db,
             tree,

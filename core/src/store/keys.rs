@@ -1,70 +1,67 @@
 //! The store's key layout: one sled tree, one byte of prefix per keyspace.
 //!
-//! Everything lives in a single tree so that one `sled::Batch` commits an event, its index
-//! entries and the customer projection together, atomically, without sled's multi-tree
-//! transactions (which re-run closures on conflict and are slower for large write sets).
+//! | prefix | key                              | value                                    |
+//! |--------|----------------------------------|------------------------------------------|
+//! | `m`    | meta name                        | schema version, counters, checkpoint     |
+//! | `b`    | first sequence in block (u64 BE) | a block of events ([`super::block`])     |
+//! | `x`    | same as its block                | (id hash u64, seq u64) per event, BE     |
+//! | `c`    | customer id                      | customer record ([`super::record`])      |
+//! | `h`    | customer id, NUL, chunk (u32 BE) | sealed history chunk ([`super::record`]) |
 //!
-//! | prefix | key                                   | value                        |
-//! |--------|---------------------------------------|------------------------------|
-//! | `m`    | meta name                             | schema version, counters     |
-//! | `e`    | append sequence (u64 BE)              | event JSON                   |
-//! | `i`    | event id                              | append sequence              |
-//! | `h`    | customer, NUL, time (i128 BE*), seq   | empty (per-customer history) |
-//! | `c`    | customer id                           | customer projection JSON     |
-//!
-//! \* the sign bit is flipped so that byte order is time order, before 1970 included.
+//! A block and its id list are written in one sled batch with the event counter, so the log
+//! is always consistent with itself. Customer records are written later, at checkpoints; see
+//! [`super::checkpoint`] for why that is safe.
 
-use jiff::Timestamp;
-
-use crate::ids::{CustomerId, EventId};
+use crate::ids::CustomerId;
 
 pub(crate) const META: u8 = b'm';
-pub(crate) const EVENT: u8 = b'e';
-pub(crate) const ID: u8 = b'i';
-pub(crate) const HISTORY: u8 = b'h';
+pub(crate) const BLOCK: u8 = b'b';
+pub(crate) const BLOCK_IDS: u8 = b'x';
 pub(crate) const CUSTOMER: u8 = b'c';
+pub(crate) const HISTORY: u8 = b'h';
 
 pub(crate) fn meta(name: &str) -> Vec<u8> {
     prefixed(META, name.as_bytes())
 }
 
-pub(crate) fn event(seq: u64) -> [u8; 9] {
-    let mut k = [EVENT; 9];
+pub(crate) fn block(first_seq: u64) -> [u8; 9] {
+    seq_key(BLOCK, first_seq)
+}
+
+pub(crate) fn block_ids(first_seq: u64) -> [u8; 9] {
+    seq_key(BLOCK_IDS, first_seq)
+}
+
+fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
+    let mut k = [prefix; 9];
     k[1..].copy_from_slice(&seq.to_be_bytes());
     k
 }
 
-pub(crate) fn id(id: &EventId) -> Vec<u8> {
-    prefixed(ID, id.as_str().as_bytes())
+/// The first sequence number of a block or id-list key.
+pub(crate) fn seq_of(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(1..9)?.try_into().ok()?))
 }
 
 pub(crate) fn customer(id: &CustomerId) -> Vec<u8> {
     prefixed(CUSTOMER, id.as_str().as_bytes())
 }
 
-/// The prefix under which one customer's history entries sort by time.
+/// The prefix of one customer's sealed history chunks.
 pub(crate) fn history_prefix(customer: &CustomerId) -> Vec<u8> {
     let mut k = prefixed(HISTORY, customer.as_str().as_bytes());
     k.push(0);
     k
 }
 
-pub(crate) fn history(customer: &CustomerId, at: Timestamp, seq: u64) -> Vec<u8> {
+pub(crate) fn history_chunk(customer: &CustomerId, chunk: u32) -> Vec<u8> {
     let mut k = history_prefix(customer);
-    let ordered = (at.as_nanosecond() as u128) ^ (1 << 127);
-    k.extend_from_slice(&ordered.to_be_bytes());
-    k.extend_from_slice(&seq.to_be_bytes());
+    k.extend_from_slice(&chunk.to_be_bytes());
     k
 }
 
-/// The append sequence at the end of a history key (or of an `e` key).
-pub(crate) fn seq_suffix(key: &[u8]) -> Option<u64> {
-    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
-    Some(u64::from_be_bytes(tail))
-}
-
 fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + rest.len() + 24);
+    let mut k = Vec::with_capacity(1 + rest.len() + 8);
     k.push(prefix);
     k.extend_from_slice(rest);
     k
@@ -75,21 +72,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn history_keys_sort_by_time_then_sequence() {
-        let c = CustomerId::new("c-1").unwrap();
-        let t = |s: &str| s.parse::<Timestamp>().unwrap();
-        let early = history(&c, t("1969-12-31T00:00:00Z"), 9);
-        let mid = history(&c, t("2026-01-01T00:00:00Z"), 2);
-        let mid_later_seq = history(&c, t("2026-01-01T00:00:00Z"), 3);
-        let late = history(&c, t("2026-01-02T00:00:00Z"), 1);
-        assert!(early < mid && mid < mid_later_seq && mid_later_seq < late);
-        assert_eq!(seq_suffix(&late), Some(1));
-        // "c-1" must not see "c-10"'s history.
-        let other = history(
-            &CustomerId::new("c-10").unwrap(),
-            t("2026-01-01T00:00:00Z"),
-            1,
-        );
-        assert!(!other.starts_with(&history_prefix(&c)));
+    fn keys_sort_as_their_numbers_and_customers_do_not_overlap() {
+        assert!(block(255) < block(256));
+        assert_eq!(seq_of(&block(1234)), Some(1234));
+        let c1 = CustomerId::new("c-1").unwrap();
+        let c10 = CustomerId::new("c-10").unwrap();
+        assert!(history_chunk(&c1, 0) < history_chunk(&c1, 1));
+        assert!(!history_chunk(&c10, 0).starts_with(&history_prefix(&c1)));
     }
 }

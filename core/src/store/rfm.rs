@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::{Store, StoreError, keys};
+use super::{Store, StoreError, keys, record::Record};
 use crate::rfm::{RfmInput, Segment, score};
 
 /// The population by RFM segment, as printed by `kizuna rfm`.
@@ -33,13 +33,20 @@ pub struct SegmentRow {
 }
 
 impl Store {
-    /// Scores every customer as of `now`, stores the scores in the projections (one atomic
-    /// batch, flushed) and returns the segment table.
+    /// Scores every customer as of `now`, stores the scores in the projections (flushed)
+    /// and returns the segment table.
+    ///
+    /// Records are rewritten in batches; a crash part-way leaves some customers with the
+    /// previous scores, which the next run replaces. Scores are a snapshot, not history.
     pub fn recompute_rfm(&mut self, now: Timestamp) -> Result<RfmSummary, StoreError> {
-        let mut customers = Vec::new();
-        for c in self.customers() {
-            customers.push(c?);
+        self.flush()?;
+        let mut records = Vec::new();
+        for item in self.tree.scan_prefix([keys::CUSTOMER]) {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            records.push(Record::decode(&v).map_err(|e| self.corrupt(&k, e))?);
         }
+        let mut customers: Vec<&mut crate::customer::Customer> =
+            records.iter_mut().map(|r| &mut r.customer).collect();
         let buyers: Vec<usize> = (0..customers.len())
             .filter(|&i| customers[i].stats.last_order.is_some())
             .collect();
@@ -74,7 +81,6 @@ impl Store {
                 (segment, row)
             })
             .collect();
-        let mut batch = sled::Batch::default();
         for c in &customers {
             let segment = c.segment().unwrap_or(Segment::Prospect);
             if let Some(row) = rows.get_mut(&segment) {
@@ -82,16 +88,25 @@ impl Store {
                 row.orders += c.stats.orders;
                 row.revenue += c.stats.revenue;
             }
-            let key = keys::customer(&c.id);
-            let json = serde_json::to_vec(c).map_err(|e| self.corrupt(&key, e.to_string()))?;
-            batch.insert(key, json);
         }
-        self.tree.apply_batch(batch).map_err(|e| self.sled_err(e))?;
-        self.flush()?;
+        let count = customers.len() as u64;
+        drop(customers);
+        for chunk in records.chunks(500) {
+            let mut batch = sled::Batch::default();
+            for r in chunk {
+                let key = keys::customer(&r.customer.id);
+                let bytes = r.encode().map_err(|e| self.corrupt(&key, e.to_string()))?;
+                batch.insert(key, bytes);
+            }
+            self.apply(batch)?;
+        }
+        self.sync()?;
+        // The cached copies predate the new scores.
+        self.cache.clear();
         // Segment's order is its declaration order, which is `Segment::ALL`'s.
         Ok(RfmSummary {
             computed_at: now,
-            customers: customers.len() as u64,
+            customers: count,
             segments: rows.into_values().collect(),
         })
     }

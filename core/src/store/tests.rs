@@ -28,7 +28,7 @@ fn append_is_idempotent_by_id_and_survives_reopen() {
         (report.appended, report.duplicates, report.new_customers),
         (2, 1, 1)
     );
-    let again = store.append(&[b.clone()]).unwrap();
+    let again = store.append(std::slice::from_ref(&b)).unwrap();
     assert_eq!((again.appended, again.duplicates), (0, 1));
     store.flush().unwrap();
     drop(store);
@@ -76,6 +76,70 @@ fn history_is_per_customer_in_time_order_and_limited() {
 }
 
 #[test]
+fn projections_are_replayed_after_a_stop_without_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let c1 = CustomerId::new("c-1").unwrap();
+    {
+        let mut store = open(&dir);
+        store
+            .append(&[purchase("e1", "c-1", "2026-01-01T00:00:00Z", 100)])
+            .unwrap();
+        store.flush().unwrap();
+        store
+            .append(&[purchase("e2", "c-1", "2026-01-02T00:00:00Z", 50)])
+            .unwrap();
+        // Dropped without flush: the log has e2, the stored record does not.
+        store.sync().unwrap();
+    }
+    let store = open(&dir);
+    let c = store.customer(&c1).unwrap().unwrap();
+    assert_eq!((c.stats.orders, c.stats.revenue), (2, 150));
+    assert_eq!(store.history(&c1, 10).unwrap().len(), 2);
+    drop(store);
+
+    // A checkpoint marker behind the records (crash mid-checkpoint): replay must not fold
+    // events the records already hold a second time.
+    let store = open(&dir);
+    store.set_meta_for_test("checkpoint", 0);
+    drop(store);
+    let store = open(&dir);
+    let c = store.customer(&c1).unwrap().unwrap();
+    assert_eq!((c.stats.orders, c.stats.revenue), (2, 150));
+    assert_eq!(store.history(&c1, 10).unwrap().len(), 2);
+}
+
+#[test]
+fn duplicates_are_found_after_reopen_and_in_large_histories() {
+    let dir = tempfile::tempdir().unwrap();
+    let many: Vec<Event> = (0..700)
+        .map(|i| purchase(&format!("e{i}"), "c-1", "2026-01-01T00:00:00Z", 1))
+        .collect();
+    let mut store = open(&dir);
+    assert_eq!(store.append(&many).unwrap().appended, 700);
+    store.flush().unwrap();
+    drop(store);
+    let mut store = open(&dir);
+    let again = store.append(&many[650..]).unwrap();
+    assert_eq!((again.appended, again.duplicates), (0, 50));
+    let c1 = CustomerId::new("c-1").unwrap();
+    assert_eq!(
+        store.history(&c1, 1000).unwrap().len(),
+        700,
+        "sealed chunks + tail"
+    );
+    assert_eq!(
+        store
+            .event(&"e699".parse().unwrap())
+            .unwrap()
+            .unwrap()
+            .id
+            .as_str(),
+        "e699"
+    );
+    assert_eq!(store.events().count(), 700);
+}
+
+#[test]
 fn newer_schema_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     open(&dir).set_schema_for_test(SCHEMA_VERSION + 1);
@@ -96,6 +160,8 @@ fn erase_and_compact_leave_no_trace_on_disk() {
         ])
         .unwrap();
     store.flush().unwrap();
+    let e2 = store.event(&"e2".parse().unwrap()).unwrap();
+    assert!(e2.is_some());
     let c9 = CustomerId::new("c-9").unwrap();
     let report = store.erase_customer(&c9).unwrap().unwrap();
     assert_eq!((report.events, report.projection), (2, true));
@@ -107,6 +173,12 @@ fn erase_and_compact_leave_no_trace_on_disk() {
     assert!(store.customer(&c9).unwrap().is_none());
     assert_eq!(store.event_count().unwrap(), 1);
     assert_eq!(store.customer_count().unwrap(), 1);
+    assert!(store.event(&"e1".parse().unwrap()).unwrap().is_none());
+    assert_eq!(
+        store.event(&"e2".parse().unwrap()).unwrap(),
+        e2,
+        "neighbours survive"
+    );
     drop(store);
     for needle in ["Secretname", "secret.example"] {
         assert!(

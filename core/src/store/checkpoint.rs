@@ -1,0 +1,191 @@
+//! Folding events into projections in memory, writing them at checkpoints, and replaying
+//! the log tail after a crash.
+//!
+//! Why this is safe: every record stores `applied_until`, the sequence number up to which
+//! (exclusive) its projection includes the log. A checkpoint writes records in several sled
+//! batches and then the meta key `checkpoint`, the sequence up to which *every* record is
+//! current. At open, events from `checkpoint` on are replayed, each into its customer's
+//! record only if that record has not folded it yet. A crash at any point — between log
+//! batches, in the middle of a checkpoint — therefore ends with every projection equal to
+//! the fold of exactly the events in the log.
+
+use super::{
+    Store, StoreError, block, keys,
+    record::{self, HistEntry, Record},
+};
+use crate::{customer::Customer, event::Event, ids::CustomerId};
+
+/// A customer record held in memory.
+#[derive(Debug)]
+pub(crate) struct Cached {
+    pub record: Record,
+    /// Changed since the last checkpoint.
+    pub dirty: bool,
+    /// Not yet stored at all (counts towards the customer counter when written).
+    pub is_new: bool,
+}
+
+/// Records per sled batch at a checkpoint; sled's memory use grows with batch size.
+const RECORDS_PER_BATCH: usize = 500;
+
+impl Store {
+    /// Folds the event with sequence `seq` into its customer's projection, unless the
+    /// stored record already includes it (replay after a crash). Returns whether this
+    /// created the customer.
+    pub(super) fn fold(&mut self, seq: u64, event: &Event) -> Result<bool, StoreError> {
+        let mut created = false;
+        if !self.cache.contains_key(&event.customer) {
+            let (record, is_new) = match self.stored_record(&event.customer)? {
+                Some(record) => (record, false),
+                None => (Record::new(Customer::new(event.customer.clone())), true),
+            };
+            created = is_new;
+            let cached = Cached {
+                record,
+                dirty: false,
+                is_new,
+            };
+            self.cache.insert(event.customer.clone(), cached);
+        }
+        let Some(cached) = self.cache.get_mut(&event.customer) else {
+            return Ok(created);
+        };
+        let record = &mut cached.record;
+        if seq < record.applied_until {
+            return Ok(created);
+        }
+        if !cached.dirty {
+            cached.dirty = true;
+            self.dirty += 1;
+        }
+        record.customer.apply(event);
+        record.applied_until = seq + 1;
+        if let Some(chunk) = record.push_history(HistEntry::new(event.at.instant(), seq)) {
+            let id = record.customer.id.clone();
+            self.sealed.push((id, record.sealed_chunks - 1, chunk));
+        }
+        Ok(created)
+    }
+
+    /// Writes the history chunks sealed by [`Store::fold`] since the last call.
+    ///
+    /// They go out ahead of the records that count them. That is safe: a chunk's content is
+    /// a pure function of the record's last checkpointed state and the log, so replay after a
+    /// crash seals the same chunk under the same number and overwrites it with itself, and
+    /// readers only look at the chunks a record counts.
+    pub(super) fn write_sealed(&mut self) -> Result<(), StoreError> {
+        if self.sealed.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (id, n, entries) in std::mem::take(&mut self.sealed) {
+            let mut bytes = Vec::with_capacity(entries.len() * 20);
+            record::encode_entries(&entries, &mut bytes);
+            batch.insert(keys::history_chunk(&id, n), bytes);
+        }
+        self.apply(batch)
+    }
+
+    /// The record as stored, ignoring unsaved changes.
+    pub(super) fn stored_record(&self, id: &CustomerId) -> Result<Option<Record>, StoreError> {
+        let key = keys::customer(id);
+        match self.tree.get(&key).map_err(|e| self.sled_err(e))? {
+            Some(v) => Record::decode(&v)
+                .map(Some)
+                .map_err(|e| self.corrupt(&key, e)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes every dirty record, then marks the whole log as projected. Clean records stay
+    /// cached unless the cache has grown past its limit.
+    pub(super) fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.check_writable()?;
+        if self.dirty == 0 && self.counter("checkpoint")? == self.next_seq {
+            return Ok(());
+        }
+        self.write_sealed()?;
+        let dirty: Vec<CustomerId> = self
+            .cache
+            .iter()
+            .filter(|(_, c)| c.dirty)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut customers = self.counter("customers")?;
+        for chunk in dirty.chunks(RECORDS_PER_BATCH) {
+            let mut batch = sled::Batch::default();
+            for id in chunk {
+                let Some(cached) = self.cache.get_mut(id) else {
+                    continue;
+                };
+                let key = keys::customer(id);
+                let bytes = cached.record.encode().map_err(|e| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    key: id.to_string(),
+                    reason: e.to_string(),
+                })?;
+                batch.insert(key, bytes);
+                customers += u64::from(cached.is_new);
+                cached.dirty = false;
+                cached.is_new = false;
+            }
+            batch.insert(keys::meta("customers"), &customers.to_be_bytes());
+            self.apply(batch)?;
+        }
+        let written = dirty.len();
+        let mut last = sled::Batch::default();
+        last.insert(keys::meta("checkpoint"), &self.next_seq.to_be_bytes());
+        self.apply(last)?;
+        self.dirty = 0;
+        if self.cache.len() > self.options.cached_customers {
+            self.cache.clear();
+        }
+        tracing::debug!(records = written, upto = self.next_seq, "checkpoint");
+        Ok(())
+    }
+
+    /// Replays log entries after the last checkpoint into the records that missed them.
+    pub(super) fn recover(&mut self) -> Result<(), StoreError> {
+        let from = self.counter("checkpoint")?;
+        if from >= self.next_seq {
+            return Ok(());
+        }
+        // Start at the block holding `from`: the last block whose first seq is <= from.
+        let start = match self
+            .tree
+            .range(keys::block(0)..=keys::block(from))
+            .next_back()
+        {
+            Some(item) => item.map_err(|e| self.sled_err(e))?.0.to_vec(),
+            None => keys::block(0).to_vec(),
+        };
+        let mut replayed = 0u64;
+        let blocks: Vec<(sled::IVec, sled::IVec)> = self
+            .tree
+            .range(start..keys::block(u64::MAX).to_vec())
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.sled_err(e))?;
+        for (k, v) in blocks {
+            let events = block::decode(&v).map_err(|e| self.corrupt(&k, e))?;
+            for (seq, event) in events.iter().filter(|(seq, _)| *seq >= from) {
+                self.fold(*seq, event)?;
+                replayed += 1;
+            }
+            self.write_sealed()?;
+        }
+        tracing::info!(
+            replayed,
+            "replayed the log tail into projections after an unclean stop"
+        );
+        self.checkpoint()?;
+        self.sync()
+    }
+
+    /// Applies a sled batch; a failure poisons the store, since memory is now ahead of disk.
+    pub(super) fn apply(&mut self, batch: sled::Batch) -> Result<(), StoreError> {
+        self.tree.apply_batch(batch).map_err(|e| {
+            self.poisoned = true;
+            self.sled_err(e)
+        })
+    }
+}
