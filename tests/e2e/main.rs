@@ -1,0 +1,19 @@
+//! End-to-end tests of the `kizuna` binary. One test binary, one module per area; helpers
+//! are in the `kizuna_tests` library (`tests/src/lib.rs`), fixtures in `tests/data/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// `kizuna import`: validation, all-or-nothing, --skip-invalid, idempotency.
+mod import;
+
+/// `kizuna event add`.
+mod event_add;
+
+/// `kizuna customer list|show|erase`, `kizuna rfm`.
+mod customers;
+
+/// The home and the database: init, config errors, schema versions.
+mod home;
+
+/// `kizuna demo` and `kizuna bench`.
+mod demo;

@@ -1,0 +1,173 @@
+//! Helpers for kizuna's end-to-end tests: find (and build) the `kizuna` binary, make a
+//! temporary home, run commands and read their output.
+//!
+//! The tests run the real binary as a separate process, the way an operator or a cron job
+//! would, so exit codes, stdout/stderr separation and on-disk effects are all under test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support: failing loudly is the job
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+};
+
+/// The path of the `kizuna` binary, built on first use.
+///
+/// An integration test can only ask cargo for binaries of its own package, and the binary
+/// lives in `cli/`, so this runs `cargo build -p kizuna` once (a no-op when it is fresh) in
+/// the same profile and target directory as the running test.
+pub fn kizuna_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // <target>/<profile>/deps/<test-binary>
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace");
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(workspace)
+            .args(["build", "--quiet", "-p", "kizuna", "--bin", "kizuna"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("running cargo build");
+        assert!(status.success(), "cargo build -p kizuna failed");
+        let bin = profile_dir.join(format!("kizuna{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "{} was not built", bin.display());
+        bin
+    })
+}
+
+/// What a finished command printed.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (None if killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts exit 0 and returns self.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, Some(0), "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Asserts exit 1 and returns self.
+    #[track_caller]
+    pub fn fails(self) -> Self {
+        assert_eq!(self.code, Some(1), "expected exit 1\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Stdout parsed as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Runs `kizuna` with `args` in `cwd`, without a terminal and without `KIZUNA_HOME`.
+pub fn run_in(cwd: &Path, args: &[&str]) -> Run {
+    let out = Command::new(kizuna_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("KIZUNA_HOME")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running kizuna");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A temporary directory holding an initialised kizuna home at `home/`.
+#[derive(Debug)]
+pub struct TestHome {
+    dir: tempfile::TempDir,
+}
+
+impl TestHome {
+    /// Creates the directory and runs `kizuna init`.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Self { dir };
+        home.run(&["init"]).ok();
+        home
+    }
+
+    /// The scratch directory (files to import go here).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The kizuna home.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// Runs `kizuna --home <home> args…` in the scratch directory.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let home = self.home();
+        let mut all = vec!["--home", home.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run_in(self.dir(), &all)
+    }
+
+    /// Writes `content` to `name` in the scratch directory and returns its path as text.
+    pub fn file(&self, name: &str, content: &str) -> String {
+        let path = self.dir().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    /// A fixture from `tests/data/`.
+    pub fn fixture(name: &str) -> String {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("data")
+            .join(name)
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Ids of every customer, via `customer list --json`.
+    pub fn customer_ids(&self) -> Vec<String> {
+        let list = self.run(&["customer", "list", "--json"]).ok().json();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Default for TestHome {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether any file under `dir` contains `needle`.
+pub fn tree_contains(dir: &Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|entry| {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            tree_contains(&path, needle)
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            bytes.windows(needle.len()).any(|w| w == needle)
+        }
+    })
+}
