@@ -15,7 +15,9 @@ use crate::{
     event::{Event, channel_name},
     ids::{CustomerId, EventId, EventKind},
     profile::{Birthday, BusinessHours, CustomerKind, ProfileUpdate},
+    loyalty::Loyalty,
     rfm::{Rfm, Segment},
+    rules::Effect,
     time::{EventTime, days_between},
 };
 
@@ -38,6 +40,9 @@ pub struct Customer {
     pub stats: Stats,
     /// Latest RFM scores; `None` until `kizuna rfm` has run since the customer appeared.
     pub rfm: Option<Rfm>,
+    /// Points, tier and spend, changed by rule effects (and spend by purchases).
+    #[serde(default)]
+    pub loyalty: Loyalty,
 }
 
 /// Profile fields. Absent until some event or import sets them.
@@ -152,6 +157,7 @@ impl Customer {
             declined: LiteMap::new(),
             stats: Stats::default(),
             rfm: None,
+            loyalty: Loyalty::default(),
         }
     }
 
@@ -176,6 +182,7 @@ impl Customer {
                     stats.revenue = stats.revenue.saturating_add(p.amount);
                     keep_min(&mut stats.first_order, t);
                     keep_max(&mut stats.last_order, t);
+                    self.loyalty.add_spend(p.amount, t);
                     stats.avg_days_between_orders = match (stats.first_order, stats.last_order) {
                         (Some(first), Some(last)) if stats.orders > 1 => {
                             Some(days_between(first, last) / (stats.orders - 1) as f64)
@@ -268,6 +275,29 @@ impl Customer {
             None if self.stats.orders == 0 => Some(Segment::Prospect),
             None => None,
         }
+    }
+
+    /// Applies a rule effect that changes the projection (points, tier, tags); effects that
+    /// act elsewhere (messages, timers, alerts) are no-ops here. Expired lots are retired at
+    /// `at` first. A refused effect (redeeming beyond the balance) changes nothing.
+    pub fn apply_effect(&mut self, effect: &Effect, event: &Event) -> Result<(), String> {
+        let at = event.at.instant();
+        self.loyalty.expire(at);
+        match effect {
+            Effect::AwardPoints { points, expires, .. } => {
+                self.loyalty.award(*points, at, *expires, event.id.clone());
+            }
+            Effect::RedeemPoints { points, .. } => self.loyalty.redeem(*points, at)?,
+            Effect::SetTier { tier } => self.loyalty.tier = Some(tier.clone()),
+            Effect::Tag { tag } => {
+                self.tags.insert(tag.clone());
+            }
+            Effect::Untag { tag } => {
+                self.tags.remove(tag);
+            }
+            Effect::Send { .. } | Effect::Schedule { .. } | Effect::Cancel { .. } | Effect::Alert { .. } => {}
+        }
+        Ok(())
     }
 
     /// Whether the customer currently consents to `channel`.

@@ -28,8 +28,10 @@
 pub mod customer;
 pub mod event;
 pub mod ids;
+pub mod loyalty;
 pub mod profile;
 pub mod rfm;
+pub mod rules;
 pub mod store;
 pub mod time;
 

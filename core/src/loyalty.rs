@@ -1,0 +1,183 @@
+//! Loyalty state in the projection: a ledger of point lots, the tier, and monthly spend.
+//!
+//! Points are kept as **lots**, each with its own expiry, never as a bare balance: spending
+//! and expiry consume the oldest lots first, so the balance is always explainable lot by lot
+//! and can never go negative (a redeem beyond the balance is refused). Tiers are decided on
+//! spend, not points, so spend is tracked per calendar month (UTC) for the 12-month window.
+
+use jiff::{Timestamp, tz::TimeZone};
+use litemap::LiteMap;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::EventId;
+
+/// A customer's loyalty state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Loyalty {
+    /// Lots with points left, oldest first.
+    pub lots: Vec<Lot>,
+    /// Current tier, if any rule set one.
+    pub tier: Option<String>,
+    /// Points ever awarded.
+    pub issued: i64,
+    /// Points ever spent.
+    pub redeemed: i64,
+    /// Points ever lost to expiry.
+    pub expired: i64,
+    /// Purchase amounts by month (`yyyymm`), the last 24 months kept.
+    pub monthly_spend: LiteMap<i32, i64>,
+}
+
+/// Points earned together, expiring together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lot {
+    /// Points awarded.
+    pub points: i64,
+    /// Points not yet spent or expired.
+    pub remaining: i64,
+    /// When they were earned.
+    pub earned: Timestamp,
+    /// When what remains expires.
+    pub expires: Timestamp,
+    /// The event that earned them.
+    pub event: EventId,
+}
+
+fn month_key(t: Timestamp) -> i32 {
+    let d = t.to_zoned(TimeZone::UTC).date();
+    i32::from(d.year()) * 100 + i32::from(d.month())
+}
+
+/// `yyyymm` minus `n` months.
+fn months_before(key: i32, n: i32) -> i32 {
+    let total = (key / 100) * 12 + (key % 100 - 1) - n;
+    (total / 12) * 100 + total % 12 + 1
+}
+
+impl Loyalty {
+    /// Points usable at `at`: what remains of lots not yet expired.
+    pub fn balance(&self, at: Timestamp) -> i64 {
+        self.lots
+            .iter()
+            .filter(|l| l.expires > at)
+            .map(|l| l.remaining)
+            .sum()
+    }
+
+    /// Moves what remains of lots expired by `at` into `expired`.
+    pub fn expire(&mut self, at: Timestamp) {
+        for lot in self.lots.iter_mut().filter(|l| l.expires <= at) {
+            self.expired += lot.remaining;
+            lot.remaining = 0;
+        }
+        self.lots.retain(|l| l.remaining > 0);
+    }
+
+    /// Adds a lot.
+    pub fn award(&mut self, points: i64, earned: Timestamp, expires: Timestamp, event: EventId) {
+        self.issued += points;
+        let lot = Lot {
+            points,
+            remaining: points,
+            earned,
+            expires,
+            event,
+        };
+        // Keep lots in expiry order so spending takes the soonest-to-expire first.
+        let pos = self.lots.partition_point(|l| l.expires <= expires);
+        self.lots.insert(pos, lot);
+    }
+
+    /// Spends `points` at `at`, oldest lots first. Refuses, changing nothing, beyond the
+    /// balance.
+    pub fn redeem(&mut self, points: i64, at: Timestamp) -> Result<(), String> {
+        self.expire(at);
+        let balance = self.balance(at);
+        if points > balance {
+            return Err(format!("cannot redeem {points} points: the balance is {balance}"));
+        }
+        let mut left = points;
+        for lot in &mut self.lots {
+            let take = left.min(lot.remaining);
+            lot.remaining -= take;
+            left -= take;
+            if left == 0 {
+                break;
+            }
+        }
+        self.lots.retain(|l| l.remaining > 0);
+        self.redeemed += points;
+        Ok(())
+    }
+
+    /// Records purchase spend in its month.
+    pub fn add_spend(&mut self, amount: i64, at: Timestamp) {
+        let key = month_key(at);
+        let total = self.monthly_spend.get(&key).copied().unwrap_or(0) + amount;
+        self.monthly_spend.insert(key, total);
+        let newest = self.monthly_spend.last().map_or(key, |(k, _)| *k);
+        let cutoff = months_before(newest, 24);
+        self.monthly_spend.retain(|k, _| *k > cutoff);
+    }
+
+    /// Spend in the month of `at` and the eleven before it.
+    pub fn spend_12m(&self, at: Timestamp) -> i64 {
+        let now = month_key(at);
+        let from = months_before(now, 12);
+        self.monthly_spend
+            .iter()
+            .filter(|(k, _)| **k > from && **k <= now)
+            .map(|(_, v)| *v)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn id(s: &str) -> EventId {
+        EventId::new(s).unwrap()
+    }
+
+    #[test]
+    fn redeem_takes_oldest_lots_first_and_never_goes_negative() {
+        let mut l = Loyalty::default();
+        l.award(100, ts("2026-01-01T00:00:00Z"), ts("2027-01-01T00:00:00Z"), id("a"));
+        l.award(50, ts("2026-02-01T00:00:00Z"), ts("2027-02-01T00:00:00Z"), id("b"));
+        l.redeem(120, ts("2026-03-01T00:00:00Z")).unwrap();
+        assert_eq!(l.lots.len(), 1);
+        assert_eq!((l.lots[0].event.as_str(), l.lots[0].remaining), ("b", 30));
+        let before = l.clone();
+        assert!(l.redeem(31, ts("2026-03-01T00:00:00Z")).is_err());
+        assert_eq!(l, before, "a refused redeem changes nothing");
+        assert_eq!((l.issued, l.redeemed, l.balance(ts("2026-03-01T00:00:00Z"))), (150, 120, 30));
+    }
+
+    #[test]
+    fn expiry_removes_only_expired_lots() {
+        let mut l = Loyalty::default();
+        l.award(100, ts("2025-01-01T00:00:00Z"), ts("2026-01-01T00:00:00Z"), id("old"));
+        l.award(40, ts("2025-06-01T00:00:00Z"), ts("2026-06-01T00:00:00Z"), id("new"));
+        let at = ts("2026-02-01T00:00:00Z");
+        assert_eq!(l.balance(at), 40, "expired points are not spendable even before expire()");
+        assert!(l.redeem(41, at).is_err());
+        l.expire(at);
+        assert_eq!((l.expired, l.lots.len()), (100, 1));
+    }
+
+    #[test]
+    fn spend_window_is_twelve_calendar_months() {
+        let mut l = Loyalty::default();
+        l.add_spend(1000, ts("2025-03-31T00:00:00Z"));
+        l.add_spend(500, ts("2025-04-01T00:00:00Z"));
+        l.add_spend(200, ts("2026-03-15T00:00:00Z"));
+        assert_eq!(l.spend_12m(ts("2026-03-20T00:00:00Z")), 700, "April 2025 to March 2026");
+        assert_eq!(months_before(202601, 1), 202512);
+        assert_eq!(months_before(202601, 12), 202501);
+    }
+}

@@ -1,0 +1,176 @@
+//! The functions scripts call: actions that record effects, and time helpers.
+//!
+//! Actions write into a per-thread effect sink that [`super::RuleSet`] opens around each
+//! script call, so the functions stay plain `fn(args)` as the Rhai contract shows them, the
+//! engine stays shareable across threads, and an action called outside `on_event` /
+//! `on_timer` (e.g. at the top level of a script) is a clear error.
+
+use std::cell::RefCell;
+
+use jiff::{SignedDuration, Timestamp, tz::TimeZone};
+use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+
+use super::{
+    effect::Effect,
+    view::{CustomerView, EventView, ScriptDuration, ScriptTime, to_json},
+};
+
+type Res<T> = Result<T, Box<EvalAltResult>>;
+
+/// How long awarded points last unless a script says otherwise.
+pub const DEFAULT_POINTS_VALIDITY_DAYS: i64 = 365;
+
+struct Sink {
+    now: Timestamp,
+    effects: Vec<Effect>,
+}
+
+thread_local! {
+    static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with an open sink at time `now` and returns the effects it recorded.
+pub(super) fn with_sink<T>(now: Timestamp, f: impl FnOnce() -> T) -> (T, Vec<Effect>) {
+    SINK.with(|s| {
+        *s.borrow_mut() = Some(Sink {
+            now,
+            effects: Vec::new(),
+        })
+    });
+    let out = f();
+    let effects = SINK.with(|s| s.borrow_mut().take().map(|s| s.effects).unwrap_or_default());
+    (out, effects)
+}
+
+fn record(effect: Effect) -> Res<()> {
+    SINK.with(|s| match s.borrow_mut().as_mut() {
+        Some(sink) => {
+            sink.effects.push(effect);
+            Ok(())
+        }
+        None => Err("actions can only be called from on_event or on_timer".into()),
+    })
+}
+
+fn now() -> Res<Timestamp> {
+    SINK.with(|s| s.borrow().as_ref().map(|s| s.now))
+        .ok_or_else(|| "time is only known inside on_event or on_timer".into())
+}
+
+fn positive(n: i64, what: &str) -> Res<i64> {
+    if n > 0 {
+        Ok(n)
+    } else {
+        Err(format!("{what} must be positive, got {n}").into())
+    }
+}
+
+fn non_empty(s: &str, what: &str) -> Res<String> {
+    let s = s.trim();
+    if s.is_empty() {
+        Err(format!("{what} must not be empty").into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+fn award(points: i64, reason: &str, expires: Timestamp) -> Res<()> {
+    record(Effect::AwardPoints {
+        points: positive(points, "points")?,
+        reason: reason.to_owned(),
+        expires,
+    })
+}
+
+fn send(channel: &str, template: &str, vars: Map) -> Res<()> {
+    record(Effect::Send {
+        channel: non_empty(channel, "channel")?,
+        template: non_empty(template, "template")?,
+        vars: to_json(&Dynamic::from(vars)),
+    })
+}
+
+fn schedule(name: &str, when: ScriptTime, data: Dynamic) -> Res<()> {
+    record(Effect::Schedule {
+        name: non_empty(name, "timer name")?,
+        at: when.ts,
+        data: to_json(&data),
+    })
+}
+
+/// Registers the views, the time type and every function of the Rhai contract.
+pub(super) fn register(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<EventView>("Event")
+        .register_indexer_get(EventView::get)
+        .register_type_with_name::<CustomerView>("Customer")
+        .register_indexer_get(CustomerView::get)
+        .register_type_with_name::<ScriptTime>("Time")
+        .register_indexer_get(ScriptTime::field)
+        .register_fn("to_string", |t: &mut ScriptTime| t.to_string())
+        .register_fn("to_debug", |t: &mut ScriptTime| t.to_string())
+        .register_type_with_name::<ScriptDuration>("Duration")
+        .register_get("days", |d: &mut ScriptDuration| d.0.as_secs() / 86_400)
+        .register_get("hours", |d: &mut ScriptDuration| d.0.as_secs() / 3_600);
+
+    // Time arithmetic and comparison.
+    engine
+        .register_fn("days", |n: i64| ScriptDuration(SignedDuration::from_hours(n.saturating_mul(24))))
+        .register_fn("hours", |n: i64| ScriptDuration(SignedDuration::from_hours(n)))
+        .register_fn("minutes", |n: i64| ScriptDuration(SignedDuration::from_mins(n)))
+        .register_fn("+", |t: ScriptTime, d: ScriptDuration| -> Res<ScriptTime> {
+            let ts = t.ts.checked_add(d.0).map_err(|e| e.to_string())?;
+            Ok(ScriptTime { ts, tz: t.tz })
+        })
+        .register_fn("-", |t: ScriptTime, d: ScriptDuration| -> Res<ScriptTime> {
+            let ts = t.ts.checked_sub(d.0).map_err(|e| e.to_string())?;
+            Ok(ScriptTime { ts, tz: t.tz })
+        })
+        .register_fn("-", |a: ScriptTime, b: ScriptTime| ScriptDuration(a.ts.duration_since(b.ts)))
+        .register_fn("<", |a: ScriptTime, b: ScriptTime| a.ts < b.ts)
+        .register_fn("<=", |a: ScriptTime, b: ScriptTime| a.ts <= b.ts)
+        .register_fn(">", |a: ScriptTime, b: ScriptTime| a.ts > b.ts)
+        .register_fn(">=", |a: ScriptTime, b: ScriptTime| a.ts >= b.ts)
+        .register_fn("==", |a: ScriptTime, b: ScriptTime| a.ts == b.ts)
+        .register_fn("!=", |a: ScriptTime, b: ScriptTime| a.ts != b.ts)
+        .register_fn("now", || -> Res<ScriptTime> {
+            Ok(ScriptTime { ts: now()?, tz: TimeZone::UTC })
+        })
+        .register_fn("in_zone", |t: ScriptTime, tz: &str| -> Res<ScriptTime> {
+            let tz = TimeZone::get(tz).map_err(|_| format!("unknown time zone {tz:?}"))?;
+            Ok(ScriptTime { ts: t.ts, tz })
+        })
+        .register_fn("parse_time", |s: &str| -> Res<ScriptTime> {
+            let t = crate::time::EventTime::parse(s).map_err(|e| e.to_string())?;
+            Ok(ScriptTime { ts: t.instant(), tz: TimeZone::fixed(t.offset()) })
+        });
+
+    // Actions.
+    engine
+        .register_fn("award_points", |points: i64, reason: &str| -> Res<()> {
+            let at = now()?;
+            let expires = at
+                .checked_add(SignedDuration::from_hours(DEFAULT_POINTS_VALIDITY_DAYS * 24))
+                .map_err(|e| e.to_string())?;
+            award(points, reason, expires)
+        })
+        .register_fn("award_points", |points: i64, reason: &str, expires: ScriptTime| -> Res<()> {
+            award(points, reason, expires.ts)
+        })
+        .register_fn("redeem_points", |points: i64, reason: &str| -> Res<()> {
+            record(Effect::RedeemPoints { points: positive(points, "points")?, reason: reason.to_owned() })
+        })
+        .register_fn("set_tier", |tier: &str| -> Res<()> {
+            record(Effect::SetTier { tier: non_empty(tier, "tier")? })
+        })
+        .register_fn("tag", |tag: &str| -> Res<()> { record(Effect::Tag { tag: non_empty(tag, "tag")? }) })
+        .register_fn("untag", |tag: &str| -> Res<()> { record(Effect::Untag { tag: non_empty(tag, "tag")? }) })
+        .register_fn("send", send)
+        .register_fn("send", |channel: &str, template: &str| send(channel, template, Map::new()))
+        .register_fn("schedule", schedule)
+        .register_fn("schedule", |name: &str, when: ScriptTime| schedule(name, when, Dynamic::UNIT))
+        .register_fn("cancel", |name: &str| -> Res<()> { record(Effect::Cancel { name: non_empty(name, "timer name")? }) })
+        .register_fn("alert", |text: ImmutableString| -> Res<()> {
+            record(Effect::Alert { text: non_empty(&text, "alert text")? })
+        });
+}

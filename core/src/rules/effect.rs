@@ -1,0 +1,86 @@
+//! Effects: what a script asked for, as data.
+//!
+//! Scripts never change state directly. Each action they call (`award_points`, `send`, …)
+//! records an [`Effect`]; the store applies the effects of an event in the same atomic write
+//! as the event itself, and keeps them next to it in the log, so a replay rebuilds the
+//! projection without running a single script, and `customer show` can say which script
+//! gave which points for which event.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One action requested by a script.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// Add a lot of loyalty points (expiring at `expires`).
+    AwardPoints {
+        /// Points, positive.
+        points: i64,
+        /// Why, for the customer's statement.
+        reason: String,
+        /// When the lot expires.
+        expires: Timestamp,
+    },
+    /// Spend points, oldest lots first; refused (as a rule error) beyond the balance.
+    RedeemPoints {
+        /// Points, positive.
+        points: i64,
+        /// Why.
+        reason: String,
+    },
+    /// Set the loyalty tier.
+    SetTier {
+        /// Tier name (`bronze`, `silver`, `gold`, …).
+        tier: String,
+    },
+    /// Add a tag.
+    Tag {
+        /// The tag.
+        tag: String,
+    },
+    /// Remove a tag.
+    Untag {
+        /// The tag.
+        tag: String,
+    },
+    /// Queue a message (sent by the dispatcher, through the guards).
+    Send {
+        /// Channel name (`email`, `sms`, …).
+        channel: String,
+        /// Template name.
+        template: String,
+        /// Template variables.
+        vars: Value,
+    },
+    /// Set (or reset) a named timer for this customer.
+    Schedule {
+        /// Timer name; one timer per name and customer.
+        name: String,
+        /// When it falls due.
+        at: Timestamp,
+        /// Data handed to `on_timer`.
+        data: Value,
+    },
+    /// Cancel a named timer of this customer.
+    Cancel {
+        /// Timer name.
+        name: String,
+    },
+    /// Tell the staff something.
+    Alert {
+        /// The message.
+        text: String,
+    },
+}
+
+/// An effect with the script that produced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppliedEffect {
+    /// Script file name, e.g. `points.rhai`.
+    pub script: String,
+    /// The effect.
+    #[serde(flatten)]
+    pub effect: Effect,
+}

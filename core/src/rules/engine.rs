@@ -1,0 +1,322 @@
+//! Loading a rules directory into a [`RuleSet`] and running its scripts on events.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use rhai::{
+    AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Module, ModuleResolver, Position, Scope,
+    module_resolvers::FileModuleResolver, packages::Package,
+};
+use sha2::{Digest, Sha256};
+
+use super::{
+    api,
+    effect::AppliedEffect,
+    error::{CompileError, LoadError, RuleError, ScriptPos},
+    view::{CustomerView, EventView},
+};
+use crate::{customer::Customer, event::Event};
+
+/// Sandbox limits. Generous for business rules, small enough that a runaway script is
+/// stopped within milliseconds instead of stalling ingest.
+pub mod limits {
+    /// Operations per script call (an infinite loop stops here).
+    pub const OPERATIONS: u64 = 200_000;
+    /// Nested function calls (deep recursion stops here).
+    pub const CALL_LEVELS: usize = 32;
+    /// Expression nesting at top level and inside functions.
+    pub const EXPR_DEPTH: (usize, usize) = (64, 32);
+    /// Bytes in one string.
+    pub const STRING_SIZE: usize = 16 * 1024;
+    /// Items in one array.
+    pub const ARRAY_SIZE: usize = 10_000;
+    /// Entries in one map.
+    pub const MAP_SIZE: usize = 1_000;
+}
+
+/// One compiled script.
+#[derive(Debug)]
+struct Script {
+    name: String,
+    ast: AST,
+    on_event: bool,
+    on_timer: bool,
+    guard: bool,
+}
+
+/// A compiled rules directory: every `.rhai` file, compiled once, run in file-name order.
+#[derive(Debug)]
+pub struct RuleSet {
+    engine: Engine,
+    scripts: Vec<Script>,
+    version: String,
+}
+
+/// What the scripts made of one event.
+#[derive(Debug, Default, PartialEq)]
+pub struct Evaluation {
+    /// Effects of every script that ran to completion, in script order.
+    pub effects: Vec<AppliedEffect>,
+    /// Scripts that failed; their effects for this event are dropped.
+    pub errors: Vec<RuleError>,
+}
+
+/// Resolves `import "x"` only to `.rhai` files inside the rules directory.
+#[derive(Debug)]
+struct RulesDirResolver(FileModuleResolver);
+
+impl ModuleResolver for RulesDirResolver {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<rhai::Shared<Module>, Box<EvalAltResult>> {
+        let inside = !path.is_empty()
+            && !path.starts_with('/')
+            && !path.contains('\\')
+            && !path.split('/').any(|part| part == ".." || part.is_empty());
+        if !inside {
+            return Err(EvalAltResult::ErrorInModule(
+                path.into(),
+                "only modules inside the rules directory may be imported".into(),
+                pos,
+            )
+            .into());
+        }
+        self.0.resolve(engine, source, path, pos)
+    }
+}
+
+fn sandboxed_engine(dir: Option<&Path>) -> Engine {
+    let mut engine = Engine::new_raw();
+    engine.register_global_module(rhai::packages::StandardPackage::new().as_shared_module());
+    engine
+        .set_max_operations(limits::OPERATIONS)
+        .set_max_call_levels(limits::CALL_LEVELS)
+        .set_max_expr_depths(limits::EXPR_DEPTH.0, limits::EXPR_DEPTH.1)
+        .set_max_string_size(limits::STRING_SIZE)
+        .set_max_array_size(limits::ARRAY_SIZE)
+        .set_max_map_size(limits::MAP_SIZE)
+        .set_max_modules(16);
+    engine.disable_symbol("eval");
+    if let Some(dir) = dir {
+        let files = FileModuleResolver::new_with_path_and_extension(dir, "rhai");
+        engine.set_module_resolver(RulesDirResolver(files));
+    }
+    api::register(&mut engine);
+    engine
+}
+
+fn position(pos: Position) -> (Option<usize>, Option<usize>) {
+    (pos.line(), pos.position())
+}
+
+/// The innermost error of a chain of failed calls, with its position.
+fn innermost(mut err: &EvalAltResult) -> &EvalAltResult {
+    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+    | EvalAltResult::ErrorInModule(_, inner, _) = err
+    {
+        err = inner;
+    }
+    err
+}
+
+impl RuleSet {
+    /// A rule set with no scripts: events are stored and projected, nothing else happens.
+    pub fn empty() -> Self {
+        Self {
+            engine: sandboxed_engine(None),
+            scripts: Vec::new(),
+            version: "none".into(),
+        }
+    }
+
+    /// Loads every `.rhai` file in `dir` (not recursing: subdirectories hold templates,
+    /// segments and modules). All files must compile, or none is used.
+    pub fn load_dir(dir: &Path) -> Result<Self, LoadError> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| LoadError::Io { path, source }
+        };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io(dir))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "rhai"))
+            .collect();
+        files.sort();
+        let mut sources = Vec::new();
+        for path in files {
+            let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            sources.push((name, text));
+        }
+        Self::compile(sources, Some(dir))
+    }
+
+    /// Compiles named sources (in the given order). Every compile error is reported.
+    pub fn compile(sources: Vec<(String, String)>, dir: Option<&Path>) -> Result<Self, LoadError> {
+        let engine = sandboxed_engine(dir);
+        let mut scripts = Vec::new();
+        let mut errors = Vec::new();
+        let mut digest = Sha256::new();
+        for (name, text) in &sources {
+            digest.update(name.as_bytes());
+            digest.update([0]);
+            digest.update(text.as_bytes());
+            match compile_one(&engine, name, text) {
+                Ok(script) => scripts.push(script),
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(LoadError::Compile(errors));
+        }
+        let version = if sources.is_empty() {
+            "none".to_owned()
+        } else {
+            digest.finalize()[..6].iter().map(|b| format!("{b:02x}")).collect()
+        };
+        Ok(Self {
+            engine,
+            scripts,
+            version,
+        })
+    }
+
+    /// A short hash of every file name and content: which rules produced an effect.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Names of the loaded scripts, in run order.
+    pub fn script_names(&self) -> impl Iterator<Item = &str> {
+        self.scripts.iter().map(|s| s.name.as_str())
+    }
+
+    /// Whether any script defines `on_timer(name, customer, data)`.
+    pub fn handles_timers(&self) -> bool {
+        self.scripts.iter().any(|s| s.on_timer)
+    }
+
+    /// Whether any script defines `guard(message, customer)`.
+    pub fn has_guards(&self) -> bool {
+        self.scripts.iter().any(|s| s.guard)
+    }
+
+    /// Whether any script defines `on_event`.
+    pub fn handles_events(&self) -> bool {
+        self.scripts.iter().any(|s| s.on_event)
+    }
+
+    /// Runs every script's `on_event(event, customer)`. `customer` is the projection with
+    /// this event folded in and none of its effects applied. A script that fails loses its
+    /// effects for this event and reports a [`RuleError`]; the others still run.
+    pub fn on_event(&self, event: &Arc<Event>, customer: &Arc<Customer>) -> Evaluation {
+        let mut out = Evaluation::default();
+        if !self.handles_events() {
+            return out;
+        }
+        let at = event.at.instant();
+        for script in self.scripts.iter().filter(|s| s.on_event) {
+            let args = (
+                Dynamic::from(EventView(Arc::clone(event))),
+                Dynamic::from(CustomerView {
+                    customer: Arc::clone(customer),
+                    at,
+                }),
+            );
+            let (result, effects) = api::with_sink(at, || {
+                let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+                self.engine.call_fn_with_options::<Dynamic>(
+                    options,
+                    &mut Scope::new(),
+                    &script.ast,
+                    "on_event",
+                    args,
+                )
+            });
+            match result {
+                Ok(_) => out.effects.extend(effects.into_iter().map(|effect| AppliedEffect {
+                    script: script.name.clone(),
+                    effect,
+                })),
+                Err(err) => out.errors.push(rule_error(&script.name, "on_event", &err, event)),
+            }
+        }
+        out
+    }
+}
+
+fn rule_error(script: &str, function: &str, err: &EvalAltResult, event: &Event) -> RuleError {
+    let inner = innermost(err);
+    let (line, column) = position(inner.position());
+    let mut message = inner.to_string();
+    // Rhai appends " (line x, position y)"; the position is reported separately.
+    if let Some(cut) = message.rfind(" (line ") {
+        message.truncate(cut);
+    }
+    RuleError {
+        function: function.into(),
+        pos: ScriptPos {
+            file: script.into(),
+            line,
+            column,
+        },
+        message,
+        event: event.id.to_string(),
+        customer: event.customer.to_string(),
+    }
+}
+
+/// Compiles one script: parse, run its top level once to evaluate its constants, then
+/// compile again with those constants so they are folded into the functions (Rhai functions
+/// cannot see the script's top-level variables at call time, only propagated constants).
+fn compile_one(engine: &Engine, name: &str, text: &str) -> Result<Script, CompileError> {
+    let parse_error = |e: rhai::ParseError| {
+        let (line, column) = position(e.1);
+        CompileError {
+            pos: ScriptPos {
+                file: name.into(),
+                line,
+                column,
+            },
+            message: e.0.to_string(),
+            source_line: line.and_then(|l| text.lines().nth(l - 1)).map(str::to_owned),
+        }
+    };
+    let first = engine.compile(text).map_err(parse_error)?;
+    let mut constants = Scope::new();
+    engine
+        .run_ast_with_scope(&mut constants, &first)
+        .map_err(|err| {
+            let inner = innermost(&err);
+            let (line, column) = position(inner.position());
+            CompileError {
+                pos: ScriptPos {
+                    file: name.into(),
+                    line,
+                    column,
+                },
+                message: format!("the top level of the script failed: {inner}"),
+                source_line: line.and_then(|l| text.lines().nth(l - 1)).map(str::to_owned),
+            }
+        })?;
+    let mut ast = engine.compile_with_scope(&constants, text).map_err(parse_error)?;
+    ast.set_source(name);
+    let has = |f: &str, params: usize| ast.iter_functions().any(|m| m.name == f && m.params.len() == params);
+    Ok(Script {
+        name: name.into(),
+        on_event: has("on_event", 2),
+        on_timer: has("on_timer", 3),
+        guard: has("guard", 2),
+        ast,
+    })
+}
+
+#[cfg(test)]
+mod tests;
