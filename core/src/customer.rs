@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     event::{Event, channel_name},
     ids::{CustomerId, EventId, EventKind},
-    profile::{Birthday, BusinessHours, CustomerKind, ProfileUpdate},
     loyalty::Loyalty,
+    profile::{Birthday, BusinessHours, CustomerKind, ProfileUpdate},
     rfm::{Rfm, Segment},
     rules::Effect,
     time::{EventTime, days_between},
@@ -284,7 +284,9 @@ impl Customer {
         let at = event.at.instant();
         self.loyalty.expire(at);
         match effect {
-            Effect::AwardPoints { points, expires, .. } => {
+            Effect::AwardPoints {
+                points, expires, ..
+            } => {
                 self.loyalty.award(*points, at, *expires, event.id.clone());
             }
             Effect::RedeemPoints { points, .. } => self.loyalty.redeem(*points, at)?,
@@ -295,7 +297,10 @@ impl Customer {
             Effect::Untag { tag } => {
                 self.tags.remove(tag);
             }
-            Effect::Send { .. } | Effect::Schedule { .. } | Effect::Cancel { .. } | Effect::Alert { .. } => {}
+            Effect::Send { .. }
+            | Effect::Schedule { .. }
+            | Effect::Cancel { .. }
+            | Effect::Alert { .. } => {}
         }
         Ok(())
     }

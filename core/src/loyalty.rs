@@ -94,7 +94,9 @@ impl Loyalty {
         self.expire(at);
         let balance = self.balance(at);
         if points > balance {
-            return Err(format!("cannot redeem {points} points: the balance is {balance}"));
+            return Err(format!(
+                "cannot redeem {points} points: the balance is {balance}"
+            ));
         }
         let mut left = points;
         for lot in &mut self.lots {
@@ -147,24 +149,51 @@ mod tests {
     #[test]
     fn redeem_takes_oldest_lots_first_and_never_goes_negative() {
         let mut l = Loyalty::default();
-        l.award(100, ts("2026-01-01T00:00:00Z"), ts("2027-01-01T00:00:00Z"), id("a"));
-        l.award(50, ts("2026-02-01T00:00:00Z"), ts("2027-02-01T00:00:00Z"), id("b"));
+        l.award(
+            100,
+            ts("2026-01-01T00:00:00Z"),
+            ts("2027-01-01T00:00:00Z"),
+            id("a"),
+        );
+        l.award(
+            50,
+            ts("2026-02-01T00:00:00Z"),
+            ts("2027-02-01T00:00:00Z"),
+            id("b"),
+        );
         l.redeem(120, ts("2026-03-01T00:00:00Z")).unwrap();
         assert_eq!(l.lots.len(), 1);
         assert_eq!((l.lots[0].event.as_str(), l.lots[0].remaining), ("b", 30));
         let before = l.clone();
         assert!(l.redeem(31, ts("2026-03-01T00:00:00Z")).is_err());
         assert_eq!(l, before, "a refused redeem changes nothing");
-        assert_eq!((l.issued, l.redeemed, l.balance(ts("2026-03-01T00:00:00Z"))), (150, 120, 30));
+        assert_eq!(
+            (l.issued, l.redeemed, l.balance(ts("2026-03-01T00:00:00Z"))),
+            (150, 120, 30)
+        );
     }
 
     #[test]
     fn expiry_removes_only_expired_lots() {
         let mut l = Loyalty::default();
-        l.award(100, ts("2025-01-01T00:00:00Z"), ts("2026-01-01T00:00:00Z"), id("old"));
-        l.award(40, ts("2025-06-01T00:00:00Z"), ts("2026-06-01T00:00:00Z"), id("new"));
+        l.award(
+            100,
+            ts("2025-01-01T00:00:00Z"),
+            ts("2026-01-01T00:00:00Z"),
+            id("old"),
+        );
+        l.award(
+            40,
+            ts("2025-06-01T00:00:00Z"),
+            ts("2026-06-01T00:00:00Z"),
+            id("new"),
+        );
         let at = ts("2026-02-01T00:00:00Z");
-        assert_eq!(l.balance(at), 40, "expired points are not spendable even before expire()");
+        assert_eq!(
+            l.balance(at),
+            40,
+            "expired points are not spendable even before expire()"
+        );
         assert!(l.redeem(41, at).is_err());
         l.expire(at);
         assert_eq!((l.expired, l.lots.len()), (100, 1));
@@ -176,7 +205,11 @@ mod tests {
         l.add_spend(1000, ts("2025-03-31T00:00:00Z"));
         l.add_spend(500, ts("2025-04-01T00:00:00Z"));
         l.add_spend(200, ts("2026-03-15T00:00:00Z"));
-        assert_eq!(l.spend_12m(ts("2026-03-20T00:00:00Z")), 700, "April 2025 to March 2026");
+        assert_eq!(
+            l.spend_12m(ts("2026-03-20T00:00:00Z")),
+            700,
+            "April 2025 to March 2026"
+        );
         assert_eq!(months_before(202601, 1), 202512);
         assert_eq!(months_before(202601, 12), 202501);
     }

@@ -115,9 +115,15 @@ pub(super) fn register(engine: &mut Engine) {
 
     // Time arithmetic and comparison.
     engine
-        .register_fn("days", |n: i64| ScriptDuration(SignedDuration::from_hours(n.saturating_mul(24))))
-        .register_fn("hours", |n: i64| ScriptDuration(SignedDuration::from_hours(n)))
-        .register_fn("minutes", |n: i64| ScriptDuration(SignedDuration::from_mins(n)))
+        .register_fn("days", |n: i64| {
+            ScriptDuration(SignedDuration::from_hours(n.saturating_mul(24)))
+        })
+        .register_fn("hours", |n: i64| {
+            ScriptDuration(SignedDuration::from_hours(n))
+        })
+        .register_fn("minutes", |n: i64| {
+            ScriptDuration(SignedDuration::from_mins(n))
+        })
         .register_fn("+", |t: ScriptTime, d: ScriptDuration| -> Res<ScriptTime> {
             let ts = t.ts.checked_add(d.0).map_err(|e| e.to_string())?;
             Ok(ScriptTime { ts, tz: t.tz })
@@ -126,7 +132,9 @@ pub(super) fn register(engine: &mut Engine) {
             let ts = t.ts.checked_sub(d.0).map_err(|e| e.to_string())?;
             Ok(ScriptTime { ts, tz: t.tz })
         })
-        .register_fn("-", |a: ScriptTime, b: ScriptTime| ScriptDuration(a.ts.duration_since(b.ts)))
+        .register_fn("-", |a: ScriptTime, b: ScriptTime| {
+            ScriptDuration(a.ts.duration_since(b.ts))
+        })
         .register_fn("<", |a: ScriptTime, b: ScriptTime| a.ts < b.ts)
         .register_fn("<=", |a: ScriptTime, b: ScriptTime| a.ts <= b.ts)
         .register_fn(">", |a: ScriptTime, b: ScriptTime| a.ts > b.ts)
@@ -134,7 +142,10 @@ pub(super) fn register(engine: &mut Engine) {
         .register_fn("==", |a: ScriptTime, b: ScriptTime| a.ts == b.ts)
         .register_fn("!=", |a: ScriptTime, b: ScriptTime| a.ts != b.ts)
         .register_fn("now", || -> Res<ScriptTime> {
-            Ok(ScriptTime { ts: now()?, tz: TimeZone::UTC })
+            Ok(ScriptTime {
+                ts: now()?,
+                tz: TimeZone::UTC,
+            })
         })
         .register_fn("in_zone", |t: ScriptTime, tz: &str| -> Res<ScriptTime> {
             let tz = TimeZone::get(tz).map_err(|_| format!("unknown time zone {tz:?}"))?;
@@ -142,7 +153,10 @@ pub(super) fn register(engine: &mut Engine) {
         })
         .register_fn("parse_time", |s: &str| -> Res<ScriptTime> {
             let t = crate::time::EventTime::parse(s).map_err(|e| e.to_string())?;
-            Ok(ScriptTime { ts: t.instant(), tz: TimeZone::fixed(t.offset()) })
+            Ok(ScriptTime {
+                ts: t.instant(),
+                tz: TimeZone::fixed(t.offset()),
+            })
         });
 
     // Actions.
@@ -150,27 +164,55 @@ pub(super) fn register(engine: &mut Engine) {
         .register_fn("award_points", |points: i64, reason: &str| -> Res<()> {
             let at = now()?;
             let expires = at
-                .checked_add(SignedDuration::from_hours(DEFAULT_POINTS_VALIDITY_DAYS * 24))
+                .checked_add(SignedDuration::from_hours(
+                    DEFAULT_POINTS_VALIDITY_DAYS * 24,
+                ))
                 .map_err(|e| e.to_string())?;
             award(points, reason, expires)
         })
-        .register_fn("award_points", |points: i64, reason: &str, expires: ScriptTime| -> Res<()> {
-            award(points, reason, expires.ts)
-        })
+        .register_fn(
+            "award_points",
+            |points: i64, reason: &str, expires: ScriptTime| -> Res<()> {
+                award(points, reason, expires.ts)
+            },
+        )
         .register_fn("redeem_points", |points: i64, reason: &str| -> Res<()> {
-            record(Effect::RedeemPoints { points: positive(points, "points")?, reason: reason.to_owned() })
+            record(Effect::RedeemPoints {
+                points: positive(points, "points")?,
+                reason: reason.to_owned(),
+            })
         })
         .register_fn("set_tier", |tier: &str| -> Res<()> {
-            record(Effect::SetTier { tier: non_empty(tier, "tier")? })
+            record(Effect::SetTier {
+                tier: non_empty(tier, "tier")?,
+            })
         })
-        .register_fn("tag", |tag: &str| -> Res<()> { record(Effect::Tag { tag: non_empty(tag, "tag")? }) })
-        .register_fn("untag", |tag: &str| -> Res<()> { record(Effect::Untag { tag: non_empty(tag, "tag")? }) })
+        .register_fn("tag", |tag: &str| -> Res<()> {
+            record(Effect::Tag {
+                tag: non_empty(tag, "tag")?,
+            })
+        })
+        .register_fn("untag", |tag: &str| -> Res<()> {
+            record(Effect::Untag {
+                tag: non_empty(tag, "tag")?,
+            })
+        })
         .register_fn("send", send)
-        .register_fn("send", |channel: &str, template: &str| send(channel, template, Map::new()))
+        .register_fn("send", |channel: &str, template: &str| {
+            send(channel, template, Map::new())
+        })
         .register_fn("schedule", schedule)
-        .register_fn("schedule", |name: &str, when: ScriptTime| schedule(name, when, Dynamic::UNIT))
-        .register_fn("cancel", |name: &str| -> Res<()> { record(Effect::Cancel { name: non_empty(name, "timer name")? }) })
+        .register_fn("schedule", |name: &str, when: ScriptTime| {
+            schedule(name, when, Dynamic::UNIT)
+        })
+        .register_fn("cancel", |name: &str| -> Res<()> {
+            record(Effect::Cancel {
+                name: non_empty(name, "timer name")?,
+            })
+        })
         .register_fn("alert", |text: ImmutableString| -> Res<()> {
-            record(Effect::Alert { text: non_empty(&text, "alert text")? })
+            record(Effect::Alert {
+                text: non_empty(&text, "alert text")?,
+            })
         });
 }

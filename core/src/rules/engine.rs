@@ -152,7 +152,10 @@ impl RuleSet {
         let mut sources = Vec::new();
         for path in files {
             let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             sources.push((name, text));
         }
         Self::compile(sources, Some(dir))
@@ -179,7 +182,10 @@ impl RuleSet {
         let version = if sources.is_empty() {
             "none".to_owned()
         } else {
-            digest.finalize()[..6].iter().map(|b| format!("{b:02x}")).collect()
+            digest.finalize()[..6]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
         };
         Ok(Self {
             engine,
@@ -241,11 +247,15 @@ impl RuleSet {
                 )
             });
             match result {
-                Ok(_) => out.effects.extend(effects.into_iter().map(|effect| AppliedEffect {
-                    script: script.name.clone(),
-                    effect,
-                })),
-                Err(err) => out.errors.push(rule_error(&script.name, "on_event", &err, event)),
+                Ok(_) => out
+                    .effects
+                    .extend(effects.into_iter().map(|effect| AppliedEffect {
+                        script: script.name.clone(),
+                        effect,
+                    })),
+                Err(err) => out
+                    .errors
+                    .push(rule_error(&script.name, "on_event", &err, event)),
             }
         }
         out
@@ -286,7 +296,9 @@ fn compile_one(engine: &Engine, name: &str, text: &str) -> Result<Script, Compil
                 column,
             },
             message: e.0.to_string(),
-            source_line: line.and_then(|l| text.lines().nth(l - 1)).map(str::to_owned),
+            source_line: line
+                .and_then(|l| text.lines().nth(l - 1))
+                .map(str::to_owned),
         }
     };
     let first = engine.compile(text).map_err(parse_error)?;
@@ -303,12 +315,19 @@ fn compile_one(engine: &Engine, name: &str, text: &str) -> Result<Script, Compil
                     column,
                 },
                 message: format!("the top level of the script failed: {inner}"),
-                source_line: line.and_then(|l| text.lines().nth(l - 1)).map(str::to_owned),
+                source_line: line
+                    .and_then(|l| text.lines().nth(l - 1))
+                    .map(str::to_owned),
             }
         })?;
-    let mut ast = engine.compile_with_scope(&constants, text).map_err(parse_error)?;
+    let mut ast = engine
+        .compile_with_scope(&constants, text)
+        .map_err(parse_error)?;
     ast.set_source(name);
-    let has = |f: &str, params: usize| ast.iter_functions().any(|m| m.name == f && m.params.len() == params);
+    let has = |f: &str, params: usize| {
+        ast.iter_functions()
+            .any(|m| m.name == f && m.params.len() == params)
+    };
     Ok(Script {
         name: name.into(),
         on_event: has("on_event", 2),

@@ -127,13 +127,24 @@ impl CustomerView {
                 let mut m = Map::new();
                 m.insert("month".into(), i64::from(b.month).into());
                 m.insert("day".into(), i64::from(b.day).into());
-                m.insert("year".into(), b.year.map_or(Dynamic::UNIT, |y| i64::from(y).into()));
+                m.insert(
+                    "year".into(),
+                    b.year.map_or(Dynamic::UNIT, |y| i64::from(y).into()),
+                );
                 m.into()
             }),
-            "business_hours" => p.business_hours.as_ref().map_or(Dynamic::UNIT, |h| h.to_string().into()),
+            "business_hours" => p
+                .business_hours
+                .as_ref()
+                .map_or(Dynamic::UNIT, |h| h.to_string().into()),
             "points" => c.loyalty.balance(self.at).into(),
             "tier" => c.loyalty.tier.clone().map_or(Dynamic::UNIT, Dynamic::from),
-            "tags" => c.tags.iter().map(|t| Dynamic::from(t.clone())).collect::<Array>().into(),
+            "tags" => c
+                .tags
+                .iter()
+                .map(|t| Dynamic::from(t.clone()))
+                .collect::<Array>()
+                .into(),
             "consent" => c
                 .consent
                 .iter()
@@ -159,11 +170,15 @@ impl CustomerView {
                 m.insert("last_order".into(), opt_time(s.last_order));
                 m.insert(
                     "avg_days_between_orders".into(),
-                    s.avg_days_between_orders.map_or(Dynamic::UNIT, Dynamic::from),
+                    s.avg_days_between_orders
+                        .map_or(Dynamic::UNIT, Dynamic::from),
                 );
                 m.insert("last_inbound".into(), opt_time(s.last_inbound));
                 m.insert("last_outbound".into(), opt_time(s.last_outbound));
-                m.insert("open_inquiries".into(), (s.open_inquiries.len() as i64).into());
+                m.insert(
+                    "open_inquiries".into(),
+                    (s.open_inquiries.len() as i64).into(),
+                );
                 m.insert("events".into(), (s.events as i64).into());
                 m.into()
             }

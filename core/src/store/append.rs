@@ -2,9 +2,13 @@
 
 use serde::Serialize;
 
+use std::sync::Arc;
+
 use super::{
     Store, StoreError,
     block::{self, BLOCK_EVENTS},
+    checkpoint::EffectSource,
+    effects::{self, Recorded},
     ids::{self, id_hash},
     keys,
 };
@@ -20,6 +24,8 @@ pub struct AppendReport {
     pub duplicates: u64,
     /// Customers seen for the first time.
     pub new_customers: u64,
+    /// Scripts that failed (or effects refused) on these events; see `kizuna rules errors`.
+    pub rule_errors: u64,
 }
 
 impl AppendReport {
@@ -28,19 +34,30 @@ impl AppendReport {
         self.appended += other.appended;
         self.duplicates += other.duplicates;
         self.new_customers += other.new_customers;
+        self.rule_errors += other.rule_errors;
     }
 }
 
 impl Store {
-    /// Appends `events` in order, skipping ids already stored, and folds each new event into
-    /// its customer's projection.
+    /// Appends `events` in order, skipping ids already stored: folds each new event into its
+    /// customer's projection, runs the rules on it, and applies their effects.
     ///
-    /// The events of one call are written as one atomic sled batch: after a crash either all
-    /// of them are in the log or none is. Projections follow at the next checkpoint (and are
-    /// replayed from the log if a crash comes first). Call [`Store::flush`] to make
-    /// everything durable before reporting success.
+    /// The events of one call, with their effects and the outbox, timer, alert and
+    /// rule-error entries those produce, are written as one atomic sled batch: after a crash
+    /// either all of it is in the log or none is. Projections follow at the next checkpoint
+    /// (and are replayed from the log, effects included, if a crash comes first). Call
+    /// [`Store::flush`] to make everything durable before reporting success.
     pub fn append(&mut self, events: &[Event]) -> Result<AppendReport, StoreError> {
         self.check_writable()?;
+        let result = self.append_inner(events);
+        if result.is_err() {
+            // Projections may already hold events that never reached the log.
+            self.poisoned = true;
+        }
+        result
+    }
+
+    fn append_inner(&mut self, events: &[Event]) -> Result<AppendReport, StoreError> {
         self.load_ids()?;
         let first_seq = self.next_seq;
         let mut report = AppendReport::default();
@@ -48,8 +65,10 @@ impl Store {
         let mut batch = sled::Batch::default();
         let mut block = Vec::new();
         let mut block_ids = Vec::new();
+        let mut block_effects: Vec<Recorded> = Vec::new();
         let mut block_first = first_seq;
         let mut seq = first_seq;
+        let rules = Arc::clone(&self.rules);
         for event in events {
             let hash = id_hash(&event.id);
             if self.is_stored(hash, event, first_seq, &accepted)? {
@@ -61,14 +80,28 @@ impl Store {
             if block_ids.is_empty() {
                 block_first = seq;
             }
+            let folded = self.fold(seq, event, EffectSource::Rules(&rules))?;
+            report.new_customers += u64::from(folded.created);
+            report.rule_errors += folded.errors.len() as u64;
+            effects::write_side_effects(&mut batch, seq, event, &folded.effects, &folded.errors)
+                .map_err(|e| self.corrupt(event.id.as_str().as_bytes(), e.to_string()))?;
+            if !folded.effects.is_empty() {
+                block_effects.push(Recorded {
+                    seq,
+                    rules: rules.version().to_owned(),
+                    effects: folded.effects,
+                });
+            }
             block::push(&mut block, seq, &json);
             ids::push_pair(&mut block_ids, hash, seq);
             if block_ids.len() / 16 == BLOCK_EVENTS {
-                batch.insert(&keys::block(block_first), std::mem::take(&mut block));
-                batch.insert(
-                    &keys::block_ids(block_first),
-                    std::mem::take(&mut block_ids),
-                );
+                self.seal_block(
+                    &mut batch,
+                    block_first,
+                    &mut block,
+                    &mut block_ids,
+                    &mut block_effects,
+                )?;
             }
             if let Some(index) = self.ids.as_mut() {
                 index.insert(hash, seq);
@@ -80,17 +113,18 @@ impl Store {
             return Ok(report);
         }
         if !block_ids.is_empty() {
-            batch.insert(&keys::block(block_first), block);
-            batch.insert(&keys::block_ids(block_first), block_ids);
+            self.seal_block(
+                &mut batch,
+                block_first,
+                &mut block,
+                &mut block_ids,
+                &mut block_effects,
+            )?;
         }
         let total = self.counter("events")? + accepted.len() as u64;
         batch.insert(keys::meta("events"), &total.to_be_bytes());
         self.apply(batch)?;
         self.next_seq = seq;
-
-        for &(seq, event) in &accepted {
-            report.new_customers += u64::from(self.fold(seq, event)?);
-        }
         self.write_sealed()?;
         report.appended = accepted.len() as u64;
         if self.dirty >= self.options.checkpoint_customers {
@@ -102,6 +136,35 @@ impl Store {
             "events appended"
         );
         Ok(report)
+    }
+
+    /// Moves a finished block, its id list and its effects into `batch`.
+    fn seal_block(
+        &self,
+        batch: &mut sled::Batch,
+        first: u64,
+        block: &mut Vec<u8>,
+        block_ids: &mut Vec<u8>,
+        block_effects: &mut Vec<Recorded>,
+    ) -> Result<(), StoreError> {
+        batch.insert(&keys::block(first), std::mem::take(block));
+        batch.insert(&keys::block_ids(first), std::mem::take(block_ids));
+        if !block_effects.is_empty() {
+            let json = serde_json::to_vec(&*block_effects)
+                .map_err(|e| self.corrupt(&keys::block_effects(first), e.to_string()))?;
+            batch.insert(&keys::block_effects(first), json);
+            block_effects.clear();
+        }
+        Ok(())
+    }
+
+    /// The recorded effects of the events in the block starting at `first`.
+    pub(super) fn block_effects(&self, first: u64) -> Result<Vec<Recorded>, StoreError> {
+        let key = keys::block_effects(first);
+        match self.tree.get(key).map_err(|e| self.sled_err(e))? {
+            Some(v) => serde_json::from_slice(&v).map_err(|e| self.corrupt(&key, e.to_string())),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Whether an event with `event`'s id is already in the log or earlier in this call.

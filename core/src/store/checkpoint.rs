@@ -9,11 +9,18 @@
 //! batches, in the middle of a checkpoint — therefore ends with every projection equal to
 //! the fold of exactly the events in the log.
 
+use std::{collections::HashMap, sync::Arc};
+
 use super::{
-    Store, StoreError, block, keys,
+    Store, StoreError, block, effects, keys,
     record::{self, HistEntry, Record},
 };
-use crate::{customer::Customer, event::Event, ids::CustomerId};
+use crate::{
+    customer::Customer,
+    event::Event,
+    ids::CustomerId,
+    rules::{AppliedEffect, RuleError, RuleSet},
+};
 
 /// A customer record held in memory.
 #[derive(Debug)]
@@ -25,14 +32,41 @@ pub(crate) struct Cached {
     pub is_new: bool,
 }
 
+/// Where an event's effects come from when it is folded.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum EffectSource<'a> {
+    /// Run the rules (ingest).
+    Rules(&'a RuleSet),
+    /// Reapply what the log recorded (replay).
+    Stored(&'a [AppliedEffect]),
+}
+
+/// What folding one event did.
+#[derive(Debug, Default)]
+pub(super) struct Folded {
+    /// The customer was created by this event.
+    pub created: bool,
+    /// The event was folded (false when the record already held it).
+    pub applied: bool,
+    /// Effects applied (from rules).
+    pub effects: Vec<AppliedEffect>,
+    /// Rule errors (from rules).
+    pub errors: Vec<RuleError>,
+}
+
 /// Records per sled batch at a checkpoint; sled's memory use grows with batch size.
 const RECORDS_PER_BATCH: usize = 500;
 
 impl Store {
-    /// Folds the event with sequence `seq` into its customer's projection, unless the
-    /// stored record already includes it (replay after a crash). Returns whether this
-    /// created the customer.
-    pub(super) fn fold(&mut self, seq: u64, event: &Event) -> Result<bool, StoreError> {
+    /// Folds the event with sequence `seq` into its customer's projection, then its rule
+    /// effects — from running the rules (ingest) or from the log (replay) — unless the stored
+    /// record already includes it (replay after a crash).
+    pub(super) fn fold(
+        &mut self,
+        seq: u64,
+        event: &Event,
+        source: EffectSource<'_>,
+    ) -> Result<Folded, StoreError> {
         let mut created = false;
         if !self.cache.contains_key(&event.customer) {
             let (record, is_new) = match self.stored_record(&event.customer)? {
@@ -47,24 +81,47 @@ impl Store {
             };
             self.cache.insert(event.customer.clone(), cached);
         }
+        let mut folded = Folded {
+            created,
+            ..Folded::default()
+        };
         let Some(cached) = self.cache.get_mut(&event.customer) else {
-            return Ok(created);
+            return Ok(folded);
         };
         let record = &mut cached.record;
         if seq < record.applied_until {
-            return Ok(created);
+            return Ok(folded);
         }
         if !cached.dirty {
             cached.dirty = true;
             self.dirty += 1;
         }
         record.customer.apply(event);
+        match source {
+            EffectSource::Rules(rules) if rules.handles_events() => {
+                let customer = Arc::new(record.customer.clone());
+                let evaluation = rules.on_event(&Arc::new(event.clone()), &customer);
+                let (kept, refused) =
+                    effects::apply_to_customer(&mut record.customer, event, evaluation.effects);
+                folded.effects = kept;
+                folded.errors = evaluation.errors;
+                folded.errors.extend(refused);
+            }
+            EffectSource::Rules(_) => {}
+            EffectSource::Stored(stored) => {
+                for e in stored {
+                    // Accepted once already; applying again gives the same result.
+                    let _ = record.customer.apply_effect(&e.effect, event);
+                }
+            }
+        }
         record.applied_until = seq + 1;
         if let Some(chunk) = record.push_history(HistEntry::new(event.at.instant(), seq)) {
             let id = record.customer.id.clone();
             self.sealed.push((id, record.sealed_chunks - 1, chunk));
         }
-        Ok(created)
+        folded.applied = true;
+        Ok(folded)
     }
 
     /// Writes the history chunks sealed by [`Store::fold`] since the last call.
@@ -167,8 +224,15 @@ impl Store {
             .map_err(|e| self.sled_err(e))?;
         for (k, v) in blocks {
             let events = block::decode(&v).map_err(|e| self.corrupt(&k, e))?;
+            let first = keys::seq_of(&k).ok_or_else(|| self.corrupt(&k, "bad block key"))?;
+            let stored: HashMap<u64, Vec<AppliedEffect>> = self
+                .block_effects(first)?
+                .into_iter()
+                .map(|r| (r.seq, r.effects))
+                .collect();
             for (seq, event) in events.iter().filter(|(seq, _)| *seq >= from) {
-                self.fold(*seq, event)?;
+                let effects = stored.get(seq).map_or(&[][..], Vec::as_slice);
+                self.fold(*seq, event, EffectSource::Stored(effects))?;
                 replayed += 1;
             }
             self.write_sealed()?;

@@ -105,6 +105,9 @@ impl Store {
                     ids::push_pair(&mut kept_ids, hash, seq);
                 }
             }
+            let mut effects = self.block_effects(first)?;
+            effects.retain(|r| !doomed.contains(&r.seq));
+            let effects_key = keys::block_effects(first);
             if kept.is_empty() {
                 batch.remove(key.as_slice());
                 batch.remove(&ids_key);
@@ -112,6 +115,29 @@ impl Store {
                 batch.insert(key.as_slice(), kept);
                 batch.insert(&ids_key, kept_ids);
             }
+            if effects.is_empty() {
+                batch.remove(&effects_key);
+            } else {
+                let json = serde_json::to_vec(&effects)
+                    .map_err(|e| self.corrupt(&effects_key, e.to_string()))?;
+                batch.insert(&effects_key, json);
+            }
+        }
+        // What the customer's events produced: queued messages, alerts, rule errors, timers.
+        for &seq in &doomed {
+            for prefix in [keys::OUTBOX, keys::ALERT, keys::RULE_ERROR] {
+                let mut start = vec![prefix];
+                start.extend_from_slice(&seq.to_be_bytes());
+                for item in self.tree.scan_prefix(&start) {
+                    batch.remove(item.map_err(|e| self.sled_err(e))?.0);
+                }
+            }
+        }
+        let mut timers = vec![keys::TIMER];
+        timers.extend_from_slice(id.as_str().as_bytes());
+        timers.push(0);
+        for item in self.tree.scan_prefix(&timers) {
+            batch.remove(item.map_err(|e| self.sled_err(e))?.0);
         }
         for item in self.tree.scan_prefix(keys::history_prefix(id)) {
             let (k, _) = item.map_err(|e| self.sled_err(e))?;

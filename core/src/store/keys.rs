@@ -5,11 +5,17 @@
 //! | `m`    | meta name                        | schema version, counters, checkpoint     |
 //! | `b`    | first sequence in block (u64 BE) | a block of events ([`super::block`])     |
 //! | `x`    | same as its block                | (id hash u64, seq u64) per event, BE     |
+//! | `f`    | same as its block                | rule effects of the block's events       |
 //! | `c`    | customer id                      | customer record ([`super::record`])      |
 //! | `h`    | customer id, NUL, chunk (u32 BE) | sealed history chunk ([`super::record`]) |
+//! | `o`    | seq, effect index (u32 BE)       | outbox message (pending until dispatch)  |
+//! | `t`    | customer id, NUL, timer name     | timer: due time and data                 |
+//! | `a`    | seq, effect index                | staff alert                              |
+//! | `r`    | seq, error index                 | rule error                               |
 //!
-//! A block and its id list are written in one sled batch with the event counter, so the log
-//! is always consistent with itself. Customer records are written later, at checkpoints; see
+//! A block, its id list, its effects, and the outbox, timer, alert and rule-error entries
+//! those effects produce are written in one sled batch with the event counter, so an event
+//! is never stored without its effects or the other way round. Customer records are written later, at checkpoints; see
 //! [`super::checkpoint`] for why that is safe.
 
 use crate::ids::CustomerId;
@@ -17,8 +23,13 @@ use crate::ids::CustomerId;
 pub(crate) const META: u8 = b'm';
 pub(crate) const BLOCK: u8 = b'b';
 pub(crate) const BLOCK_IDS: u8 = b'x';
+pub(crate) const BLOCK_EFFECTS: u8 = b'f';
 pub(crate) const CUSTOMER: u8 = b'c';
 pub(crate) const HISTORY: u8 = b'h';
+pub(crate) const OUTBOX: u8 = b'o';
+pub(crate) const TIMER: u8 = b't';
+pub(crate) const ALERT: u8 = b'a';
+pub(crate) const RULE_ERROR: u8 = b'r';
 
 pub(crate) fn meta(name: &str) -> Vec<u8> {
     prefixed(META, name.as_bytes())
@@ -30,6 +41,25 @@ pub(crate) fn block(first_seq: u64) -> [u8; 9] {
 
 pub(crate) fn block_ids(first_seq: u64) -> [u8; 9] {
     seq_key(BLOCK_IDS, first_seq)
+}
+
+pub(crate) fn block_effects(first_seq: u64) -> [u8; 9] {
+    seq_key(BLOCK_EFFECTS, first_seq)
+}
+
+/// Key for the `n`th item an event produced in an item keyspace (outbox, alert, rule error).
+pub(crate) fn item(prefix: u8, seq: u64, n: u32) -> [u8; 13] {
+    let mut k = [prefix; 13];
+    k[1..9].copy_from_slice(&seq.to_be_bytes());
+    k[9..].copy_from_slice(&n.to_be_bytes());
+    k
+}
+
+pub(crate) fn timer(customer: &CustomerId, name: &str) -> Vec<u8> {
+    let mut k = prefixed(TIMER, customer.as_str().as_bytes());
+    k.push(0);
+    k.extend_from_slice(name.as_bytes());
+    k
 }
 
 fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {

@@ -17,6 +17,7 @@
 mod append;
 mod block;
 mod checkpoint;
+mod effects;
 mod erase;
 mod ids;
 mod keys;
@@ -29,9 +30,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::ids::CustomerId;
+use std::sync::Arc;
+
+use crate::{ids::CustomerId, rules::RuleSet};
 
 pub use append::AppendReport;
+pub use effects::{Alert, OutboxMessage, Recorded, Timer};
 pub use erase::EraseReport;
 pub use rfm::{RfmSummary, SegmentRow};
 
@@ -141,6 +145,8 @@ pub struct Store {
     sealed: Vec<(CustomerId, u32, Vec<record::HistEntry>)>,
     /// Set when a write failed half-way; every later write refuses.
     poisoned: bool,
+    /// The rules run on every appended event.
+    rules: Arc<RuleSet>,
 }
 
 impl Store {
@@ -171,11 +177,23 @@ impl Store {
             dirty: 0,
             sealed: Vec::new(),
             poisoned: false,
+            rules: Arc::new(RuleSet::empty()),
         };
         store.check_schema()?;
         store.next_seq = store.last_seq()?.map_or(0, |s| s + 1);
         store.recover()?;
         Ok(store)
+    }
+
+    /// Sets the rules that run on every event appended from now on. Events already stored
+    /// keep the effects they had.
+    pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
+        self.rules = rules;
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
     }
 
     /// The directory of the database.
@@ -290,3 +308,6 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod rules_tests;

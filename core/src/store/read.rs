@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::{
-    Store, StoreError, block,
+    Alert, OutboxMessage, Recorded, Store, StoreError, Timer, block,
     ids::{self, id_hash},
     keys,
     record::{self, HistEntry, Record},
@@ -12,6 +12,7 @@ use crate::{
     customer::Customer,
     event::Event,
     ids::{CustomerId, EventId},
+    rules::RuleError,
 };
 
 impl Store {
@@ -138,9 +139,24 @@ impl Store {
     /// The newest `limit` events of a customer, returned oldest first (by event time, then
     /// append order). Reads only that customer's index and the blocks it points into.
     pub fn history(&self, id: &CustomerId, limit: usize) -> Result<Vec<Event>, StoreError> {
+        Ok(self
+            .history_with_effects(id, limit)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect())
+    }
+
+    /// Like [`Store::history`], with the rule effects each event produced: why a customer
+    /// has their points, tier and tags.
+    pub fn history_with_effects(
+        &self,
+        id: &CustomerId,
+        limit: usize,
+    ) -> Result<Vec<(Event, Option<Recorded>)>, StoreError> {
         let entries = self.history_entries(id)?;
         let newest = &entries[entries.len().saturating_sub(limit)..];
-        let mut blocks: HashMap<Vec<u8>, HashMap<u64, Event>> = HashMap::new();
+        type Decoded = (HashMap<u64, Event>, HashMap<u64, Recorded>);
+        let mut blocks: HashMap<Vec<u8>, Decoded> = HashMap::new();
         let mut events = Vec::with_capacity(newest.len());
         for entry in newest {
             let Some((k, v)) = self.block_of(entry.seq)? else {
@@ -148,17 +164,53 @@ impl Store {
             };
             if !blocks.contains_key(k.as_ref()) {
                 let decoded = block::decode(&v).map_err(|e| self.corrupt(&k, e))?;
-                blocks.insert(k.to_vec(), decoded.into_iter().collect());
+                let first = keys::seq_of(&k).unwrap_or_default();
+                let effects = self
+                    .block_effects(first)?
+                    .into_iter()
+                    .map(|r| (r.seq, r))
+                    .collect();
+                blocks.insert(k.to_vec(), (decoded.into_iter().collect(), effects));
             }
-            let event = blocks
+            let (block_events, block_effects) = blocks
                 .get_mut(k.as_ref())
-                .and_then(|b| b.remove(&entry.seq))
-                .ok_or_else(|| {
-                    self.corrupt(&k, format!("history points at missing event {}", entry.seq))
-                })?;
-            events.push(event);
+                .ok_or_else(|| self.corrupt(&k, "block vanished"))?;
+            let event = block_events.remove(&entry.seq).ok_or_else(|| {
+                self.corrupt(&k, format!("history points at missing event {}", entry.seq))
+            })?;
+            events.push((event, block_effects.remove(&entry.seq)));
         }
         Ok(events)
+    }
+
+    /// Every rule error, oldest first.
+    pub fn rule_errors(&self) -> Result<Vec<RuleError>, StoreError> {
+        self.items(keys::RULE_ERROR)
+    }
+
+    /// Messages queued by rules, oldest first.
+    pub fn outbox(&self) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.items(keys::OUTBOX)
+    }
+
+    /// Staff alerts raised by rules, oldest first.
+    pub fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        self.items(keys::ALERT)
+    }
+
+    /// Timers set by rules, by customer then name.
+    pub fn timers(&self) -> Result<Vec<Timer>, StoreError> {
+        self.items(keys::TIMER)
+    }
+
+    fn items<T: serde::de::DeserializeOwned>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {
+        self.tree
+            .scan_prefix([prefix])
+            .map(|item| {
+                let (k, v) = item.map_err(|e| self.sled_err(e))?;
+                serde_json::from_slice(&v).map_err(|e| self.corrupt(&k, e.to_string()))
+            })
+            .collect()
     }
 
     /// Number of stored events (kept as a counter: sled's `len` is O(n)).

@@ -14,7 +14,9 @@ fn event(json: &str) -> Arc<Event> {
 }
 
 fn purchase() -> Arc<Event> {
-    event(r#"{"id":"e1","customer":"c-1","type":"purchase","at":"2026-03-01T10:00:00+09:00","amount":4800,"items":["beans"]}"#)
+    event(
+        r#"{"id":"e1","customer":"c-1","type":"purchase","at":"2026-03-01T10:00:00+09:00","amount":4800,"items":["beans"]}"#,
+    )
 }
 
 fn run(src: &str) -> Evaluation {
@@ -39,7 +41,9 @@ fn actions_become_effects_and_constants_configure_functions() {
     "#);
     assert_eq!(eval.errors, []);
     let effects: Vec<&Effect> = eval.effects.iter().map(|e| &e.effect).collect();
-    assert!(matches!(effects[0], Effect::AwardPoints { points: 48, reason, .. } if reason == "purchase e1"));
+    assert!(
+        matches!(effects[0], Effect::AwardPoints { points: 48, reason, .. } if reason == "purchase e1")
+    );
     assert!(matches!(effects[1], Effect::SetTier { tier } if tier == "silver"));
     assert!(matches!(effects[2], Effect::Tag { tag } if tag == "bought-beans"));
     assert!(matches!(effects[3], Effect::Send { vars, .. } if vars["total"] == 4800));
@@ -57,7 +61,10 @@ fn actions_become_effects_and_constants_configure_functions() {
 fn a_failing_script_loses_only_its_own_effects_and_says_where() {
     let rules = RuleSet::compile(
         vec![
-            ("a.rhai".into(), "fn on_event(e, c) {\n  tag(\"a\");\n  let x = e.amount / 0;\n}".into()),
+            (
+                "a.rhai".into(),
+                "fn on_event(e, c) {\n  tag(\"a\");\n  let x = e.amount / 0;\n}".into(),
+            ),
             ("b.rhai".into(), "fn on_event(e, c) { tag(\"b\"); }".into()),
         ],
         None,
@@ -78,9 +85,18 @@ fn a_failing_script_loses_only_its_own_effects_and_says_where() {
 fn the_sandbox_stops_loops_recursion_and_huge_values() {
     for (src, expect) in [
         ("fn on_event(e, c) { loop { } }", "operations"),
-        ("fn f(n) { f(n + 1) } fn on_event(e, c) { f(0) }", "stack overflow"),
-        ("fn on_event(e, c) { let s = \"x\"; loop { s += s; } }", "string"),
-        ("fn on_event(e, c) { let a = []; loop { a.push(1); } }", "array"),
+        (
+            "fn f(n) { f(n + 1) } fn on_event(e, c) { f(0) }",
+            "stack overflow",
+        ),
+        (
+            "fn on_event(e, c) { let s = \"x\"; loop { s += s; } }",
+            "string",
+        ),
+        (
+            "fn on_event(e, c) { let a = []; loop { a.push(1); } }",
+            "array",
+        ),
         ("fn on_event(e, c) { c.nonsense }", "no field"),
     ] {
         let eval = run(src);
@@ -92,13 +108,20 @@ fn the_sandbox_stops_loops_recursion_and_huge_values() {
 
 #[test]
 fn eval_and_escaping_imports_are_refused() {
-    let err = RuleSet::compile(vec![("x.rhai".into(), "fn on_event(e, c) { eval(\"1\") }".into())], None)
-        .unwrap_err();
+    let err = RuleSet::compile(
+        vec![("x.rhai".into(), "fn on_event(e, c) { eval(\"1\") }".into())],
+        None,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("x.rhai:1:"), "{err}");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("helper.rhai"), "fn double(x) { x * 2 }").unwrap();
     let inside = RuleSet::compile(
-        vec![("m.rhai".into(), "import \"helper\" as h;\nfn on_event(e, c) { award_points(h::double(2), \"x\"); }".into())],
+        vec![(
+            "m.rhai".into(),
+            "import \"helper\" as h;\nfn on_event(e, c) { award_points(h::double(2), \"x\"); }"
+                .into(),
+        )],
         Some(dir.path()),
     );
     assert!(inside.is_ok(), "{:?}", inside.err());
@@ -107,7 +130,12 @@ fn eval_and_escaping_imports_are_refused() {
         Some(dir.path()),
     )
     .unwrap_err();
-    assert!(outside.to_string().contains("only modules inside the rules directory"), "{outside}");
+    assert!(
+        outside
+            .to_string()
+            .contains("only modules inside the rules directory"),
+        "{outside}"
+    );
 }
 
 #[test]
@@ -115,13 +143,18 @@ fn compile_errors_name_file_line_column_and_source_and_list_every_file() {
     let err = RuleSet::compile(
         vec![
             ("good.rhai".into(), "fn on_event(e, c) {}".into()),
-            ("bad.rhai".into(), "// header\nfn on_event(e, c) {\n  let x = ;\n}".into()),
+            (
+                "bad.rhai".into(),
+                "// header\nfn on_event(e, c) {\n  let x = ;\n}".into(),
+            ),
             ("worse.rhai".into(), "fn (".into()),
         ],
         None,
     )
     .unwrap_err();
-    let LoadError::Compile(errors) = &err else { panic!("{err}") };
+    let LoadError::Compile(errors) = &err else {
+        panic!("{err}")
+    };
     assert_eq!(errors.len(), 2);
     assert_eq!(errors[0].pos.file, "bad.rhai");
     assert_eq!(errors[0].pos.line, Some(3));
@@ -132,7 +165,10 @@ fn compile_errors_name_file_line_column_and_source_and_list_every_file() {
 #[test]
 fn actions_at_top_level_are_an_error() {
     let err = RuleSet::compile(vec![("t.rhai".into(), "tag(\"x\");".into())], None).unwrap_err();
-    assert!(err.to_string().contains("only be called from on_event"), "{err}");
+    assert!(
+        err.to_string().contains("only be called from on_event"),
+        "{err}"
+    );
 }
 
 #[test]

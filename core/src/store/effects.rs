@@ -1,0 +1,196 @@
+//! Applying rule effects: to the projection, and to the outbox, timer, alert and rule-error
+//! keyspaces, in the same batch as the event.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::keys;
+use crate::{
+    customer::Customer,
+    event::Event,
+    ids::{CustomerId, EventId},
+    rules::{AppliedEffect, Effect, RuleError, ScriptPos},
+};
+
+/// The effects of one event, as kept beside its block for replay and explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// The event's sequence number.
+    pub seq: u64,
+    /// Version of the rule set that produced the effects.
+    pub rules: String,
+    /// The effects that were applied.
+    pub effects: Vec<AppliedEffect>,
+}
+
+/// A message queued by a `send` effect, waiting for the dispatcher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    /// The customer to contact.
+    pub customer: CustomerId,
+    /// Channel name.
+    pub channel: String,
+    /// Template name.
+    pub template: String,
+    /// Template variables.
+    pub vars: Value,
+    /// The script that asked for it.
+    pub script: String,
+    /// The event that triggered it.
+    pub event: EventId,
+    /// When it was queued (the event's time).
+    pub created: Timestamp,
+    /// `pending` until the dispatcher takes it.
+    pub status: String,
+}
+
+/// A timer set by `schedule`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timer {
+    /// The customer.
+    pub customer: CustomerId,
+    /// Its name (one per name and customer).
+    pub name: String,
+    /// When it falls due.
+    pub due: Timestamp,
+    /// Data for `on_timer`.
+    pub data: Value,
+    /// The script that set it.
+    pub script: String,
+}
+
+/// A staff alert raised by `alert`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// The customer concerned.
+    pub customer: CustomerId,
+    /// The text.
+    pub text: String,
+    /// The script that raised it.
+    pub script: String,
+    /// The event that triggered it.
+    pub event: EventId,
+    /// When (the event's time).
+    pub at: Timestamp,
+}
+
+/// Applies each script's effects to `customer`, one script at a time and all-or-nothing per
+/// script: if one effect is refused (redeeming beyond the balance), that script's effects for
+/// this event are all dropped and a rule error says why.
+pub(super) fn apply_to_customer(
+    customer: &mut Customer,
+    event: &Event,
+    effects: Vec<AppliedEffect>,
+) -> (Vec<AppliedEffect>, Vec<RuleError>) {
+    let mut kept = Vec::with_capacity(effects.len());
+    let mut errors = Vec::new();
+    let mut rest = effects.as_slice();
+    while let Some(first) = rest.first() {
+        let len = rest.iter().take_while(|e| e.script == first.script).count();
+        let (group, tail) = rest.split_at(len);
+        rest = tail;
+        let fallible = group
+            .iter()
+            .any(|e| matches!(e.effect, Effect::RedeemPoints { .. }));
+        let backup = fallible.then(|| customer.clone());
+        let mut refused = None;
+        for e in group {
+            if let Err(message) = customer.apply_effect(&e.effect, event) {
+                refused = Some(message);
+                break;
+            }
+        }
+        match (refused, backup) {
+            (Some(message), Some(backup)) => {
+                *customer = backup;
+                errors.push(RuleError {
+                    function: "apply".into(),
+                    pos: ScriptPos {
+                        file: first.script.clone(),
+                        line: None,
+                        column: None,
+                    },
+                    message,
+                    event: event.id.to_string(),
+                    customer: event.customer.to_string(),
+                });
+            }
+            _ => kept.extend_from_slice(group),
+        }
+    }
+    (kept, errors)
+}
+
+/// Adds the outbox, timer and alert entries of an event's effects, and its rule errors, to
+/// `batch`.
+pub(super) fn write_side_effects(
+    batch: &mut sled::Batch,
+    seq: u64,
+    event: &Event,
+    effects: &[AppliedEffect],
+    errors: &[RuleError],
+) -> Result<(), serde_json::Error> {
+    let at = event.at.instant();
+    for (n, e) in effects.iter().enumerate() {
+        let n = n as u32;
+        match &e.effect {
+            Effect::Send {
+                channel,
+                template,
+                vars,
+            } => {
+                let msg = OutboxMessage {
+                    customer: event.customer.clone(),
+                    channel: channel.clone(),
+                    template: template.clone(),
+                    vars: vars.clone(),
+                    script: e.script.clone(),
+                    event: event.id.clone(),
+                    created: at,
+                    status: "pending".into(),
+                };
+                batch.insert(&keys::item(keys::OUTBOX, seq, n), serde_json::to_vec(&msg)?);
+            }
+            Effect::Schedule {
+                name,
+                at: due,
+                data,
+            } => {
+                let timer = Timer {
+                    customer: event.customer.clone(),
+                    name: name.clone(),
+                    due: *due,
+                    data: data.clone(),
+                    script: e.script.clone(),
+                };
+                batch.insert(
+                    keys::timer(&event.customer, name),
+                    serde_json::to_vec(&timer)?,
+                );
+            }
+            Effect::Cancel { name } => batch.remove(keys::timer(&event.customer, name)),
+            Effect::Alert { text } => {
+                let alert = Alert {
+                    customer: event.customer.clone(),
+                    text: text.clone(),
+                    script: e.script.clone(),
+                    event: event.id.clone(),
+                    at,
+                };
+                batch.insert(
+                    &keys::item(keys::ALERT, seq, n),
+                    serde_json::to_vec(&alert)?,
+                );
+            }
+            _ => {}
+        }
+    }
+    for (n, err) in errors.iter().enumerate() {
+        batch.insert(
+            &keys::item(keys::RULE_ERROR, seq, n as u32),
+            serde_json::to_vec(err)?,
+        );
+    }
+    Ok(())
+}
