@@ -27,6 +27,7 @@
 
 pub mod customer;
 pub mod event;
+pub mod fixtures;
 pub mod ids;
 pub mod loyalty;
 pub mod profile;

@@ -5,7 +5,7 @@
 //! engine stays shareable across threads, and an action called outside `on_event` /
 //! `on_timer` (e.g. at the top level of a script) is a clear error.
 
-use std::cell::RefCell;
+use std::{cell::RefCell, collections::HashMap, sync::Arc};
 
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
@@ -25,21 +25,41 @@ struct Sink {
     effects: Vec<Effect>,
 }
 
+/// A script's top-level constants and variables, by name.
+pub(super) type Constants = Arc<HashMap<String, Dynamic>>;
+
 thread_local! {
     static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
+    static CONSTANTS: RefCell<Option<Constants>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with an open sink at time `now` and returns the effects it recorded.
-pub(super) fn with_sink<T>(now: Timestamp, f: impl FnOnce() -> T) -> (T, Vec<Effect>) {
+/// Runs `f` with an open sink at time `now`, and the calling script's top-level constants
+/// visible, and returns the effects it recorded.
+pub(super) fn with_sink<T>(now: Timestamp, constants: &Constants, f: impl FnOnce() -> T) -> (T, Vec<Effect>) {
     SINK.with(|s| {
         *s.borrow_mut() = Some(Sink {
             now,
             effects: Vec::new(),
         })
     });
+    CONSTANTS.with(|c| *c.borrow_mut() = Some(Arc::clone(constants)));
     let out = f();
+    CONSTANTS.with(|c| *c.borrow_mut() = None);
     let effects = SINK.with(|s| s.borrow_mut().take().map(|s| s.effects).unwrap_or_default());
     (out, effects)
+}
+
+/// Makes a script's top-level `const`s readable inside its functions.
+///
+/// Rhai functions cannot see the script's top level; constants used in expressions the
+/// optimiser can fold are inlined at load, but `TABLE[key]` with a runtime key is not. This
+/// resolver answers for names the parser could not bind to a local variable (`index == 0`),
+/// so a local or parameter of the same name always wins.
+pub(super) fn resolve_constant(name: &str, index: usize) -> Option<Dynamic> {
+    if index > 0 {
+        return None;
+    }
+    CONSTANTS.with(|c| c.borrow().as_ref().and_then(|m| m.get(name).cloned()))
 }
 
 fn record(effect: Effect) -> Res<()> {

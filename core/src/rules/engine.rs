@@ -41,6 +41,7 @@ pub mod limits {
 struct Script {
     name: String,
     ast: AST,
+    constants: api::Constants,
     on_event: bool,
     on_timer: bool,
     guard: bool,
@@ -103,6 +104,10 @@ fn sandboxed_engine(dir: Option<&Path>) -> Engine {
         .set_max_map_size(limits::MAP_SIZE)
         .set_max_modules(16);
     engine.disable_symbol("eval");
+    // `on_var` is marked volatile (not deprecated) by Rhai; it is the documented way to
+    // supply variables, and the resolver is a one-liner if the signature ever changes.
+    #[allow(deprecated)]
+    engine.on_var(|name, index, _| Ok(api::resolve_constant(name, index)));
     if let Some(dir) = dir {
         let files = FileModuleResolver::new_with_path_and_extension(dir, "rhai");
         engine.set_module_resolver(RulesDirResolver(files));
@@ -223,39 +228,62 @@ impl RuleSet {
     /// this event folded in and none of its effects applied. A script that fails loses its
     /// effects for this event and reports a [`RuleError`]; the others still run.
     pub fn on_event(&self, event: &Arc<Event>, customer: &Arc<Customer>) -> Evaluation {
-        let mut out = Evaluation::default();
-        if !self.handles_events() {
-            return out;
-        }
         let at = event.at.instant();
-        for script in self.scripts.iter().filter(|s| s.on_event) {
-            let args = (
+        self.call_each(|s| s.on_event, "on_event", at, event, || {
+            vec![
                 Dynamic::from(EventView(Arc::clone(event))),
                 Dynamic::from(CustomerView {
                     customer: Arc::clone(customer),
                     at,
                 }),
-            );
-            let (result, effects) = api::with_sink(at, || {
+            ]
+        })
+    }
+
+    /// Runs every script's `on_timer(name, customer, data)` for a timer that fell due.
+    /// `event` is the `timer` event that records the firing in the log.
+    pub fn on_timer(&self, event: &Arc<Event>, customer: &Arc<Customer>) -> Evaluation {
+        let at = event.at.instant();
+        let name = event.attr_str("name").unwrap_or_default().to_owned();
+        let data = event.attrs.get("data").map_or(Dynamic::UNIT, super::view::to_dynamic);
+        self.call_each(|s| s.on_timer, "on_timer", at, event, || {
+            vec![
+                Dynamic::from(name.clone()),
+                Dynamic::from(CustomerView {
+                    customer: Arc::clone(customer),
+                    at,
+                }),
+                data.clone(),
+            ]
+        })
+    }
+
+    fn call_each(
+        &self,
+        defines: impl Fn(&Script) -> bool,
+        function: &str,
+        at: jiff::Timestamp,
+        event: &Event,
+        args: impl Fn() -> Vec<Dynamic>,
+    ) -> Evaluation {
+        let mut out = Evaluation::default();
+        for script in self.scripts.iter().filter(|s| defines(s)) {
+            let (result, effects) = api::with_sink(at, &script.constants, || {
                 let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
                 self.engine.call_fn_with_options::<Dynamic>(
                     options,
                     &mut Scope::new(),
                     &script.ast,
-                    "on_event",
-                    args,
+                    function,
+                    args(),
                 )
             });
             match result {
-                Ok(_) => out
-                    .effects
-                    .extend(effects.into_iter().map(|effect| AppliedEffect {
-                        script: script.name.clone(),
-                        effect,
-                    })),
-                Err(err) => out
-                    .errors
-                    .push(rule_error(&script.name, "on_event", &err, event)),
+                Ok(_) => out.effects.extend(effects.into_iter().map(|effect| AppliedEffect {
+                    script: script.name.clone(),
+                    effect,
+                })),
+                Err(err) => out.errors.push(rule_error(&script.name, function, &err, event)),
             }
         }
         out
@@ -328,8 +356,13 @@ fn compile_one(engine: &Engine, name: &str, text: &str) -> Result<Script, Compil
         ast.iter_functions()
             .any(|m| m.name == f && m.params.len() == params)
     };
+    let constants: std::collections::HashMap<String, Dynamic> = constants
+        .iter()
+        .map(|(n, _, v)| (n.to_owned(), v))
+        .collect();
     Ok(Script {
         name: name.into(),
+        constants: Arc::new(constants),
         on_event: has("on_event", 2),
         on_timer: has("on_timer", 3),
         guard: has("guard", 2),

@@ -12,7 +12,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use super::{
-    Store, StoreError, block, effects, keys,
+    Store, StoreError, block, effects, keys, timers,
     record::{self, HistEntry, Record},
 };
 use crate::{
@@ -98,9 +98,14 @@ impl Store {
         }
         record.customer.apply(event);
         match source {
-            EffectSource::Rules(rules) if rules.handles_events() => {
+            EffectSource::Rules(rules) if rules.handles_events() || rules.handles_timers() => {
                 let customer = Arc::new(record.customer.clone());
-                let evaluation = rules.on_event(&Arc::new(event.clone()), &customer);
+                let shared = Arc::new(event.clone());
+                let evaluation = if timers::is_timer_event(event) {
+                    rules.on_timer(&shared, &customer)
+                } else {
+                    rules.on_event(&shared, &customer)
+                };
                 let (kept, refused) =
                     effects::apply_to_customer(&mut record.customer, event, evaluation.effects);
                 folded.effects = kept;

@@ -132,6 +132,12 @@ pub(super) fn write_side_effects(
     errors: &[RuleError],
 ) -> Result<(), serde_json::Error> {
     let at = event.at.instant();
+    if super::timers::is_timer_event(event) {
+        // The timer has fired; an effect below may set it again.
+        if let Some(name) = event.attr_str("name") {
+            batch.remove(keys::timer(&event.customer, name));
+        }
+    }
     for (n, e) in effects.iter().enumerate() {
         let n = n as u32;
         match &e.effect {

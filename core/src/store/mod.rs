@@ -24,6 +24,7 @@ mod keys;
 mod read;
 mod record;
 mod rfm;
+mod timers;
 
 use std::{
     collections::HashMap,
@@ -37,6 +38,7 @@ use crate::{ids::CustomerId, rules::RuleSet};
 pub use append::AppendReport;
 pub use effects::{Alert, OutboxMessage, Recorded, Timer};
 pub use erase::EraseReport;
+pub use timers::TIMER_EVENT;
 pub use rfm::{RfmSummary, SegmentRow};
 
 /// The schema this build reads and writes. Bump it, with a migration, when the layout in
@@ -182,6 +184,39 @@ impl Store {
         store.check_schema()?;
         store.next_seq = store.last_seq()?.map_or(0, |s| s + 1);
         store.recover()?;
+        Ok(store)
+    }
+
+    /// A store in a temporary directory that sled deletes when it is dropped: for rule
+    /// fixtures, replays and tests that must not touch the real database.
+    pub fn open_temporary() -> Result<Self, StoreError> {
+        let path = PathBuf::from("(temporary)");
+        let db = sled::Config::new()
+            .temporary(true)
+            .cache_capacity(16 * 1024 * 1024)
+            .open()
+            .map_err(|source| StoreError::Sled {
+                path: path.clone(),
+                source,
+            })?;
+        let tree = db.open_tree(TREE).map_err(|source| StoreError::Sled {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Self {
+            db,
+            tree,
+            path,
+            options: StoreOptions::default(),
+            next_seq: 0,
+            ids: None,
+            cache: HashMap::new(),
+            dirty: 0,
+            sealed: Vec::new(),
+            poisoned: false,
+            rules: Arc::new(RuleSet::empty()),
+        };
+        store.check_schema()?;
         Ok(store)
     }
 

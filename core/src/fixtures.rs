@@ -1,0 +1,264 @@
+//! Rule fixtures: tests that users write for their scripts, run by `kizuna rules test`.
+//!
+//! A fixture file (`*.test.json`, next to the scripts) lists cases. Each case gives a
+//! customer, a sequence of events, optionally a time up to which timers fire, and what
+//! should come out: the point balance, the tier, tags, rule errors, and effects (each
+//! expected effect must match some produced effect on every field it names). Cases run
+//! through a real temporary store with the whole rule set, exactly as ingest would.
+//!
+//! ```json
+//! {"cases": [{
+//!   "name": "a purchase earns a point per 100 yen",
+//!   "customer": {"id": "c-1", "tz": "Asia/Tokyo"},
+//!   "events": [{"type": "purchase", "at": "2026-03-01T10:00:00+09:00", "amount": 4800}],
+//!   "expect": {"points": 48, "effects": [{"script": "points.rhai", "effect": "award_points", "points": 48}]}
+//! }]}
+//! ```
+
+use std::{path::Path, sync::Arc};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{event::Event, ids::CustomerId, rules::RuleSet, store::Store};
+
+/// A fixture file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureFile {
+    /// The cases, run in order, each in a fresh store.
+    pub cases: Vec<Case>,
+}
+
+/// One case.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// Shown in the report.
+    pub name: String,
+    /// Profile fields plus `id`; becomes a `profile` event before the first event.
+    pub customer: Map<String, Value>,
+    /// Events for the customer; `customer` may be omitted (it is the case's customer).
+    pub events: Vec<Map<String, Value>>,
+    /// Fire every timer due up to this time after the events.
+    #[serde(default)]
+    pub timers_until: Option<Timestamp>,
+    /// What should come out.
+    pub expect: Expect,
+}
+
+/// Expected outcome; only the fields given are checked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Point balance at `at` (default: the last event or timer time).
+    pub points: Option<i64>,
+    /// Tier (`null` for none).
+    #[serde(default, with = "double_option")]
+    pub tier: Option<Option<String>>,
+    /// Tags, exactly.
+    pub tags: Option<Vec<String>>,
+    /// Number of rule errors.
+    pub rule_errors: Option<usize>,
+    /// Effects that must have been produced (partial match on the fields given).
+    pub effects: Option<Vec<Map<String, Value>>>,
+    /// Effects that must *not* have been produced (partial match).
+    pub no_effects: Option<Vec<Map<String, Value>>>,
+    /// When to measure the balance.
+    pub at: Option<Timestamp>,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+}
+
+/// The result of one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    /// The fixture file.
+    pub file: String,
+    /// The case name.
+    pub name: String,
+    /// What differed; empty when the case passed.
+    pub failures: Vec<String>,
+}
+
+impl CaseResult {
+    /// Whether the case passed.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Why a fixture file could not be run at all.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct FixtureError {
+    /// The file.
+    pub file: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Finds `*.test.json` files in `dir` (sorted).
+pub fn find(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".test.json"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Runs every case of one fixture file against `rules`.
+pub fn run_file(rules: &Arc<RuleSet>, path: &Path) -> Result<Vec<CaseResult>, FixtureError> {
+    let file = path.display().to_string();
+    let err = |message: String| FixtureError {
+        file: file.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let fixture: FixtureFile = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+    fixture
+        .cases
+        .iter()
+        .map(|case| {
+            let failures = run_case(rules, case).map_err(|m| err(format!("case {:?}: {m}", case.name)))?;
+            Ok(CaseResult {
+                file: file.clone(),
+                name: case.name.clone(),
+                failures,
+            })
+        })
+        .collect()
+}
+
+fn run_case(rules: &Arc<RuleSet>, case: &Case) -> Result<Vec<String>, String> {
+    let id = case
+        .customer
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or("customer needs an \"id\"")?;
+    let customer = CustomerId::new(id).map_err(|e| format!("customer id: {e}"))?;
+    let mut store = Store::open_temporary().map_err(|e| e.to_string())?;
+    store.set_rules(Arc::clone(rules));
+    let mut events = Vec::new();
+    let first_at = case.events.first().and_then(|e| e.get("at")).cloned();
+    let mut profile = case.customer.clone();
+    profile.remove("id");
+    if !profile.is_empty() || first_at.is_some() {
+        profile.insert("customer".into(), Value::String(id.into()));
+        profile.insert("type".into(), "profile".into());
+        profile.insert("at".into(), first_at.unwrap_or_else(|| "2000-01-01T00:00:00Z".into()));
+        events.push(profile);
+    }
+    for e in &case.events {
+        let mut e = e.clone();
+        e.entry("customer").or_insert_with(|| Value::String(id.into()));
+        events.push(e);
+    }
+    let mut parsed = Vec::new();
+    for (n, e) in events.into_iter().enumerate() {
+        let event = Event::from_json(e).map_err(|errors| {
+            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            format!("event {n}: {}", text.join("; "))
+        })?;
+        parsed.push(event);
+    }
+    let mut last = parsed.iter().map(|e| e.at.instant()).max();
+    store.append(&parsed).map_err(|e| e.to_string())?;
+    if let Some(until) = case.timers_until {
+        store.fire_due_timers(until).map_err(|e| e.to_string())?;
+        last = Some(last.map_or(until, |l| l.max(until)));
+    }
+    let projection = store
+        .customer(&customer)
+        .map_err(|e| e.to_string())?
+        .ok_or("the customer has no projection")?;
+    let history = store.history_with_effects(&customer, usize::MAX).map_err(|e| e.to_string())?;
+    let produced: Vec<Value> = history
+        .iter()
+        .filter_map(|(_, r)| r.as_ref())
+        .flat_map(|r| r.effects.iter())
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .collect();
+
+    let x = &case.expect;
+    let mut failures = Vec::new();
+    if let Some(points) = x.points {
+        let at = x.at.or(last).unwrap_or(Timestamp::UNIX_EPOCH);
+        let got = projection.loyalty.balance(at);
+        if got != points {
+            failures.push(format!("points: expected {points}, got {got}"));
+        }
+    }
+    if let Some(tier) = &x.tier
+        && *tier != projection.loyalty.tier
+    {
+        failures.push(format!("tier: expected {tier:?}, got {:?}", projection.loyalty.tier));
+    }
+    if let Some(tags) = &x.tags {
+        let got: Vec<String> = projection.tags.iter().cloned().collect();
+        let mut want = tags.clone();
+        want.sort();
+        if got != want {
+            failures.push(format!("tags: expected {want:?}, got {got:?}"));
+        }
+    }
+    let errors = store.rule_errors().map_err(|e| e.to_string())?;
+    if let Some(n) = x.rule_errors
+        && errors.len() != n
+    {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        failures.push(format!("rule errors: expected {n}, got {}: {}", errors.len(), text.join(" | ")));
+    }
+    let matches = |want: &Map<String, Value>| {
+        produced
+            .iter()
+            .any(|p| want.iter().all(|(k, v)| p.get(k) == Some(v)))
+    };
+    for want in x.effects.iter().flatten() {
+        if !matches(want) {
+            failures.push(format!(
+                "effect not produced: {}\n      produced: {}",
+                Value::Object(want.clone()),
+                produced.iter().map(Value::to_string).collect::<Vec<_>>().join("\n                ")
+            ));
+        }
+    }
+    for unwanted in x.no_effects.iter().flatten() {
+        if matches(unwanted) {
+            failures.push(format!("effect produced but not expected: {}", Value::Object(unwanted.clone())));
+        }
+    }
+    Ok(failures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default rule pack's own fixtures, run as part of the test suite.
+    #[test]
+    fn default_pack_fixtures_pass() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
+        let rules = Arc::new(RuleSet::load_dir(&dir).unwrap());
+        let files = find(&dir).unwrap();
+        assert!(files.len() >= 3, "fixtures missing in {}", dir.display());
+        let mut failures = Vec::new();
+        for file in files {
+            for result in run_file(&rules, &file).unwrap() {
+                if !result.passed() {
+                    failures.push(format!("{} / {}:\n  {}", result.file, result.name, result.failures.join("\n  ")));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
