@@ -15,6 +15,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
+    /// Rules directory to use instead of the home's `rules/`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -36,6 +40,12 @@ pub enum Command {
     Customer(CustomerCommand),
     /// Recompute RFM scores for all customers and print the segment table.
     Rfm(RfmArgs),
+    /// Check, test and inspect the rules (Rhai scripts).
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Loyalty points.
+    #[command(subcommand)]
+    Points(PointsCommand),
     /// Generate a sample business, import it and summarise it.
     Demo(DemoArgs),
     /// Measure performance.
@@ -171,12 +181,55 @@ pub struct DemoArgs {
     pub now: Option<Timestamp>,
 }
 
+/// `kizuna rules ...`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Compile every script; report errors with file:line:col; exit 1 on any.
+    Check {
+        /// Rules directory (default: --rules, else the home's rules/).
+        dir: Option<PathBuf>,
+    },
+    /// Run the fixtures (`*.test.json`) next to the scripts; exit 1 if any case fails.
+    Test {
+        /// Rules directory (default: --rules, else the home's rules/).
+        dir: Option<PathBuf>,
+        /// Print results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List rule errors recorded while processing events.
+    Errors {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `kizuna points ...`.
+#[derive(Debug, Subcommand)]
+pub enum PointsCommand {
+    /// A customer's balance, lots with expiry, and point history.
+    Show {
+        /// The customer's id.
+        id: String,
+        /// Balance as of this time (default: now).
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<Timestamp>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// `kizuna bench ...`.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Import N generated events over N/20 customers into a fresh store; report events/s
-    /// and peak memory.
+    /// and peak memory. No rules run: this is the raw store figure.
     Ingest(BenchIngestArgs),
+    /// The same import with the rules (default: the built-in pack) evaluated on every
+    /// event; report events/s and per-event latency percentiles.
+    Rules(BenchIngestArgs),
 }
 
 /// `kizuna bench ingest`.

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use kizuna_core::{Store, StoreOptions};
+use std::sync::Arc;
+
+use kizuna_core::{Store, StoreOptions, rules::RuleSet};
 
 use crate::{config::Config, pack};
 
@@ -76,6 +78,23 @@ impl Home {
             );
         }
         Config::load(&self.config_path())
+    }
+
+    /// The rules directory in force: `--rules`, else the home's `rules/`.
+    pub fn rules_dir_or(&self, flag: Option<&Path>) -> PathBuf {
+        flag.map_or_else(|| self.rules_dir(), Path::to_path_buf)
+    }
+
+    /// Compiles the rules in force. An explicit `--rules` directory must exist; a home
+    /// without `rules/` simply has no rules.
+    pub fn load_rules(&self, flag: Option<&Path>) -> anyhow::Result<Arc<RuleSet>> {
+        let dir = self.rules_dir_or(flag);
+        if flag.is_none() && !dir.exists() {
+            return Ok(Arc::new(RuleSet::empty()));
+        }
+        let rules = RuleSet::load_dir(&dir)
+            .with_context(|| format!("loading the rules in {}", dir.display()))?;
+        Ok(Arc::new(rules))
     }
 
     /// Opens the database with the home's settings.

@@ -25,7 +25,9 @@ use clap::Parser;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use crate::{
-    args::{BenchCommand, Cli, Command, CustomerCommand, EventCommand},
+    args::{
+        BenchCommand, Cli, Command, CustomerCommand, EventCommand, PointsCommand, RulesCommand,
+    },
     home::Home,
 };
 
@@ -44,16 +46,28 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let explicit_home = cli.home.clone();
     let home = Home::resolve(cli.home);
+    let rules = cli.rules.as_deref();
     match &cli.command {
         Command::Init => commands::init(&home),
-        Command::Import(args) => commands::import::run(&home, args),
-        Command::Event(EventCommand::Add(args)) => commands::event::add(&home, args),
+        Command::Import(args) => commands::import::run(&home, rules, args),
+        Command::Event(EventCommand::Add(args)) => commands::event::add(&home, rules, args),
         Command::Customer(CustomerCommand::List(args)) => commands::customer::list(&home, args),
         Command::Customer(CustomerCommand::Show(args)) => commands::customer::show(&home, args),
         Command::Customer(CustomerCommand::Erase(args)) => commands::customer::erase(&home, args),
         Command::Rfm(args) => commands::rfm::run(&home, args),
-        Command::Demo(args) => commands::demo::run(explicit_home, args),
-        Command::Bench(BenchCommand::Ingest(args)) => commands::bench::ingest(args),
+        Command::Rules(RulesCommand::Check { dir }) => {
+            commands::rules::check(&home, rules, dir.as_deref())
+        }
+        Command::Rules(RulesCommand::Test { dir, json }) => {
+            commands::rules::test(&home, rules, dir.as_deref(), *json)
+        }
+        Command::Rules(RulesCommand::Errors { json }) => commands::rules::errors(&home, *json),
+        Command::Points(PointsCommand::Show { id, at, json }) => {
+            commands::points::show(&home, id, *at, *json)
+        }
+        Command::Demo(args) => commands::demo::run(explicit_home, rules, args),
+        Command::Bench(BenchCommand::Ingest(args)) => commands::bench::ingest(args, None),
+        Command::Bench(BenchCommand::Rules(args)) => commands::bench::ingest(args, Some(rules)),
     }
 }
 

@@ -9,7 +9,24 @@ use std::path::Path;
 use anyhow::Context;
 
 /// Every file of the pack: path relative to the rules directory, and content.
-pub const FILES: &[(&str, &str)] = &[("README.md", include_str!("../../scripts/README.md"))];
+pub const FILES: &[(&str, &str)] = &[
+    ("README.md", include_str!("../../scripts/README.md")),
+    ("birthday.rhai", include_str!("../../scripts/birthday.rhai")),
+    (
+        "birthday.test.json",
+        include_str!("../../scripts/birthday.test.json"),
+    ),
+    ("points.rhai", include_str!("../../scripts/points.rhai")),
+    (
+        "points.test.json",
+        include_str!("../../scripts/points.test.json"),
+    ),
+    ("tiers.rhai", include_str!("../../scripts/tiers.rhai")),
+    (
+        "tiers.test.json",
+        include_str!("../../scripts/tiers.test.json"),
+    ),
+];
 
 /// Writes the pack into `dir`, creating it.
 pub fn install(dir: &Path) -> anyhow::Result<()> {
@@ -22,4 +39,20 @@ pub fn install(dir: &Path) -> anyhow::Result<()> {
         std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every file in `scripts/` is embedded, so `init` never ships a partial pack.
+    #[test]
+    fn every_pack_file_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort();
+        let embedded: Vec<&str> = super::FILES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(on_disk, embedded);
+    }
 }

@@ -206,7 +206,10 @@ fn validate_attrs(kind: &EventKind, attrs: &Map<String, Value>) -> Vec<FieldErro
         },
         EventKind::Other(k) if k == "redeem" => match attrs.get("points").and_then(Value::as_i64) {
             Some(p) if p > 0 => Vec::new(),
-            _ => vec![FieldError::new("points", "must be a positive whole number of points to spend")],
+            _ => vec![FieldError::new(
+                "points",
+                "must be a positive whole number of points to spend",
+            )],
         },
         _ => Vec::new(),
     }

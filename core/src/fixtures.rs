@@ -72,7 +72,9 @@ pub struct Expect {
 mod double_option {
     use serde::{Deserialize, Deserializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
         Option::<String>::deserialize(d).map(Some)
     }
 }
@@ -129,7 +131,8 @@ pub fn run_file(rules: &Arc<RuleSet>, path: &Path) -> Result<Vec<CaseResult>, Fi
         .cases
         .iter()
         .map(|case| {
-            let failures = run_case(rules, case).map_err(|m| err(format!("case {:?}: {m}", case.name)))?;
+            let failures =
+                run_case(rules, case).map_err(|m| err(format!("case {:?}: {m}", case.name)))?;
             Ok(CaseResult {
                 file: file.clone(),
                 name: case.name.clone(),
@@ -155,12 +158,16 @@ fn run_case(rules: &Arc<RuleSet>, case: &Case) -> Result<Vec<String>, String> {
     if !profile.is_empty() || first_at.is_some() {
         profile.insert("customer".into(), Value::String(id.into()));
         profile.insert("type".into(), "profile".into());
-        profile.insert("at".into(), first_at.unwrap_or_else(|| "2000-01-01T00:00:00Z".into()));
+        profile.insert(
+            "at".into(),
+            first_at.unwrap_or_else(|| "2000-01-01T00:00:00Z".into()),
+        );
         events.push(profile);
     }
     for e in &case.events {
         let mut e = e.clone();
-        e.entry("customer").or_insert_with(|| Value::String(id.into()));
+        e.entry("customer")
+            .or_insert_with(|| Value::String(id.into()));
         events.push(e);
     }
     let mut parsed = Vec::new();
@@ -181,7 +188,9 @@ fn run_case(rules: &Arc<RuleSet>, case: &Case) -> Result<Vec<String>, String> {
         .customer(&customer)
         .map_err(|e| e.to_string())?
         .ok_or("the customer has no projection")?;
-    let history = store.history_with_effects(&customer, usize::MAX).map_err(|e| e.to_string())?;
+    let history = store
+        .history_with_effects(&customer, usize::MAX)
+        .map_err(|e| e.to_string())?;
     let produced: Vec<Value> = history
         .iter()
         .filter_map(|(_, r)| r.as_ref())
@@ -201,7 +210,10 @@ fn run_case(rules: &Arc<RuleSet>, case: &Case) -> Result<Vec<String>, String> {
     if let Some(tier) = &x.tier
         && *tier != projection.loyalty.tier
     {
-        failures.push(format!("tier: expected {tier:?}, got {:?}", projection.loyalty.tier));
+        failures.push(format!(
+            "tier: expected {tier:?}, got {:?}",
+            projection.loyalty.tier
+        ));
     }
     if let Some(tags) = &x.tags {
         let got: Vec<String> = projection.tags.iter().cloned().collect();
@@ -216,7 +228,11 @@ fn run_case(rules: &Arc<RuleSet>, case: &Case) -> Result<Vec<String>, String> {
         && errors.len() != n
     {
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        failures.push(format!("rule errors: expected {n}, got {}: {}", errors.len(), text.join(" | ")));
+        failures.push(format!(
+            "rule errors: expected {n}, got {}: {}",
+            errors.len(),
+            text.join(" | ")
+        ));
     }
     let matches = |want: &Map<String, Value>| {
         produced
@@ -228,13 +244,20 @@ fn run_case(rules: &Arc<RuleSet>, case: &Case) -> Result<Vec<String>, String> {
             failures.push(format!(
                 "effect not produced: {}\n      produced: {}",
                 Value::Object(want.clone()),
-                produced.iter().map(Value::to_string).collect::<Vec<_>>().join("\n                ")
+                produced
+                    .iter()
+                    .map(Value::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n                ")
             ));
         }
     }
     for unwanted in x.no_effects.iter().flatten() {
         if matches(unwanted) {
-            failures.push(format!("effect produced but not expected: {}", Value::Object(unwanted.clone())));
+            failures.push(format!(
+                "effect produced but not expected: {}",
+                Value::Object(unwanted.clone())
+            ));
         }
     }
     Ok(failures)
@@ -255,7 +278,12 @@ mod tests {
         for file in files {
             for result in run_file(&rules, &file).unwrap() {
                 if !result.passed() {
-                    failures.push(format!("{} / {}:\n  {}", result.file, result.name, result.failures.join("\n  ")));
+                    failures.push(format!(
+                        "{} / {}:\n  {}",
+                        result.file,
+                        result.name,
+                        result.failures.join("\n  ")
+                    ));
                 }
             }
         }

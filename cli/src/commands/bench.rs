@@ -18,6 +18,9 @@ use crate::{
 /// The figures one run produces.
 #[derive(Debug, Serialize)]
 struct IngestFigures {
+    rules: String,
+    rule_errors: u64,
+    latency_us: Option<Percentiles>,
     events: u64,
     customers: usize,
     file_mib: f64,
@@ -28,10 +31,34 @@ struct IngestFigures {
     store_mib: f64,
 }
 
+/// Per-event processing latency percentiles, in microseconds.
+#[derive(Debug, Serialize)]
+struct Percentiles {
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+}
+
+fn percentiles(mut nanos: Vec<u32>) -> Option<Percentiles> {
+    if nanos.is_empty() {
+        return None;
+    }
+    nanos.sort_unstable();
+    let at = |q: f64| f64::from(nanos[((nanos.len() - 1) as f64 * q) as usize]) / 1000.0;
+    Some(Percentiles {
+        p50: at(0.5),
+        p99: at(0.99),
+        p999: at(0.999),
+        max: at(1.0),
+    })
+}
+
 /// Generates the events to a file (untimed), then times a full import of it into a fresh
 /// store — validation pass, append pass and the final flush — exactly as `kizuna import`
-/// does it.
-pub fn ingest(args: &BenchIngestArgs) -> anyhow::Result<ExitCode> {
+/// does it. `rules`: `None` for the raw store; `Some(dir)` to evaluate the rules in `dir`
+/// (or, for `Some(None)`, the built-in default pack) on every event.
+pub fn ingest(args: &BenchIngestArgs, rules: Option<Option<&Path>>) -> anyhow::Result<ExitCode> {
     if args.events == 0 {
         bail!("--events must be at least 1");
     }
@@ -49,6 +76,10 @@ pub fn ingest(args: &BenchIngestArgs) -> anyhow::Result<ExitCode> {
     drop(out);
 
     let (config, mut store) = home.open_store()?;
+    if let Some(dir) = rules {
+        store.set_rules(home.load_rules(dir)?);
+        store.record_latencies();
+    }
     let source = Source::new(&file)?;
     let options = import::Options {
         skip_invalid: false,
@@ -73,8 +104,13 @@ pub fn ingest(args: &BenchIngestArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let seconds = started.elapsed().as_secs_f64();
+    let latency_us = percentiles(store.take_latencies());
+    let rules_version = store.rules().version().to_owned();
     drop(store);
     let figures = IngestFigures {
+        rules: rules_version,
+        rule_errors: summary.rule_errors,
+        latency_us,
         events: summary.imported,
         customers,
         file_mib: source.bytes as f64 / MIB,
@@ -88,7 +124,12 @@ pub fn ingest(args: &BenchIngestArgs) -> anyhow::Result<ExitCode> {
         print_json(&figures)?;
     } else {
         println!(
-            "ingest: {} events over {} customers ({:.0} MiB of JSON lines) in {seconds:.2} s",
+            "{}: {} events over {} customers ({:.0} MiB of JSON lines) in {seconds:.2} s",
+            if rules.is_some() {
+                format!("ingest + rules {}", figures.rules)
+            } else {
+                "ingest (no rules)".into()
+            },
             thousands(figures.events),
             thousands(figures.customers as u64),
             figures.file_mib
@@ -99,6 +140,12 @@ pub fn ingest(args: &BenchIngestArgs) -> anyhow::Result<ExitCode> {
             figures.validate_seconds,
             figures.append_seconds
         );
+        if let Some(l) = &figures.latency_us {
+            println!(
+                "  per-event processing (fold + rules + effects): p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.0} µs; {} rule error(s)",
+                l.p50, l.p99, l.p999, l.max, figures.rule_errors
+            );
+        }
         match figures.peak_rss_mib {
             Some(rss) => println!(
                 "  peak RSS {rss:.0} MiB, store on disk {:.0} MiB",

@@ -6,7 +6,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use kizuna_core::{Customer, CustomerId, Event, rfm::Segment};
+use kizuna_core::{Customer, CustomerId, Event, rfm::Segment, store::Recorded};
 
 use super::print_json;
 use crate::{
@@ -87,16 +87,29 @@ pub fn show(home: &Home, args: &CustomerShowArgs) -> anyhow::Result<ExitCode> {
     let Some(c) = store.customer(&id)? else {
         bail!("no customer {id}");
     };
-    let events = store.history(&id, args.events)?;
+    let history = store.history_with_effects(&id, args.events)?;
     if args.json {
+        let events: Vec<_> = history
+            .iter()
+            .map(|(e, r)| {
+                let mut v = serde_json::to_value(e).unwrap_or_default();
+                if let (Some(r), Some(obj)) = (r, v.as_object_mut()) {
+                    obj.insert(
+                        "_effects".into(),
+                        serde_json::to_value(r).unwrap_or_default(),
+                    );
+                }
+                v
+            })
+            .collect();
         print_json(&serde_json::json!({"customer": c, "events": events}))?;
     } else {
-        print!("{}", render(&c, &events));
+        print!("{}", render(&c, &history));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn render(c: &Customer, events: &[Event]) -> String {
+fn render(c: &Customer, events: &[(Event, Option<Recorded>)]) -> String {
     let p = &c.profile;
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let date = |t: Option<jiff::Timestamp>| t.map_or_else(|| "-".into(), |t| t.to_string());
@@ -166,6 +179,18 @@ fn render(c: &Customer, events: &[Event]) -> String {
             open.join("; ")
         },
     );
+    let l = &c.loyalty;
+    line(
+        "points",
+        format!(
+            "{} now (issued {}, redeemed {}, expired {}); tier {}",
+            thousands(l.balance(jiff::Timestamp::now())),
+            thousands(l.issued),
+            thousands(l.redeemed),
+            thousands(l.expired),
+            l.tier.as_deref().unwrap_or("-")
+        ),
+    );
     line(
         "rfm",
         match &c.rfm {
@@ -177,7 +202,7 @@ fn render(c: &Customer, events: &[Event]) -> String {
         },
     );
     out.push_str(&format!("last {} event(s):\n", events.len()));
-    for e in events {
+    for (e, recorded) in events {
         let attrs: Vec<String> = e.attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
         out.push_str(&format!(
             "  {}  {:<12} {}  {}\n",
@@ -186,6 +211,16 @@ fn render(c: &Customer, events: &[Event]) -> String {
             e.id,
             attrs.join(" ")
         ));
+        // Why the customer has their points, tier and tags: each effect and its script.
+        for applied in recorded.iter().flat_map(|r| r.effects.iter()) {
+            let mut effect = serde_json::to_value(&applied.effect).unwrap_or_default();
+            let name = effect
+                .as_object_mut()
+                .and_then(|o| o.remove("effect"))
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            out.push_str(&format!("      -> {name} {effect} ({})\n", applied.script));
+        }
     }
     out
 }

@@ -1,6 +1,11 @@
 //! `kizuna demo`: a sample business, imported and summarised.
 
-use std::{io::Write, path::PathBuf, process::ExitCode};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+};
 
 use anyhow::{Context, bail};
 use jiff::Timestamp;
@@ -17,7 +22,11 @@ use crate::{
 /// Runs the demo in `home` (which must be new or empty), or in a temporary home that is
 /// deleted afterwards. `KIZUNA_HOME` is deliberately ignored: a demo must never write sample
 /// customers into a real store by accident.
-pub fn run(home: Option<PathBuf>, args: &DemoArgs) -> anyhow::Result<ExitCode> {
+pub fn run(
+    home: Option<PathBuf>,
+    rules: Option<&Path>,
+    args: &DemoArgs,
+) -> anyhow::Result<ExitCode> {
     let temp;
     let (home, kept) = match home {
         Some(dir) => (Home::at(dir), true),
@@ -64,7 +73,9 @@ pub fn run(home: Option<PathBuf>, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
 
+    let rules = home.load_rules(rules)?;
     let (config, mut store) = home.open_store()?;
+    store.set_rules(Arc::clone(&rules));
     let sources = [Source::new(&csv_path)?, Source::new(&events_path)?];
     let options = import::Options {
         skip_invalid: false,
@@ -85,10 +96,23 @@ pub fn run(home: Option<PathBuf>, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         summary.validate_seconds + summary.append_seconds
     );
 
+    // Timers that fell due during the year (tier reviews) fire up to `now`.
+    let fired = store.fire_due_timers(now)?;
     let rfm = store.recompute_rfm(now)?;
     let (mut revenue, mut orders, mut open, mut email_in, mut email_out) = (0i64, 0u64, 0, 0, 0);
+    let (mut issued, mut redeemed, mut expired, mut balance) = (0i64, 0i64, 0i64, 0i64);
+    let mut tiers: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     for c in store.customers() {
         let c = c?;
+        let mut l = c.loyalty.clone();
+        l.expire(now);
+        issued += l.issued;
+        redeemed += l.redeemed;
+        expired += l.expired;
+        balance += l.balance(now);
+        *tiers
+            .entry(l.tier.clone().unwrap_or_else(|| "(none)".into()))
+            .or_default() += 1;
         revenue += c.stats.revenue;
         orders += c.stats.orders;
         open += c.stats.open_inquiries.len();
@@ -107,6 +131,24 @@ pub fn run(home: Option<PathBuf>, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         thousands(revenue)
     );
     println!("open inquiries {open}  e-mail consent: {email_in} opted in, {email_out} opted out");
+    println!();
+    println!(
+        "loyalty (rules {}): points issued {}, redeemed {}, expired {}, outstanding {}",
+        rules.version(),
+        thousands(issued),
+        thousands(redeemed),
+        thousands(expired),
+        thousands(balance)
+    );
+    let tier_text: Vec<String> = tiers.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    println!("tiers: {}", tier_text.join(", "));
+    println!(
+        "timers fired {}  messages queued {}  alerts {}  rule errors {}",
+        thousands(fired.appended),
+        thousands(store.outbox()?.len() as u64),
+        thousands(store.alerts()?.len() as u64),
+        thousands(store.rule_errors()?.len() as u64)
+    );
     println!();
     print!("{}", render(&rfm));
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,6 @@
 //! `kizuna event add`.
 
-use std::process::ExitCode;
+use std::{path::Path, process::ExitCode};
 
 use anyhow::bail;
 use jiff::Timestamp;
@@ -12,7 +12,7 @@ use crate::{args::EventAddArgs, home::Home};
 
 /// Builds one event from flags and `key=value` pairs, validates it like an import line, and
 /// appends it (durably).
-pub fn add(home: &Home, args: &EventAddArgs) -> anyhow::Result<ExitCode> {
+pub fn add(home: &Home, rules: Option<&Path>, args: &EventAddArgs) -> anyhow::Result<ExitCode> {
     let mut obj = Map::new();
     for pair in &args.attrs {
         let Some((key, value)) = pair.split_once('=') else {
@@ -55,11 +55,15 @@ pub fn add(home: &Home, args: &EventAddArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    let rules = home.load_rules(rules)?;
     let (_, mut store) = home.open_store()?;
+    store.set_rules(rules);
     let report = store.append(std::slice::from_ref(&event))?;
     store.flush()?;
     if args.json {
-        print_json(&serde_json::json!({"event": event, "duplicate": report.duplicates > 0}))?;
+        print_json(&serde_json::json!({
+            "event": event, "duplicate": report.duplicates > 0, "rule_errors": report.rule_errors,
+        }))?;
     } else if report.duplicates > 0 {
         println!("{} is already stored; nothing changed", event.id);
     } else {

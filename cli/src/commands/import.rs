@@ -1,6 +1,6 @@
 //! `kizuna import`.
 
-use std::process::ExitCode;
+use std::{path::Path, process::ExitCode};
 
 use anyhow::Context;
 use jiff::Timestamp;
@@ -14,13 +14,15 @@ use crate::{
 
 /// Validates and imports the files; exit 1 (and nothing stored) if any record is bad
 /// without `--skip-invalid`.
-pub fn run(home: &Home, args: &ImportArgs) -> anyhow::Result<ExitCode> {
+pub fn run(home: &Home, rules: Option<&Path>, args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let sources = args
         .files
         .iter()
         .map(|p| Source::new(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let rules = home.load_rules(rules)?;
     let (config, mut store) = home.open_store()?;
+    store.set_rules(rules);
     let options = import::Options {
         skip_invalid: args.skip_invalid,
         csv_at: args.at.unwrap_or_else(Timestamp::now),
@@ -55,6 +57,7 @@ pub fn run(home: &Home, args: &ImportArgs) -> anyhow::Result<ExitCode> {
             }
             tracing::info!(
                 imported = summary.imported,
+                rule_errors = summary.rule_errors,
                 duplicates = summary.duplicates,
                 rejected = summary.rejected,
                 "import finished"
@@ -66,6 +69,12 @@ pub fn run(home: &Home, args: &ImportArgs) -> anyhow::Result<ExitCode> {
                     "imported {} events ({} new customers), {} duplicates, {} rejected",
                     summary.imported, summary.new_customers, summary.duplicates, summary.rejected
                 );
+                if summary.rule_errors > 0 {
+                    println!(
+                        "{} rule error(s) while evaluating the rules: see `kizuna rules errors`",
+                        summary.rule_errors
+                    );
+                }
                 if !rejected.is_empty() {
                     println!("rejected records written to {}", args.rejects.display());
                 }

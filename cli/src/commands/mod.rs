@@ -6,7 +6,9 @@ pub mod customer;
 pub mod demo;
 pub mod event;
 pub mod import;
+pub mod points;
 pub mod rfm;
+pub mod rules;
 
 use std::process::ExitCode;
 

@@ -65,6 +65,8 @@ pub struct Summary {
     pub rejected: u64,
     /// Customers seen for the first time.
     pub new_customers: u64,
+    /// Rule errors while evaluating the rules on the imported events.
+    pub rule_errors: u64,
     /// Seconds spent validating.
     pub validate_seconds: f64,
     /// Seconds spent appending and flushing.
@@ -161,6 +163,7 @@ pub fn run(
         duplicates: report.duplicates,
         rejected: rejected.len() as u64,
         new_customers: report.new_customers,
+        rule_errors: report.rule_errors,
         validate_seconds,
         append_seconds: started.elapsed().as_secs_f64(),
     };

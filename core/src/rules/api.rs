@@ -35,7 +35,11 @@ thread_local! {
 
 /// Runs `f` with an open sink at time `now`, and the calling script's top-level constants
 /// visible, and returns the effects it recorded.
-pub(super) fn with_sink<T>(now: Timestamp, constants: &Constants, f: impl FnOnce() -> T) -> (T, Vec<Effect>) {
+pub(super) fn with_sink<T>(
+    now: Timestamp,
+    constants: &Constants,
+    f: impl FnOnce() -> T,
+) -> (T, Vec<Effect>) {
     SINK.with(|s| {
         *s.borrow_mut() = Some(Sink {
             now,

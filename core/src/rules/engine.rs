@@ -229,15 +229,21 @@ impl RuleSet {
     /// effects for this event and reports a [`RuleError`]; the others still run.
     pub fn on_event(&self, event: &Arc<Event>, customer: &Arc<Customer>) -> Evaluation {
         let at = event.at.instant();
-        self.call_each(|s| s.on_event, "on_event", at, event, || {
-            vec![
-                Dynamic::from(EventView(Arc::clone(event))),
-                Dynamic::from(CustomerView {
-                    customer: Arc::clone(customer),
-                    at,
-                }),
-            ]
-        })
+        self.call_each(
+            |s| s.on_event,
+            "on_event",
+            at,
+            event,
+            || {
+                vec![
+                    Dynamic::from(EventView(Arc::clone(event))),
+                    Dynamic::from(CustomerView {
+                        customer: Arc::clone(customer),
+                        at,
+                    }),
+                ]
+            },
+        )
     }
 
     /// Runs every script's `on_timer(name, customer, data)` for a timer that fell due.
@@ -245,17 +251,26 @@ impl RuleSet {
     pub fn on_timer(&self, event: &Arc<Event>, customer: &Arc<Customer>) -> Evaluation {
         let at = event.at.instant();
         let name = event.attr_str("name").unwrap_or_default().to_owned();
-        let data = event.attrs.get("data").map_or(Dynamic::UNIT, super::view::to_dynamic);
-        self.call_each(|s| s.on_timer, "on_timer", at, event, || {
-            vec![
-                Dynamic::from(name.clone()),
-                Dynamic::from(CustomerView {
-                    customer: Arc::clone(customer),
-                    at,
-                }),
-                data.clone(),
-            ]
-        })
+        let data = event
+            .attrs
+            .get("data")
+            .map_or(Dynamic::UNIT, super::view::to_dynamic);
+        self.call_each(
+            |s| s.on_timer,
+            "on_timer",
+            at,
+            event,
+            || {
+                vec![
+                    Dynamic::from(name.clone()),
+                    Dynamic::from(CustomerView {
+                        customer: Arc::clone(customer),
+                        at,
+                    }),
+                    data.clone(),
+                ]
+            },
+        )
     }
 
     fn call_each(
@@ -279,11 +294,15 @@ impl RuleSet {
                 )
             });
             match result {
-                Ok(_) => out.effects.extend(effects.into_iter().map(|effect| AppliedEffect {
-                    script: script.name.clone(),
-                    effect,
-                })),
-                Err(err) => out.errors.push(rule_error(&script.name, function, &err, event)),
+                Ok(_) => out
+                    .effects
+                    .extend(effects.into_iter().map(|effect| AppliedEffect {
+                        script: script.name.clone(),
+                        effect,
+                    })),
+                Err(err) => out
+                    .errors
+                    .push(rule_error(&script.name, function, &err, event)),
             }
         }
         out

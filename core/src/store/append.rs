@@ -80,7 +80,11 @@ impl Store {
             if block_ids.is_empty() {
                 block_first = seq;
             }
+            let started = self.latencies.is_some().then(std::time::Instant::now);
             let folded = self.fold(seq, event, EffectSource::Rules(&rules))?;
+            if let (Some(t), Some(log)) = (started, self.latencies.as_mut()) {
+                log.push(t.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32);
+            }
             report.new_customers += u64::from(folded.created);
             report.rule_errors += folded.errors.len() as u64;
             effects::write_side_effects(&mut batch, seq, event, &folded.effects, &folded.errors)

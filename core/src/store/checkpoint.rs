@@ -12,8 +12,9 @@
 use std::{collections::HashMap, sync::Arc};
 
 use super::{
-    Store, StoreError, block, effects, keys, timers,
+    Store, StoreError, block, effects, keys,
     record::{self, HistEntry, Record},
+    timers,
 };
 use crate::{
     customer::Customer,

@@ -38,8 +38,8 @@ use crate::{ids::CustomerId, rules::RuleSet};
 pub use append::AppendReport;
 pub use effects::{Alert, OutboxMessage, Recorded, Timer};
 pub use erase::EraseReport;
-pub use timers::TIMER_EVENT;
 pub use rfm::{RfmSummary, SegmentRow};
+pub use timers::TIMER_EVENT;
 
 /// The schema this build reads and writes. Bump it, with a migration, when the layout in
 /// [`keys`] or the stored JSON changes incompatibly.
@@ -149,6 +149,8 @@ pub struct Store {
     poisoned: bool,
     /// The rules run on every appended event.
     rules: Arc<RuleSet>,
+    /// Per-event processing times in nanoseconds, when a benchmark asked for them.
+    latencies: Option<Vec<u32>>,
 }
 
 impl Store {
@@ -180,6 +182,7 @@ impl Store {
             sealed: Vec::new(),
             poisoned: false,
             rules: Arc::new(RuleSet::empty()),
+            latencies: None,
         };
         store.check_schema()?;
         store.next_seq = store.last_seq()?.map_or(0, |s| s + 1);
@@ -215,6 +218,7 @@ impl Store {
             sealed: Vec::new(),
             poisoned: false,
             rules: Arc::new(RuleSet::empty()),
+            latencies: None,
         };
         store.check_schema()?;
         Ok(store)
@@ -224,6 +228,20 @@ impl Store {
     /// keep the effects they had.
     pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
         self.rules = rules;
+    }
+
+    /// Starts recording how long each appended event takes to process (fold, rules,
+    /// effects; not the batched write), for benchmarks.
+    pub fn record_latencies(&mut self) {
+        self.latencies = Some(Vec::new());
+    }
+
+    /// The per-event processing times recorded so far, in nanoseconds.
+    pub fn take_latencies(&mut self) -> Vec<u32> {
+        self.latencies
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// The rules in force.

@@ -10,11 +10,7 @@ use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use super::{AppendReport, Store, StoreError};
-use crate::{
-    event::Event,
-    ids::EventKind,
-    time::EventTime,
-};
+use crate::{event::Event, ids::EventKind, time::EventTime};
 
 /// Rounds of [`Store::fire_due_timers`] before it stops (and leaves the rest for the next
 /// tick).
@@ -46,7 +42,11 @@ impl Store {
     }
 
     fn fire_round(&mut self, now: Timestamp) -> Result<AppendReport, StoreError> {
-        let mut due: Vec<_> = self.timers()?.into_iter().filter(|t| t.due <= now).collect();
+        let mut due: Vec<_> = self
+            .timers()?
+            .into_iter()
+            .filter(|t| t.due <= now)
+            .collect();
         due.sort_by(|a, b| a.due.cmp(&b.due).then_with(|| a.customer.cmp(&b.customer)));
         let events: Vec<Event> = due
             .into_iter()

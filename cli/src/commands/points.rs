@@ -1,0 +1,87 @@
+//! `kizuna points show`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use jiff::Timestamp;
+use kizuna_core::{CustomerId, rules::Effect};
+use serde_json::json;
+
+use super::print_json;
+use crate::{
+    home::Home,
+    table::{Align, Table, thousands},
+};
+
+/// Balance, lots and history of one customer's points.
+pub fn show(
+    home: &Home,
+    id: &str,
+    at: Option<Timestamp>,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let id = CustomerId::new(id).with_context(|| format!("customer id {id:?}"))?;
+    let at = at.unwrap_or_else(Timestamp::now);
+    let (_, store) = home.open_store()?;
+    let Some(c) = store.customer(&id)? else {
+        bail!("no customer {id}");
+    };
+    let mut history = Vec::new();
+    for (event, recorded) in store.history_with_effects(&id, usize::MAX)? {
+        for e in recorded.iter().flat_map(|r| r.effects.iter()) {
+            let (change, reason) = match &e.effect {
+                Effect::AwardPoints { points, reason, .. } => (*points, reason.clone()),
+                Effect::RedeemPoints { points, reason } => (-points, reason.clone()),
+                _ => continue,
+            };
+            history.push(json!({"at": event.at, "event": event.id, "script": e.script, "points": change, "reason": reason}));
+        }
+    }
+    let l = &c.loyalty;
+    let lots: Vec<_> = l.lots.iter().filter(|lot| lot.expires > at).collect();
+    if as_json {
+        print_json(&json!({
+            "customer": id, "at": at, "balance": l.balance(at), "tier": l.tier,
+            "issued": l.issued, "redeemed": l.redeemed, "expired": l.expired,
+            "lots": lots, "history": history,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{id}: {} points as of {at} (tier {}); issued {}, redeemed {}, expired {}",
+        thousands(l.balance(at)),
+        l.tier.as_deref().unwrap_or("-"),
+        thousands(l.issued),
+        thousands(l.redeemed),
+        thousands(l.expired)
+    );
+    let mut t = Table::new(&[
+        ("remaining", Align::Right),
+        ("of", Align::Right),
+        ("earned", Align::Left),
+        ("expires", Align::Left),
+        ("event", Align::Left),
+    ]);
+    for lot in lots {
+        t.row(vec![
+            thousands(lot.remaining),
+            thousands(lot.points),
+            lot.earned.to_string(),
+            lot.expires.to_string(),
+            lot.event.to_string(),
+        ]);
+    }
+    print!("{}", t.render());
+    println!("history:");
+    for h in &history {
+        println!(
+            "  {}  {:>+7}  {}  ({}, {})",
+            h["at"].as_str().unwrap_or_default(),
+            h["points"],
+            h["reason"].as_str().unwrap_or_default(),
+            h["script"].as_str().unwrap_or_default(),
+            h["event"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
