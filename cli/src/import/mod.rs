@@ -125,35 +125,65 @@ pub fn run(
     let started = Instant::now();
     progress.start("importing", total);
     let mut report = AppendReport::default();
-    let mut batch: Vec<Event> = Vec::with_capacity(options.batch_size);
-    for source in sources {
-        read::for_each_record(source, options.csv_at, &mut |record| {
-            progress.advance(record.bytes);
-            if skip.contains(&(source.path.as_path(), record.line)) {
-                return Ok(());
+    // Parsing and storing overlap: a reader thread parses batches while this thread
+    // appends the previous one (a rendezvous channel: one batch being built, one being
+    // stored, so memory stays bounded).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(0);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let skip = &skip;
+        let reader = scope.spawn(move || -> anyhow::Result<()> {
+            // Owns the sender: when this thread ends, the store side's loop ends too.
+            let tx = tx;
+            let mut batch: Vec<Event> = Vec::with_capacity(options.batch_size);
+            for source in sources {
+                read::for_each_record(source, options.csv_at, &mut |record| {
+                    progress.advance(record.bytes);
+                    if skip.contains(&(source.path.as_path(), record.line)) {
+                        return Ok(());
+                    }
+                    let event = record.event.map_err(|errors| {
+                        // The file changed between the passes; stop rather than guess.
+                        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                        anyhow::anyhow!(
+                            "{}:{}: changed during import: {}",
+                            source.path.display(),
+                            record.line,
+                            text.join("; ")
+                        )
+                    })?;
+                    batch.push(event);
+                    if batch.len() >= options.batch_size {
+                        let full =
+                            std::mem::replace(&mut batch, Vec::with_capacity(options.batch_size));
+                        // A closed channel means the store side failed; it reports why.
+                        if tx.send(full).is_err() {
+                            anyhow::bail!("import stopped");
+                        }
+                    }
+                    Ok(())
+                })?;
             }
-            let event = record.event.map_err(|errors| {
-                // The file changed between the passes; stop rather than guess.
-                anyhow::anyhow!(
-                    "{}:{}: changed during import: {}",
-                    source.path.display(),
-                    record.line,
-                    errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )
-            })?;
-            batch.push(event);
-            if batch.len() >= options.batch_size {
-                report.add(store.append(&batch)?);
-                batch.clear();
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
             }
             Ok(())
-        })?;
-    }
-    report.add(store.append(&batch)?);
+        });
+        let mut stored = Ok(());
+        for batch in rx.iter() {
+            match store.append_owned(batch) {
+                Ok(r) => report.add(r),
+                Err(e) => {
+                    stored = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(rx);
+        stored?;
+        reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("the import reader thread panicked"))?
+    })?;
     drop(skip);
     store.flush().context("flushing the database")?;
     progress.finish();

@@ -12,7 +12,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
 use super::{
     effect::Effect,
-    view::{CustomerView, EventView, ScriptDuration, ScriptTime, to_json},
+    view::{CustomerView, EventView, ScriptDuration, ScriptTime, StatsView, to_json},
 };
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
@@ -126,9 +126,12 @@ fn schedule(name: &str, when: ScriptTime, data: Dynamic) -> Res<()> {
 pub(super) fn register(engine: &mut Engine) {
     engine
         .register_type_with_name::<EventView>("Event")
+        .register_get("type", EventView::kind)
         .register_indexer_get(EventView::get)
         .register_type_with_name::<CustomerView>("Customer")
         .register_indexer_get(CustomerView::get)
+        .register_type_with_name::<StatsView>("Stats")
+        .register_indexer_get(StatsView::get)
         .register_type_with_name::<ScriptTime>("Time")
         .register_indexer_get(ScriptTime::field)
         .register_fn("to_string", |t: &mut ScriptTime| t.to_string())

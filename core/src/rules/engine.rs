@@ -42,6 +42,8 @@ struct Script {
     name: String,
     ast: AST,
     constants: api::Constants,
+    /// `const EVENT_TYPES = [...]`: the only event types `on_event` is called for.
+    event_types: Option<Vec<String>>,
     on_event: bool,
     on_timer: bool,
     guard: bool,
@@ -228,22 +230,27 @@ impl RuleSet {
     /// this event folded in and none of its effects applied. A script that fails loses its
     /// effects for this event and reports a [`RuleError`]; the others still run.
     pub fn on_event(&self, event: &Arc<Event>, customer: &Arc<Customer>) -> Evaluation {
+        if !self.handles_events() {
+            return Evaluation::default();
+        }
         let at = event.at.instant();
-        self.call_each(
-            |s| s.on_event,
-            "on_event",
-            at,
-            event,
-            || {
-                vec![
-                    Dynamic::from(EventView(Arc::clone(event))),
-                    Dynamic::from(CustomerView {
-                        customer: Arc::clone(customer),
-                        at,
-                    }),
-                ]
-            },
-        )
+        let kind = event.kind.as_str();
+        let wants = |s: &Script| {
+            s.on_event
+                && s.event_types
+                    .as_ref()
+                    .is_none_or(|types| types.iter().any(|t| t == kind))
+        };
+        let view = EventView::new(Arc::clone(event));
+        self.call_each(wants, "on_event", at, event, || {
+            vec![
+                Dynamic::from(view.clone()),
+                Dynamic::from(CustomerView {
+                    customer: Arc::clone(customer),
+                    at,
+                }),
+            ]
+        })
     }
 
     /// Runs every script's `on_timer(name, customer, data)` for a timer that fell due.
@@ -375,13 +382,43 @@ fn compile_one(engine: &Engine, name: &str, text: &str) -> Result<Script, Compil
         ast.iter_functions()
             .any(|m| m.name == f && m.params.len() == params)
     };
+    // Shared values: handing a constant table to a function is then a reference count,
+    // not a copy of the table, on every access.
     let constants: std::collections::HashMap<String, Dynamic> = constants
         .iter()
-        .map(|(n, _, v)| (n.to_owned(), v))
+        .map(|(n, _, v)| {
+            (
+                n.to_owned(),
+                if v.is_array() || v.is_map() {
+                    v.into_shared()
+                } else {
+                    v
+                },
+            )
+        })
         .collect();
+    let event_types = match constants.get("EVENT_TYPES") {
+        None => None,
+        Some(v) => {
+            let types: Option<Vec<String>> = v
+                .clone()
+                .try_cast::<rhai::Array>()
+                .and_then(|a| a.into_iter().map(|t| t.into_string().ok()).collect());
+            Some(types.ok_or_else(|| CompileError {
+                pos: ScriptPos {
+                    file: name.into(),
+                    line: None,
+                    column: None,
+                },
+                message: "EVENT_TYPES must be an array of event type names".into(),
+                source_line: None,
+            })?)
+        }
+    };
     Ok(Script {
         name: name.into(),
         constants: Arc::new(constants),
+        event_types,
         on_event: has("on_event", 2),
         on_timer: has("on_timer", 3),
         guard: has("guard", 2),

@@ -8,14 +8,18 @@
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
-use rhai::{Array, Dynamic, EvalAltResult, Map};
+use rhai::{Array, Dynamic, EvalAltResult, ImmutableString, Map};
 use serde_json::Value;
 
 use crate::{customer::Customer, event::Event};
 
-/// `event` in a script.
+/// `event` in a script. The fields every script reads first (`type`) are prepared once per
+/// event and shared by all scripts.
 #[derive(Debug, Clone)]
-pub struct EventView(pub Arc<Event>);
+pub struct EventView {
+    event: Arc<Event>,
+    kind: ImmutableString,
+}
 
 /// `customer` in a script: the projection after this event was folded in, before its
 /// effects are applied. `points` is the balance at the event's time.
@@ -92,12 +96,23 @@ fn opt_time(t: Option<Timestamp>) -> Dynamic {
 }
 
 impl EventView {
+    /// A view of `event`.
+    pub fn new(event: Arc<Event>) -> Self {
+        let kind = event.kind.as_str().into();
+        Self { event, kind }
+    }
+
+    /// `event.type`, without allocating.
+    pub fn kind(&mut self) -> ImmutableString {
+        self.kind.clone()
+    }
+
     /// `event.<field>`.
     pub fn get(&mut self, field: &str) -> Res<Dynamic> {
-        let e = &self.0;
+        let e = &self.event;
         Ok(match field {
             "id" => e.id.to_string().into(),
-            "type" => e.kind.to_string().into(),
+            "type" => self.kind.clone().into(),
             "customer" => e.customer.to_string().into(),
             "at" => Dynamic::from(ScriptTime {
                 ts: e.at.instant(),
@@ -160,29 +175,36 @@ impl CustomerView {
                 m.insert("segment".into(), r.segment.to_string().into());
                 m.into()
             }),
-            "stats" => {
-                let s = &c.stats;
-                let mut m = Map::new();
-                m.insert("orders".into(), (s.orders as i64).into());
-                m.insert("revenue".into(), s.revenue.into());
-                m.insert("spend_12m".into(), c.loyalty.spend_12m(self.at).into());
-                m.insert("first_order".into(), opt_time(s.first_order));
-                m.insert("last_order".into(), opt_time(s.last_order));
-                m.insert(
-                    "avg_days_between_orders".into(),
-                    s.avg_days_between_orders
-                        .map_or(Dynamic::UNIT, Dynamic::from),
-                );
-                m.insert("last_inbound".into(), opt_time(s.last_inbound));
-                m.insert("last_outbound".into(), opt_time(s.last_outbound));
-                m.insert(
-                    "open_inquiries".into(),
-                    (s.open_inquiries.len() as i64).into(),
-                );
-                m.insert("events".into(), (s.events as i64).into());
-                m.into()
-            }
+            // A view, not a map: only the figure a script reads is computed.
+            "stats" => Dynamic::from(StatsView(self.clone())),
             other => return Err(format!("customer has no field {other:?}").into()),
+        })
+    }
+}
+
+/// `customer.stats` in a script.
+#[derive(Debug, Clone)]
+pub struct StatsView(CustomerView);
+
+impl StatsView {
+    /// `customer.stats.<field>`.
+    pub fn get(&mut self, field: &str) -> Res<Dynamic> {
+        let c = &self.0.customer;
+        let s = &c.stats;
+        Ok(match field {
+            "orders" => (s.orders as i64).into(),
+            "revenue" => s.revenue.into(),
+            "spend_12m" => c.loyalty.spend_12m(self.0.at).into(),
+            "first_order" => opt_time(s.first_order),
+            "last_order" => opt_time(s.last_order),
+            "avg_days_between_orders" => s
+                .avg_days_between_orders
+                .map_or(Dynamic::UNIT, Dynamic::from),
+            "last_inbound" => opt_time(s.last_inbound),
+            "last_outbound" => opt_time(s.last_outbound),
+            "open_inquiries" => (s.open_inquiries.len() as i64).into(),
+            "events" => (s.events as i64).into(),
+            other => return Err(format!("customer.stats has no field {other:?}").into()),
         })
     }
 }

@@ -48,8 +48,14 @@ impl Store {
     /// (and are replayed from the log, effects included, if a crash comes first). Call
     /// [`Store::flush`] to make everything durable before reporting success.
     pub fn append(&mut self, events: &[Event]) -> Result<AppendReport, StoreError> {
+        self.append_owned(events.to_vec())
+    }
+
+    /// [`Store::append`] for events the caller no longer needs: saves a copy of each.
+    pub fn append_owned(&mut self, events: Vec<Event>) -> Result<AppendReport, StoreError> {
         self.check_writable()?;
-        let result = self.append_inner(events);
+        let events: Vec<Arc<Event>> = events.into_iter().map(Arc::new).collect();
+        let result = self.append_inner(&events);
         if result.is_err() {
             // Projections may already hold events that never reached the log.
             self.poisoned = true;
@@ -57,11 +63,12 @@ impl Store {
         result
     }
 
-    fn append_inner(&mut self, events: &[Event]) -> Result<AppendReport, StoreError> {
+    fn append_inner(&mut self, events: &[Arc<Event>]) -> Result<AppendReport, StoreError> {
         self.load_ids()?;
         let first_seq = self.next_seq;
         let mut report = AppendReport::default();
         let mut accepted: Vec<(u64, &Event)> = Vec::with_capacity(events.len());
+        // (events are `Arc`s so that scripts can hold a view without copying them)
         let mut batch = sled::Batch::default();
         let mut block = Vec::new();
         let mut block_ids = Vec::new();
@@ -75,7 +82,7 @@ impl Store {
                 report.duplicates += 1;
                 continue;
             }
-            let json = serde_json::to_vec(event)
+            let json = serde_json::to_vec(&**event)
                 .map_err(|e| self.corrupt(event.id.as_str().as_bytes(), e.to_string()))?;
             if block_ids.is_empty() {
                 block_first = seq;
@@ -110,7 +117,7 @@ impl Store {
             if let Some(index) = self.ids.as_mut() {
                 index.insert(hash, seq);
             }
-            accepted.push((seq, event));
+            accepted.push((seq, &**event));
             seq += 1;
         }
         if accepted.is_empty() {

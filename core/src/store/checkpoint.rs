@@ -65,7 +65,7 @@ impl Store {
     pub(super) fn fold(
         &mut self,
         seq: u64,
-        event: &Event,
+        event: &Arc<Event>,
         source: EffectSource<'_>,
     ) -> Result<Folded, StoreError> {
         let mut created = false;
@@ -97,27 +97,27 @@ impl Store {
             cached.dirty = true;
             self.dirty += 1;
         }
-        record.customer.apply(event);
+        Arc::make_mut(&mut record.customer).apply(event);
         match source {
             EffectSource::Rules(rules) if rules.handles_events() || rules.handles_timers() => {
-                let customer = Arc::new(record.customer.clone());
-                let shared = Arc::new(event.clone());
                 let evaluation = if timers::is_timer_event(event) {
-                    rules.on_timer(&shared, &customer)
+                    rules.on_timer(event, &record.customer)
                 } else {
-                    rules.on_event(&shared, &customer)
+                    rules.on_event(event, &record.customer)
                 };
+                let customer = Arc::make_mut(&mut record.customer);
                 let (kept, refused) =
-                    effects::apply_to_customer(&mut record.customer, event, evaluation.effects);
+                    effects::apply_to_customer(customer, event, evaluation.effects);
                 folded.effects = kept;
                 folded.errors = evaluation.errors;
                 folded.errors.extend(refused);
             }
             EffectSource::Rules(_) => {}
             EffectSource::Stored(stored) => {
+                let customer = Arc::make_mut(&mut record.customer);
                 for e in stored {
                     // Accepted once already; applying again gives the same result.
-                    let _ = record.customer.apply_effect(&e.effect, event);
+                    let _ = customer.apply_effect(&e.effect, event);
                 }
             }
         }
@@ -236,9 +236,9 @@ impl Store {
                 .into_iter()
                 .map(|r| (r.seq, r.effects))
                 .collect();
-            for (seq, event) in events.iter().filter(|(seq, _)| *seq >= from) {
-                let effects = stored.get(seq).map_or(&[][..], Vec::as_slice);
-                self.fold(*seq, event, EffectSource::Stored(effects))?;
+            for (seq, event) in events.into_iter().filter(|(seq, _)| *seq >= from) {
+                let effects = stored.get(&seq).map_or(&[][..], Vec::as_slice);
+                self.fold(seq, &Arc::new(event), EffectSource::Stored(effects))?;
                 replayed += 1;
             }
             self.write_sealed()?;

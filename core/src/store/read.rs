@@ -1,6 +1,6 @@
 //! Reading: customers, one customer's history, the global log, counters.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use super::{
     Alert, OutboxMessage, Recorded, Store, StoreError, Timer, block,
@@ -18,7 +18,7 @@ use crate::{
 impl Store {
     /// One customer's projection, including changes not yet checkpointed.
     pub fn customer(&self, id: &CustomerId) -> Result<Option<Customer>, StoreError> {
-        Ok(self.record(id)?.map(|r| r.customer))
+        Ok(self.record(id)?.map(|r| Arc::unwrap_or_clone(r.customer)))
     }
 
     pub(super) fn record(&self, id: &CustomerId) -> Result<Option<Record>, StoreError> {
@@ -35,15 +35,15 @@ impl Store {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
             let record = Record::decode(&v).map_err(|e| self.corrupt(&k, e))?;
             Ok(match self.cache.get(&record.customer.id) {
-                Some(d) => d.record.customer.clone(),
-                None => record.customer,
+                Some(d) => Customer::clone(&d.record.customer),
+                None => Arc::unwrap_or_clone(record.customer),
             })
         });
         let mut fresh: Vec<&Customer> = self
             .cache
             .values()
             .filter(|d| d.is_new)
-            .map(|d| &d.record.customer)
+            .map(|d| &*d.record.customer)
             .collect();
         fresh.sort_by(|a, b| a.id.cmp(&b.id));
         stored.chain(fresh.into_iter().map(|c| Ok(c.clone())))

@@ -7,6 +7,8 @@
 //! customer; the newest [`CHUNK_ENTRIES`] live in the record itself, older ones in sealed
 //! chunks under their own keys, so a busy customer's record stays small.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 
 use crate::customer::Customer;
@@ -39,9 +41,13 @@ impl HistEntry {
 }
 
 /// A customer's stored state.
+///
+/// The projection sits behind an `Arc` so that rules get a read-only view of it for the
+/// price of a reference count; folding mutates it with `Arc::make_mut`, which copies only
+/// if a view is still alive (it never is once the scripts have returned).
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
-    pub customer: Customer,
+    pub customer: Arc<Customer>,
     pub applied_until: u64,
     pub sealed_chunks: u32,
     pub tail: Vec<HistEntry>,
@@ -50,7 +56,7 @@ pub(crate) struct Record {
 impl Record {
     pub(crate) fn new(customer: Customer) -> Self {
         Self {
-            customer,
+            customer: Arc::new(customer),
             applied_until: 0,
             sealed_chunks: 0,
             tail: Vec::new(),
@@ -58,7 +64,7 @@ impl Record {
     }
 
     pub(crate) fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let json = serde_json::to_vec(&self.customer)?;
+        let json = serde_json::to_vec(&*self.customer)?;
         let mut out = Vec::with_capacity(16 + json.len() + self.tail.len() * ENTRY_LEN);
         out.extend_from_slice(&(json.len() as u32).to_be_bytes());
         out.extend_from_slice(&json);
@@ -72,7 +78,7 @@ impl Record {
         let (len, rest) = bytes.split_at_checked(4).ok_or("record too short")?;
         let len = u32::from_be_bytes(len.try_into().map_err(|_| "bad length")?) as usize;
         let (json, rest) = rest.split_at_checked(len).ok_or("record JSON truncated")?;
-        let customer = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        let customer = Arc::new(serde_json::from_slice(json).map_err(|e| e.to_string())?);
         let (seq, rest) = rest.split_at_checked(8).ok_or("record truncated")?;
         let (sealed, rest) = rest.split_at_checked(4).ok_or("record truncated")?;
         Ok(Self {

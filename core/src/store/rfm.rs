@@ -1,6 +1,6 @@
 //! Recomputing RFM for the whole population and summarising it by segment.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -45,8 +45,10 @@ impl Store {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
             records.push(Record::decode(&v).map_err(|e| self.corrupt(&k, e))?);
         }
-        let mut customers: Vec<&mut crate::customer::Customer> =
-            records.iter_mut().map(|r| &mut r.customer).collect();
+        let mut customers: Vec<&mut crate::customer::Customer> = records
+            .iter_mut()
+            .map(|r| Arc::make_mut(&mut r.customer))
+            .collect();
         let buyers: Vec<usize> = (0..customers.len())
             .filter(|&i| customers[i].stats.last_order.is_some())
             .collect();

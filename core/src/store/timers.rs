@@ -66,6 +66,6 @@ impl Store {
                 }
             })
             .collect();
-        self.append(&events)
+        self.append_owned(events)
     }
 }
