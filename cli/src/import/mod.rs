@@ -22,7 +22,10 @@ use std::{
 
 use anyhow::Context;
 use jiff::Timestamp;
-use kizuna_core::{Event, FieldError, Store, store::AppendReport};
+use kizuna_core::{
+    FieldError, Store,
+    store::{AppendReport, PreparedEvent},
+};
 use serde::Serialize;
 
 pub use progress::Progress;
@@ -128,13 +131,13 @@ pub fn run(
     // Parsing and storing overlap: a reader thread parses batches while this thread
     // appends the previous one (a rendezvous channel: one batch being built, one being
     // stored, so memory stays bounded).
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(0);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<PreparedEvent>>(0);
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let skip = &skip;
         let reader = scope.spawn(move || -> anyhow::Result<()> {
             // Owns the sender: when this thread ends, the store side's loop ends too.
             let tx = tx;
-            let mut batch: Vec<Event> = Vec::with_capacity(options.batch_size);
+            let mut batch: Vec<PreparedEvent> = Vec::with_capacity(options.batch_size);
             for source in sources {
                 read::for_each_record(source, options.csv_at, &mut |record| {
                     progress.advance(record.bytes);
@@ -151,7 +154,7 @@ pub fn run(
                             text.join("; ")
                         )
                     })?;
-                    batch.push(event);
+                    batch.push(PreparedEvent::new(event));
                     if batch.len() >= options.batch_size {
                         let full =
                             std::mem::replace(&mut batch, Vec::with_capacity(options.batch_size));
@@ -170,7 +173,7 @@ pub fn run(
         });
         let mut stored = Ok(());
         for batch in rx.iter() {
-            match store.append_owned(batch) {
+            match store.append_prepared(batch) {
                 Ok(r) => report.add(r),
                 Err(e) => {
                     stored = Err(e);

@@ -140,6 +140,31 @@ pub(super) fn register(engine: &mut Engine) {
         .register_get("days", |d: &mut ScriptDuration| d.0.as_secs() / 86_400)
         .register_get("hours", |d: &mut ScriptDuration| d.0.as_secs() / 3_600);
 
+    // Direct getters for the fields scripts read most: Rhai tries property getters before
+    // falling back to the indexer, so these skip a failed lookup on every access.
+    for field in [
+        "id", "customer", "at", "amount", "items", "channel", "points",
+    ] {
+        engine.register_get(field, move |e: &mut EventView| e.get(field));
+    }
+    for field in [
+        "id", "tier", "points", "tags", "birthday", "tz", "kind", "stats", "consent", "segment",
+    ] {
+        engine.register_get(field, move |c: &mut CustomerView| c.get(field));
+    }
+    for field in [
+        "orders",
+        "revenue",
+        "spend_12m",
+        "last_order",
+        "open_inquiries",
+    ] {
+        engine.register_get(field, move |s: &mut StatsView| s.get(field));
+    }
+    for field in ["year", "month", "day", "hour", "minute", "weekday"] {
+        engine.register_get(field, move |t: &mut ScriptTime| t.field(field));
+    }
+
     // Time arithmetic and comparison.
     engine
         .register_fn("days", |n: i64| {

@@ -14,6 +14,28 @@ use super::{
 };
 use crate::event::Event;
 
+/// An event made ready for [`Store::append_prepared`]: shared, serialised, its id hashed.
+/// Preparing is pure, so it can run on any thread.
+#[derive(Debug)]
+pub struct PreparedEvent {
+    event: Arc<Event>,
+    json: Result<Vec<u8>, String>,
+    id_hash: u64,
+}
+
+impl PreparedEvent {
+    /// Prepares `event`.
+    pub fn new(event: Event) -> Self {
+        let json = serde_json::to_vec(&event).map_err(|e| e.to_string());
+        let id_hash = id_hash(&event.id);
+        Self {
+            event: Arc::new(event),
+            json,
+            id_hash,
+        }
+    }
+}
+
 /// What one [`Store::append`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct AppendReport {
@@ -53,8 +75,16 @@ impl Store {
 
     /// [`Store::append`] for events the caller no longer needs: saves a copy of each.
     pub fn append_owned(&mut self, events: Vec<Event>) -> Result<AppendReport, StoreError> {
+        self.append_prepared(events.into_iter().map(PreparedEvent::new).collect())
+    }
+
+    /// [`Store::append`] for events already [prepared](PreparedEvent), typically on another
+    /// thread while this one stores the previous batch.
+    pub fn append_prepared(
+        &mut self,
+        events: Vec<PreparedEvent>,
+    ) -> Result<AppendReport, StoreError> {
         self.check_writable()?;
-        let events: Vec<Arc<Event>> = events.into_iter().map(Arc::new).collect();
         let result = self.append_inner(&events);
         if result.is_err() {
             // Projections may already hold events that never reached the log.
@@ -63,7 +93,7 @@ impl Store {
         result
     }
 
-    fn append_inner(&mut self, events: &[Arc<Event>]) -> Result<AppendReport, StoreError> {
+    fn append_inner(&mut self, events: &[PreparedEvent]) -> Result<AppendReport, StoreError> {
         self.load_ids()?;
         let first_seq = self.next_seq;
         let mut report = AppendReport::default();
@@ -76,14 +106,16 @@ impl Store {
         let mut block_first = first_seq;
         let mut seq = first_seq;
         let rules = Arc::clone(&self.rules);
-        for event in events {
-            let hash = id_hash(&event.id);
+        for prepared in events {
+            let (event, hash) = (&prepared.event, prepared.id_hash);
             if self.is_stored(hash, event, first_seq, &accepted)? {
                 report.duplicates += 1;
                 continue;
             }
-            let json = serde_json::to_vec(&**event)
-                .map_err(|e| self.corrupt(event.id.as_str().as_bytes(), e.to_string()))?;
+            let json = prepared
+                .json
+                .as_ref()
+                .map_err(|e| self.corrupt(event.id.as_str().as_bytes(), e.clone()))?;
             if block_ids.is_empty() {
                 block_first = seq;
             }
@@ -103,7 +135,7 @@ impl Store {
                     effects: folded.effects,
                 });
             }
-            block::push(&mut block, seq, &json);
+            block::push(&mut block, seq, json);
             ids::push_pair(&mut block_ids, hash, seq);
             if block_ids.len() / 16 == BLOCK_EVENTS {
                 self.seal_block(
