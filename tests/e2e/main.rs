@@ -15,5 +15,8 @@ mod customers;
 /// The home and the database: init, config errors, schema versions.
 mod home;
 
+/// The rules engine from the command line: check, test, errors, points, effects.
+mod rules;
+
 /// `kizuna demo` and `kizuna bench`.
 mod demo;

@@ -44,6 +44,8 @@ struct Script {
     constants: api::Constants,
     /// `const EVENT_TYPES = [...]`: the only event types `on_event` is called for.
     event_types: Option<Vec<String>>,
+    /// Line of each `fn name(` in the source, for errors that carry no position.
+    fn_lines: std::collections::HashMap<String, usize>,
     on_event: bool,
     on_timer: bool,
     guard: bool,
@@ -307,18 +309,21 @@ impl RuleSet {
                         script: script.name.clone(),
                         effect,
                     })),
-                Err(err) => out
-                    .errors
-                    .push(rule_error(&script.name, function, &err, event)),
+                Err(err) => out.errors.push(rule_error(script, function, &err, event)),
             }
         }
         out
     }
 }
 
-fn rule_error(script: &str, function: &str, err: &EvalAltResult, event: &Event) -> RuleError {
+fn rule_error(script: &Script, function: &str, err: &EvalAltResult, event: &Event) -> RuleError {
     let inner = innermost(err);
-    let (line, column) = position(inner.position());
+    let (mut line, mut column) = position(inner.position());
+    if line.is_none() {
+        // Some limits (too many operations) carry no position: point at the function.
+        line = script.fn_lines.get(function).copied();
+        column = line.map(|_| 1);
+    }
     let mut message = inner.to_string();
     // Rhai appends " (line x, position y)"; the position is reported separately.
     if let Some(cut) = message.rfind(" (line ") {
@@ -327,7 +332,7 @@ fn rule_error(script: &str, function: &str, err: &EvalAltResult, event: &Event) 
     RuleError {
         function: function.into(),
         pos: ScriptPos {
-            file: script.into(),
+            file: script.name.clone(),
             line,
             column,
         },
@@ -415,10 +420,20 @@ fn compile_one(engine: &Engine, name: &str, text: &str) -> Result<Script, Compil
             })?)
         }
     };
+    let fn_lines = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let rest = l.trim_start().strip_prefix("fn ")?;
+            let (fname, _) = rest.split_once('(')?;
+            Some((fname.trim().to_owned(), i + 1))
+        })
+        .collect();
     Ok(Script {
         name: name.into(),
         constants: Arc::new(constants),
         event_types,
+        fn_lines,
         on_event: has("on_event", 2),
         on_timer: has("on_timer", 3),
         guard: has("guard", 2),

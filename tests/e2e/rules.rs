@@ -1,0 +1,214 @@
+use kizuna_tests::TestHome;
+
+fn rules_dir(h: &TestHome) -> String {
+    h.home().join("rules").to_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_default_pack_compiles_and_its_fixtures_pass() {
+    let h = TestHome::new();
+    let run = h.run(&["rules", "check"]).ok();
+    assert!(run.stdout.contains("3 script(s)"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("birthday.rhai, points.rhai, tiers.rhai"),
+        "{}",
+        run.stdout
+    );
+    let run = h.run(&["rules", "test"]).ok();
+    assert!(run.stdout.contains(" 0 failed"), "{}", run.stdout);
+    assert!(!run.stdout.contains("FAIL"), "{}", run.stdout);
+}
+
+#[test]
+fn compile_errors_name_the_place_and_block_ingest() {
+    let h = TestHome::new();
+    std::fs::write(
+        h.home().join("rules/zz_broken.rhai"),
+        "// a script with a typo\nfn on_event(event, customer) {\n    let x = ;\n}\n",
+    )
+    .unwrap();
+    let run = h.run(&["rules", "check"]).fails();
+    assert!(run.stderr.contains("zz_broken.rhai:3:"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("let x = ;"),
+        "the source line is shown: {}",
+        run.stderr
+    );
+    let run = h
+        .run(&[
+            "event",
+            "add",
+            "--customer",
+            "c-1",
+            "--type",
+            "purchase",
+            "--at",
+            "2026-03-01T10:00:00Z",
+            "amount=100",
+        ])
+        .fails();
+    assert!(run.stderr.contains("zz_broken.rhai:3:"), "{}", run.stderr);
+    assert!(
+        h.customer_ids().is_empty(),
+        "nothing was stored with a broken rule set"
+    );
+}
+
+#[test]
+fn a_failing_fixture_is_reported_with_a_diff() {
+    let h = TestHome::new();
+    let dir = h.dir().join("myrules");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("p.rhai"), "fn on_event(e, c) { if e.type == \"purchase\" { award_points(e.amount / 100, \"buy\"); } }").unwrap();
+    std::fs::write(
+        dir.join("p.test.json"),
+        r#"{"cases": [
+            {"name": "right", "customer": {"id": "c-1"}, "events": [{"type": "purchase", "at": "2026-01-01T00:00:00Z", "amount": 500}], "expect": {"points": 5}},
+            {"name": "wrong", "customer": {"id": "c-1"}, "events": [{"type": "purchase", "at": "2026-01-01T00:00:00Z", "amount": 500}], "expect": {"points": 6}}
+        ]}"#,
+    )
+    .unwrap();
+    let run = h.run(&["rules", "test", dir.to_str().unwrap()]).fails();
+    assert!(
+        run.stdout.contains("pass  p.test.json: right"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("FAIL  p.test.json: wrong"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("points: expected 6, got 5"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("1 passed, 1 failed"), "{}", run.stdout);
+}
+
+#[test]
+fn points_tiers_and_their_reasons_after_import() {
+    let h = TestHome::new();
+    let events = h.file(
+        "buy.jsonl",
+        concat!(
+            r#"{"id":"o-1","customer":"c-1","type":"purchase","at":"2026-01-10T10:00:00+09:00","amount":20000}"#, "\n",
+            r#"{"id":"o-2","customer":"c-1","type":"purchase","at":"2026-02-10T10:00:00+09:00","amount":15000}"#, "\n",
+            r#"{"id":"r-1","customer":"c-1","type":"redeem","at":"2026-02-11T10:00:00+09:00","points":100,"reason":"voucher"}"#, "\n",
+            r#"{"id":"r-2","customer":"c-1","type":"redeem","at":"2026-02-12T10:00:00+09:00","points":100000}"#, "\n",
+        ),
+    );
+    let run = h.run(&["import", &events]).ok();
+    assert!(run.stdout.contains("1 rule error(s)"), "{}", run.stdout);
+    let shown = h.run(&["customer", "show", "c-1", "--json"]).ok().json();
+    let c = &shown["customer"];
+    assert_eq!(c["loyalty"]["tier"], "silver");
+    assert_eq!(
+        c["loyalty"]["issued"], 350,
+        "200 at bronze, then 150 (tier before the purchase)"
+    );
+    assert_eq!(c["loyalty"]["redeemed"], 100);
+    let o2 = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "o-2")
+        .unwrap();
+    let scripts: Vec<&str> = o2["_effects"]["effects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["script"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        scripts,
+        [
+            "points.rhai",
+            "tiers.rhai",
+            "tiers.rhai",
+            "tiers.rhai",
+            "tiers.rhai"
+        ],
+        "{o2}"
+    );
+
+    let points = h
+        .run(&[
+            "points",
+            "show",
+            "c-1",
+            "--at",
+            "2026-03-01T00:00:00Z",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(points["balance"], 250);
+    assert_eq!(
+        points["lots"][0]["remaining"], 100,
+        "the oldest lot was spent first"
+    );
+    assert_eq!(points["history"].as_array().unwrap().len(), 3);
+
+    let errors = h.run(&["rules", "errors", "--json"]).ok().json();
+    assert_eq!(errors.as_array().unwrap().len(), 1);
+    assert_eq!(errors[0]["event"], "r-2");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("balance is 250"),
+        "{errors}"
+    );
+    let text = h.run(&["customer", "show", "c-1"]).ok().stdout;
+    assert!(
+        text.contains("-> set_tier {\"tier\":\"silver\"} (tiers.rhai)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_runaway_script_loses_its_effects_not_the_event() {
+    let h = TestHome::new();
+    std::fs::write(
+        h.home().join("rules/zz_loop.rhai"),
+        "fn on_event(e, c) {\n  loop { }\n}\n",
+    )
+    .unwrap();
+    h.run(&[
+        "event",
+        "add",
+        "--customer",
+        "c-1",
+        "--type",
+        "purchase",
+        "--at",
+        "2026-03-01T10:00:00Z",
+        "amount=1000",
+    ])
+    .ok();
+    let c = h.run(&["customer", "show", "c-1", "--json"]).ok().json();
+    assert_eq!(c["customer"]["stats"]["orders"], 1, "the event is stored");
+    assert_eq!(
+        c["customer"]["loyalty"]["issued"], 10,
+        "other scripts still ran"
+    );
+    let errors = h.run(&["rules", "errors", "--json"]).ok().json();
+    assert_eq!(errors[0]["pos"]["file"], "zz_loop.rhai");
+    assert_eq!(
+        errors[0]["pos"]["line"], 1,
+        "the function, when the limit has no position"
+    );
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Too many operations"),
+        "{errors}"
+    );
+    let rules = rules_dir(&h);
+    let run = h.run(&["--rules", &rules, "rules", "check"]).ok();
+    assert!(run.stdout.contains("4 script(s)"), "{}", run.stdout);
+}
