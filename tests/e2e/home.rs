@@ -92,3 +92,15 @@ fn a_database_from_a_newer_kizuna_is_refused_and_left_alone() {
         "the newer database was not rewritten"
     );
 }
+
+#[test]
+fn a_database_in_use_by_another_process_is_a_clear_error() {
+    let h = TestHome::new();
+    let _held = sled::open(h.home().join("db")).unwrap();
+    let run = h.run(&["customer", "list"]).fails();
+    assert!(
+        run.stderr.contains("in use by another kizuna process"),
+        "{}",
+        run.stderr
+    );
+}

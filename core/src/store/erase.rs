@@ -186,11 +186,7 @@ impl Store {
                 path: fresh.clone(),
                 source,
             };
-            let copy = sled::Config::new()
-                .path(&fresh)
-                .cache_capacity(options.cache_capacity)
-                .open()
-                .map_err(sled_err)?;
+            let copy = super::open_sled(&fresh, options.cache_capacity)?;
             let copy_tree = copy.open_tree(TREE).map_err(sled_err)?;
             let mut batch = sled::Batch::default();
             let mut pending = 0;

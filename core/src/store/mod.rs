@@ -94,6 +94,14 @@ pub enum StoreError {
         /// The database directory.
         path: PathBuf,
     },
+    /// Another process has the database open.
+    #[error(
+        "database {path} is in use by another kizuna process (stop it, or wait for it to finish)"
+    )]
+    Locked {
+        /// The database directory.
+        path: PathBuf,
+    },
     /// File-system work around the database (compaction) failed.
     #[error("database {path}: {source}")]
     Io {
@@ -102,6 +110,39 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// How long [`Store::open`] waits for sled's file lock. sled releases it from a background
+/// thread shortly after the last handle is dropped, so reopening in the same process (after
+/// a compaction, in tests) can find it still held for a moment.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens sled at `path`, waiting up to [`LOCK_WAIT`] for a lock being released.
+pub(crate) fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity)
+            .open()
+        {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if started.elapsed() > LOCK_WAIT {
+                    return Err(StoreError::Locked {
+                        path: path.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(source) => {
+                return Err(StoreError::Sled {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
 }
 
 /// Tuning for [`Store::open`].
@@ -158,14 +199,7 @@ impl Store {
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         erase::finish_interrupted_compaction(&path)?;
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(options.cache_capacity)
-            .open()
-            .map_err(|source| StoreError::Sled {
-                path: path.clone(),
-                source,
-            })?;
+        let db = open_sled(&path, options.cache_capacity)?;
         let tree = db.open_tree(TREE).map_err(|source| StoreError::Sled {
             path: path.clone(),
             source,
