@@ -228,6 +228,16 @@ pub(super) fn register(engine: &mut Engine) {
                 award(points, reason, expires.ts)
             },
         )
+        .register_fn(
+            "award_points",
+            |points: i64, reason: &str, valid_days: i64| -> Res<()> {
+                let hours = positive(valid_days, "validity in days")?.saturating_mul(24);
+                let expires = now()?
+                    .checked_add(SignedDuration::from_hours(hours))
+                    .map_err(|e| e.to_string())?;
+                award(points, reason, expires)
+            },
+        )
         .register_fn("redeem_points", |points: i64, reason: &str| -> Res<()> {
             record(Effect::RedeemPoints {
                 points: positive(points, "points")?,
