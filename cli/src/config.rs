@@ -42,7 +42,7 @@ pub struct ImportConfig {
 
 impl Default for ImportConfig {
     fn default() -> Self {
-        Self { batch_size: 20_000 }
+        Self { batch_size: 10_000 }
     }
 }
 
@@ -56,8 +56,8 @@ pub const DEFAULT_TOML: &str = "\
 cache_mb = 32
 
 [import]
-# Events per atomic write during import.
-batch_size = 20000
+# Events per atomic write during import (two batches are in memory at once).
+batch_size = 10000
 ";
 
 impl Config {

@@ -23,8 +23,8 @@ use std::{
 use anyhow::Context;
 use jiff::Timestamp;
 use kizuna_core::{
-    FieldError, Store,
-    store::{AppendReport, PreparedEvent},
+    Event, FieldError, Store,
+    store::{AppendReport, PreparedBatch},
 };
 use serde::Serialize;
 
@@ -131,13 +131,13 @@ pub fn run(
     // Parsing and storing overlap: a reader thread parses batches while this thread
     // appends the previous one (a rendezvous channel: one batch being built, one being
     // stored, so memory stays bounded).
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<PreparedEvent>>(0);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<PreparedBatch>(0);
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let skip = &skip;
         let reader = scope.spawn(move || -> anyhow::Result<()> {
             // Owns the sender: when this thread ends, the store side's loop ends too.
             let tx = tx;
-            let mut batch: Vec<PreparedEvent> = Vec::with_capacity(options.batch_size);
+            let mut batch: Vec<Event> = Vec::with_capacity(options.batch_size);
             for source in sources {
                 read::for_each_record(source, options.csv_at, &mut |record| {
                     progress.advance(record.bytes);
@@ -154,12 +154,12 @@ pub fn run(
                             text.join("; ")
                         )
                     })?;
-                    batch.push(PreparedEvent::new(event));
+                    batch.push(event);
                     if batch.len() >= options.batch_size {
                         let full =
                             std::mem::replace(&mut batch, Vec::with_capacity(options.batch_size));
                         // A closed channel means the store side failed; it reports why.
-                        if tx.send(full).is_err() {
+                        if tx.send(PreparedBatch::new(full)?).is_err() {
                             anyhow::bail!("import stopped");
                         }
                     }
@@ -167,7 +167,7 @@ pub fn run(
                 })?;
             }
             if !batch.is_empty() {
-                let _ = tx.send(batch);
+                let _ = tx.send(PreparedBatch::new(batch)?);
             }
             Ok(())
         });

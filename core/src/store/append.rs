@@ -14,26 +14,59 @@ use super::{
 };
 use crate::event::Event;
 
-/// An event made ready for [`Store::append_prepared`]: shared, serialised, its id hashed.
-/// Preparing is pure, so it can run on any thread.
-#[derive(Debug)]
-pub struct PreparedEvent {
-    event: Arc<Event>,
-    json: Result<Vec<u8>, String>,
-    id_hash: u64,
+/// A batch of events made ready for [`Store::append_prepared`]: serialised and id-hashed.
+/// Preparing is pure, so it can run on another thread while the store appends the previous
+/// batch. All the JSON goes into one buffer: a million small buffers allocated on one thread
+/// and freed on another made jemalloc hold ~50 MiB more memory in the ingest benchmark.
+#[derive(Debug, Default)]
+pub struct PreparedBatch {
+    events: Vec<Event>,
+    json: Vec<u8>,
+    /// End offset of each event's JSON in `json`.
+    ends: Vec<usize>,
+    hashes: Vec<u64>,
 }
 
-impl PreparedEvent {
-    /// Prepares `event`.
-    pub fn new(event: Event) -> Self {
-        let json = serde_json::to_vec(&event).map_err(|e| e.to_string());
-        let id_hash = id_hash(&event.id);
-        Self {
-            event: Arc::new(event),
-            json,
-            id_hash,
+impl PreparedBatch {
+    /// Prepares `events`.
+    pub fn new(events: Vec<Event>) -> Result<Self, StoreError> {
+        let mut json = Vec::with_capacity(events.len() * 160);
+        let mut ends = Vec::with_capacity(events.len());
+        let mut hashes = Vec::with_capacity(events.len());
+        for event in &events {
+            serde_json::to_writer(&mut json, event).map_err(|e| StoreError::Corrupt {
+                path: "(batch)".into(),
+                key: event.id.to_string(),
+                reason: e.to_string(),
+            })?;
+            ends.push(json.len());
+            hashes.push(id_hash(&event.id));
         }
+        Ok(Self {
+            events,
+            json,
+            ends,
+            hashes,
+        })
     }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+/// An event on the storing thread, shared so scripts can view it without a copy (the `Arc`
+/// is made on this thread, for the same allocator reason as [`PreparedBatch`]'s buffer).
+struct Ready<'a> {
+    event: Arc<Event>,
+    json: &'a [u8],
+    id_hash: u64,
 }
 
 /// What one [`Store::append`] did.
@@ -75,16 +108,34 @@ impl Store {
 
     /// [`Store::append`] for events the caller no longer needs: saves a copy of each.
     pub fn append_owned(&mut self, events: Vec<Event>) -> Result<AppendReport, StoreError> {
-        self.append_prepared(events.into_iter().map(PreparedEvent::new).collect())
+        self.append_prepared(PreparedBatch::new(events)?)
     }
 
-    /// [`Store::append`] for events already [prepared](PreparedEvent), typically on another
+    /// [`Store::append`] for events already [prepared](PreparedBatch), typically on another
     /// thread while this one stores the previous batch.
-    pub fn append_prepared(
-        &mut self,
-        events: Vec<PreparedEvent>,
-    ) -> Result<AppendReport, StoreError> {
+    pub fn append_prepared(&mut self, batch: PreparedBatch) -> Result<AppendReport, StoreError> {
         self.check_writable()?;
+        let PreparedBatch {
+            events,
+            json,
+            ends,
+            hashes,
+        } = batch;
+        let mut start = 0;
+        let events: Vec<Ready<'_>> = events
+            .into_iter()
+            .zip(ends)
+            .zip(hashes)
+            .map(|((event, end), id_hash)| {
+                let ready = Ready {
+                    event: Arc::new(event),
+                    json: &json[start..end],
+                    id_hash,
+                };
+                start = end;
+                ready
+            })
+            .collect();
         let result = self.append_inner(&events);
         if result.is_err() {
             // Projections may already hold events that never reached the log.
@@ -93,7 +144,7 @@ impl Store {
         result
     }
 
-    fn append_inner(&mut self, events: &[PreparedEvent]) -> Result<AppendReport, StoreError> {
+    fn append_inner(&mut self, events: &[Ready<'_>]) -> Result<AppendReport, StoreError> {
         self.load_ids()?;
         let first_seq = self.next_seq;
         let mut report = AppendReport::default();
@@ -112,10 +163,7 @@ impl Store {
                 report.duplicates += 1;
                 continue;
             }
-            let json = prepared
-                .json
-                .as_ref()
-                .map_err(|e| self.corrupt(event.id.as_str().as_bytes(), e.clone()))?;
+            let json = prepared.json;
             if block_ids.is_empty() {
                 block_first = seq;
             }

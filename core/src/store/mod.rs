@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use crate::{ids::CustomerId, rules::RuleSet};
 
-pub use append::{AppendReport, PreparedEvent};
+pub use append::{AppendReport, PreparedBatch};
 pub use effects::{Alert, OutboxMessage, Recorded, Timer};
 pub use erase::EraseReport;
 pub use rfm::{RfmSummary, SegmentRow};
