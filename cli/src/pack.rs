@@ -21,6 +21,11 @@ pub const FILES: &[(&str, &str)] = &[
         "points.test.json",
         include_str!("../../scripts/points.test.json"),
     ),
+    ("silence.rhai", include_str!("../../scripts/silence.rhai")),
+    (
+        "silence.test.json",
+        include_str!("../../scripts/silence.test.json"),
+    ),
     ("tiers.rhai", include_str!("../../scripts/tiers.rhai")),
     (
         "tiers.test.json",

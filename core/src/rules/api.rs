@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
 use super::{
-    effect::Effect,
+    effect::{Effect, MessageClass},
     view::{CustomerView, EventView, ScriptDuration, ScriptTime, StatsView, to_json},
 };
 
@@ -107,10 +107,18 @@ fn award(points: i64, reason: &str, expires: Timestamp) -> Res<()> {
 }
 
 fn send(channel: &str, template: &str, vars: Map) -> Res<()> {
+    send_class(channel, template, vars, "marketing")
+}
+
+fn send_class(channel: &str, template: &str, vars: Map, class: &str) -> Res<()> {
+    let class = MessageClass::parse(class).ok_or_else(|| {
+        format!("message class {class:?} is not marketing, transactional or service")
+    })?;
     record(Effect::Send {
         channel: non_empty(channel, "channel")?,
         template: non_empty(template, "template")?,
         vars: to_json(&Dynamic::from(vars)),
+        class,
     })
 }
 
@@ -260,6 +268,7 @@ pub(super) fn register(engine: &mut Engine) {
             })
         })
         .register_fn("send", send)
+        .register_fn("send", send_class)
         .register_fn("send", |channel: &str, template: &str| {
             send(channel, template, Map::new())
         })

@@ -53,6 +53,10 @@ pub enum Effect {
         template: String,
         /// Template variables.
         vars: Value,
+        /// Message class: `marketing` (the default; capped, consent needed), `transactional`
+        /// or `service` (replies to the customer's own request). Guards treat them apart.
+        #[serde(default = "MessageClass::default_marketing")]
+        class: MessageClass,
     },
     /// Set (or reset) a named timer for this customer.
     Schedule {
@@ -73,6 +77,34 @@ pub enum Effect {
         /// The message.
         text: String,
     },
+}
+
+/// What kind of message a `send` queues; guards apply different rules to each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageClass {
+    /// Promotions and campaigns: frequency-capped, need opt-in.
+    Marketing,
+    /// Receipts, tier changes, anything the customer's own action caused.
+    Transactional,
+    /// Answers and apologies in a conversation the customer started.
+    Service,
+}
+
+impl MessageClass {
+    fn default_marketing() -> Self {
+        Self::Marketing
+    }
+
+    /// Parses a class name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "marketing" => Some(Self::Marketing),
+            "transactional" => Some(Self::Transactional),
+            "service" => Some(Self::Service),
+            _ => None,
+        }
+    }
 }
 
 /// An effect with the script that produced it.

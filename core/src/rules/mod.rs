@@ -37,6 +37,6 @@ pub mod error;
 pub mod view;
 
 pub use api::DEFAULT_POINTS_VALIDITY_DAYS;
-pub use effect::{AppliedEffect, Effect};
+pub use effect::{AppliedEffect, Effect, MessageClass};
 pub use engine::{Evaluation, RuleSet};
 pub use error::{CompileError, LoadError, RuleError, ScriptPos};

@@ -167,6 +167,13 @@ impl CustomerView {
                 .collect::<Map>()
                 .into(),
             "segment" => c.segment().map_or(Dynamic::UNIT, |s| s.to_string().into()),
+            "open_inquiries" => c
+                .stats
+                .open_inquiries
+                .iter()
+                .map(|o| Dynamic::from(o.event.to_string()))
+                .collect::<Array>()
+                .into(),
             "rfm" => c.rfm.as_ref().map_or(Dynamic::UNIT, |r| {
                 let mut m = Map::new();
                 m.insert("r".into(), i64::from(r.r).into());

@@ -10,7 +10,7 @@ use crate::{
     customer::Customer,
     event::Event,
     ids::{CustomerId, EventId},
-    rules::{AppliedEffect, Effect, RuleError, ScriptPos},
+    rules::{AppliedEffect, Effect, MessageClass, RuleError, ScriptPos},
 };
 
 /// The effects of one event, as kept beside its block for replay and explanation.
@@ -35,6 +35,8 @@ pub struct OutboxMessage {
     pub template: String,
     /// Template variables.
     pub vars: Value,
+    /// Marketing, transactional or service.
+    pub class: MessageClass,
     /// The script that asked for it.
     pub script: String,
     /// The event that triggered it.
@@ -145,12 +147,14 @@ pub(super) fn write_side_effects(
                 channel,
                 template,
                 vars,
+                class,
             } => {
                 let msg = OutboxMessage {
                     customer: event.customer.clone(),
                     channel: channel.clone(),
                     template: template.clone(),
                     vars: vars.clone(),
+                    class: *class,
                     script: e.script.clone(),
                     event: event.id.clone(),
                     created: at,
