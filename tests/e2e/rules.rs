@@ -11,7 +11,7 @@ fn the_default_pack_compiles_and_its_fixtures_pass() {
     assert!(run.stdout.contains("4 script(s)"), "{}", run.stdout);
     assert!(
         run.stdout
-            .contains("birthday.rhai, points.rhai, tiers.rhai"),
+            .contains("birthday.rhai, points.rhai, silence.rhai, tiers.rhai"),
         "{}",
         run.stdout
     );
