@@ -40,6 +40,10 @@ pub enum Command {
     Customer(CustomerCommand),
     /// Recompute RFM scores for all customers and print the segment table.
     Rfm(RfmArgs),
+    /// Fire every timer that is due (tier reviews, reply-due alarms, …) and run `on_timer`.
+    Tick(TickArgs),
+    /// Staff alerts raised by the rules (e.g. an inquiry unanswered for a day).
+    Alerts(AlertsArgs),
     /// Check, test and inspect the rules (Rhai scripts).
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -179,6 +183,29 @@ pub struct DemoArgs {
     /// The end of the sample year (default: now).
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<Timestamp>,
+}
+
+/// `kizuna tick`.
+#[derive(Debug, Args)]
+pub struct TickArgs {
+    /// Fire timers due up to this time (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<Timestamp>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kizuna alerts`.
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Only alerts whose customer still has an inquiry or complaint open that was raised
+    /// before the alert.
+    #[arg(long)]
+    pub open: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kizuna rules ...`.

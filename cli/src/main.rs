@@ -55,6 +55,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Customer(CustomerCommand::Show(args)) => commands::customer::show(&home, args),
         Command::Customer(CustomerCommand::Erase(args)) => commands::customer::erase(&home, args),
         Command::Rfm(args) => commands::rfm::run(&home, args),
+        Command::Tick(args) => commands::timers::tick(&home, rules, args),
+        Command::Alerts(args) => commands::timers::alerts(&home, args),
         Command::Rules(RulesCommand::Check { dir }) => {
             commands::rules::check(&home, rules, dir.as_deref())
         }

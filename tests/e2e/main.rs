@@ -18,5 +18,8 @@ mod home;
 /// The rules engine from the command line: check, test, errors, points, effects.
 mod rules;
 
+/// `kizuna tick` and `kizuna alerts`: the silence alarm.
+mod silence;
+
 /// `kizuna demo` and `kizuna bench`.
 mod demo;

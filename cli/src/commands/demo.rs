@@ -100,6 +100,7 @@ pub fn run(
     let fired = store.fire_due_timers(now)?;
     let rfm = store.recompute_rfm(now)?;
     let (mut revenue, mut orders, mut open, mut email_in, mut email_out) = (0i64, 0u64, 0, 0, 0);
+    let mut silent = 0;
     let (mut issued, mut redeemed, mut expired, mut balance) = (0i64, 0i64, 0i64, 0i64);
     let mut tiers: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     for c in store.customers() {
@@ -116,6 +117,12 @@ pub fn run(
         revenue += c.stats.revenue;
         orders += c.stats.orders;
         open += c.stats.open_inquiries.len();
+        silent += c
+            .stats
+            .open_inquiries
+            .iter()
+            .filter(|o| o.at <= now - jiff::SignedDuration::from_hours(24))
+            .count();
         match c.consent.get("email") {
             Some(k) if k.granted => email_in += 1,
             Some(_) => email_out += 1,

@@ -9,6 +9,7 @@ pub mod import;
 pub mod points;
 pub mod rfm;
 pub mod rules;
+pub mod timers;
 
 use std::process::ExitCode;
 
