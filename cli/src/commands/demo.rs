@@ -137,7 +137,9 @@ pub fn run(
         thousands(orders),
         thousands(revenue)
     );
-    println!("open inquiries {open}  e-mail consent: {email_in} opted in, {email_out} opted out");
+    println!(
+        "open inquiries {open} ({silent} unanswered for over 24 h)  e-mail consent: {email_in} opted in, {email_out} opted out"
+    );
     println!();
     println!(
         "loyalty (rules {}): points issued {}, redeemed {}, expired {}, outstanding {}",
