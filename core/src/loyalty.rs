@@ -1,11 +1,13 @@
-//! Loyalty state in the projection: a ledger of point lots, the tier, and monthly spend.
+//! Loyalty state in the projection: a ledger of point lots, the tier, and daily spend.
 //!
 //! Points are kept as **lots**, each with its own expiry, never as a bare balance: spending
 //! and expiry consume the oldest lots first, so the balance is always explainable lot by lot
 //! and can never go negative (a redeem beyond the balance is refused). Tiers are decided on
-//! spend, not points, so spend is tracked per calendar month (UTC) for the 12-month window.
+//! spend, not points, so spend is tracked per day for a rolling 365-day window: exact, and
+//! independent of time zones (a calendar-month window would need one, and a customer's zone
+//! can arrive after their purchases).
 
-use jiff::{Timestamp, tz::TimeZone};
+use jiff::Timestamp;
 use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 
@@ -24,8 +26,8 @@ pub struct Loyalty {
     pub redeemed: i64,
     /// Points ever lost to expiry.
     pub expired: i64,
-    /// Purchase amounts by month (`yyyymm`), the last 24 months kept.
-    pub monthly_spend: LiteMap<i32, i64>,
+    /// Purchase amounts by day (days since 1970-01-01, UTC), the last 400 days kept.
+    pub daily_spend: LiteMap<i32, i64>,
 }
 
 /// Points earned together, expiring together.
@@ -43,15 +45,11 @@ pub struct Lot {
     pub event: EventId,
 }
 
-fn month_key(t: Timestamp) -> i32 {
-    let d = t.to_zoned(TimeZone::UTC).date();
-    i32::from(d.year()) * 100 + i32::from(d.month())
-}
+/// Days kept in [`Loyalty::daily_spend`]: the 365-day window plus a margin for late events.
+const SPEND_DAYS_KEPT: i32 = 400;
 
-/// `yyyymm` minus `n` months.
-fn months_before(key: i32, n: i32) -> i32 {
-    let total = (key / 100) * 12 + (key % 100 - 1) - n;
-    (total / 12) * 100 + total % 12 + 1
+fn day_key(t: Timestamp) -> i32 {
+    t.as_second().div_euclid(86_400) as i32
 }
 
 impl Loyalty {
@@ -112,23 +110,22 @@ impl Loyalty {
         Ok(())
     }
 
-    /// Records purchase spend in its month.
+    /// Records purchase spend on its day.
     pub fn add_spend(&mut self, amount: i64, at: Timestamp) {
-        let key = month_key(at);
-        let total = self.monthly_spend.get(&key).copied().unwrap_or(0) + amount;
-        self.monthly_spend.insert(key, total);
-        let newest = self.monthly_spend.last().map_or(key, |(k, _)| *k);
-        let cutoff = months_before(newest, 24);
-        self.monthly_spend.retain(|k, _| *k > cutoff);
+        let key = day_key(at);
+        let total = self.daily_spend.get(&key).copied().unwrap_or(0) + amount;
+        self.daily_spend.insert(key, total);
+        let newest = self.daily_spend.last().map_or(key, |(k, _)| *k);
+        self.daily_spend
+            .retain(|k, _| *k > newest - SPEND_DAYS_KEPT);
     }
 
-    /// Spend in the month of `at` and the eleven before it.
+    /// Spend on the day of `at` and the 364 days before it.
     pub fn spend_12m(&self, at: Timestamp) -> i64 {
-        let now = month_key(at);
-        let from = months_before(now, 12);
-        self.monthly_spend
+        let today = day_key(at);
+        self.daily_spend
             .iter()
-            .filter(|(k, _)| **k > from && **k <= now)
+            .filter(|(k, _)| **k > today - 365 && **k <= today)
             .map(|(_, v)| *v)
             .sum()
     }
@@ -200,17 +197,22 @@ mod tests {
     }
 
     #[test]
-    fn spend_window_is_twelve_calendar_months() {
+    fn spend_window_is_the_last_365_days() {
         let mut l = Loyalty::default();
-        l.add_spend(1000, ts("2025-03-31T00:00:00Z"));
-        l.add_spend(500, ts("2025-04-01T00:00:00Z"));
+        l.add_spend(1000, ts("2025-03-20T12:00:00Z"));
+        l.add_spend(500, ts("2025-03-21T00:00:00Z"));
         l.add_spend(200, ts("2026-03-15T00:00:00Z"));
         assert_eq!(
-            l.spend_12m(ts("2026-03-20T00:00:00Z")),
+            l.spend_12m(ts("2026-03-20T08:00:00Z")),
             700,
-            "April 2025 to March 2026"
+            "21 Mar 2025 to 20 Mar 2026"
         );
-        assert_eq!(months_before(202601, 1), 202512);
-        assert_eq!(months_before(202601, 12), 202501);
+        assert_eq!(
+            l.spend_12m(ts("2026-03-14T00:00:00Z")),
+            1500,
+            "not yet the March purchase"
+        );
+        l.add_spend(1, ts("2027-06-01T00:00:00Z"));
+        assert_eq!(l.daily_spend.len(), 1, "old days are dropped");
     }
 }
