@@ -102,18 +102,7 @@ pub fn run(
     progress.start("validating", total);
     let mut rejected = Vec::new();
     for source in sources {
-        read::for_each_record(source, options.csv_at, &mut |record| {
-            progress.advance(record.bytes);
-            if let Err(errors) = record.event {
-                rejected.push(Rejected {
-                    file: source.path.clone(),
-                    line: record.line,
-                    errors,
-                    record: record.raw,
-                });
-            }
-            Ok(())
-        })?;
+        rejected.extend(validate(source, options.csv_at, progress)?);
     }
     let validate_seconds = started.elapsed().as_secs_f64();
     if !rejected.is_empty() && !options.skip_invalid {
@@ -203,6 +192,48 @@ pub fn run(
     Ok(Outcome::Imported { summary, rejected })
 }
 
+/// Files larger than this are validated in two halves on two threads.
+const PARALLEL_VALIDATION_BYTES: u64 = 8 << 20;
+
+/// Every bad record of one file. Large JSON-lines files are validated in two halves at once.
+fn validate(
+    source: &Source,
+    csv_at: Timestamp,
+    progress: &Progress,
+) -> anyhow::Result<Vec<Rejected>> {
+    let collect = |rejected: &mut Vec<Rejected>, record: read::Record| {
+        progress.advance(record.bytes);
+        if let Err(errors) = record.event {
+            rejected.push(Rejected {
+                file: source.path.clone(),
+                line: record.line,
+                errors,
+                record: record.raw,
+            });
+        }
+        Ok(())
+    };
+    let mut rejected = Vec::new();
+    if source.format != read::Format::Events || source.bytes < PARALLEL_VALIDATION_BYTES {
+        read::for_each_record(source, csv_at, &mut |r| collect(&mut rejected, r))?;
+        return Ok(rejected);
+    }
+    let split = read::split_point(source)?;
+    let second = std::thread::scope(|scope| -> anyhow::Result<Vec<Rejected>> {
+        let worker = scope.spawn(|| -> anyhow::Result<Vec<Rejected>> {
+            let mut mine = Vec::new();
+            read::for_each_record_in(source, split..source.bytes, &mut |r| collect(&mut mine, r))?;
+            Ok(mine)
+        });
+        read::for_each_record_in(source, 0..split, &mut |r| collect(&mut rejected, r))?;
+        worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("the validation thread panicked"))?
+    })?;
+    rejected.extend(second);
+    Ok(rejected)
+}
+
 /// Writes rejects as JSON lines to `path`.
 pub fn write_rejects(path: &Path, rejected: &[Rejected]) -> anyhow::Result<()> {
     let file =
@@ -220,4 +251,37 @@ pub fn write_rejects(path: &Path, rejected: &[Rejected]) -> anyhow::Result<()> {
 pub fn describe(r: &Rejected) -> String {
     let errors: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
     format!("{}:{}: {}", r.file.display(), r.line, errors.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A file big enough to be validated in two halves reports exact line numbers in both.
+    #[test]
+    fn parallel_validation_keeps_line_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.jsonl");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let bad = [3_u64, 150_000, 199_999];
+        for line in 1..=200_000_u64 {
+            if bad.contains(&line) {
+                writeln!(out, "{{\"customer\":\"c-1\",\"type\":\"purchase\"}}").unwrap();
+            } else {
+                writeln!(out, r#"{{"customer":"c-{line}","type":"visit","at":"2026-01-01T00:00:00Z","n":{line}}}"#).unwrap();
+            }
+        }
+        out.flush().unwrap();
+        drop(out);
+        let source = Source::new(&path).unwrap();
+        assert!(
+            source.bytes >= PARALLEL_VALIDATION_BYTES,
+            "the test file must be split"
+        );
+        let rejected = validate(&source, Timestamp::UNIX_EPOCH, &Progress::hidden()).unwrap();
+        let lines: Vec<u64> = rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines, bad);
+    }
 }

@@ -101,13 +101,64 @@ pub fn for_each_record(
     }
 }
 
+/// Calls `each` for the records of one part of a JSON-lines file: the lines starting in
+/// `part`, numbered as in the whole file. Splitting a large file in two lets validation use
+/// both cores; line numbers stay exact because the second half counts the newlines before it.
+pub fn for_each_record_in(
+    source: &Source,
+    part: std::ops::Range<u64>,
+    each: &mut dyn FnMut(Record) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let open = || {
+        File::open(&source.path).with_context(|| format!("{}: cannot open", source.path.display()))
+    };
+    let mut lines_before = 0;
+    if part.start > 0 {
+        let mut prefix = BufReader::with_capacity(1 << 20, open()?).take(part.start);
+        let mut chunk = vec![0; 1 << 20];
+        loop {
+            let n = prefix.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            lines_before += chunk[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+    }
+    let mut file = open()?;
+    file.seek(SeekFrom::Start(part.start))?;
+    let reader = BufReader::with_capacity(1 << 20, file).take(part.end - part.start);
+    read_jsonl_from(&source.path, reader, lines_before, each)
+}
+
+/// Where to split a JSON-lines file in two: just after the first newline past the middle.
+pub fn split_point(source: &Source) -> anyhow::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(&source.path)
+        .with_context(|| format!("{}: cannot open", source.path.display()))?;
+    let middle = source.bytes / 2;
+    file.seek(SeekFrom::Start(middle))?;
+    let mut rest = Vec::new();
+    let found = BufReader::new(file).read_until(b'\n', &mut rest)?;
+    Ok((middle + found as u64).min(source.bytes))
+}
+
 fn read_jsonl(
     path: &Path,
+    reader: impl BufRead,
+    each: &mut dyn FnMut(Record) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    read_jsonl_from(path, reader, 0, each)
+}
+
+fn read_jsonl_from(
+    path: &Path,
     mut reader: impl BufRead,
+    lines_before: u64,
     each: &mut dyn FnMut(Record) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut buf = String::new();
-    let mut line = 0;
+    let mut line = lines_before;
     loop {
         buf.clear();
         let bytes = reader.read_line(&mut buf).with_context(|| {
