@@ -177,12 +177,12 @@ impl Customer {
         match &event.kind {
             EventKind::Profile => self.apply_profile(event),
             EventKind::Purchase => {
-                if let Some(p) = event.purchase() {
+                if let Some(amount) = event.purchase_amount() {
                     stats.orders += 1;
-                    stats.revenue = stats.revenue.saturating_add(p.amount);
+                    stats.revenue = stats.revenue.saturating_add(amount);
                     keep_min(&mut stats.first_order, t);
                     keep_max(&mut stats.last_order, t);
-                    self.loyalty.add_spend(p.amount, t);
+                    self.loyalty.add_spend(amount, t);
                     stats.avg_days_between_orders = match (stats.first_order, stats.last_order) {
                         (Some(first), Some(last)) if stats.orders > 1 => {
                             Some(days_between(first, last) / (stats.orders - 1) as f64)

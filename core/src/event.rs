@@ -170,6 +170,14 @@ impl Event {
             .flatten()
     }
 
+    /// The amount of a valid purchase, without parsing its items.
+    pub fn purchase_amount(&self) -> Option<i64> {
+        (self.kind == EventKind::Purchase)
+            .then(|| self.attrs.get("amount").and_then(Value::as_i64))
+            .flatten()
+            .filter(|a| *a >= 0)
+    }
+
     /// A string attribute, if present.
     pub fn attr_str(&self, name: &str) -> Option<&str> {
         self.attrs.get(name).and_then(Value::as_str)

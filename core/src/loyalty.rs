@@ -64,6 +64,10 @@ impl Loyalty {
 
     /// Moves what remains of lots expired by `at` into `expired`.
     pub fn expire(&mut self, at: Timestamp) {
+        // Lots are kept in expiry order: nothing to do unless the first one has expired.
+        if self.lots.first().is_none_or(|l| l.expires > at) {
+            return;
+        }
         for lot in self.lots.iter_mut().filter(|l| l.expires <= at) {
             self.expired += lot.remaining;
             lot.remaining = 0;
@@ -116,8 +120,11 @@ impl Loyalty {
         let total = self.daily_spend.get(&key).copied().unwrap_or(0) + amount;
         self.daily_spend.insert(key, total);
         let newest = self.daily_spend.last().map_or(key, |(k, _)| *k);
-        self.daily_spend
-            .retain(|k, _| *k > newest - SPEND_DAYS_KEPT);
+        let oldest = self.daily_spend.first().map_or(key, |(k, _)| *k);
+        if oldest <= newest - SPEND_DAYS_KEPT {
+            self.daily_spend
+                .retain(|k, _| *k > newest - SPEND_DAYS_KEPT);
+        }
     }
 
     /// Spend on the day of `at` and the 364 days before it.
