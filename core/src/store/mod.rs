@@ -200,6 +200,26 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         erase::finish_interrupted_compaction(&path)?;
         let db = open_sled(&path, options.cache_capacity)?;
+        Self::from_db(db, path, options)
+    }
+
+    /// A store in a temporary directory that sled deletes when it is dropped: for rule
+    /// fixtures, replays and tests that must not touch the real database.
+    pub fn open_temporary() -> Result<Self, StoreError> {
+        let path = PathBuf::from("(temporary)");
+        let db = sled::Config::new()
+            .temporary(true)
+            .cache_capacity(16 * 1024 * 1024)
+            .open()
+            .map_err(|source| StoreError::Sled {
+                path: path.clone(),
+                source,
+            })?;
+        Self::from_db(db, path, StoreOptions::default())
+    }
+
+    /// The store over an opened sled database: schema check, log position, crash replay.
+    fn from_db(db: sled::Db, path: PathBuf, options: StoreOptions) -> Result<Self, StoreError> {
         let tree = db.open_tree(TREE).map_err(|source| StoreError::Sled {
             path: path.clone(),
             source,
@@ -221,40 +241,6 @@ impl Store {
         store.check_schema()?;
         store.next_seq = store.last_seq()?.map_or(0, |s| s + 1);
         store.recover()?;
-        Ok(store)
-    }
-
-    /// A store in a temporary directory that sled deletes when it is dropped: for rule
-    /// fixtures, replays and tests that must not touch the real database.
-    pub fn open_temporary() -> Result<Self, StoreError> {
-        let path = PathBuf::from("(temporary)");
-        let db = sled::Config::new()
-            .temporary(true)
-            .cache_capacity(16 * 1024 * 1024)
-            .open()
-            .map_err(|source| StoreError::Sled {
-                path: path.clone(),
-                source,
-            })?;
-        let tree = db.open_tree(TREE).map_err(|source| StoreError::Sled {
-            path: path.clone(),
-            source,
-        })?;
-        let store = Self {
-            db,
-            tree,
-            path,
-            options: StoreOptions::default(),
-            next_seq: 0,
-            ids: None,
-            cache: HashMap::new(),
-            dirty: 0,
-            sealed: Vec::new(),
-            poisoned: false,
-            rules: Arc::new(RuleSet::empty()),
-            latencies: None,
-        };
-        store.check_schema()?;
         Ok(store)
     }
 
