@@ -11,6 +11,7 @@ use super::{
     effects::{self, Recorded},
     ids::{self, id_hash},
     keys,
+    timers::TimerWrites,
 };
 use crate::event::Event;
 
@@ -157,6 +158,7 @@ impl Store {
         let mut block_first = first_seq;
         let mut seq = first_seq;
         let rules = Arc::clone(&self.rules);
+        let mut timer_writes = TimerWrites::default();
         for prepared in events {
             let (event, hash) = (&prepared.event, prepared.id_hash);
             if self.is_stored(hash, event, first_seq, &accepted)? {
@@ -174,8 +176,15 @@ impl Store {
             }
             report.new_customers += u64::from(folded.created);
             report.rule_errors += folded.errors.len() as u64;
-            effects::write_side_effects(&mut batch, seq, event, &folded.effects, &folded.errors)
-                .map_err(|e| self.corrupt(event.id.as_str().as_bytes(), e.to_string()))?;
+            effects::write_side_effects(
+                self,
+                &mut timer_writes,
+                &mut batch,
+                seq,
+                event,
+                &folded.effects,
+                &folded.errors,
+            )?;
             if !folded.effects.is_empty() {
                 block_effects.push(Recorded {
                     seq,

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::keys;
+use super::{Store, StoreError, keys, timers::TimerWrites};
 use crate::{
     customer::Customer,
     event::Event,
@@ -127,17 +127,21 @@ pub(super) fn apply_to_customer(
 /// Adds the outbox, timer and alert entries of an event's effects, and its rule errors, to
 /// `batch`.
 pub(super) fn write_side_effects(
+    store: &Store,
+    timers: &mut TimerWrites,
     batch: &mut sled::Batch,
     seq: u64,
     event: &Event,
     effects: &[AppliedEffect],
     errors: &[RuleError],
-) -> Result<(), serde_json::Error> {
+) -> Result<(), StoreError> {
+    let json_err =
+        |e: serde_json::Error| store.corrupt(event.id.as_str().as_bytes(), e.to_string());
     let at = event.at.instant();
     if super::timers::is_timer_event(event) {
         // The timer has fired; an effect below may set it again.
         if let Some(name) = event.attr_str("name") {
-            batch.remove(keys::timer(&event.customer, name));
+            timers.clear(store, batch, &event.customer, name)?;
         }
     }
     for (n, e) in effects.iter().enumerate() {
@@ -160,7 +164,10 @@ pub(super) fn write_side_effects(
                     created: at,
                     status: "pending".into(),
                 };
-                batch.insert(&keys::item(keys::OUTBOX, seq, n), serde_json::to_vec(&msg)?);
+                batch.insert(
+                    &keys::item(keys::OUTBOX, seq, n),
+                    serde_json::to_vec(&msg).map_err(json_err)?,
+                );
             }
             Effect::Schedule {
                 name,
@@ -174,12 +181,9 @@ pub(super) fn write_side_effects(
                     data: data.clone(),
                     script: e.script.clone(),
                 };
-                batch.insert(
-                    keys::timer(&event.customer, name),
-                    serde_json::to_vec(&timer)?,
-                );
+                timers.set(store, batch, &timer)?;
             }
-            Effect::Cancel { name } => batch.remove(keys::timer(&event.customer, name)),
+            Effect::Cancel { name } => timers.clear(store, batch, &event.customer, name)?,
             Effect::Alert { text } => {
                 let alert = Alert {
                     customer: event.customer.clone(),
@@ -190,7 +194,7 @@ pub(super) fn write_side_effects(
                 };
                 batch.insert(
                     &keys::item(keys::ALERT, seq, n),
-                    serde_json::to_vec(&alert)?,
+                    serde_json::to_vec(&alert).map_err(json_err)?,
                 );
             }
             _ => {}
@@ -199,7 +203,7 @@ pub(super) fn write_side_effects(
     for (n, err) in errors.iter().enumerate() {
         batch.insert(
             &keys::item(keys::RULE_ERROR, seq, n as u32),
-            serde_json::to_vec(err)?,
+            serde_json::to_vec(err).map_err(json_err)?,
         );
     }
     Ok(())

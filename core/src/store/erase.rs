@@ -137,7 +137,11 @@ impl Store {
         timers.extend_from_slice(id.as_str().as_bytes());
         timers.push(0);
         for item in self.tree.scan_prefix(&timers) {
-            batch.remove(item.map_err(|e| self.sled_err(e))?.0);
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let timer: super::Timer =
+                serde_json::from_slice(&v).map_err(|e| self.corrupt(&k, e.to_string()))?;
+            batch.remove(keys::due(timer.due, id, &timer.name));
+            batch.remove(k);
         }
         for item in self.tree.scan_prefix(keys::history_prefix(id)) {
             let (k, _) = item.map_err(|e| self.sled_err(e))?;

@@ -10,6 +10,7 @@
 //! | `h`    | customer id, NUL, chunk (u32 BE) | sealed history chunk ([`super::record`]) |
 //! | `o`    | seq, effect index (u32 BE)       | outbox message (pending until dispatch)  |
 //! | `t`    | customer id, NUL, timer name     | timer: due time and data                 |
+//! | `d`    | due time (i128 BE*), customer id, NUL, timer name | empty (timers by due time) |
 //! | `a`    | seq, effect index                | staff alert                              |
 //! | `r`    | seq, error index                 | rule error                               |
 //!
@@ -28,6 +29,7 @@ pub(crate) const CUSTOMER: u8 = b'c';
 pub(crate) const HISTORY: u8 = b'h';
 pub(crate) const OUTBOX: u8 = b'o';
 pub(crate) const TIMER: u8 = b't';
+pub(crate) const DUE: u8 = b'd';
 pub(crate) const ALERT: u8 = b'a';
 pub(crate) const RULE_ERROR: u8 = b'r';
 
@@ -60,6 +62,33 @@ pub(crate) fn timer(customer: &CustomerId, name: &str) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(name.as_bytes());
     k
+}
+
+/// The due-index key of a timer: sorts by due time first.
+pub(crate) fn due(at: jiff::Timestamp, customer: &CustomerId, name: &str) -> Vec<u8> {
+    let mut k = due_bound(at);
+    k.extend_from_slice(customer.as_str().as_bytes());
+    k.push(0);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// The due-index prefix for instant `at`: every timer due before `at` sorts below it.
+pub(crate) fn due_bound(at: jiff::Timestamp) -> Vec<u8> {
+    let mut k = Vec::with_capacity(48);
+    k.push(DUE);
+    let ordered = (at.as_nanosecond() as u128) ^ (1 << 127);
+    k.extend_from_slice(&ordered.to_be_bytes());
+    k
+}
+
+/// Customer id and timer name from a due-index key.
+pub(crate) fn parse_due(key: &[u8]) -> Option<(CustomerId, String)> {
+    let rest = key.get(17..)?;
+    let nul = rest.iter().position(|&b| b == 0)?;
+    let customer = CustomerId::new(std::str::from_utf8(&rest[..nul]).ok()?).ok()?;
+    let name = std::str::from_utf8(&rest[nul + 1..]).ok()?.to_owned();
+    Some((customer, name))
 }
 
 fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
@@ -100,6 +129,25 @@ fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn due_keys_sort_by_time_and_parse_back() {
+        let c = CustomerId::new("c-1").unwrap();
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let early = due(
+            t("2026-01-01T00:00:00Z"),
+            &CustomerId::new("z").unwrap(),
+            "b",
+        );
+        let late = due(t("2026-01-02T00:00:00Z"), &c, "a");
+        assert!(early < late);
+        assert!(late < due_bound(t("2026-01-02T00:00:00.000000001Z")));
+        assert!(
+            late > due_bound(t("2026-01-02T00:00:00Z"))
+                || late.starts_with(&due_bound(t("2026-01-02T00:00:00Z")))
+        );
+        assert_eq!(parse_due(&late), Some((c, "a".to_owned())));
+    }
 
     #[test]
     fn keys_sort_as_their_numbers_and_customers_do_not_overlap() {

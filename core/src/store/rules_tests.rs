@@ -145,3 +145,79 @@ fn erase_removes_what_the_events_produced() {
     assert!(store.alerts().unwrap().is_empty());
     assert!(store.timers().unwrap().is_empty());
 }
+
+#[test]
+fn rescheduled_timers_fire_once_at_their_new_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+        fn on_event(e, c) {
+            if e.type == "visit" { schedule("follow_up", e.at + days(7)); }
+            if e.type == "stop" { cancel("follow_up"); }
+        }
+        fn on_timer(name, c, data) { tag("followed-up"); }
+    "#;
+    let rules = Arc::new(RuleSet::compile(vec![("f.rhai".into(), script.into())], None).unwrap());
+    let mut store = open(&dir, Some(rules));
+    let visit = |id: &str, at: &str| {
+        ev(&format!(
+            r#"{{"id":"{id}","customer":"c-1","type":"visit","at":"{at}"}}"#
+        ))
+    };
+    // Set for 8 March, then reset (same batch) and again (later batch) to 15 March.
+    store
+        .append(&[
+            visit("v1", "2026-03-01T00:00:00Z"),
+            visit("v2", "2026-03-05T00:00:00Z"),
+        ])
+        .unwrap();
+    store
+        .append(&[visit("v3", "2026-03-08T00:00:00Z")])
+        .unwrap();
+    let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+    assert_eq!(
+        store
+            .fire_due_timers(t("2026-03-14T23:59:59Z"))
+            .unwrap()
+            .appended,
+        0,
+        "the old due times are gone"
+    );
+    assert_eq!(
+        store
+            .fire_due_timers(t("2026-03-15T00:00:00Z"))
+            .unwrap()
+            .appended,
+        1
+    );
+    assert_eq!(
+        store
+            .fire_due_timers(t("2026-04-01T00:00:00Z"))
+            .unwrap()
+            .appended,
+        0,
+        "fired once"
+    );
+    assert!(
+        store
+            .customer(&c1())
+            .unwrap()
+            .unwrap()
+            .tags
+            .contains("followed-up")
+    );
+    // A cancelled timer leaves nothing in the due index either.
+    store
+        .append(&[
+            visit("v4", "2026-04-01T00:00:00Z"),
+            ev(r#"{"id":"s1","customer":"c-1","type":"stop","at":"2026-04-02T00:00:00Z"}"#),
+        ])
+        .unwrap();
+    assert_eq!(
+        store
+            .fire_due_timers(t("2027-01-01T00:00:00Z"))
+            .unwrap()
+            .appended,
+        0
+    );
+    assert!(store.timers().unwrap().is_empty());
+}

@@ -9,7 +9,11 @@
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
-use super::{AppendReport, Store, StoreError};
+use std::collections::HashMap;
+
+use crate::ids::CustomerId;
+
+use super::{AppendReport, Store, StoreError, Timer, keys};
 use crate::{event::Event, ids::EventKind, time::EventTime};
 
 /// Rounds of [`Store::fire_due_timers`] before it stops (and leaves the rest for the next
@@ -22,6 +26,62 @@ pub const TIMER_EVENT: &str = "timer";
 /// Whether `event` records a timer firing.
 pub(super) fn is_timer_event(event: &Event) -> bool {
     matches!(&event.kind, EventKind::Other(k) if k == TIMER_EVENT)
+}
+
+/// Timer writes within one append: keeps the due index in step with the timers, including
+/// timers set and reset earlier in the same batch (not yet visible in the tree).
+#[derive(Debug, Default)]
+pub(super) struct TimerWrites {
+    pending: HashMap<Vec<u8>, Option<Timestamp>>,
+}
+
+impl TimerWrites {
+    fn current_due(&self, store: &Store, key: &[u8]) -> Result<Option<Timestamp>, StoreError> {
+        if let Some(due) = self.pending.get(key) {
+            return Ok(*due);
+        }
+        match store.tree.get(key).map_err(|e| store.sled_err(e))? {
+            Some(v) => {
+                let timer: Timer =
+                    serde_json::from_slice(&v).map_err(|e| store.corrupt(key, e.to_string()))?;
+                Ok(Some(timer.due))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Sets (or resets) a timer.
+    pub(super) fn set(
+        &mut self,
+        store: &Store,
+        batch: &mut sled::Batch,
+        timer: &Timer,
+    ) -> Result<(), StoreError> {
+        self.clear(store, batch, &timer.customer, &timer.name)?;
+        let key = keys::timer(&timer.customer, &timer.name);
+        let json = serde_json::to_vec(timer).map_err(|e| store.corrupt(&key, e.to_string()))?;
+        batch.insert(key.as_slice(), json);
+        batch.insert(keys::due(timer.due, &timer.customer, &timer.name), &[]);
+        self.pending.insert(key, Some(timer.due));
+        Ok(())
+    }
+
+    /// Removes a timer, if set.
+    pub(super) fn clear(
+        &mut self,
+        store: &Store,
+        batch: &mut sled::Batch,
+        customer: &CustomerId,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        let key = keys::timer(customer, name);
+        if let Some(old) = self.current_due(store, &key)? {
+            batch.remove(keys::due(old, customer, name));
+            batch.remove(key.as_slice());
+        }
+        self.pending.insert(key, None);
+        Ok(())
+    }
 }
 
 impl Store {
@@ -42,12 +102,28 @@ impl Store {
     }
 
     fn fire_round(&mut self, now: Timestamp) -> Result<AppendReport, StoreError> {
-        let mut due: Vec<_> = self
-            .timers()?
-            .into_iter()
-            .filter(|t| t.due <= now)
-            .collect();
-        due.sort_by(|a, b| a.due.cmp(&b.due).then_with(|| a.customer.cmp(&b.customer)));
+        // The due index is ordered by time: read only the timers that are due.
+        let after_now = now
+            .checked_add(jiff::SignedDuration::from_nanos(1))
+            .unwrap_or(now);
+        let mut due = Vec::new();
+        for item in self
+            .tree
+            .range(keys::due_bound(Timestamp::MIN)..keys::due_bound(after_now))
+        {
+            let (k, _) = item.map_err(|e| self.sled_err(e))?;
+            let (customer, name) =
+                keys::parse_due(&k).ok_or_else(|| self.corrupt(&k, "bad due-index key"))?;
+            let tkey = keys::timer(&customer, &name);
+            let v = self
+                .tree
+                .get(&tkey)
+                .map_err(|e| self.sled_err(e))?
+                .ok_or_else(|| self.corrupt(&k, "the due index points at no timer"))?;
+            let timer: Timer =
+                serde_json::from_slice(&v).map_err(|e| self.corrupt(&tkey, e.to_string()))?;
+            due.push(timer);
+        }
         let events: Vec<Event> = due
             .into_iter()
             .map(|t| {
