@@ -25,6 +25,7 @@
 
 #![deny(missing_docs)]
 
+pub mod channel;
 pub mod customer;
 pub mod event;
 pub mod fixtures;

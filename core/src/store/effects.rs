@@ -24,9 +24,12 @@ pub struct Recorded {
     pub effects: Vec<AppliedEffect>,
 }
 
-/// A message queued by a `send` effect, waiting for the dispatcher.
+/// A message queued by a `send` effect, and what became of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxMessage {
+    /// Stable id (from the event's sequence and the effect's position): the idempotency key
+    /// channels use, so a retried send is recognisable as the same message.
+    pub id: MessageId,
     /// The customer to contact.
     pub customer: CustomerId,
     /// Channel name.
@@ -43,8 +46,106 @@ pub struct OutboxMessage {
     pub event: EventId,
     /// When it was queued (the event's time).
     pub created: Timestamp,
-    /// `pending` until the dispatcher takes it.
-    pub status: String,
+    /// Where it is in its life.
+    pub status: MessageStatus,
+    /// Delivery attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+/// An outbox message's id: `m-<event seq>-<effect index>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MessageId {
+    /// Sequence number of the event whose rules queued it.
+    pub seq: u64,
+    /// Position of the `send` among that event's effects.
+    pub n: u32,
+}
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "m-{}-{}", self.seq, self.n)
+    }
+}
+
+impl std::str::FromStr for MessageId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not a message id (like m-123-0)");
+        let rest = s.strip_prefix("m-").ok_or_else(bad)?;
+        let (seq, n) = rest.split_once('-').ok_or_else(bad)?;
+        Ok(Self {
+            seq: seq.parse().map_err(|_| bad())?,
+            n: n.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// The life of an outbox message. Every transition is persisted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Waiting for the dispatcher.
+    Pending,
+    /// A guard asked to wait (e.g. quiet hours).
+    Deferred {
+        /// Not before this time.
+        until: Timestamp,
+        /// The guard (script) that deferred it.
+        guard: String,
+        /// Why.
+        reason: String,
+    },
+    /// A guard refused it; it will not be sent.
+    Suppressed {
+        /// The guard (script) that refused it.
+        guard: String,
+        /// Why.
+        reason: String,
+    },
+    /// The channel failed in a way worth retrying.
+    Failed {
+        /// When to try again.
+        retry_at: Timestamp,
+        /// The channel's error.
+        error: String,
+    },
+    /// Given up: a permanent channel error, a broken template, or too many attempts.
+    Dead {
+        /// Why.
+        reason: String,
+    },
+    /// Handed to the channel.
+    Sent {
+        /// When.
+        at: Timestamp,
+        /// The channel's receipt (file path, SMTP id, …).
+        receipt: String,
+    },
+}
+
+impl MessageStatus {
+    /// The state's name (`pending`, `sent`, …), for filters and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Deferred { .. } => "deferred",
+            Self::Suppressed { .. } => "suppressed",
+            Self::Failed { .. } => "failed",
+            Self::Dead { .. } => "dead",
+            Self::Sent { .. } => "sent",
+        }
+    }
+
+    /// Whether the dispatcher should take the message at `now`.
+    pub fn is_due(&self, now: Timestamp) -> bool {
+        match self {
+            Self::Pending => true,
+            Self::Deferred { until, .. } => *until <= now,
+            Self::Failed { retry_at, .. } => *retry_at <= now,
+            Self::Suppressed { .. } | Self::Dead { .. } | Self::Sent { .. } => false,
+        }
+    }
 }
 
 /// A timer set by `schedule`.
@@ -154,6 +255,7 @@ pub(super) fn write_side_effects(
                 class,
             } => {
                 let msg = OutboxMessage {
+                    id: MessageId { seq, n },
                     customer: event.customer.clone(),
                     channel: channel.clone(),
                     template: template.clone(),
@@ -162,7 +264,8 @@ pub(super) fn write_side_effects(
                     script: e.script.clone(),
                     event: event.id.clone(),
                     created: at,
-                    status: "pending".into(),
+                    status: MessageStatus::Pending,
+                    attempts: 0,
                 };
                 batch.insert(
                     &keys::item(keys::OUTBOX, seq, n),

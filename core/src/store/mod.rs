@@ -21,6 +21,7 @@ mod effects;
 mod erase;
 mod ids;
 mod keys;
+mod outbox;
 mod read;
 mod record;
 mod rfm;
@@ -36,7 +37,7 @@ use std::sync::Arc;
 use crate::{ids::CustomerId, rules::RuleSet};
 
 pub use append::{AppendReport, PreparedBatch};
-pub use effects::{Alert, OutboxMessage, Recorded, Timer};
+pub use effects::{Alert, MessageId, MessageStatus, OutboxMessage, Recorded, Timer};
 pub use erase::EraseReport;
 pub use rfm::{RfmSummary, SegmentRow};
 pub use timers::TIMER_EVENT;

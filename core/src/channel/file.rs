@@ -1,0 +1,182 @@
+//! The file channels: e-mail as `.eml` files, SMS as JSON lines, under the home.
+//!
+//! They make kizuna useful with no mail server (a shop can read, print or forward its
+//! outbox) and they are what tests and the demo send through. Files are named after the
+//! message id, so re-sending the same message rewrites the same file: delivery is
+//! idempotent per outbox id.
+
+use std::{
+    fs::{self, OpenOptions},
+    io::Write,
+    path::PathBuf,
+};
+
+use super::{AddressField, Channel, Delivery, OutgoingMessage};
+
+/// E-mail written as RFC 5322 `.eml` files into a directory.
+#[derive(Debug, Clone)]
+pub struct FileEmailChannel {
+    dir: PathBuf,
+    from: String,
+}
+
+impl FileEmailChannel {
+    /// Writes into `dir` (created on first send), with `from` as the sender.
+    pub fn new(dir: impl Into<PathBuf>, from: impl Into<String>) -> Self {
+        Self {
+            dir: dir.into(),
+            from: from.into(),
+        }
+    }
+}
+
+impl Channel for FileEmailChannel {
+    fn name(&self) -> &str {
+        "email"
+    }
+
+    fn address_field(&self) -> AddressField {
+        AddressField::Email
+    }
+
+    fn send(&self, m: &OutgoingMessage) -> Delivery {
+        if m.to.contains(['\r', '\n']) || !m.to.contains('@') {
+            return Delivery::Permanent {
+                reason: format!("not an e-mail address: {:?}", m.to),
+            };
+        }
+        let subject = m
+            .subject
+            .as_deref()
+            .unwrap_or("")
+            .replace(['\r', '\n'], " ");
+        let text = format!(
+            "From: {}\r\nTo: {}\r\nSubject: {subject}\r\nMessage-ID: <{}@kizuna>\r\nX-Kizuna-Class: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
+            self.from,
+            m.to,
+            m.id,
+            serde_json::to_value(m.class)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            m.body.replace('\n', "\r\n"),
+        );
+        let path = self.dir.join(format!("{}.eml", m.id));
+        let written = fs::create_dir_all(&self.dir).and_then(|()| {
+            // Write then rename, so a reader never sees half a message.
+            let tmp = self.dir.join(format!(".{}.eml.tmp", m.id));
+            fs::write(&tmp, text.as_bytes())?;
+            fs::rename(&tmp, &path)
+        });
+        match written {
+            Ok(()) => Delivery::Sent {
+                receipt: path.display().to_string(),
+            },
+            Err(e) => Delivery::Transient {
+                reason: format!("{}: {e}", path.display()),
+            },
+        }
+    }
+}
+
+/// SMS appended as JSON lines to `sms.jsonl` in a directory.
+#[derive(Debug, Clone)]
+pub struct FileSmsChannel {
+    dir: PathBuf,
+}
+
+impl FileSmsChannel {
+    /// Appends to `dir/sms.jsonl` (created on first send).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+}
+
+impl Channel for FileSmsChannel {
+    fn name(&self) -> &str {
+        "sms"
+    }
+
+    fn address_field(&self) -> AddressField {
+        AddressField::Phone
+    }
+
+    fn send(&self, m: &OutgoingMessage) -> Delivery {
+        let line = serde_json::json!({
+            "id": m.id.to_string(), "to": m.to, "text": m.body, "class": m.class,
+            "chars": m.body.chars().count(),
+        });
+        let path = self.dir.join("sms.jsonl");
+        let written = fs::create_dir_all(&self.dir).and_then(|()| {
+            let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
+            writeln!(f, "{line}")?;
+            f.sync_data()
+        });
+        match written {
+            Ok(()) => Delivery::Sent {
+                receipt: format!("{}#{}", path.display(), m.id),
+            },
+            Err(e) => Delivery::Transient {
+                reason: format!("{}: {e}", path.display()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ids::CustomerId, rules::MessageClass, store::MessageId};
+
+    fn message(to: &str) -> OutgoingMessage {
+        OutgoingMessage {
+            id: MessageId { seq: 7, n: 0 },
+            customer: CustomerId::new("c-1").unwrap(),
+            to: to.into(),
+            subject: Some("ようこそ".into()),
+            body: "本文\nline 2".into(),
+            class: MessageClass::Transactional,
+            template: "welcome".into(),
+        }
+    }
+
+    #[test]
+    fn email_files_are_named_by_id_and_rewritten_idempotently() {
+        let dir = tempfile::tempdir().unwrap();
+        let ch = FileEmailChannel::new(dir.path().join("email"), "shop@example.jp");
+        let Delivery::Sent { receipt } = ch.send(&message("a@b.jp")) else {
+            panic!()
+        };
+        assert!(receipt.ends_with("m-7-0.eml"));
+        ch.send(&message("a@b.jp"));
+        let files: Vec<_> = fs::read_dir(dir.path().join("email")).unwrap().collect();
+        assert_eq!(files.len(), 1, "same id, same file");
+        let text = fs::read_to_string(&receipt).unwrap();
+        assert!(
+            text.contains("Subject: ようこそ\r\n") && text.contains("本文\r\nline 2"),
+            "{text}"
+        );
+        assert!(matches!(
+            ch.send(&message("no-at-sign")),
+            Delivery::Permanent { .. }
+        ));
+        assert!(matches!(
+            ch.send(&message("a@b.jp\r\nBcc: x@y")),
+            Delivery::Permanent { .. }
+        ));
+    }
+
+    #[test]
+    fn sms_lines_carry_the_text_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let ch = FileSmsChannel::new(dir.path());
+        assert!(matches!(
+            ch.send(&message("+81 90-1111-2222")),
+            Delivery::Sent { .. }
+        ));
+        let line = fs::read_to_string(dir.path().join("sms.jsonl")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(v["text"], "本文\nline 2");
+        assert_eq!(v["chars"], 9);
+    }
+}

@@ -1,0 +1,77 @@
+//! Channels: how a rendered message leaves kizuna.
+//!
+//! A channel is a small, synchronous trait: the dispatcher hands it one rendered message and
+//! gets back a [`Delivery`] that says whether the message went out, may go out if tried again
+//! (transient), or never will (permanent). Retries, backoff and dead-lettering live in the
+//! dispatcher, not in each channel. Core ships the file channels (the embedded default, an
+//! outbox you can read); SMTP, SMS gateways and webhooks are plugins behind the same trait.
+//! The trait is synchronous on purpose: blocking SMTP/HTTP clients exist for every transport
+//! we need, and a daemon can run a dispatcher on its own thread.
+
+mod file;
+
+pub use file::{FileEmailChannel, FileSmsChannel};
+
+use serde::Serialize;
+
+use crate::{ids::CustomerId, rules::MessageClass, store::MessageId};
+
+/// A message ready to send: template rendered, address resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutgoingMessage {
+    /// The outbox id, used as the idempotency key (Message-ID, file name, …).
+    pub id: MessageId,
+    /// The customer.
+    pub customer: CustomerId,
+    /// Address on this channel (e-mail address, phone number).
+    pub to: String,
+    /// Subject, for channels that have one.
+    pub subject: Option<String>,
+    /// The text.
+    pub body: String,
+    /// Marketing, transactional or service.
+    pub class: MessageClass,
+    /// Template name, for the record.
+    pub template: String,
+}
+
+/// What happened to one send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Accepted; `receipt` identifies it on the channel's side.
+    Sent {
+        /// File path, server message id, …
+        receipt: String,
+    },
+    /// Not sent now; worth retrying (connection refused, 4xx, disk full).
+    Transient {
+        /// What went wrong.
+        reason: String,
+    },
+    /// Never going to work (bad address, 5xx).
+    Permanent {
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A way of sending messages.
+pub trait Channel: Send + Sync {
+    /// The channel's name as scripts use it (`email`, `sms`, …).
+    fn name(&self) -> &str;
+
+    /// The customer profile field that holds the address on this channel.
+    fn address_field(&self) -> AddressField;
+
+    /// Sends one message.
+    fn send(&self, message: &OutgoingMessage) -> Delivery;
+}
+
+/// Which profile field addresses a customer on a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressField {
+    /// `profile.email`.
+    Email,
+    /// `profile.phone`.
+    Phone,
+}

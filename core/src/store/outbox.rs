@@ -1,0 +1,39 @@
+//! Reading and updating outbox messages for the dispatcher.
+
+use jiff::Timestamp;
+
+use super::{MessageId, OutboxMessage, Store, StoreError, keys};
+
+impl Store {
+    /// Messages the dispatcher should take at `now`, oldest first.
+    pub fn due_messages(&self, now: Timestamp) -> Result<Vec<OutboxMessage>, StoreError> {
+        Ok(self
+            .outbox()?
+            .into_iter()
+            .filter(|m| m.status.is_due(now))
+            .collect())
+    }
+
+    /// One message by id.
+    pub fn message(&self, id: MessageId) -> Result<Option<OutboxMessage>, StoreError> {
+        let key = keys::item(keys::OUTBOX, id.seq, id.n);
+        match self.tree.get(key).map_err(|e| self.sled_err(e))? {
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| self.corrupt(&key, e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// Persists a message's new status (and attempts), durably: every transition is on
+    /// disk before the dispatcher moves on, so a crash never forgets that a message was sent.
+    pub fn update_message(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let key = keys::item(keys::OUTBOX, message.id.seq, message.id.n);
+        let json = serde_json::to_vec(message).map_err(|e| self.corrupt(&key, e.to_string()))?;
+        let mut batch = sled::Batch::default();
+        batch.insert(&key, json);
+        self.apply(batch)?;
+        self.sync()
+    }
+}
