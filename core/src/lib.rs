@@ -27,6 +27,7 @@
 
 pub mod channel;
 pub mod customer;
+pub mod dispatch;
 pub mod event;
 pub mod fixtures;
 pub mod ids;

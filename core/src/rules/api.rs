@@ -12,6 +12,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
 use super::{
     effect::{Effect, MessageClass},
+    guard::Verdict,
     view::{CustomerView, EventView, ScriptDuration, ScriptTime, StatsView, to_json},
 };
 
@@ -217,6 +218,15 @@ pub(super) fn register(engine: &mut Engine) {
                 ts: t.instant(),
                 tz: TimeZone::fixed(t.offset()),
             })
+        });
+
+    // Guard verdicts.
+    engine
+        .register_type_with_name::<Verdict>("Verdict")
+        .register_fn("allow", || Verdict::Allow)
+        .register_fn("deny", |reason: &str| Verdict::Deny(reason.to_owned()))
+        .register_fn("defer", |until: ScriptTime, reason: &str| {
+            Verdict::Defer(until.ts, reason.to_owned())
         });
 
     // Actions.

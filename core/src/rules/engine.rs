@@ -309,14 +309,81 @@ impl RuleSet {
                         script: script.name.clone(),
                         effect,
                     })),
-                Err(err) => out.errors.push(rule_error(script, function, &err, event)),
+                Err(err) => out.errors.push(rule_error(
+                    script,
+                    function,
+                    &err,
+                    event.id.as_str(),
+                    event.customer.as_str(),
+                )),
             }
+        }
+        out
+    }
+
+    /// Calls every script's `guard` and returns each script's verdict, or the error that
+    /// stopped it (a guard that errs, acts, or returns no verdict has failed).
+    pub(super) fn call_guards(
+        &self,
+        now: jiff::Timestamp,
+        args: impl Fn() -> Vec<Dynamic>,
+        message: &str,
+        customer: &str,
+    ) -> Vec<(String, Result<super::guard::Verdict, RuleError>)> {
+        let mut out = Vec::new();
+        for script in self.scripts.iter().filter(|s| s.guard) {
+            let (result, effects) = api::with_sink(now, &script.constants, || {
+                let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+                self.engine.call_fn_with_options::<Dynamic>(
+                    options,
+                    &mut Scope::new(),
+                    &script.ast,
+                    "guard",
+                    args(),
+                )
+            });
+            let verdict = match result {
+                Err(err) => Err(rule_error(script, "guard", &err, message, customer)),
+                Ok(_) if !effects.is_empty() => Err(RuleError {
+                    function: "guard".into(),
+                    pos: ScriptPos {
+                        file: script.name.clone(),
+                        line: script.fn_lines.get("guard").copied(),
+                        column: None,
+                    },
+                    message: "a guard may only decide; it called an action".into(),
+                    event: message.into(),
+                    customer: customer.into(),
+                }),
+                Ok(value) => value
+                    .try_cast::<super::guard::Verdict>()
+                    .ok_or_else(|| RuleError {
+                        function: "guard".into(),
+                        pos: ScriptPos {
+                            file: script.name.clone(),
+                            line: script.fn_lines.get("guard").copied(),
+                            column: None,
+                        },
+                        message:
+                            "a guard must return allow(), deny(reason) or defer(until, reason)"
+                                .into(),
+                        event: message.into(),
+                        customer: customer.into(),
+                    }),
+            };
+            out.push((script.name.clone(), verdict));
         }
         out
     }
 }
 
-fn rule_error(script: &Script, function: &str, err: &EvalAltResult, event: &Event) -> RuleError {
+fn rule_error(
+    script: &Script,
+    function: &str,
+    err: &EvalAltResult,
+    event: &str,
+    customer: &str,
+) -> RuleError {
     let inner = innermost(err);
     let (mut line, mut column) = position(inner.position());
     if line.is_none() {
@@ -337,8 +404,8 @@ fn rule_error(script: &Script, function: &str, err: &EvalAltResult, event: &Even
             column,
         },
         message,
-        event: event.id.to_string(),
-        customer: event.customer.to_string(),
+        event: event.into(),
+        customer: customer.into(),
     }
 }
 

@@ -34,9 +34,11 @@ mod api;
 pub mod effect;
 pub mod engine;
 pub mod error;
+pub mod guard;
 pub mod view;
 
 pub use api::DEFAULT_POINTS_VALIDITY_DAYS;
 pub use effect::{AppliedEffect, Effect, MessageClass};
 pub use engine::{Evaluation, RuleSet};
 pub use error::{CompileError, LoadError, RuleError, ScriptPos};
+pub use guard::{GuardDecision, GuardMessage, Verdict};

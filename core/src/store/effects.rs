@@ -115,6 +115,12 @@ pub enum MessageStatus {
         /// Why.
         reason: String,
     },
+    /// Being handed to the channel. Found at start-up, it means a crash mid-send: the
+    /// message is sent again (at-least-once; channels deduplicate by message id).
+    Sending {
+        /// When the attempt started.
+        since: Timestamp,
+    },
     /// Handed to the channel.
     Sent {
         /// When.
@@ -133,6 +139,7 @@ impl MessageStatus {
             Self::Suppressed { .. } => "suppressed",
             Self::Failed { .. } => "failed",
             Self::Dead { .. } => "dead",
+            Self::Sending { .. } => "sending",
             Self::Sent { .. } => "sent",
         }
     }
@@ -140,7 +147,7 @@ impl MessageStatus {
     /// Whether the dispatcher should take the message at `now`.
     pub fn is_due(&self, now: Timestamp) -> bool {
         match self {
-            Self::Pending => true,
+            Self::Pending | Self::Sending { .. } => true,
             Self::Deferred { until, .. } => *until <= now,
             Self::Failed { retry_at, .. } => *retry_at <= now,
             Self::Suppressed { .. } | Self::Dead { .. } | Self::Sent { .. } => false,

@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 
 use super::{MessageId, OutboxMessage, Store, StoreError, keys};
+use crate::rules::RuleError;
 
 impl Store {
     /// Messages the dispatcher should take at `now`, oldest first.
@@ -33,6 +34,26 @@ impl Store {
         let json = serde_json::to_vec(message).map_err(|e| self.corrupt(&key, e.to_string()))?;
         let mut batch = sled::Batch::default();
         batch.insert(&key, json);
+        self.apply(batch)?;
+        self.sync()
+    }
+
+    /// Records rule errors raised while guarding message `id` (shown by `rules errors`).
+    pub fn record_rule_errors(
+        &mut self,
+        id: MessageId,
+        errors: &[RuleError],
+    ) -> Result<(), StoreError> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (i, err) in errors.iter().enumerate() {
+            // After the triggering event's own errors: guard errors count from 1,000 per message.
+            let key = keys::item(keys::RULE_ERROR, id.seq, 1_000 + id.n * 100 + i as u32);
+            let json = serde_json::to_vec(err).map_err(|e| self.corrupt(&key, e.to_string()))?;
+            batch.insert(&key, json);
+        }
         self.apply(batch)?;
         self.sync()
     }

@@ -1,0 +1,480 @@
+//! The dispatcher: outbox → template → guards → channel, with every step recorded.
+//!
+//! For each message due at `now` the dispatcher renders its template, asks the guards, and
+//! hands it to its channel. Every outcome is a persisted status ([`MessageStatus`]): a
+//! suppressed message names the guard and its reason, a deferred one its new time, a failed
+//! one its retry time (exponential backoff), a dead one why. A message is marked `sending`
+//! before the channel is called, so after a crash it is sent again rather than forgotten:
+//! delivery is at-least-once, and channels use the message id as an idempotency key (the file
+//! channels rewrite the same file). A sent message appends a `message_sent` event, so contact
+//! history lives in the event store where guards and reports see it.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::PathBuf,
+    sync::Arc,
+};
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::{
+    channel::{AddressField, Channel, Delivery, OutgoingMessage},
+    customer::Customer,
+    event::Event,
+    rules::{GuardDecision, GuardMessage},
+    store::{MessageStatus, OutboxMessage, Store, StoreError},
+};
+
+/// When to retry a transient failure and when to give up.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts before a message is dead.
+    pub max_attempts: u32,
+    /// Wait after the first failure; doubled after each further one.
+    pub first_wait: SignedDuration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            first_wait: SignedDuration::from_mins(1),
+        }
+    }
+}
+
+/// Sends due outbox messages through the guards and the configured channels.
+pub struct Dispatcher {
+    channels: HashMap<String, Box<dyn Channel>>,
+    templates: PathBuf,
+    policy: RetryPolicy,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("channels", &self.channels.keys().collect::<Vec<_>>())
+            .field("templates", &self.templates)
+            .finish()
+    }
+}
+
+/// What one dispatch run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DispatchReport {
+    /// Messages looked at.
+    pub considered: u64,
+    /// Count per resulting state (`sent`, `deferred`, `suppressed`, `failed`, `dead`).
+    pub outcomes: BTreeMap<String, u64>,
+    /// Count per guard and state, for suppressed and deferred messages.
+    pub by_guard: BTreeMap<String, u64>,
+}
+
+impl Dispatcher {
+    /// A dispatcher with `channels`, reading templates from `templates`
+    /// (`<template>.<channel>` files).
+    pub fn new(
+        channels: Vec<Box<dyn Channel>>,
+        templates: impl Into<PathBuf>,
+        policy: RetryPolicy,
+    ) -> Self {
+        let channels = channels
+            .into_iter()
+            .map(|c| (c.name().to_owned(), c))
+            .collect();
+        Self {
+            channels,
+            templates: templates.into(),
+            policy,
+        }
+    }
+
+    /// Dispatches every message due at `now`, oldest first.
+    pub fn run(&self, store: &mut Store, now: Timestamp) -> Result<DispatchReport, StoreError> {
+        let mut report = DispatchReport::default();
+        for mut message in store.due_messages(now)? {
+            report.considered += 1;
+            let status = self.decide(store, &message, now)?;
+            let status = match status {
+                Decision::Final(status) => status,
+                Decision::Send(outgoing) => {
+                    message.attempts += 1;
+                    // On disk before the channel is called: a crash from here on means
+                    // "maybe sent", and the message is sent again (same idempotency key).
+                    message.status = MessageStatus::Sending { since: now };
+                    store.update_message(&message)?;
+                    self.deliver(store, &mut message, &outgoing, now)?
+                }
+            };
+            if let MessageStatus::Suppressed { guard, .. } | MessageStatus::Deferred { guard, .. } =
+                &status
+            {
+                *report
+                    .by_guard
+                    .entry(format!("{} {guard}", status.name()))
+                    .or_default() += 1;
+            }
+            *report.outcomes.entry(status.name().to_owned()).or_default() += 1;
+            message.status = status;
+            store.update_message(&message)?;
+        }
+        Ok(report)
+    }
+
+    fn decide(
+        &self,
+        store: &mut Store,
+        message: &OutboxMessage,
+        now: Timestamp,
+    ) -> Result<Decision, StoreError> {
+        let dead = |reason: String| Ok(Decision::Final(MessageStatus::Dead { reason }));
+        let Some(customer) = store.customer(&message.customer)? else {
+            return dead(format!(
+                "customer {} is unknown (erased?)",
+                message.customer
+            ));
+        };
+        let Some(channel) = self.channels.get(&message.channel) else {
+            return dead(format!("no channel {:?} is configured", message.channel));
+        };
+        let address = match channel.address_field() {
+            AddressField::Email => customer.profile.email.clone(),
+            AddressField::Phone => customer.profile.phone.clone(),
+        };
+        let Some(to) = address else {
+            return dead(format!(
+                "the customer has no address for {}",
+                message.channel
+            ));
+        };
+        let (subject, body) = match self.render(message, &customer, now) {
+            Ok(rendered) => rendered,
+            Err(reason) => return dead(reason),
+        };
+        let guard_view = GuardMessage {
+            id: message.id.to_string(),
+            channel: message.channel.clone(),
+            template: message.template.clone(),
+            class: message.class,
+            subject: subject.clone(),
+            body: body.clone(),
+            vars: message.vars.clone(),
+            created: message.created,
+        };
+        let rules = Arc::clone(store.rules());
+        let (decision, errors) = rules.guard(&guard_view, &Arc::new(customer), now);
+        store.record_rule_errors(message.id, &errors)?;
+        Ok(match decision {
+            GuardDecision::Deny { guard, reason } => {
+                Decision::Final(MessageStatus::Suppressed { guard, reason })
+            }
+            GuardDecision::Defer {
+                until,
+                guard,
+                reason,
+            } => Decision::Final(MessageStatus::Deferred {
+                until,
+                guard,
+                reason,
+            }),
+            GuardDecision::Allow => Decision::Send(OutgoingMessage {
+                id: message.id,
+                customer: message.customer.clone(),
+                to,
+                subject,
+                body,
+                class: message.class,
+                template: message.template.clone(),
+            }),
+        })
+    }
+
+    fn deliver(
+        &self,
+        store: &mut Store,
+        message: &mut OutboxMessage,
+        outgoing: &OutgoingMessage,
+        now: Timestamp,
+    ) -> Result<MessageStatus, StoreError> {
+        let Some(channel) = self.channels.get(&message.channel) else {
+            return Ok(MessageStatus::Dead {
+                reason: format!("no channel {:?}", message.channel),
+            });
+        };
+        Ok(match channel.send(outgoing) {
+            Delivery::Sent { receipt } => {
+                self.record_sent(store, message, now)?;
+                MessageStatus::Sent { at: now, receipt }
+            }
+            Delivery::Permanent { reason } => MessageStatus::Dead { reason },
+            Delivery::Transient { reason } if message.attempts >= self.policy.max_attempts => {
+                MessageStatus::Dead {
+                    reason: format!("gave up after {} attempts: {reason}", message.attempts),
+                }
+            }
+            Delivery::Transient { reason } => {
+                let factor = 1_i32 << (message.attempts.saturating_sub(1)).min(16);
+                let retry_at = now
+                    .checked_add(self.policy.first_wait * factor)
+                    .unwrap_or(now);
+                MessageStatus::Failed {
+                    retry_at,
+                    error: reason,
+                }
+            }
+        })
+    }
+
+    /// Appends the `message_sent` event (id derived from the message id, so a resend after a
+    /// crash does not record the contact twice).
+    fn record_sent(
+        &self,
+        store: &mut Store,
+        message: &OutboxMessage,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut obj = Map::new();
+        obj.insert("id".into(), Value::String(format!("sent-{}", message.id)));
+        obj.insert(
+            "customer".into(),
+            Value::String(message.customer.to_string()),
+        );
+        obj.insert("type".into(), "message_sent".into());
+        obj.insert("at".into(), Value::String(now.to_string()));
+        obj.insert("channel".into(), Value::String(message.channel.clone()));
+        obj.insert("template".into(), Value::String(message.template.clone()));
+        obj.insert(
+            "class".into(),
+            serde_json::to_value(message.class).unwrap_or_default(),
+        );
+        obj.insert("message".into(), Value::String(message.id.to_string()));
+        let event = Event::from_json(obj).map_err(|errors| StoreError::Corrupt {
+            path: store.path().to_path_buf(),
+            key: message.id.to_string(),
+            reason: format!("{errors:?}"),
+        })?;
+        store.append(&[event])?;
+        store.flush()
+    }
+
+    /// Renders `<template>.<channel>`: for e-mail the first line is `Subject: …`, then a
+    /// blank line, then the body. A missing template or variable is an error on this message.
+    fn render(
+        &self,
+        message: &OutboxMessage,
+        customer: &Customer,
+        now: Timestamp,
+    ) -> Result<(Option<String>, String), String> {
+        let file = self
+            .templates
+            .join(format!("{}.{}", message.template, message.channel));
+        let source = std::fs::read_to_string(&file)
+            .map_err(|e| format!("template {}: {e}", file.display()))?;
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        let name = file.display().to_string();
+        env.add_template(&name, &source)
+            .map_err(|e| format!("template {name}: {e}"))?;
+        let p = &customer.profile;
+        let context = json!({
+            "customer": {
+                "id": customer.id, "name": p.name, "kind": p.kind, "tier": customer.loyalty.tier,
+                "points": customer.loyalty.balance(now),
+            },
+            "vars": message.vars,
+            "message": {"id": message.id.to_string(), "class": message.class},
+        });
+        let text = env
+            .get_template(&name)
+            .and_then(|t| t.render(context))
+            .map_err(|e| format!("template {name}: {e}"))?;
+        if message.channel == "email" {
+            let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+            let subject = first
+                .strip_prefix("Subject:")
+                .ok_or_else(|| format!("template {name}: the first line must be `Subject: …`"))?;
+            Ok((
+                Some(subject.trim().to_owned()),
+                rest.trim_start_matches(['\r', '\n']).to_owned(),
+            ))
+        } else {
+            Ok((None, text))
+        }
+    }
+}
+
+enum Decision {
+    Final(MessageStatus),
+    Send(OutgoingMessage),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        channel::{FileEmailChannel, FileSmsChannel},
+        ids::CustomerId,
+        rules::RuleSet,
+    };
+
+    const RULES: &str = r#"
+        fn on_event(e, c) {
+            if e.type == "purchase" { send("email", e.template, #{ amount: e.amount }, "transactional"); }
+        }
+        fn guard(m, c) {
+            if m.body.contains("必ず") { return deny("exaggeration: 必ず"); }
+            if m.template == "later" { return defer(m.created + days(1), "not today"); }
+            allow()
+        }
+    "#;
+
+    struct Setup {
+        dir: tempfile::TempDir,
+        store: Store,
+    }
+
+    fn setup(templates: &[(&str, &str)]) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let tdir = dir.path().join("templates");
+        std::fs::create_dir_all(&tdir).unwrap();
+        for (name, text) in templates {
+            std::fs::write(tdir.join(name), text).unwrap();
+        }
+        let mut store = Store::open(dir.path().join("db"), crate::StoreOptions::default()).unwrap();
+        store.set_rules(Arc::new(
+            RuleSet::compile(vec![("r.rhai".into(), RULES.into())], None).unwrap(),
+        ));
+        store
+            .append(&[Event::from_json_str(
+                r#"{"customer":"c-1","type":"profile","at":"2026-03-01T00:00:00Z","name":"Aiko","email":"aiko@example.jp"}"#,
+            )
+            .unwrap()])
+            .unwrap();
+        Setup { dir, store }
+    }
+
+    fn buy(s: &mut Setup, id: &str, template: &str) {
+        let json = format!(
+            r#"{{"id":"{id}","customer":"c-1","type":"purchase","at":"2026-03-01T10:00:00Z","amount":4800,"template":"{template}"}}"#
+        );
+        s.store
+            .append(&[Event::from_json_str(&json).unwrap()])
+            .unwrap();
+    }
+
+    fn dispatcher(s: &Setup, email_dir: PathBuf) -> Dispatcher {
+        let channels: Vec<Box<dyn Channel>> = vec![
+            Box::new(FileEmailChannel::new(email_dir, "shop@example.jp")),
+            Box::new(FileSmsChannel::new(s.dir.path().join("sms"))),
+        ];
+        Dispatcher::new(
+            channels,
+            s.dir.path().join("templates"),
+            RetryPolicy::default(),
+        )
+    }
+
+    fn now() -> Timestamp {
+        "2026-03-01T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn sends_suppresses_defers_and_records_why() {
+        let mut s = setup(&[
+            (
+                "thanks.email",
+                "Subject: Thank you, {{ customer.name }}\n\n¥{{ vars.amount }} received.",
+            ),
+            ("hype.email", "Subject: Sale\n\n必ず儲かる"),
+            ("later.email", "Subject: Later\n\nHello"),
+        ]);
+        buy(&mut s, "o-1", "thanks");
+        buy(&mut s, "o-2", "hype");
+        buy(&mut s, "o-3", "later");
+        buy(&mut s, "o-4", "missing");
+        let email = s.dir.path().join("email");
+        let report = dispatcher(&s, email.clone())
+            .run(&mut s.store, now())
+            .unwrap();
+        assert_eq!(report.considered, 4);
+        let states: Vec<(String, MessageStatus)> = s
+            .store
+            .outbox()
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.template, m.status))
+            .collect();
+        let get = |t: &str| states.iter().find(|(n, _)| n == t).unwrap().1.clone();
+        let MessageStatus::Sent { receipt, .. } = get("thanks") else {
+            panic!("{states:?}")
+        };
+        let eml = std::fs::read_to_string(receipt).unwrap();
+        assert!(
+            eml.contains("Subject: Thank you, Aiko") && eml.contains("¥4800 received."),
+            "{eml}"
+        );
+        assert_eq!(
+            get("hype"),
+            MessageStatus::Suppressed {
+                guard: "r.rhai".into(),
+                reason: "exaggeration: 必ず".into()
+            }
+        );
+        assert!(
+            matches!(get("later"), MessageStatus::Deferred { until, .. } if until.to_string() == "2026-03-02T10:00:00Z")
+        );
+        assert!(
+            matches!(get("missing"), MessageStatus::Dead { reason } if reason.contains("missing.email"))
+        );
+        // Contact history: one message_sent event.
+        let c1 = CustomerId::new("c-1").unwrap();
+        let sent: Vec<_> = s
+            .store
+            .history(&c1, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind.as_str() == "message_sent")
+            .collect();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].attr_str("template"), Some("thanks"));
+        // Nothing is due again until the deferral ends.
+        assert_eq!(
+            dispatcher(&s, email)
+                .run(&mut s.store, now())
+                .unwrap()
+                .considered,
+            0
+        );
+    }
+
+    #[test]
+    fn transient_failures_back_off_then_go_dead() {
+        let mut s = setup(&[("thanks.email", "Subject: Hi\n\nBody")]);
+        buy(&mut s, "o-1", "thanks");
+        // A directory that cannot be created: the file channel fails transiently.
+        let blocked = s.dir.path().join("file-not-dir");
+        std::fs::write(&blocked, "").unwrap();
+        let d = dispatcher(&s, blocked.join("email"));
+        let mut t = now();
+        let mut retries = Vec::new();
+        for _ in 0..5 {
+            d.run(&mut s.store, t).unwrap();
+            let m = s.store.outbox().unwrap().remove(0);
+            match m.status {
+                MessageStatus::Failed { retry_at, .. } => {
+                    retries.push(retry_at.duration_since(t).as_secs() / 60);
+                    t = retry_at;
+                }
+                MessageStatus::Dead { reason } => {
+                    assert!(reason.contains("gave up after 5 attempts"), "{reason}");
+                    assert_eq!(retries, [1, 2, 4, 8]);
+                    return;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        panic!("never went dead: {retries:?}");
+    }
+}
