@@ -17,7 +17,7 @@ use crate::{
     loyalty::Loyalty,
     profile::{Birthday, BusinessHours, CustomerKind, ProfileUpdate},
     rfm::{Rfm, Segment},
-    rules::Effect,
+    rules::{Effect, MessageClass},
     time::{EventTime, days_between},
 };
 
@@ -43,7 +43,22 @@ pub struct Customer {
     /// Points, tier and spend, changed by rule effects (and spend by purchases).
     #[serde(default)]
     pub loyalty: Loyalty,
+    /// Messages sent in the last month (time and class), for the contact guards.
+    #[serde(default)]
+    pub contacts: Vec<ContactMark>,
 }
+
+/// One message sent to the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactMark {
+    /// When it was sent.
+    pub at: Timestamp,
+    /// Its class.
+    pub class: MessageClass,
+}
+
+/// How long sent messages are remembered in the projection (the event log keeps them all).
+const CONTACT_MEMORY_DAYS: i64 = 35;
 
 /// Profile fields. Absent until some event or import sets them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -158,6 +173,7 @@ impl Customer {
             stats: Stats::default(),
             rfm: None,
             loyalty: Loyalty::default(),
+            contacts: Vec::new(),
         }
     }
 
@@ -235,7 +251,18 @@ impl Customer {
                     *slot = (*slot).max(event.at);
                 }
             }
-            EventKind::Contact | EventKind::MessageSent | EventKind::Other(_) => {}
+            EventKind::MessageSent => {
+                let class = event
+                    .attr_str("class")
+                    .and_then(MessageClass::parse)
+                    .unwrap_or(MessageClass::Marketing);
+                let pos = self.contacts.partition_point(|m| m.at <= t);
+                self.contacts.insert(pos, ContactMark { at: t, class });
+                let newest = self.contacts.last().map_or(t, |m| m.at);
+                let horizon = newest - jiff::SignedDuration::from_hours(24 * CONTACT_MEMORY_DAYS);
+                self.contacts.retain(|m| m.at > horizon);
+            }
+            EventKind::Contact | EventKind::Other(_) => {}
         }
     }
 

@@ -212,6 +212,29 @@ fn validate_attrs(kind: &EventKind, attrs: &Map<String, Value>) -> Vec<FieldErro
                 "must be the id of the inquiry answered",
             )],
         },
+        EventKind::Other(k) if k == "send_request" => {
+            let mut errors = Vec::new();
+            for field in ["channel", "template"] {
+                if !attrs
+                    .get(field)
+                    .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+                {
+                    errors.push(FieldError::new(field, "is required for a send request"));
+                }
+            }
+            if let Some(class) = attrs.get("class")
+                && class
+                    .as_str()
+                    .and_then(crate::rules::MessageClass::parse)
+                    .is_none()
+            {
+                errors.push(FieldError::new(
+                    "class",
+                    "must be marketing, transactional or service",
+                ));
+            }
+            errors
+        }
         EventKind::Other(k) if k == "redeem" => match attrs.get("points").and_then(Value::as_i64) {
             Some(p) if p > 0 => Vec::new(),
             _ => vec![FieldError::new(

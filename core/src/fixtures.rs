@@ -21,7 +21,27 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{event::Event, ids::CustomerId, rules::RuleSet, store::Store};
+use crate::{
+    channel::{Channel, FileEmailChannel, FileSmsChannel},
+    dispatch::{Dispatcher, RetryPolicy},
+    event::Event,
+    ids::CustomerId,
+    rules::RuleSet,
+    store::Store,
+};
+
+/// A fresh scratch directory for a case's file channels.
+fn tempfile_dir() -> Result<std::path::PathBuf, String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "kizuna-fixture-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
 
 /// A fixture file.
 #[derive(Debug, Deserialize)]
@@ -44,6 +64,9 @@ pub struct Case {
     /// Fire every timer due up to this time after the events.
     #[serde(default)]
     pub timers_until: Option<Timestamp>,
+    /// Then dispatch the outbox at this time (file channels, the rules' `templates/`).
+    #[serde(default)]
+    pub dispatch_at: Option<Timestamp>,
     /// What should come out.
     pub expect: Expect,
 }
@@ -67,6 +90,9 @@ pub struct Expect {
     pub no_effects: Option<Vec<Map<String, Value>>>,
     /// When to measure the balance.
     pub at: Option<Timestamp>,
+    /// Outbox messages that must exist (partial match, nested objects included), e.g.
+    /// `{"template": "sale", "status": {"state": "suppressed", "guard": "guards/consent.rhai"}}`.
+    pub messages: Option<Vec<Value>>,
 }
 
 mod double_option {
@@ -107,15 +133,42 @@ pub struct FixtureError {
     pub message: String,
 }
 
-/// Finds `*.test.json` files in `dir` (sorted).
+/// Finds `*.test.json` files in `dir` and its `guards/` and `campaigns/` folders (sorted).
 pub fn find(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".test.json"))
-        .collect();
+    let mut files = Vec::new();
+    for sub in ["", "guards", "campaigns"] {
+        let folder = dir.join(sub);
+        if !folder.is_dir() {
+            continue;
+        }
+        files.extend(
+            std::fs::read_dir(folder)?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with(".test.json")),
+        );
+    }
     files.sort();
     Ok(files)
+}
+
+/// The rules directory a fixture belongs to (fixtures of packs sit one folder down).
+fn rules_root(fixture: &Path) -> &Path {
+    let parent = fixture.parent().unwrap_or(Path::new("."));
+    match parent.file_name().and_then(|n| n.to_str()) {
+        Some("guards" | "campaigns") => parent.parent().unwrap_or(parent),
+        _ => parent,
+    }
+}
+
+/// Whether `got` has everything `want` has (objects recursively; other values equal).
+fn partial_match(want: &Value, got: &Value) -> bool {
+    match (want, got) {
+        (Value::Object(w), Value::Object(g)) => w
+            .iter()
+            .all(|(k, v)| g.get(k).is_some_and(|gv| partial_match(v, gv))),
+        _ => want == got,
+    }
 }
 
 /// Runs every case of one fixture file against `rules`.
@@ -131,8 +184,8 @@ pub fn run_file(rules: &Arc<RuleSet>, path: &Path) -> Result<Vec<CaseResult>, Fi
         .cases
         .iter()
         .map(|case| {
-            let failures =
-                run_case(rules, case).map_err(|m| err(format!("case {:?}: {m}", case.name)))?;
+            let failures = run_case(rules, rules_root(path), case)
+                .map_err(|m| err(format!("case {:?}: {m}", case.name)))?;
             Ok(CaseResult {
                 file: file.clone(),
                 name: case.name.clone(),
@@ -142,7 +195,7 @@ pub fn run_file(rules: &Arc<RuleSet>, path: &Path) -> Result<Vec<CaseResult>, Fi
         .collect()
 }
 
-fn run_case(rules: &Arc<RuleSet>, case: &Case) -> Result<Vec<String>, String> {
+fn run_case(rules: &Arc<RuleSet>, root: &Path, case: &Case) -> Result<Vec<String>, String> {
     let id = case
         .customer
         .get("id")
@@ -183,6 +236,20 @@ fn run_case(rules: &Arc<RuleSet>, case: &Case) -> Result<Vec<String>, String> {
     if let Some(until) = case.timers_until {
         store.fire_due_timers(until).map_err(|e| e.to_string())?;
         last = Some(last.map_or(until, |l| l.max(until)));
+    }
+    if let Some(at) = case.dispatch_at {
+        let out = tempfile_dir()?;
+        let channels: Vec<Box<dyn Channel>> = vec![
+            Box::new(FileEmailChannel::new(
+                out.join("email"),
+                "fixtures@kizuna.invalid",
+            )),
+            Box::new(FileSmsChannel::new(out.join("sms"))),
+        ];
+        let dispatcher = Dispatcher::new(channels, root.join("templates"), RetryPolicy::default());
+        let dispatched = dispatcher.run(&mut store, at).map_err(|e| e.to_string());
+        let _ = std::fs::remove_dir_all(&out);
+        dispatched?;
     }
     let projection = store
         .customer(&customer)
@@ -250,6 +317,26 @@ fn run_case(rules: &Arc<RuleSet>, case: &Case) -> Result<Vec<String>, String> {
                     .collect::<Vec<_>>()
                     .join("\n                ")
             ));
+        }
+    }
+    if let Some(messages) = &x.messages {
+        let outbox: Vec<Value> = store
+            .outbox()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .filter_map(|m| serde_json::to_value(m).ok())
+            .collect();
+        for want in messages {
+            if !outbox.iter().any(|m| partial_match(want, m)) {
+                failures.push(format!(
+                    "message not found: {want}\n      outbox: {}",
+                    outbox
+                        .iter()
+                        .map(Value::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n              ")
+                ));
+            }
         }
     }
     for unwanted in x.no_effects.iter().flatten() {

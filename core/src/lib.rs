@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod channel;
+pub mod contact;
 pub mod customer;
 pub mod dispatch;
 pub mod event;

@@ -220,6 +220,43 @@ pub(super) fn register(engine: &mut Engine) {
             })
         });
 
+    // Contact facts for guards (computed in Rust: windows, local days, opening hours).
+    engine
+        .register_fn(
+            "sent_within",
+            |c: CustomerView, days: i64, class: &str| -> Res<i64> {
+                let class = MessageClass::parse(class)
+                    .ok_or_else(|| format!("unknown message class {class:?}"))?;
+                Ok(crate::contact::sent_within(&c.customer, now()?, days, class) as i64)
+            },
+        )
+        .register_fn("sent_today", |c: CustomerView, class: &str| -> Res<i64> {
+            let class = MessageClass::parse(class)
+                .ok_or_else(|| format!("unknown message class {class:?}"))?;
+            Ok(crate::contact::sent_today(&c.customer, now()?, class) as i64)
+        })
+        .register_fn(
+            "next_opening",
+            |c: CustomerView, from_hour: i64, until_hour: i64| -> Res<Dynamic> {
+                let hour = |h: i64| {
+                    jiff::civil::Time::new(i8::try_from(h).unwrap_or(-1), 0, 0, 0)
+                        .map_err(|_| format!("{h} is not an hour of the day"))
+                };
+                let next = crate::contact::next_opening(
+                    &c.customer,
+                    now()?,
+                    hour(from_hour)?,
+                    hour(until_hour)?,
+                );
+                Ok(next.map_or(Dynamic::UNIT, |ts| {
+                    Dynamic::from(ScriptTime {
+                        ts,
+                        tz: TimeZone::UTC,
+                    })
+                }))
+            },
+        );
+
     // Guard verdicts.
     engine
         .register_type_with_name::<Verdict>("Verdict")

@@ -144,28 +144,41 @@ impl RuleSet {
         }
     }
 
-    /// Loads every `.rhai` file in `dir` (not recursing: subdirectories hold templates,
-    /// segments and modules). All files must compile, or none is used.
+    /// Loads every `.rhai` file in `dir` and in its `guards/` and `campaigns/` folders (other
+    /// folders hold templates, segments and modules). All files must compile, or none is
+    /// used.
     pub fn load_dir(dir: &Path) -> Result<Self, LoadError> {
         let io = |path: &Path| {
             let path = path.display().to_string();
             move |source| LoadError::Io { path, source }
         };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(io(dir))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "rhai"))
-            .collect();
-        files.sort();
         let mut sources = Vec::new();
-        for path in files {
-            let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            sources.push((name, text));
+        // Top-level scripts, then the packs in their own folders (named `guards/x.rhai`).
+        for sub in ["", "guards", "campaigns"] {
+            let folder = dir.join(sub);
+            if !sub.is_empty() && !folder.is_dir() {
+                continue;
+            }
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+                .map_err(io(&folder))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "rhai"))
+                .collect();
+            files.sort();
+            for path in files {
+                let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+                let file = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let name = if sub.is_empty() {
+                    file
+                } else {
+                    format!("{sub}/{file}")
+                };
+                sources.push((name, text));
+            }
         }
         Self::compile(sources, Some(dir))
     }

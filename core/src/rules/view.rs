@@ -167,6 +167,18 @@ impl CustomerView {
                 .collect::<Map>()
                 .into(),
             "segment" => c.segment().map_or(Dynamic::UNIT, |s| s.to_string().into()),
+            "declined" => c
+                .declined
+                .iter()
+                .map(|(offer, at)| {
+                    let t = ScriptTime {
+                        ts: at.instant(),
+                        tz: TimeZone::UTC,
+                    };
+                    (offer.as_str().into(), Dynamic::from(t))
+                })
+                .collect::<Map>()
+                .into(),
             "open_inquiries" => c
                 .stats
                 .open_inquiries

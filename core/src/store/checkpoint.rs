@@ -99,12 +99,16 @@ impl Store {
         }
         Arc::make_mut(&mut record.customer).apply(event);
         match source {
-            EffectSource::Rules(rules) if rules.handles_events() || rules.handles_timers() => {
-                let evaluation = if timers::is_timer_event(event) {
+            EffectSource::Rules(rules) => {
+                let mut evaluation = if timers::is_timer_event(event) {
                     rules.on_timer(event, &record.customer)
                 } else {
                     rules.on_event(event, &record.customer)
                 };
+                // A manual send (`kizuna send`) queues its message like a script would.
+                if let Some(send) = effects::manual_send(event) {
+                    evaluation.effects.insert(0, send);
+                }
                 let customer = Arc::make_mut(&mut record.customer);
                 let (kept, refused) =
                     effects::apply_to_customer(customer, event, evaluation.effects);
@@ -112,7 +116,6 @@ impl Store {
                 folded.errors = evaluation.errors;
                 folded.errors.extend(refused);
             }
-            EffectSource::Rules(_) => {}
             EffectSource::Stored(stored) => {
                 let customer = Arc::make_mut(&mut record.customer);
                 for e in stored {

@@ -185,6 +185,34 @@ pub struct Alert {
     pub at: Timestamp,
 }
 
+/// The event type of a manual send request (`kizuna send`): `channel`, `template`,
+/// optional `class` and `vars`. It queues one message, which still passes the guards.
+pub const SEND_REQUEST: &str = "send_request";
+
+/// The `send` effect of a manual send request, attributed to the script name `manual`.
+pub(super) fn manual_send(event: &Event) -> Option<AppliedEffect> {
+    if !matches!(&event.kind, crate::ids::EventKind::Other(k) if k == SEND_REQUEST) {
+        return None;
+    }
+    let class = event
+        .attr_str("class")
+        .and_then(MessageClass::parse)
+        .unwrap_or(MessageClass::Marketing);
+    Some(AppliedEffect {
+        script: "manual".into(),
+        effect: Effect::Send {
+            channel: event.attr_str("channel")?.to_owned(),
+            template: event.attr_str("template")?.to_owned(),
+            vars: event
+                .attrs
+                .get("vars")
+                .cloned()
+                .unwrap_or(Value::Object(Default::default())),
+            class,
+        },
+    })
+}
+
 /// Applies each script's effects to `customer`, one script at a time and all-or-nothing per
 /// script: if one effect is refused (redeeming beyond the balance), that script's effects for
 /// this event are all dropped and a rule error says why.

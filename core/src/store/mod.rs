@@ -37,7 +37,7 @@ use std::sync::Arc;
 use crate::{ids::CustomerId, rules::RuleSet};
 
 pub use append::{AppendReport, PreparedBatch};
-pub use effects::{Alert, MessageId, MessageStatus, OutboxMessage, Recorded, Timer};
+pub use effects::{Alert, MessageId, MessageStatus, OutboxMessage, Recorded, SEND_REQUEST, Timer};
 pub use erase::EraseReport;
 pub use rfm::{RfmSummary, SegmentRow};
 pub use timers::TIMER_EVENT;
