@@ -16,6 +16,54 @@ pub const FILES: &[(&str, &str)] = &[
         "birthday.test.json",
         include_str!("../../scripts/birthday.test.json"),
     ),
+    (
+        "guards/after_decline.rhai",
+        include_str!("../../scripts/guards/after_decline.rhai"),
+    ),
+    (
+        "guards/after_decline.test.json",
+        include_str!("../../scripts/guards/after_decline.test.json"),
+    ),
+    (
+        "guards/consent.rhai",
+        include_str!("../../scripts/guards/consent.rhai"),
+    ),
+    (
+        "guards/consent.test.json",
+        include_str!("../../scripts/guards/consent.test.json"),
+    ),
+    (
+        "guards/over_contact.rhai",
+        include_str!("../../scripts/guards/over_contact.rhai"),
+    ),
+    (
+        "guards/over_contact.test.json",
+        include_str!("../../scripts/guards/over_contact.test.json"),
+    ),
+    (
+        "guards/quiet_hours.rhai",
+        include_str!("../../scripts/guards/quiet_hours.rhai"),
+    ),
+    (
+        "guards/quiet_hours.test.json",
+        include_str!("../../scripts/guards/quiet_hours.test.json"),
+    ),
+    (
+        "guards/unanswered.rhai",
+        include_str!("../../scripts/guards/unanswered.rhai"),
+    ),
+    (
+        "guards/unanswered.test.json",
+        include_str!("../../scripts/guards/unanswered.test.json"),
+    ),
+    (
+        "guards/wording.rhai",
+        include_str!("../../scripts/guards/wording.rhai"),
+    ),
+    (
+        "guards/wording.test.json",
+        include_str!("../../scripts/guards/wording.test.json"),
+    ),
     ("points.rhai", include_str!("../../scripts/points.rhai")),
     (
         "points.test.json",
@@ -25,6 +73,22 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "silence.test.json",
         include_str!("../../scripts/silence.test.json"),
+    ),
+    (
+        "templates/notice.email",
+        include_str!("../../scripts/templates/notice.email"),
+    ),
+    (
+        "templates/notice.sms",
+        include_str!("../../scripts/templates/notice.sms"),
+    ),
+    (
+        "templates/reply_delayed.email",
+        include_str!("../../scripts/templates/reply_delayed.email"),
+    ),
+    (
+        "templates/tier_up.email",
+        include_str!("../../scripts/templates/tier_up.email"),
     ),
     ("tiers.rhai", include_str!("../../scripts/tiers.rhai")),
     (
@@ -52,10 +116,23 @@ mod tests {
     #[test]
     fn every_pack_file_is_embedded() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
-        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        fn walk(dir: &std::path::Path, base: &std::path::Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, base, out);
+                } else {
+                    out.push(
+                        path.strip_prefix(base)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
+        }
+        let mut on_disk = Vec::new();
+        walk(&dir, &dir, &mut on_disk);
         on_disk.sort();
         let embedded: Vec<&str> = super::FILES.iter().map(|(n, _)| *n).collect();
         assert_eq!(on_disk, embedded);

@@ -8,10 +8,11 @@ fn rules_dir(h: &TestHome) -> String {
 fn the_default_pack_compiles_and_its_fixtures_pass() {
     let h = TestHome::new();
     let run = h.run(&["rules", "check"]).ok();
-    assert!(run.stdout.contains("4 script(s)"), "{}", run.stdout);
+    assert!(run.stdout.contains("10 script(s)"), "{}", run.stdout);
     assert!(
-        run.stdout
-            .contains("birthday.rhai, points.rhai, silence.rhai, tiers.rhai"),
+        run.stdout.contains(
+            "birthday.rhai, points.rhai, silence.rhai, tiers.rhai, guards/after_decline.rhai"
+        ),
         "{}",
         run.stdout
     );
@@ -210,5 +211,5 @@ fn a_runaway_script_loses_its_effects_not_the_event() {
     );
     let rules = rules_dir(&h);
     let run = h.run(&["--rules", &rules, "rules", "check"]).ok();
-    assert!(run.stdout.contains("5 script(s)"), "{}", run.stdout);
+    assert!(run.stdout.contains("11 script(s)"), "{}", run.stdout);
 }
