@@ -40,6 +40,16 @@ pub enum Command {
     Customer(CustomerCommand),
     /// Recompute RFM scores for all customers and print the segment table.
     Rfm(RfmArgs),
+    /// Send due outbox messages: render, ask the guards, hand to the channel.
+    Dispatch(DispatchArgs),
+    /// Look at or retry queued messages.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// Queue one message by hand; it still passes the guards unless --force.
+    Send(SendArgs),
+    /// Reports over the store.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Fire every timer that is due (tier reviews, reply-due alarms, …) and run `on_timer`.
     Tick(TickArgs),
     /// Staff alerts raised by the rules (e.g. an inquiry unanswered for a day).
@@ -183,6 +193,84 @@ pub struct DemoArgs {
     /// The end of the sample year (default: now).
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<Timestamp>,
+}
+
+/// `kizuna dispatch`.
+#[derive(Debug, Args)]
+pub struct DispatchArgs {
+    /// Dispatch as of this time (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<Timestamp>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kizuna outbox ...`.
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List messages.
+    List {
+        /// Only this state: pending, sending, deferred, suppressed, failed, dead, sent.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this customer.
+        #[arg(long)]
+        customer: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a failed, dead, suppressed or deferred message back in the queue (it passes the
+    /// guards again).
+    Retry {
+        /// Message id, e.g. m-12-0.
+        id: String,
+    },
+}
+
+/// `kizuna send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The customer.
+    #[arg(long)]
+    pub customer: String,
+    /// Channel: email or sms.
+    #[arg(long)]
+    pub channel: String,
+    /// Template name (rules/templates/<template>.<channel>).
+    #[arg(long)]
+    pub template: String,
+    /// marketing (default), transactional or service.
+    #[arg(long, default_value = "marketing")]
+    pub class: String,
+    /// Template variables, key=value.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// Skip the guards; needs --reason, which is recorded with the message.
+    #[arg(long, requires = "reason")]
+    pub force: bool,
+    /// Why the guards are skipped.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// When the request is made (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<Timestamp>,
+}
+
+/// `kizuna report ...`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Messages allowed (sent), deferred and suppressed, per guard and reason, channel and
+    /// template.
+    Guards {
+        /// Only messages queued at or after this time.
+        #[arg(long, value_name = "RFC3339")]
+        since: Option<Timestamp>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `kizuna tick`.

@@ -16,6 +16,24 @@ pub struct Config {
     pub store: StoreConfig,
     /// Import settings.
     pub import: ImportConfig,
+    /// Channel settings.
+    pub channels: ChannelsConfig,
+}
+
+/// `[channels]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelsConfig {
+    /// Sender address of e-mail.
+    pub email_from: String,
+}
+
+impl Default for ChannelsConfig {
+    fn default() -> Self {
+        Self {
+            email_from: "kizuna@localhost".into(),
+        }
+    }
 }
 
 /// `[store]`.
@@ -58,6 +76,10 @@ cache_mb = 32
 [import]
 # Events per atomic write during import (two batches are in memory at once).
 batch_size = 10000
+
+[channels]
+# Messages are written under the home's outbox/ (email/*.eml, sms/sms.jsonl).
+email_from = \"kizuna@localhost\"
 ";
 
 impl Config {

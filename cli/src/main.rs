@@ -25,6 +25,7 @@ use clap::Parser;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use crate::{
+    args::ReportCommand,
     args::{
         BenchCommand, Cli, Command, CustomerCommand, EventCommand, PointsCommand, RulesCommand,
     },
@@ -55,6 +56,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Customer(CustomerCommand::Show(args)) => commands::customer::show(&home, args),
         Command::Customer(CustomerCommand::Erase(args)) => commands::customer::erase(&home, args),
         Command::Rfm(args) => commands::rfm::run(&home, args),
+        Command::Dispatch(args) => commands::outbox::dispatch(&home, rules, args),
+        Command::Outbox(command) => commands::outbox::outbox(&home, command),
+        Command::Send(args) => commands::outbox::send(&home, rules, args),
+        Command::Report(ReportCommand::Guards { since, json }) => {
+            commands::outbox::report_guards(&home, *since, *json)
+        }
         Command::Tick(args) => commands::timers::tick(&home, rules, args),
         Command::Alerts(args) => commands::timers::alerts(&home, args),
         Command::Rules(RulesCommand::Check { dir }) => {

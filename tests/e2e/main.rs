@@ -18,6 +18,9 @@ mod home;
 /// The rules engine from the command line: check, test, errors, points, effects.
 mod rules;
 
+/// `kizuna send`, `dispatch`, `outbox` and `report guards`: messages through the guards.
+mod dispatch;
+
 /// `kizuna tick` and `kizuna alerts`: the silence alarm.
 mod silence;
 

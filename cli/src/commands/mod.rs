@@ -6,6 +6,7 @@ pub mod customer;
 pub mod demo;
 pub mod event;
 pub mod import;
+pub mod outbox;
 pub mod points;
 pub mod rfm;
 pub mod rules;

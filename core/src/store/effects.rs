@@ -51,6 +51,9 @@ pub struct OutboxMessage {
     /// Delivery attempts so far.
     #[serde(default)]
     pub attempts: u32,
+    /// Set for a manual send forced past the guards: who asked and why (audited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced: Option<String>,
 }
 
 /// An outbox message's id: `m-<event seq>-<effect index>`.
@@ -301,6 +304,9 @@ pub(super) fn write_side_effects(
                     created: at,
                     status: MessageStatus::Pending,
                     attempts: 0,
+                    forced: (e.script == "manual")
+                        .then(|| event.attr_str("force_reason").map(str::to_owned))
+                        .flatten(),
                 };
                 batch.insert(
                     &keys::item(keys::OUTBOX, seq, n),

@@ -1,0 +1,291 @@
+//! `kizuna dispatch`, `outbox list|retry`, `send` and `report guards`.
+
+use std::{collections::BTreeMap, path::Path, process::ExitCode};
+
+use anyhow::{Context, bail};
+use jiff::Timestamp;
+use kizuna_core::{
+    CustomerId, Event,
+    channel::{Channel, FileEmailChannel, FileSmsChannel},
+    dispatch::{Dispatcher, RetryPolicy},
+    store::{MessageId, MessageStatus, SEND_REQUEST},
+};
+use serde_json::{Map, Value};
+
+use super::print_json;
+use crate::{
+    args::{DispatchArgs, OutboxCommand, SendArgs},
+    home::Home,
+    table::{Align, Table, thousands},
+};
+
+/// The dispatcher for a home: the file channels under `outbox/`, templates from the rules.
+pub fn dispatcher(home: &Home, rules: Option<&Path>) -> anyhow::Result<Dispatcher> {
+    let config = home.config()?;
+    let out = home.root().join("outbox");
+    let channels: Vec<Box<dyn Channel>> = vec![
+        Box::new(FileEmailChannel::new(
+            out.join("email"),
+            config.channels.email_from,
+        )),
+        Box::new(FileSmsChannel::new(out.join("sms"))),
+    ];
+    Ok(Dispatcher::new(
+        channels,
+        home.rules_dir_or(rules).join("templates"),
+        RetryPolicy::default(),
+    ))
+}
+
+/// Sends what is due.
+pub fn dispatch(
+    home: &Home,
+    rules: Option<&Path>,
+    args: &DispatchArgs,
+) -> anyhow::Result<ExitCode> {
+    let rule_set = home.load_rules(rules)?;
+    let dispatcher = dispatcher(home, rules)?;
+    let (_, mut store) = home.open_store()?;
+    store.set_rules(rule_set);
+    let now = args.now.unwrap_or_else(Timestamp::now);
+    let report = dispatcher.run(&mut store, now)?;
+    store.flush()?;
+    tracing::info!(considered = report.considered, "dispatch");
+    if args.json {
+        print_json(&report)?;
+    } else {
+        let outcomes: Vec<String> = report
+            .outcomes
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!(
+            "{now}: {} message(s): {}",
+            report.considered,
+            outcomes.join(", ")
+        );
+        for (guard, n) in &report.by_guard {
+            println!("  {guard}: {n}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kizuna outbox list|retry`.
+pub fn outbox(home: &Home, command: &OutboxCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        OutboxCommand::List {
+            status,
+            customer,
+            json,
+        } => {
+            const STATES: [&str; 7] = [
+                "pending",
+                "sending",
+                "deferred",
+                "suppressed",
+                "failed",
+                "dead",
+                "sent",
+            ];
+            if let Some(s) = status
+                && !STATES.contains(&s.as_str())
+            {
+                bail!("unknown status {s:?}; states are {}", STATES.join(", "));
+            }
+            let (_, store) = home.open_store()?;
+            let messages: Vec<_> = store
+                .outbox()?
+                .into_iter()
+                .filter(|m| status.as_ref().is_none_or(|s| m.status.name() == s))
+                .filter(|m| customer.as_ref().is_none_or(|c| m.customer.as_str() == c))
+                .collect();
+            if *json {
+                print_json(&messages)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut t = Table::new(&[
+                ("id", Align::Left),
+                ("customer", Align::Left),
+                ("channel", Align::Left),
+                ("template", Align::Left),
+                ("class", Align::Left),
+                ("status", Align::Left),
+                ("detail", Align::Left),
+            ]);
+            for m in &messages {
+                let detail = match &m.status {
+                    MessageStatus::Deferred {
+                        until,
+                        guard,
+                        reason,
+                    } => format!("until {until} by {guard}: {reason}"),
+                    MessageStatus::Suppressed { guard, reason } => format!("by {guard}: {reason}"),
+                    MessageStatus::Failed { retry_at, error } => {
+                        format!("retry {retry_at}: {error}")
+                    }
+                    MessageStatus::Dead { reason } => reason.clone(),
+                    MessageStatus::Sent { at, receipt } => format!("{at} {receipt}"),
+                    MessageStatus::Sending { since } => format!("since {since}"),
+                    MessageStatus::Pending => String::new(),
+                };
+                let class = serde_json::to_value(m.class)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                t.row(vec![
+                    m.id.to_string(),
+                    m.customer.to_string(),
+                    m.channel.clone(),
+                    m.template.clone(),
+                    class,
+                    m.status.name().into(),
+                    detail,
+                ]);
+            }
+            print!("{}", t.render());
+            println!("{} message(s)", messages.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        OutboxCommand::Retry { id } => {
+            let id: MessageId = id.parse().map_err(anyhow::Error::msg)?;
+            let (_, mut store) = home.open_store()?;
+            let Some(mut message) = store.message(id)? else {
+                bail!("no message {id}");
+            };
+            if matches!(
+                message.status,
+                MessageStatus::Sent { .. } | MessageStatus::Sending { .. }
+            ) {
+                bail!(
+                    "{id} is {}; only unsent messages can be retried",
+                    message.status.name()
+                );
+            }
+            message.status = MessageStatus::Pending;
+            message.attempts = 0;
+            store.update_message(&message)?;
+            println!("{id} is pending again; `kizuna dispatch` will take it (through the guards)");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Queues one message as a `send_request` event.
+pub fn send(home: &Home, rules: Option<&Path>, args: &SendArgs) -> anyhow::Result<ExitCode> {
+    CustomerId::new(&args.customer).with_context(|| format!("customer id {:?}", args.customer))?;
+    let mut vars = Map::new();
+    for pair in &args.vars {
+        let (k, v) = pair
+            .split_once('=')
+            .with_context(|| format!("--var {pair:?} is not KEY=VALUE"))?;
+        vars.insert(k.to_owned(), Value::String(v.to_owned()));
+    }
+    let mut obj = Map::new();
+    obj.insert("customer".into(), Value::String(args.customer.clone()));
+    obj.insert("type".into(), SEND_REQUEST.into());
+    obj.insert(
+        "at".into(),
+        Value::String(args.at.unwrap_or_else(Timestamp::now).to_string()),
+    );
+    obj.insert("channel".into(), Value::String(args.channel.clone()));
+    obj.insert("template".into(), Value::String(args.template.clone()));
+    obj.insert("class".into(), Value::String(args.class.clone()));
+    obj.insert("vars".into(), Value::Object(vars));
+    if args.force {
+        let reason = args.reason.clone().unwrap_or_default();
+        obj.insert("force_reason".into(), Value::String(reason));
+    }
+    let event = match Event::from_json(obj) {
+        Ok(e) => e,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let rule_set = home.load_rules(rules)?;
+    let (_, mut store) = home.open_store()?;
+    if store.customer(&event.customer)?.is_none() {
+        bail!("no customer {}", event.customer);
+    }
+    store.set_rules(rule_set);
+    store.append(std::slice::from_ref(&event))?;
+    store.flush()?;
+    println!(
+        "queued {} for {} on {}{}; `kizuna dispatch` sends it",
+        args.template,
+        args.customer,
+        args.channel,
+        if args.force {
+            " (forced past the guards)"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Messages by outcome and guard.
+pub fn report_guards(
+    home: &Home,
+    since: Option<Timestamp>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let (_, store) = home.open_store()?;
+    let mut rows: BTreeMap<(String, String, String, String, String), u64> = BTreeMap::new();
+    for m in store.outbox()? {
+        if since.is_some_and(|s| m.created < s) {
+            continue;
+        }
+        let (guard, reason) = match &m.status {
+            MessageStatus::Deferred { guard, reason, .. }
+            | MessageStatus::Suppressed { guard, reason } => (guard.clone(), reason.clone()),
+            _ => (String::new(), String::new()),
+        };
+        let outcome = match &m.status {
+            MessageStatus::Sent { .. } => "allowed (sent)".to_owned(),
+            other => other.name().to_owned(),
+        };
+        *rows
+            .entry((
+                outcome,
+                guard,
+                reason,
+                m.channel.clone(),
+                m.template.clone(),
+            ))
+            .or_default() += 1;
+    }
+    if json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|((outcome, guard, reason, channel, template), n)| {
+                serde_json::json!({"outcome": outcome, "guard": guard, "reason": reason, "channel": channel, "template": template, "messages": n})
+            })
+            .collect();
+        print_json(&list)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = Table::new(&[
+        ("outcome", Align::Left),
+        ("guard", Align::Left),
+        ("reason", Align::Left),
+        ("channel", Align::Left),
+        ("template", Align::Left),
+        ("messages", Align::Right),
+    ]);
+    for ((outcome, guard, reason, channel, template), n) in &rows {
+        t.row(vec![
+            outcome.clone(),
+            guard.clone(),
+            reason.clone(),
+            channel.clone(),
+            template.clone(),
+            thousands(*n),
+        ]);
+    }
+    print!("{}", t.render());
+    Ok(ExitCode::SUCCESS)
+}
