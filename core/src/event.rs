@@ -215,10 +215,8 @@ fn validate_attrs(kind: &EventKind, attrs: &Map<String, Value>) -> Vec<FieldErro
         EventKind::Other(k) if k == "send_request" => {
             let mut errors = Vec::new();
             for field in ["channel", "template"] {
-                if !attrs
-                    .get(field)
-                    .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()))
-                {
+                let given = attrs.get(field).and_then(Value::as_str).unwrap_or_default();
+                if given.is_empty() {
                     errors.push(FieldError::new(field, "is required for a send request"));
                 }
             }
