@@ -92,35 +92,79 @@ impl Dispatcher {
     }
 
     /// Dispatches every message due at `now`, oldest first.
+    ///
+    /// Work goes in rounds of at most one message per customer, so the contact guards of a
+    /// customer's second message see the first one's `message_sent` event. Within a round,
+    /// the `sending` marks are written (and flushed) before any channel is called, and the
+    /// outcomes and `message_sent` events after, in batches: a crash mid-round leaves its
+    /// messages `sending`, and they are sent again — at-least-once, deduplicated by id.
     pub fn run(&self, store: &mut Store, now: Timestamp) -> Result<DispatchReport, StoreError> {
         let mut report = DispatchReport::default();
-        for mut message in store.due_messages(now)? {
+        let mut due = store.due_messages(now)?;
+        while !due.is_empty() {
+            let mut seen = std::collections::HashSet::new();
+            let (round, later): (Vec<_>, Vec<_>) = due
+                .into_iter()
+                .partition(|m| seen.insert(m.customer.clone()));
+            for chunk in round.chunks(ROUND_CHUNK) {
+                self.run_chunk(store, chunk.to_vec(), now, &mut report)?;
+            }
+            due = later;
+        }
+        Ok(report)
+    }
+
+    fn run_chunk(
+        &self,
+        store: &mut Store,
+        messages: Vec<OutboxMessage>,
+        now: Timestamp,
+        report: &mut DispatchReport,
+    ) -> Result<(), StoreError> {
+        let mut done = Vec::with_capacity(messages.len());
+        let mut to_send = Vec::new();
+        for mut message in messages {
             report.considered += 1;
-            let status = self.decide(store, &message, now)?;
-            let status = match status {
-                Decision::Final(status) => status,
+            match self.decide(store, &message, now)? {
+                Decision::Final(status) => {
+                    message.status = status;
+                    done.push(message);
+                }
                 Decision::Send(outgoing) => {
                     message.attempts += 1;
-                    // On disk before the channel is called: a crash from here on means
-                    // "maybe sent", and the message is sent again (same idempotency key).
                     message.status = MessageStatus::Sending { since: now };
-                    store.update_message(&message)?;
-                    self.deliver(store, &mut message, &outgoing, now)?
+                    to_send.push((message, outgoing));
                 }
-            };
+            }
+        }
+        // On disk before any channel is called.
+        let sending: Vec<OutboxMessage> = to_send.iter().map(|(m, _)| m.clone()).collect();
+        store.update_messages(&sending)?;
+        let mut sent_events = Vec::new();
+        for (mut message, outgoing) in to_send {
+            message.status = self.deliver(&message, &outgoing, now);
+            if matches!(message.status, MessageStatus::Sent { .. }) {
+                sent_events.push(sent_event(store, &message, now)?);
+            }
+            done.push(message);
+        }
+        for m in &done {
             if let MessageStatus::Suppressed { guard, .. } | MessageStatus::Deferred { guard, .. } =
-                &status
+                &m.status
             {
                 *report
                     .by_guard
-                    .entry(format!("{} {guard}", status.name()))
+                    .entry(format!("{} {guard}", m.status.name()))
                     .or_default() += 1;
             }
-            *report.outcomes.entry(status.name().to_owned()).or_default() += 1;
-            message.status = status;
-            store.update_message(&message)?;
+            *report
+                .outcomes
+                .entry(m.status.name().to_owned())
+                .or_default() += 1;
         }
-        Ok(report)
+        store.append_owned(sent_events)?;
+        store.update_messages(&done)?;
+        store.flush()
     }
 
     fn decide(
@@ -198,21 +242,17 @@ impl Dispatcher {
 
     fn deliver(
         &self,
-        store: &mut Store,
-        message: &mut OutboxMessage,
+        message: &OutboxMessage,
         outgoing: &OutgoingMessage,
         now: Timestamp,
-    ) -> Result<MessageStatus, StoreError> {
+    ) -> MessageStatus {
         let Some(channel) = self.channels.get(&message.channel) else {
-            return Ok(MessageStatus::Dead {
+            return MessageStatus::Dead {
                 reason: format!("no channel {:?}", message.channel),
-            });
+            };
         };
-        Ok(match channel.send(outgoing) {
-            Delivery::Sent { receipt } => {
-                self.record_sent(store, message, now)?;
-                MessageStatus::Sent { at: now, receipt }
-            }
+        match channel.send(outgoing) {
+            Delivery::Sent { receipt } => MessageStatus::Sent { at: now, receipt },
             Delivery::Permanent { reason } => MessageStatus::Dead { reason },
             Delivery::Transient { reason } if message.attempts >= self.policy.max_attempts => {
                 MessageStatus::Dead {
@@ -229,39 +269,7 @@ impl Dispatcher {
                     error: reason,
                 }
             }
-        })
-    }
-
-    /// Appends the `message_sent` event (id derived from the message id, so a resend after a
-    /// crash does not record the contact twice).
-    fn record_sent(
-        &self,
-        store: &mut Store,
-        message: &OutboxMessage,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut obj = Map::new();
-        obj.insert("id".into(), Value::String(format!("sent-{}", message.id)));
-        obj.insert(
-            "customer".into(),
-            Value::String(message.customer.to_string()),
-        );
-        obj.insert("type".into(), "message_sent".into());
-        obj.insert("at".into(), Value::String(now.to_string()));
-        obj.insert("channel".into(), Value::String(message.channel.clone()));
-        obj.insert("template".into(), Value::String(message.template.clone()));
-        obj.insert(
-            "class".into(),
-            serde_json::to_value(message.class).unwrap_or_default(),
-        );
-        obj.insert("message".into(), Value::String(message.id.to_string()));
-        let event = Event::from_json(obj).map_err(|errors| StoreError::Corrupt {
-            path: store.path().to_path_buf(),
-            key: message.id.to_string(),
-            reason: format!("{errors:?}"),
-        })?;
-        store.append(&[event])?;
-        store.flush()
+        }
     }
 
     /// Renders `<template>.<channel>`: for e-mail the first line is `Subject: …`, then a
@@ -309,6 +317,34 @@ impl Dispatcher {
         }
     }
 }
+
+/// The `message_sent` event of a delivered message. Its id derives from the message id, so
+/// a resend after a crash does not record the contact twice.
+fn sent_event(store: &Store, message: &OutboxMessage, now: Timestamp) -> Result<Event, StoreError> {
+    let mut obj = Map::new();
+    obj.insert("id".into(), Value::String(format!("sent-{}", message.id)));
+    obj.insert(
+        "customer".into(),
+        Value::String(message.customer.to_string()),
+    );
+    obj.insert("type".into(), "message_sent".into());
+    obj.insert("at".into(), Value::String(now.to_string()));
+    obj.insert("channel".into(), Value::String(message.channel.clone()));
+    obj.insert("template".into(), Value::String(message.template.clone()));
+    obj.insert(
+        "class".into(),
+        serde_json::to_value(message.class).unwrap_or_default(),
+    );
+    obj.insert("message".into(), Value::String(message.id.to_string()));
+    Event::from_json(obj).map_err(|errors| StoreError::Corrupt {
+        path: store.path().to_path_buf(),
+        key: message.id.to_string(),
+        reason: format!("{errors:?}"),
+    })
+}
+
+/// Messages per batched write within a round.
+const ROUND_CHUNK: usize = 500;
 
 enum Decision {
     Final(MessageStatus),

@@ -195,3 +195,26 @@ fn forcing_past_the_guards_needs_a_reason_and_retry_requeues() {
         .fails();
     assert!(run.stderr.contains("no customer nobody"), "{}", run.stderr);
 }
+
+#[test]
+fn a_customers_second_message_in_one_run_sees_the_first() {
+    let h = home_with_customer();
+    send(&h, "one", &[]);
+    send(&h, "two", &[]);
+    let report = h
+        .run(&["dispatch", "--now", "2026-03-05T03:00:00Z", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        (
+            report["outcomes"]["sent"].as_u64(),
+            report["outcomes"]["suppressed"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let suppressed = h
+        .run(&["outbox", "list", "--status", "suppressed", "--json"])
+        .ok()
+        .json();
+    assert_eq!(suppressed[0]["status"]["guard"], "guards/over_contact.rhai");
+}

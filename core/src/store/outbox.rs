@@ -26,14 +26,25 @@ impl Store {
         }
     }
 
-    /// Persists a message's new status (and attempts), durably: every transition is on
-    /// disk before the dispatcher moves on, so a crash never forgets that a message was sent.
+    /// Persists a message's new status (and attempts), durably.
     pub fn update_message(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
+        self.update_messages(std::slice::from_ref(message))
+    }
+
+    /// Persists several messages' statuses in one atomic write, durably: the dispatcher
+    /// writes a round's `sending` marks, then its outcomes, each with one flush.
+    pub fn update_messages(&mut self, messages: &[OutboxMessage]) -> Result<(), StoreError> {
         self.check_writable()?;
-        let key = keys::item(keys::OUTBOX, message.id.seq, message.id.n);
-        let json = serde_json::to_vec(message).map_err(|e| self.corrupt(&key, e.to_string()))?;
+        if messages.is_empty() {
+            return Ok(());
+        }
         let mut batch = sled::Batch::default();
-        batch.insert(&key, json);
+        for message in messages {
+            let key = keys::item(keys::OUTBOX, message.id.seq, message.id.n);
+            let json =
+                serde_json::to_vec(message).map_err(|e| self.corrupt(&key, e.to_string()))?;
+            batch.insert(&key, json);
+        }
         self.apply(batch)?;
         self.sync()
     }
