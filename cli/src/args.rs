@@ -345,6 +345,20 @@ pub enum BenchCommand {
     /// The same import with the rules (default: the built-in pack) evaluated on every
     /// event; report events/s and per-event latency percentiles.
     Rules(BenchIngestArgs),
+    /// Queue one marketing message to each of N customers, then time dispatching them all
+    /// through the default guards to the file channel.
+    Dispatch(BenchDispatchArgs),
+}
+
+/// `kizuna bench dispatch`.
+#[derive(Debug, Args)]
+pub struct BenchDispatchArgs {
+    /// Messages (one per customer).
+    #[arg(long, default_value_t = 20_000)]
+    pub messages: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kizuna bench ingest`.

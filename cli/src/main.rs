@@ -77,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => commands::demo::run(explicit_home, rules, args),
         Command::Bench(BenchCommand::Ingest(args)) => commands::bench::ingest(args, None),
         Command::Bench(BenchCommand::Rules(args)) => commands::bench::ingest(args, Some(rules)),
+        Command::Bench(BenchCommand::Dispatch(args)) => commands::bench::dispatch(args),
     }
 }
 

@@ -100,6 +100,7 @@ impl Dispatcher {
     /// messages `sending`, and they are sent again — at-least-once, deduplicated by id.
     pub fn run(&self, store: &mut Store, now: Timestamp) -> Result<DispatchReport, StoreError> {
         let mut report = DispatchReport::default();
+        let templates = self.templates();
         let mut due = store.due_messages(now)?;
         while !due.is_empty() {
             let mut seen = std::collections::HashSet::new();
@@ -107,7 +108,7 @@ impl Dispatcher {
                 .into_iter()
                 .partition(|m| seen.insert(m.customer.clone()));
             for chunk in round.chunks(ROUND_CHUNK) {
-                self.run_chunk(store, chunk.to_vec(), now, &mut report)?;
+                self.run_chunk(store, &templates, chunk.to_vec(), now, &mut report)?;
             }
             due = later;
         }
@@ -117,6 +118,7 @@ impl Dispatcher {
     fn run_chunk(
         &self,
         store: &mut Store,
+        templates: &minijinja::Environment<'static>,
         messages: Vec<OutboxMessage>,
         now: Timestamp,
         report: &mut DispatchReport,
@@ -125,7 +127,7 @@ impl Dispatcher {
         let mut to_send = Vec::new();
         for mut message in messages {
             report.considered += 1;
-            match self.decide(store, &message, now)? {
+            match self.decide(store, templates, &message, now)? {
                 Decision::Final(status) => {
                     message.status = status;
                     done.push(message);
@@ -170,6 +172,7 @@ impl Dispatcher {
     fn decide(
         &self,
         store: &mut Store,
+        templates: &minijinja::Environment<'static>,
         message: &OutboxMessage,
         now: Timestamp,
     ) -> Result<Decision, StoreError> {
@@ -193,7 +196,7 @@ impl Dispatcher {
                 message.channel
             ));
         };
-        let (subject, body) = match self.render(message, &customer, now) {
+        let (subject, body) = match render(templates, message, &customer, now) {
             Ok(rendered) => rendered,
             Err(reason) => return dead(reason),
         };
@@ -272,49 +275,65 @@ impl Dispatcher {
         }
     }
 
-    /// Renders `<template>.<channel>`: for e-mail the first line is `Subject: …`, then a
-    /// blank line, then the body. A missing template or variable is an error on this message.
-    fn render(
-        &self,
-        message: &OutboxMessage,
-        customer: &Customer,
-        now: Timestamp,
-    ) -> Result<(Option<String>, String), String> {
-        let file = self
-            .templates
-            .join(format!("{}.{}", message.template, message.channel));
-        let source = std::fs::read_to_string(&file)
-            .map_err(|e| format!("template {}: {e}", file.display()))?;
+    /// The template environment of one run: templates are read and compiled on first use
+    /// and reused for every message; a missing variable is an error, never blank text.
+    fn templates(&self) -> minijinja::Environment<'static> {
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let name = file.display().to_string();
-        env.add_template(&name, &source)
-            .map_err(|e| format!("template {name}: {e}"))?;
-        let p = &customer.profile;
-        let context = json!({
-            "customer": {
-                "id": customer.id, "name": p.name, "kind": p.kind, "tier": customer.loyalty.tier,
-                "points": customer.loyalty.balance(now),
-            },
-            "vars": message.vars,
-            "message": {"id": message.id.to_string(), "class": message.class},
+        let dir = self.templates.clone();
+        env.set_loader(move |name| {
+            // Template names are `<template>.<channel>` made by kizuna; refuse anything else.
+            if name.contains(['/', '\\']) || name.starts_with('.') {
+                return Ok(None);
+            }
+            match std::fs::read_to_string(dir.join(name)) {
+                Ok(text) => Ok(Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!("cannot read template {name}: {e}"),
+                )),
+            }
         });
-        let text = env
-            .get_template(&name)
-            .and_then(|t| t.render(context))
-            .map_err(|e| format!("template {name}: {e}"))?;
-        if message.channel == "email" {
-            let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-            let subject = first
-                .strip_prefix("Subject:")
-                .ok_or_else(|| format!("template {name}: the first line must be `Subject: …`"))?;
-            Ok((
-                Some(subject.trim().to_owned()),
-                rest.trim_start_matches(['\r', '\n']).to_owned(),
-            ))
-        } else {
-            Ok((None, text))
-        }
+        env
+    }
+}
+
+/// Renders `<template>.<channel>`: for e-mail the first line is `Subject: …`, then a blank
+/// line, then the body. A missing template or variable is an error on this message.
+fn render(
+    env: &minijinja::Environment<'static>,
+    message: &OutboxMessage,
+    customer: &Customer,
+    now: Timestamp,
+) -> Result<(Option<String>, String), String> {
+    let name = format!("{}.{}", message.template, message.channel);
+    let template = env
+        .get_template(&name)
+        .map_err(|e| format!("template {name}: {e}"))?;
+    let p = &customer.profile;
+    let context = json!({
+        "customer": {
+            "id": customer.id, "name": p.name, "kind": p.kind, "tier": customer.loyalty.tier,
+            "points": customer.loyalty.balance(now),
+        },
+        "vars": message.vars,
+        "message": {"id": message.id.to_string(), "class": message.class},
+    });
+    let text = template
+        .render(context)
+        .map_err(|e| format!("template {name}: {e}"))?;
+    if message.channel == "email" {
+        let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+        let subject = first
+            .strip_prefix("Subject:")
+            .ok_or_else(|| format!("template {name}: the first line must be `Subject: …`"))?;
+        Ok((
+            Some(subject.trim().to_owned()),
+            rest.trim_start_matches(['\r', '\n']).to_owned(),
+        ))
+    } else {
+        Ok((None, text))
     }
 }
 

@@ -182,3 +182,62 @@ fn dir_size(path: &Path) -> u64 {
         })
         .sum()
 }
+
+/// Times a campaign-sized dispatch: N customers with consent, one queued marketing message
+/// each, sent at 11:00 their time through every guard of the default pack to `.eml` files.
+pub fn dispatch(args: &crate::args::BenchDispatchArgs) -> anyhow::Result<ExitCode> {
+    use kizuna_core::Event;
+    if args.messages == 0 {
+        bail!("--messages must be at least 1");
+    }
+    let dir = tempfile::Builder::new().prefix("kizuna-bench-").tempdir()?;
+    let home = Home::at(dir.path().join("home"));
+    home.init()?;
+    let rules = home.load_rules(None)?;
+    let (_, mut store) = home.open_store()?;
+    store.set_rules(rules);
+    let mut batch = Vec::with_capacity(3 * 10_000);
+    for i in 0..args.messages {
+        let c = format!("c-{i:07}");
+        for line in [
+            format!(
+                r#"{{"customer":"{c}","type":"profile","at":"2026-03-01T00:00:00Z","name":"客{i}","email":"{c}@example.jp","tz":"Asia/Tokyo"}}"#
+            ),
+            format!(
+                r#"{{"customer":"{c}","type":"opt_in","at":"2026-03-01T00:00:00Z","channel":"email"}}"#
+            ),
+            format!(
+                r#"{{"customer":"{c}","type":"send_request","at":"2026-03-05T01:00:00Z","channel":"email","template":"notice","class":"marketing","vars":{{"subject":"春の新豆","text":"今週はエチオピアの浅煎りです。"}}}}"#
+            ),
+        ] {
+            batch.push(Event::from_json_str(&line).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+        }
+        if batch.len() >= 30_000 {
+            store.append_owned(std::mem::take(&mut batch))?;
+        }
+    }
+    store.append_owned(batch)?;
+    store.flush()?;
+    let dispatcher = super::outbox::dispatcher(&home, None)?;
+    let now: Timestamp = "2026-03-05T02:00:00Z".parse()?;
+    let started = Instant::now();
+    let report = dispatcher.run(&mut store, now)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let sent = report.outcomes.get("sent").copied().unwrap_or(0);
+    let rate = report.considered as f64 / seconds;
+    if args.json {
+        print_json(&serde_json::json!({
+            "messages": report.considered, "sent": sent, "seconds": seconds,
+            "messages_per_second": rate, "outcomes": report.outcomes,
+            "peak_rss_mib": peak_rss_kib().map(|k| k as f64 / 1024.0),
+        }))?;
+    } else {
+        println!(
+            "dispatch: {} messages through {} guards to .eml files in {seconds:.2} s = {} messages/s ({sent} sent)",
+            thousands(report.considered),
+            6,
+            thousands(rate as u64)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -73,6 +73,7 @@ pub fn run(
     }
     out.flush()?;
 
+    let rules_flag = rules;
     let rules = home.load_rules(rules)?;
     let (config, mut store) = home.open_store()?;
     store.set_rules(Arc::clone(&rules));
@@ -96,8 +97,10 @@ pub fn run(
         summary.validate_seconds + summary.append_seconds
     );
 
-    // Timers that fell due during the year (tier reviews) fire up to `now`.
+    // Timers that fell due during the year (tier reviews, reply alarms) fire up to `now`,
+    // then the queued messages go out through the guards.
     let fired = store.fire_due_timers(now)?;
+    let dispatched = super::outbox::dispatcher(&home, rules_flag)?.run(&mut store, now)?;
     let rfm = store.recompute_rfm(now)?;
     let (mut revenue, mut orders, mut open, mut email_in, mut email_out) = (0i64, 0u64, 0, 0, 0);
     let mut silent = 0;
@@ -158,6 +161,35 @@ pub fn run(
         thousands(store.alerts()?.len() as u64),
         thousands(store.rule_errors()?.len() as u64)
     );
+    let outcomes: Vec<String> = dispatched
+        .outcomes
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    println!(
+        "dispatched {} message(s) through the guards: {}",
+        dispatched.considered,
+        if outcomes.is_empty() {
+            "none".to_owned()
+        } else {
+            outcomes.join(", ")
+        }
+    );
+    for (guard, n) in &dispatched.by_guard {
+        println!("  {guard}: {n}");
+    }
+    let open_alerts = store
+        .alerts()?
+        .into_iter()
+        .filter(|a| {
+            store
+                .customer(&a.customer)
+                .ok()
+                .flatten()
+                .is_some_and(|c| c.stats.open_inquiries.iter().any(|o| o.at <= a.at))
+        })
+        .count();
+    println!("open silence alerts: {open_alerts} (see `kizuna alerts --open`)");
     println!();
     print!("{}", render(&rfm));
     Ok(ExitCode::SUCCESS)
