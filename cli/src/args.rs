@@ -201,6 +201,10 @@ pub struct DispatchArgs {
     /// Dispatch as of this time (default: now).
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<Timestamp>,
+    /// One pass over the due messages, then exit. This is what `dispatch` does today;
+    /// dispatching continuously is the daemon's job (`kizuna run`, to come).
+    #[arg(long)]
+    pub once: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
