@@ -177,7 +177,7 @@ impl Dispatcher {
         now: Timestamp,
     ) -> Result<Decision, StoreError> {
         let dead = |reason: String| Ok(Decision::Final(MessageStatus::Dead { reason }));
-        let Some(customer) = store.customer(&message.customer)? else {
+        let Some(customer) = store.customer_shared(&message.customer)? else {
             return dead(format!(
                 "customer {} is unknown (erased?)",
                 message.customer
@@ -215,7 +215,7 @@ impl Dispatcher {
                 tracing::info!(message = %message.id, reason, "manual send forced past the guards");
                 (GuardDecision::Allow, Vec::new())
             }
-            None => Arc::clone(store.rules()).guard(&guard_view, &Arc::new(customer), now),
+            None => Arc::clone(store.rules()).guard(&guard_view, &customer, now),
         };
         store.record_rule_errors(message.id, &errors)?;
         Ok(match decision {

@@ -14,10 +14,12 @@ use std::{
 use super::{AddressField, Channel, Delivery, OutgoingMessage};
 
 /// E-mail written as RFC 5322 `.eml` files into a directory.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FileEmailChannel {
     dir: PathBuf,
     from: String,
+    /// Set once the directory is known to exist (saves a syscall per message).
+    dir_ready: std::sync::atomic::AtomicBool,
 }
 
 impl FileEmailChannel {
@@ -26,6 +28,7 @@ impl FileEmailChannel {
         Self {
             dir: dir.into(),
             from: from.into(),
+            dir_ready: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -62,7 +65,15 @@ impl Channel for FileEmailChannel {
             m.body.replace('\n', "\r\n"),
         );
         let path = self.dir.join(format!("{}.eml", m.id));
-        let written = fs::create_dir_all(&self.dir).and_then(|()| {
+        let ready = if self.dir_ready.load(std::sync::atomic::Ordering::Relaxed) {
+            Ok(())
+        } else {
+            fs::create_dir_all(&self.dir).map(|()| {
+                self.dir_ready
+                    .store(true, std::sync::atomic::Ordering::Relaxed)
+            })
+        };
+        let written = ready.and_then(|()| {
             // Write then rename, so a reader never sees half a message.
             let tmp = self.dir.join(format!(".{}.eml.tmp", m.id));
             fs::write(&tmp, text.as_bytes())?;

@@ -259,6 +259,14 @@ pub(super) fn register(engine: &mut Engine) {
 
     // Guard verdicts.
     engine
+        .register_type_with_name::<super::guard::MessageView>("Message")
+        .register_indexer_get(super::guard::MessageView::get);
+    for field in [
+        "class", "channel", "template", "body", "subject", "vars", "created", "id",
+    ] {
+        engine.register_get(field, move |m: &mut super::guard::MessageView| m.get(field));
+    }
+    engine
         .register_type_with_name::<Verdict>("Verdict")
         .register_fn("allow", || Verdict::Allow)
         .register_fn("deny", |reason: &str| Verdict::Deny(reason.to_owned()))

@@ -49,6 +49,21 @@ pub struct GuardMessage {
     pub created: Timestamp,
 }
 
+/// `message` in a guard: a shared view, so six guards cost six reference counts, not six
+/// copies of the rendered text.
+#[derive(Debug, Clone)]
+pub struct MessageView(Arc<Map>);
+
+impl MessageView {
+    /// `message.<field>`.
+    pub fn get(&mut self, field: &str) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+        self.0
+            .get(field)
+            .cloned()
+            .ok_or_else(|| format!("message has no field {field:?}").into())
+    }
+}
+
 impl GuardMessage {
     /// As a Rhai map.
     pub(super) fn to_map(&self) -> Map {

@@ -21,6 +21,15 @@ impl Store {
         Ok(self.record(id)?.map(|r| Arc::unwrap_or_clone(r.customer)))
     }
 
+    /// One customer's projection, shared: no copy when it is in the store's cache. For
+    /// read-only use on hot paths (the dispatcher's guards).
+    pub fn customer_shared(&self, id: &CustomerId) -> Result<Option<Arc<Customer>>, StoreError> {
+        match self.cache.get(id) {
+            Some(d) => Ok(Some(Arc::clone(&d.record.customer))),
+            None => Ok(self.stored_record(id)?.map(|r| r.customer)),
+        }
+    }
+
     pub(super) fn record(&self, id: &CustomerId) -> Result<Option<Record>, StoreError> {
         match self.cache.get(id) {
             Some(d) => Ok(Some(d.record.clone())),
