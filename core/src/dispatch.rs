@@ -112,6 +112,7 @@ impl Dispatcher {
             }
             due = later;
         }
+        store.flush()?;
         Ok(report)
     }
 
@@ -164,9 +165,10 @@ impl Dispatcher {
                 .entry(m.status.name().to_owned())
                 .or_default() += 1;
         }
+        // The events and the outcomes become durable together (update_messages flushes);
+        // projections are checkpointed once, at the end of the run.
         store.append_owned(sent_events)?;
-        store.update_messages(&done)?;
-        store.flush()
+        store.update_messages(&done)
     }
 
     fn decide(
