@@ -128,6 +128,10 @@ impl Dispatcher {
         let mut to_send = Vec::new();
         for mut message in messages {
             report.considered += 1;
+            if let MessageStatus::Sending { since } = &message.status {
+                // Interrupted mid-send: it may have gone out; it goes out again (same id).
+                tracing::warn!(message = %message.id, %since, "resending a message whose earlier send was interrupted");
+            }
             match self.decide(store, templates, &message, now)? {
                 Decision::Final(status) => {
                     message.status = status;
@@ -530,6 +534,65 @@ mod tests {
                 .unwrap()
                 .considered,
             0
+        );
+    }
+
+    #[test]
+    fn a_failing_guard_denies_and_is_recorded() {
+        let mut s = setup(&[("thanks.email", "Subject: Hi\n\nBody")]);
+        let rules = RuleSet::compile(
+            vec![
+                ("r.rhai".into(), RULES.into()),
+                (
+                    "z.rhai".into(),
+                    "fn guard(m, c) {\n  let x = m.vars.missing.deeper;\n}".into(),
+                ),
+            ],
+            None,
+        )
+        .unwrap();
+        s.store.set_rules(Arc::new(rules));
+        buy(&mut s, "o-1", "thanks");
+        let email = s.dir.path().join("email");
+        dispatcher(&s, email).run(&mut s.store, now()).unwrap();
+        let m = s.store.outbox().unwrap().remove(0);
+        let MessageStatus::Suppressed { guard, reason } = m.status else {
+            panic!("{:?}", m.status)
+        };
+        assert_eq!(guard, "z.rhai");
+        assert!(reason.starts_with("guard failed:"), "{reason}");
+        let errors = s.store.rule_errors().unwrap();
+        assert_eq!(
+            (errors[0].function.as_str(), errors[0].pos.file.as_str()),
+            ("guard", "z.rhai")
+        );
+        assert_eq!(
+            errors[0].event,
+            m.id.to_string(),
+            "the error names the message"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_send_is_sent_again_under_the_same_id() {
+        let mut s = setup(&[("thanks.email", "Subject: Hi\n\nBody")]);
+        buy(&mut s, "o-1", "thanks");
+        // Simulate a crash after the `sending` mark was written.
+        let mut m = s.store.outbox().unwrap().remove(0);
+        m.status = MessageStatus::Sending { since: now() };
+        m.attempts = 1;
+        s.store.update_message(&m).unwrap();
+        let email = s.dir.path().join("email");
+        let report = dispatcher(&s, email.clone())
+            .run(&mut s.store, now())
+            .unwrap();
+        assert_eq!(report.outcomes.get("sent"), Some(&1));
+        let files: Vec<_> = std::fs::read_dir(email).unwrap().collect();
+        assert_eq!(files.len(), 1);
+        assert_eq!(
+            s.store.outbox().unwrap()[0].attempts,
+            2,
+            "the attempt count tells"
         );
     }
 
