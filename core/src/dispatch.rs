@@ -155,19 +155,24 @@ impl Dispatcher {
             let send_all = |part: &[(OutboxMessage, OutgoingMessage)]| -> Vec<MessageStatus> {
                 part.iter().map(|(m, o)| self.deliver(m, o, now)).collect()
             };
-            std::thread::scope(|scope| {
-                let second = scope.spawn(|| send_all(b));
-                let mut first = send_all(a);
-                first.extend(second.join().unwrap_or_else(|_| {
-                    b.iter()
-                        .map(|_| MessageStatus::Failed {
-                            retry_at: now,
-                            error: "the sending thread panicked".into(),
-                        })
-                        .collect()
-                }));
-                first
-            })
+            if to_send.len() < 16 {
+                // Not worth a thread.
+                send_all(&to_send)
+            } else {
+                std::thread::scope(|scope| {
+                    let second = scope.spawn(|| send_all(b));
+                    let mut first = send_all(a);
+                    first.extend(second.join().unwrap_or_else(|_| {
+                        b.iter()
+                            .map(|_| MessageStatus::Failed {
+                                retry_at: now,
+                                error: "the sending thread panicked".into(),
+                            })
+                            .collect()
+                    }));
+                    first
+                })
+            }
         };
         let mut sent_events = Vec::new();
         for ((mut message, _), status) in to_send.into_iter().zip(statuses) {
