@@ -275,6 +275,16 @@ pub enum ReportCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The 5×5 grid of recency × frequency scores: customers and revenue per cell (scores
+    /// from the last `kizuna rfm`).
+    Rfm {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print CSV (r,f,customers,revenue).
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+    },
 }
 
 /// `kizuna tick`.

@@ -62,6 +62,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(ReportCommand::Guards { since, json }) => {
             commands::outbox::report_guards(&home, *since, *json)
         }
+        Command::Report(ReportCommand::Rfm { json, csv }) => {
+            commands::rfm::grid(&home, *json, *csv)
+        }
         Command::Tick(args) => commands::timers::tick(&home, rules, args),
         Command::Alerts(args) => commands::timers::alerts(&home, args),
         Command::Rules(RulesCommand::Check { dir }) => {

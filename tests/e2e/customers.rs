@@ -126,3 +126,28 @@ fn erase_removes_every_trace_and_needs_confirmation() {
     let run = h.run(&["customer", "erase", "c-1", "--yes"]).fails();
     assert!(run.stderr.contains("no customer c-1"), "{}", run.stderr);
 }
+
+#[test]
+fn the_rfm_grid_needs_scores_and_adds_up() {
+    let h = imported();
+    let run = h.run(&["report", "rfm"]).fails();
+    assert!(
+        run.stderr.contains("run `kizuna rfm` first"),
+        "{}",
+        run.stderr
+    );
+    h.run(&["rfm", "--now", "2026-03-01T00:00:00Z"]).ok();
+    let grid = h.run(&["report", "rfm", "--json"]).ok().json();
+    let cells = grid["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 25);
+    let customers: u64 = cells.iter().map(|c| c["customers"].as_u64().unwrap()).sum();
+    let revenue: i64 = cells.iter().map(|c| c["revenue"].as_i64().unwrap()).sum();
+    assert_eq!(
+        (customers, revenue),
+        (2, 60_000),
+        "the two buyers and all their revenue"
+    );
+    let csv = h.run(&["report", "rfm", "--csv"]).ok().stdout;
+    assert_eq!(csv.lines().count(), 26);
+    assert_eq!(csv.lines().next(), Some("r,f,customers,revenue"));
+}
