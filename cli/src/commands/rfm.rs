@@ -89,9 +89,9 @@ pub fn grid(home: &Home, json: bool, csv: bool) -> anyhow::Result<ExitCode> {
     }
     if csv {
         println!("r,f,customers,revenue");
-        for r in (0..5).rev() {
-            for f in 0..5 {
-                println!("{},{},{},{}", r + 1, f + 1, cells[r][f].0, cells[r][f].1);
+        for (r, row) in cells.iter().enumerate().rev() {
+            for (f, (n, revenue)) in row.iter().enumerate() {
+                println!("{},{},{n},{revenue}", r + 1, f + 1);
             }
         }
         return Ok(ExitCode::SUCCESS);
