@@ -383,10 +383,7 @@ fn sent_event(store: &Store, message: &OutboxMessage, now: Timestamp) -> Result<
     obj.insert("at".into(), Value::String(now.to_string()));
     obj.insert("channel".into(), Value::String(message.channel.clone()));
     obj.insert("template".into(), Value::String(message.template.clone()));
-    obj.insert(
-        "class".into(),
-        serde_json::to_value(message.class).unwrap_or_default(),
-    );
+    obj.insert("class".into(), message.class.as_str().into());
     obj.insert("message".into(), Value::String(message.id.to_string()));
     Event::from_json(obj).map_err(|errors| StoreError::Corrupt {
         path: store.path().to_path_buf(),

@@ -129,10 +129,7 @@ pub fn outbox(home: &Home, command: &OutboxCommand) -> anyhow::Result<ExitCode> 
                     MessageStatus::Sending { since } => format!("since {since}"),
                     MessageStatus::Pending => String::new(),
                 };
-                let class = serde_json::to_value(m.class)?
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
+                let class = m.class.as_str().to_owned();
                 t.row(vec![
                     m.id.to_string(),
                     m.customer.to_string(),

@@ -58,10 +58,7 @@ impl Channel for FileEmailChannel {
             self.from,
             m.to,
             m.id,
-            serde_json::to_value(m.class)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            m.class.as_str(),
             m.body.replace('\n', "\r\n"),
         );
         let path = self.dir.join(format!("{}.eml", m.id));

@@ -96,6 +96,15 @@ impl MessageClass {
         Self::Marketing
     }
 
+    /// The class's name, as scripts, events and reports write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Marketing => "marketing",
+            Self::Transactional => "transactional",
+            Self::Service => "service",
+        }
+    }
+
     /// Parses a class name.
     pub fn parse(s: &str) -> Option<Self> {
         match s {

@@ -71,10 +71,7 @@ impl GuardMessage {
         m.insert("id".into(), self.id.clone().into());
         m.insert("channel".into(), self.channel.clone().into());
         m.insert("template".into(), self.template.clone().into());
-        let class = serde_json::to_value(self.class)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned));
-        m.insert("class".into(), class.unwrap_or_default().into());
+        m.insert("class".into(), self.class.as_str().into());
         m.insert(
             "subject".into(),
             self.subject.clone().map_or(Dynamic::UNIT, Dynamic::from),
