@@ -178,17 +178,7 @@ pub fn run(
     for (guard, n) in &dispatched.by_guard {
         println!("  {guard}: {n}");
     }
-    let open_alerts = store
-        .alerts()?
-        .into_iter()
-        .filter(|a| {
-            store
-                .customer(&a.customer)
-                .ok()
-                .flatten()
-                .is_some_and(|c| c.stats.open_inquiries.iter().any(|o| o.at <= a.at))
-        })
-        .count();
+    let open_alerts = store.open_alerts()?.len();
     println!("open silence alerts: {open_alerts} (see `kizuna alerts --open`)");
     println!();
     print!("{}", render(&rfm));

@@ -41,18 +41,11 @@ pub fn tick(home: &Home, rules: Option<&Path>, args: &TickArgs) -> anyhow::Resul
 /// Lists staff alerts, oldest first.
 pub fn alerts(home: &Home, args: &AlertsArgs) -> anyhow::Result<ExitCode> {
     let (_, store) = home.open_store()?;
-    let mut shown: Vec<Alert> = Vec::new();
-    for alert in store.alerts()? {
-        if args.open {
-            let still_open = store
-                .customer(&alert.customer)?
-                .is_some_and(|c| c.stats.open_inquiries.iter().any(|o| o.at <= alert.at));
-            if !still_open {
-                continue;
-            }
-        }
-        shown.push(alert);
-    }
+    let shown: Vec<Alert> = if args.open {
+        store.open_alerts()?
+    } else {
+        store.alerts()?
+    };
     if args.json {
         print_json(&shown)?;
         return Ok(ExitCode::SUCCESS);

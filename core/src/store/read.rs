@@ -207,6 +207,21 @@ impl Store {
         self.items(keys::ALERT)
     }
 
+    /// Alerts still open: their customer has an inquiry or complaint, raised no later than
+    /// the alert, that is still unanswered.
+    pub fn open_alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        let mut open = Vec::new();
+        for alert in self.alerts()? {
+            let waiting = self
+                .customer_shared(&alert.customer)?
+                .is_some_and(|c| c.stats.open_inquiries.iter().any(|o| o.at <= alert.at));
+            if waiting {
+                open.push(alert);
+            }
+        }
+        Ok(open)
+    }
+
     /// Timers set by rules, by customer then name.
     pub fn timers(&self) -> Result<Vec<Timer>, StoreError> {
         self.items(keys::TIMER)
