@@ -48,8 +48,8 @@ pub fn dispatch(
     let (_, mut store) = home.open_store()?;
     store.set_rules(rule_set);
     let now = args.now.unwrap_or_else(Timestamp::now);
+    // `run` flushes before it returns.
     let report = dispatcher.run(&mut store, now)?;
-    store.flush()?;
     tracing::info!(considered = report.considered, "dispatch");
     if args.json {
         print_json(&report)?;
