@@ -30,19 +30,6 @@ use crate::{
     store::Store,
 };
 
-/// A fresh scratch directory for a case's file channels.
-fn tempfile_dir() -> Result<std::path::PathBuf, String> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "kizuna-fixture-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(dir)
-}
-
 /// A fixture file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -238,7 +225,12 @@ fn run_case(rules: &Arc<RuleSet>, root: &Path, case: &Case) -> Result<Vec<String
         last = Some(last.map_or(until, |l| l.max(until)));
     }
     if let Some(at) = case.dispatch_at {
-        let out = tempfile_dir()?;
+        // A scratch outbox, removed when the case ends (tempfile removes it on drop).
+        let scratch = tempfile::Builder::new()
+            .prefix("kizuna-fixture-")
+            .tempdir()
+            .map_err(|e| format!("scratch directory: {e}"))?;
+        let out = scratch.path();
         let channels: Vec<Box<dyn Channel>> = vec![
             Box::new(FileEmailChannel::new(
                 out.join("email"),
@@ -247,9 +239,7 @@ fn run_case(rules: &Arc<RuleSet>, root: &Path, case: &Case) -> Result<Vec<String
             Box::new(FileSmsChannel::new(out.join("sms"))),
         ];
         let dispatcher = Dispatcher::new(channels, root.join("templates"), RetryPolicy::default());
-        let dispatched = dispatcher.run(&mut store, at).map_err(|e| e.to_string());
-        let _ = std::fs::remove_dir_all(&out);
-        dispatched?;
+        dispatcher.run(&mut store, at).map_err(|e| e.to_string())?;
     }
     let projection = store
         .customer(&customer)
