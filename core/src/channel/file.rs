@@ -70,12 +70,7 @@ impl Channel for FileEmailChannel {
                     .store(true, std::sync::atomic::Ordering::Relaxed)
             })
         };
-        let written = ready.and_then(|()| {
-            // Write then rename, so a reader never sees half a message.
-            let tmp = self.dir.join(format!(".{}.eml.tmp", m.id));
-            fs::write(&tmp, text.as_bytes())?;
-            fs::rename(&tmp, &path)
-        });
+        let written = ready.and_then(|()| publish(&self.dir, &path, text.as_bytes()));
         match written {
             Ok(()) => Delivery::Sent {
                 receipt: path.display().to_string(),
@@ -85,6 +80,42 @@ impl Channel for FileEmailChannel {
             },
         }
     }
+}
+
+/// Puts `bytes` at `path` so that a reader never sees half a message.
+///
+/// On Linux the file is written unnamed (`O_TMPFILE`) and then linked into place: one
+/// directory entry per message instead of create + rename, which halves the time spent
+/// holding the directory's lock — the dominant cost of this channel on ext4. A message that
+/// is already there (a re-send after a crash) is replaced by write + rename instead, as on
+/// systems without `O_TMPFILE`.
+fn publish(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+        let unnamed = rustix::fs::open(
+            dir,
+            OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        );
+        if let Ok(fd) = unnamed {
+            let mut file = fs::File::from(fd);
+            file.write_all(bytes)?;
+            let fd_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+            match rustix::fs::linkat(CWD, fd_path.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW) {
+                Ok(()) => return Ok(()),
+                // Already sent once: fall through and replace it atomically.
+                Err(rustix::io::Errno::EXIST) => {}
+                // No /proc (a minimal container): the portable path below still works.
+                Err(rustix::io::Errno::NOENT) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    fs::write(&tmp, bytes)?;
+    fs::rename(&tmp, path)
 }
 
 /// SMS appended as JSON lines to `sms.jsonl` in a directory.
