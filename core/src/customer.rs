@@ -12,6 +12,7 @@ use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    basket::ItemStat,
     event::{Event, channel_name},
     ids::{CustomerId, EventId, EventKind},
     loyalty::Loyalty,
@@ -46,6 +47,10 @@ pub struct Customer {
     /// Messages sent in the last month (time and class), for the contact guards.
     #[serde(default)]
     pub contacts: Vec<ContactMark>,
+    /// Items bought, with first/last purchase and count: what cross-sell must not offer
+    /// again, and each customer's share of the co-purchase statistics ([`crate::basket`]).
+    #[serde(default)]
+    pub items: LiteMap<String, ItemStat>,
 }
 
 /// One message sent to the customer.
@@ -174,6 +179,7 @@ impl Customer {
             rfm: None,
             loyalty: Loyalty::default(),
             contacts: Vec::new(),
+            items: LiteMap::new(),
         }
     }
 
@@ -199,6 +205,13 @@ impl Customer {
                     keep_min(&mut stats.first_order, t);
                     keep_max(&mut stats.last_order, t);
                     self.loyalty.add_spend(amount, t);
+                    for item in event.purchase_items() {
+                        let stat = self
+                            .items
+                            .get(item)
+                            .map_or(ItemStat::first(t), |s| s.with_purchase(t));
+                        self.items.insert(item.to_owned(), stat);
+                    }
                     stats.avg_days_between_orders = match (stats.first_order, stats.last_order) {
                         (Some(first), Some(last)) if stats.orders > 1 => {
                             Some(days_between(first, last) / (stats.orders - 1) as f64)

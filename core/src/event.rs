@@ -171,6 +171,22 @@ impl Event {
             .filter(|a| *a >= 0)
     }
 
+    /// The distinct item codes of a purchase, in order (empty for other kinds and for
+    /// purchases without items). A code listed twice counts once: "bought it in this order".
+    pub fn purchase_items(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        if let (EventKind::Purchase, Some(Value::Array(items))) =
+            (&self.kind, self.attrs.get("items"))
+        {
+            for item in items.iter().filter_map(Value::as_str) {
+                if !out.contains(&item) {
+                    out.push(item);
+                }
+            }
+        }
+        out
+    }
+
     /// A string attribute, if present.
     pub fn attr_str(&self, name: &str) -> Option<&str> {
         self.attrs.get(name).and_then(Value::as_str)

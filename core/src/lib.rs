@@ -25,6 +25,7 @@
 
 #![deny(missing_docs)]
 
+pub mod basket;
 pub mod channel;
 pub mod contact;
 pub mod customer;

@@ -8,7 +8,9 @@
 use std::{cell::RefCell, collections::HashMap, sync::Arc};
 
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
-use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+
+use crate::basket::Baskets;
 
 use super::{
     effect::{Effect, MessageClass},
@@ -30,6 +32,7 @@ struct Sink {
 pub(super) type Constants = Arc<HashMap<String, Dynamic>>;
 
 thread_local! {
+    static BASKETS: RefCell<Option<Arc<Baskets>>> = const { RefCell::new(None) };
     static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
     static CONSTANTS: RefCell<Option<Constants>> = const { RefCell::new(None) };
 }
@@ -52,6 +55,39 @@ pub(super) fn with_sink<T>(
     CONSTANTS.with(|c| *c.borrow_mut() = None);
     let effects = SINK.with(|s| s.borrow_mut().take().map(|s| s.effects).unwrap_or_default());
     (out, effects)
+}
+
+/// Runs `f` with `baskets` answering `also_bought` and `typical_interval`.
+///
+/// The store holds the statistics and changes them between events; a thread-local
+/// `Arc` lends them to the scripts of one event without the engine knowing about stores.
+/// Outside this (a guard, a fixture without a store) the helpers see no statistics.
+pub fn with_baskets<T>(baskets: &Arc<Baskets>, f: impl FnOnce() -> T) -> T {
+    BASKETS.with(|b| *b.borrow_mut() = Some(Arc::clone(baskets)));
+    let out = f();
+    BASKETS.with(|b| *b.borrow_mut() = None);
+    out
+}
+
+fn also_bought(item: &str, n: i64) -> Array {
+    let n = usize::try_from(n).unwrap_or(0).min(100);
+    BASKETS.with(|b| {
+        b.borrow().as_ref().map_or_else(Array::new, |b| {
+            b.also_bought(item, n)
+                .into_iter()
+                .map(|(item, _)| Dynamic::from(item))
+                .collect()
+        })
+    })
+}
+
+fn typical_interval(item: &str) -> Dynamic {
+    BASKETS.with(|b| {
+        b.borrow()
+            .as_ref()
+            .and_then(|b| b.item(item).and_then(|i| i.typical_interval_days()))
+            .map_or(Dynamic::UNIT, Dynamic::from)
+    })
 }
 
 /// Makes a script's top-level `const`s readable inside its functions.
@@ -336,6 +372,8 @@ pub(super) fn register(engine: &mut Engine) {
                 name: non_empty(name, "timer name")?,
             })
         })
+        .register_fn("also_bought", also_bought)
+        .register_fn("typical_interval", typical_interval)
         .register_fn("alert", |text: ImmutableString| -> Res<()> {
             record(Effect::Alert {
                 text: non_empty(&text, "alert text")?,

@@ -37,7 +37,7 @@ pub mod error;
 pub mod guard;
 pub mod view;
 
-pub use api::DEFAULT_POINTS_VALIDITY_DAYS;
+pub use api::{DEFAULT_POINTS_VALIDITY_DAYS, with_baskets};
 pub use effect::{AppliedEffect, Effect, MessageClass};
 pub use engine::{Evaluation, RuleSet};
 pub use error::{CompileError, LoadError, RuleError, ScriptPos};

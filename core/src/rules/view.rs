@@ -179,6 +179,12 @@ impl CustomerView {
                 })
                 .collect::<Map>()
                 .into(),
+            "items" => c
+                .items
+                .keys()
+                .map(|i| Dynamic::from(i.clone()))
+                .collect::<Array>()
+                .into(),
             "open_inquiries" => c
                 .stats
                 .open_inquiries

@@ -19,7 +19,7 @@ use super::{
 use crate::{
     customer::Customer,
     event::Event,
-    ids::CustomerId,
+    ids::{CustomerId, EventKind},
     rules::{AppliedEffect, RuleError, RuleSet},
 };
 
@@ -97,14 +97,27 @@ impl Store {
             cached.dirty = true;
             self.dirty += 1;
         }
+        if event.kind == EventKind::Purchase
+            && Self::observe_purchase(
+                &mut self.baskets,
+                self.baskets_until,
+                seq,
+                event,
+                &record.customer.items,
+            )
+        {
+            self.baskets_dirty = true;
+        }
         Arc::make_mut(&mut record.customer).apply(event);
         match source {
             EffectSource::Rules(rules) => {
-                let mut evaluation = if timers::is_timer_event(event) {
-                    rules.on_timer(event, &record.customer)
-                } else {
-                    rules.on_event(event, &record.customer)
-                };
+                let mut evaluation = crate::rules::with_baskets(&self.baskets, || {
+                    if timers::is_timer_event(event) {
+                        rules.on_timer(event, &record.customer)
+                    } else {
+                        rules.on_event(event, &record.customer)
+                    }
+                });
                 // A manual send (`kizuna send`) queues its message like a script would.
                 if let Some(send) = effects::manual_send(event) {
                     evaluation.effects.insert(0, send);
@@ -170,6 +183,7 @@ impl Store {
         if self.dirty == 0 && self.counter("checkpoint")? == self.next_seq {
             return Ok(());
         }
+        self.write_baskets()?;
         self.write_sealed()?;
         let dirty: Vec<CustomerId> = self
             .cache

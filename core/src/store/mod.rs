@@ -15,6 +15,7 @@
 //! projection". See [`keys`] for the layout.
 
 mod append;
+mod baskets;
 mod block;
 mod checkpoint;
 mod effects;
@@ -193,6 +194,12 @@ pub struct Store {
     rules: Arc<RuleSet>,
     /// Per-event processing times in nanoseconds, when a benchmark asked for them.
     latencies: Option<Vec<u32>>,
+    /// Co-purchase statistics ([`crate::basket`]), shared with scripts while they run.
+    baskets: Arc<crate::basket::Baskets>,
+    /// The sequence up to which (exclusive) the stored statistics count purchases.
+    baskets_until: u64,
+    /// The statistics changed since the last checkpoint.
+    baskets_dirty: bool,
 }
 
 impl Store {
@@ -238,8 +245,12 @@ impl Store {
             poisoned: false,
             rules: Arc::new(RuleSet::empty()),
             latencies: None,
+            baskets: Arc::default(),
+            baskets_until: 0,
+            baskets_dirty: false,
         };
         store.check_schema()?;
+        store.load_baskets()?;
         store.next_seq = store.last_seq()?.map_or(0, |s| s + 1);
         store.recover()?;
         Ok(store)
