@@ -293,6 +293,9 @@ pub struct TickArgs {
     /// Fire timers due up to this time (default: now).
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<Timestamp>,
+    /// Do not recompute RFM even if the last pass is over a day old.
+    #[arg(long)]
+    pub no_rfm: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -305,6 +308,9 @@ pub struct AlertsArgs {
     /// before the alert.
     #[arg(long)]
     pub open: bool,
+    /// Highest priority first (e.g. top-customer check-ins by revenue), then oldest.
+    #[arg(long)]
+    pub by_priority: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

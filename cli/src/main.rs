@@ -55,7 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Customer(CustomerCommand::List(args)) => commands::customer::list(&home, args),
         Command::Customer(CustomerCommand::Show(args)) => commands::customer::show(&home, args),
         Command::Customer(CustomerCommand::Erase(args)) => commands::customer::erase(&home, args),
-        Command::Rfm(args) => commands::rfm::run(&home, args),
+        Command::Rfm(args) => commands::rfm::run(&home, rules, args),
         Command::Dispatch(args) => commands::outbox::dispatch(&home, rules, args),
         Command::Outbox(command) => commands::outbox::outbox(&home, command),
         Command::Send(args) => commands::outbox::send(&home, rules, args),

@@ -8,93 +8,55 @@ use std::path::Path;
 
 use anyhow::Context;
 
-/// Every file of the pack: path relative to the rules directory, and content.
-pub const FILES: &[(&str, &str)] = &[
-    ("README.md", include_str!("../../scripts/README.md")),
-    ("birthday.rhai", include_str!("../../scripts/birthday.rhai")),
-    (
-        "birthday.test.json",
-        include_str!("../../scripts/birthday.test.json"),
-    ),
-    (
-        "guards/after_decline.rhai",
-        include_str!("../../scripts/guards/after_decline.rhai"),
-    ),
-    (
-        "guards/after_decline.test.json",
-        include_str!("../../scripts/guards/after_decline.test.json"),
-    ),
-    (
-        "guards/consent.rhai",
-        include_str!("../../scripts/guards/consent.rhai"),
-    ),
-    (
-        "guards/consent.test.json",
-        include_str!("../../scripts/guards/consent.test.json"),
-    ),
-    (
-        "guards/over_contact.rhai",
-        include_str!("../../scripts/guards/over_contact.rhai"),
-    ),
-    (
-        "guards/over_contact.test.json",
-        include_str!("../../scripts/guards/over_contact.test.json"),
-    ),
-    (
-        "guards/quiet_hours.rhai",
-        include_str!("../../scripts/guards/quiet_hours.rhai"),
-    ),
-    (
-        "guards/quiet_hours.test.json",
-        include_str!("../../scripts/guards/quiet_hours.test.json"),
-    ),
-    (
-        "guards/unanswered.rhai",
-        include_str!("../../scripts/guards/unanswered.rhai"),
-    ),
-    (
-        "guards/unanswered.test.json",
-        include_str!("../../scripts/guards/unanswered.test.json"),
-    ),
-    (
-        "guards/wording.rhai",
-        include_str!("../../scripts/guards/wording.rhai"),
-    ),
-    (
-        "guards/wording.test.json",
-        include_str!("../../scripts/guards/wording.test.json"),
-    ),
-    ("points.rhai", include_str!("../../scripts/points.rhai")),
-    (
-        "points.test.json",
-        include_str!("../../scripts/points.test.json"),
-    ),
-    ("silence.rhai", include_str!("../../scripts/silence.rhai")),
-    (
-        "silence.test.json",
-        include_str!("../../scripts/silence.test.json"),
-    ),
-    (
-        "templates/notice.email",
-        include_str!("../../scripts/templates/notice.email"),
-    ),
-    (
-        "templates/notice.sms",
-        include_str!("../../scripts/templates/notice.sms"),
-    ),
-    (
-        "templates/reply_delayed.email",
-        include_str!("../../scripts/templates/reply_delayed.email"),
-    ),
-    (
-        "templates/tier_up.email",
-        include_str!("../../scripts/templates/tier_up.email"),
-    ),
-    ("tiers.rhai", include_str!("../../scripts/tiers.rhai")),
-    (
-        "tiers.test.json",
-        include_str!("../../scripts/tiers.test.json"),
-    ),
+/// Embeds the named files of `scripts/`, keeping each name next to its content.
+macro_rules! pack {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../scripts/", $name)))),*]
+    };
+}
+
+/// Every file of the pack: path relative to the rules directory, and content (sorted; a
+/// test checks the list against `scripts/`).
+pub const FILES: &[(&str, &str)] = pack![
+    "README.md",
+    "birthday.rhai",
+    "birthday.test.json",
+    "campaigns/birthday.rhai",
+    "campaigns/birthday.test.json",
+    "campaigns/cross_sell.rhai",
+    "campaigns/cross_sell.test.json",
+    "campaigns/repurchase.rhai",
+    "campaigns/repurchase.test.json",
+    "campaigns/top_customers.rhai",
+    "campaigns/top_customers.test.json",
+    "campaigns/winback.rhai",
+    "campaigns/winback.test.json",
+    "guards/after_decline.rhai",
+    "guards/after_decline.test.json",
+    "guards/consent.rhai",
+    "guards/consent.test.json",
+    "guards/over_contact.rhai",
+    "guards/over_contact.test.json",
+    "guards/quiet_hours.rhai",
+    "guards/quiet_hours.test.json",
+    "guards/unanswered.rhai",
+    "guards/unanswered.test.json",
+    "guards/wording.rhai",
+    "guards/wording.test.json",
+    "points.rhai",
+    "points.test.json",
+    "silence.rhai",
+    "silence.test.json",
+    "templates/birthday.email",
+    "templates/cross_sell.email",
+    "templates/notice.email",
+    "templates/notice.sms",
+    "templates/reply_delayed.email",
+    "templates/repurchase.email",
+    "templates/tier_up.email",
+    "templates/winback.email",
+    "tiers.rhai",
+    "tiers.test.json",
 ];
 
 /// Writes the pack into `dir`, creating it.

@@ -116,6 +116,10 @@ pub struct Stats {
     pub last_inbound: Option<Timestamp>,
     /// Latest reply, call/visit or message from the business.
     pub last_outbound: Option<Timestamp>,
+    /// Latest reply or call/visit by staff (not automated messages): what closes a staff
+    /// alert such as a check-in task.
+    #[serde(default)]
+    pub last_staff_contact: Option<Timestamp>,
     /// Inquiries and complaints not yet answered by a reply, oldest first.
     pub open_inquiries: Vec<OpenInquiry>,
     /// Earliest event of any kind.
@@ -195,6 +199,9 @@ impl Customer {
         }
         if event.kind.is_outbound() {
             keep_max(&mut stats.last_outbound, t);
+        }
+        if matches!(event.kind, EventKind::Reply | EventKind::Contact) {
+            keep_max(&mut stats.last_staff_contact, t);
         }
         match &event.kind {
             EventKind::Profile => self.apply_profile(event),

@@ -238,6 +238,7 @@ impl Dispatcher {
             channel: message.channel.clone(),
             template: message.template.clone(),
             class: message.class,
+            campaign: message.campaign.clone(),
             subject: subject.clone(),
             body: body.clone(),
             vars: message.vars.clone(),
@@ -384,6 +385,9 @@ fn sent_event(store: &Store, message: &OutboxMessage, now: Timestamp) -> Result<
     obj.insert("channel".into(), Value::String(message.channel.clone()));
     obj.insert("template".into(), Value::String(message.template.clone()));
     obj.insert("class".into(), message.class.as_str().into());
+    if let Some(campaign) = &message.campaign {
+        obj.insert("campaign".into(), Value::String(campaign.clone()));
+    }
     obj.insert("message".into(), Value::String(message.id.to_string()));
     Event::from_json(obj).map_err(|errors| StoreError::Corrupt {
         path: store.path().to_path_buf(),

@@ -46,8 +46,16 @@ pub struct Case {
     pub name: String,
     /// Profile fields plus `id`; becomes a `profile` event before the first event.
     pub customer: Map<String, Value>,
+    /// Events of other customers (each names its `customer`), stored before the case's
+    /// own: the population that co-purchase statistics and the like are built from.
+    #[serde(default)]
+    pub others: Vec<Map<String, Value>>,
     /// Events for the customer; `customer` may be omitted (it is the case's customer).
     pub events: Vec<Map<String, Value>>,
+    /// Then recompute RFM for everyone (the case's customer and `others`) at this time, as
+    /// `kizuna rfm` does, recording segment changes as events the rules see.
+    #[serde(default)]
+    pub rfm_at: Option<Timestamp>,
     /// Fire every timer due up to this time after the events.
     #[serde(default)]
     pub timers_until: Option<Timestamp>,
@@ -71,7 +79,8 @@ pub struct Expect {
     pub tags: Option<Vec<String>>,
     /// Number of rule errors.
     pub rule_errors: Option<usize>,
-    /// Effects that must have been produced (partial match on the fields given).
+    /// Effects that must have been produced (partial match on the fields given, nested
+    /// objects such as `vars` and `data` included).
     pub effects: Option<Vec<Map<String, Value>>>,
     /// Effects that must *not* have been produced (partial match).
     pub no_effects: Option<Vec<Map<String, Value>>>,
@@ -191,7 +200,7 @@ fn run_case(rules: &Arc<RuleSet>, root: &Path, case: &Case) -> Result<Vec<String
     let customer = CustomerId::new(id).map_err(|e| format!("customer id: {e}"))?;
     let mut store = Store::open_temporary().map_err(|e| e.to_string())?;
     store.set_rules(Arc::clone(rules));
-    let mut events = Vec::new();
+    let mut events = case.others.clone();
     let first_at = case.events.first().and_then(|e| e.get("at")).cloned();
     let mut profile = case.customer.clone();
     profile.remove("id");
@@ -220,6 +229,10 @@ fn run_case(rules: &Arc<RuleSet>, root: &Path, case: &Case) -> Result<Vec<String
     }
     let mut last = parsed.iter().map(|e| e.at.instant()).max();
     store.append(&parsed).map_err(|e| e.to_string())?;
+    if let Some(at) = case.rfm_at {
+        store.recompute_rfm(at).map_err(|e| e.to_string())?;
+        last = Some(last.map_or(at, |l| l.max(at)));
+    }
     if let Some(until) = case.timers_until {
         store.fire_due_timers(until).map_err(|e| e.to_string())?;
         last = Some(last.map_or(until, |l| l.max(until)));
@@ -292,9 +305,8 @@ fn run_case(rules: &Arc<RuleSet>, root: &Path, case: &Case) -> Result<Vec<String
         ));
     }
     let matches = |want: &Map<String, Value>| {
-        produced
-            .iter()
-            .any(|p| want.iter().all(|(k, v)| p.get(k) == Some(v)))
+        let want = Value::Object(want.clone());
+        produced.iter().any(|p| partial_match(&want, p))
     };
     for want in x.effects.iter().flatten() {
         if !matches(want) {

@@ -26,9 +26,24 @@ pub struct Rfm {
     pub m: u8,
     /// The named segment those scores fall in.
     pub segment: Segment,
+    /// In the top [`TOP_SHARE_PERCENT`] of customers by revenue over the last 12 months:
+    /// the customers worth a personal call or visit.
+    #[serde(default)]
+    pub top: bool,
+    /// Revenue over the 12 months before `computed_at`.
+    #[serde(default)]
+    pub revenue_12m: i64,
     /// The "now" the scores were computed against.
     pub computed_at: Timestamp,
 }
+
+/// The share of customers (by 12-month revenue, among those with any) marked [`Rfm::top`].
+pub const TOP_SHARE_PERCENT: usize = 10;
+
+/// The event type an RFM pass records when a customer's segment or top-customer mark
+/// changes: `from` (the previous segment, or null), `to`, `top`, `was_top`, `revenue_12m`.
+/// Campaigns (win-back, top-customer check-ins) react to it like to any other event.
+pub const SEGMENT_CHANGED: &str = "segment_changed";
 
 /// Named RFM segments, the vocabulary marketers use to pick an audience.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -135,6 +150,8 @@ pub fn score(inputs: &[RfmInput], now: Timestamp) -> Vec<Rfm> {
             f: f[i],
             m: m[i],
             segment: Segment::classify(r[i], f[i], m[i]),
+            top: false,
+            revenue_12m: 0,
             computed_at: now,
         })
         .collect()

@@ -224,14 +224,25 @@ pub fn send(home: &Home, rules: Option<&Path>, args: &SendArgs) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
-/// Messages by outcome and guard.
+/// One line of `report guards`: messages grouped by what happened to them and where.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+struct GuardRow {
+    outcome: String,
+    guard: String,
+    reason: String,
+    channel: String,
+    campaign: String,
+    template: String,
+}
+
+/// Messages by outcome and guard, per channel, campaign and template.
 pub fn report_guards(
     home: &Home,
     since: Option<Timestamp>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let (_, store) = home.open_store()?;
-    let mut rows: BTreeMap<(String, String, String, String, String), u64> = BTreeMap::new();
+    let mut rows: BTreeMap<GuardRow, u64> = BTreeMap::new();
     for m in store.outbox()? {
         if since.is_some_and(|s| m.created < s) {
             continue;
@@ -245,21 +256,23 @@ pub fn report_guards(
             MessageStatus::Sent { .. } => "allowed (sent)".to_owned(),
             other => other.name().to_owned(),
         };
-        *rows
-            .entry((
-                outcome,
-                guard,
-                reason,
-                m.channel.clone(),
-                m.template.clone(),
-            ))
-            .or_default() += 1;
+        let row = GuardRow {
+            outcome,
+            guard,
+            reason,
+            channel: m.channel.clone(),
+            campaign: m.campaign.clone().unwrap_or_default(),
+            template: m.template.clone(),
+        };
+        *rows.entry(row).or_default() += 1;
     }
     if json {
         let list: Vec<_> = rows
             .iter()
-            .map(|((outcome, guard, reason, channel, template), n)| {
-                serde_json::json!({"outcome": outcome, "guard": guard, "reason": reason, "channel": channel, "template": template, "messages": n})
+            .map(|(row, n)| {
+                let mut v = serde_json::to_value(row).unwrap_or_default();
+                v["messages"] = (*n).into();
+                v
             })
             .collect();
         print_json(&list)?;
@@ -270,17 +283,24 @@ pub fn report_guards(
         ("guard", Align::Left),
         ("reason", Align::Left),
         ("channel", Align::Left),
+        ("campaign", Align::Left),
         ("template", Align::Left),
         ("messages", Align::Right),
     ]);
-    for ((outcome, guard, reason, channel, template), n) in &rows {
+    for (row, n) in rows {
+        let campaign = if row.campaign.is_empty() {
+            "-".to_owned()
+        } else {
+            row.campaign
+        };
         t.row(vec![
-            outcome.clone(),
-            guard.clone(),
-            reason.clone(),
-            channel.clone(),
-            template.clone(),
-            thousands(*n),
+            row.outcome,
+            row.guard,
+            row.reason,
+            row.channel,
+            campaign,
+            row.template,
+            thousands(n),
         ]);
     }
     print!("{}", t.render());

@@ -1,6 +1,6 @@
 //! `kizuna rfm`.
 
-use std::process::ExitCode;
+use std::{path::Path, process::ExitCode};
 
 use jiff::Timestamp;
 use kizuna_core::store::RfmSummary;
@@ -12,9 +12,12 @@ use crate::{
     table::{Align, Table, thousands},
 };
 
-/// Recomputes RFM for everyone and prints the segment table.
-pub fn run(home: &Home, args: &RfmArgs) -> anyhow::Result<ExitCode> {
+/// Recomputes RFM for everyone and prints the segment table. Segment changes are recorded
+/// as events, so the rules (win-back, top-customer check-ins) run on them.
+pub fn run(home: &Home, rules: Option<&Path>, args: &RfmArgs) -> anyhow::Result<ExitCode> {
+    let rules = home.load_rules(rules)?;
     let (_, mut store) = home.open_store()?;
+    store.set_rules(rules);
     let summary = store.recompute_rfm(args.now.unwrap_or_else(Timestamp::now))?;
     if args.json {
         print_json(&summary)?;
@@ -51,9 +54,10 @@ pub fn render(summary: &RfmSummary) -> String {
         ]);
     }
     format!(
-        "RFM as of {} over {} customers\n{}",
+        "RFM as of {} over {} customers ({} changed segment)\n{}",
         summary.computed_at,
         thousands(summary.customers),
+        thousands(summary.changed),
         t.render()
     )
 }

@@ -20,6 +20,16 @@ pub fn tick(home: &Home, rules: Option<&Path>, args: &TickArgs) -> anyhow::Resul
     let now = args.now.unwrap_or_else(Timestamp::now);
     let (alerts, outbox) = (store.alerts()?.len(), store.outbox()?.len());
     let report = store.fire_due_timers(now)?;
+    // Segments drift as time passes even without events; win-back and check-ins react to
+    // the change, so RFM is part of the clock's work, once a day.
+    let rfm_due = store
+        .rfm_computed_at()?
+        .is_none_or(|at| now.duration_since(at) >= jiff::SignedDuration::from_hours(24));
+    let rfm = if rfm_due && !args.no_rfm {
+        Some(store.recompute_rfm(now)?.changed)
+    } else {
+        None
+    };
     store.flush()?;
     let new_alerts = store.alerts()?.len() - alerts;
     let queued = store.outbox()?.len() - outbox;
@@ -28,24 +38,32 @@ pub fn tick(home: &Home, rules: Option<&Path>, args: &TickArgs) -> anyhow::Resul
         print_json(&serde_json::json!({
             "now": now, "fired": report.appended, "alerts": new_alerts,
             "messages_queued": queued, "rule_errors": report.rule_errors,
+            "rfm_segment_changes": rfm,
         }))?;
     } else {
         println!(
             "{now}: fired {} timer(s); {new_alerts} new alert(s), {queued} message(s) queued, {} rule error(s)",
             report.appended, report.rule_errors
         );
+        if let Some(changed) = rfm {
+            println!("RFM recomputed: {changed} customer(s) changed segment");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Lists staff alerts, oldest first.
+/// Lists staff alerts, oldest first (or by priority).
 pub fn alerts(home: &Home, args: &AlertsArgs) -> anyhow::Result<ExitCode> {
     let (_, store) = home.open_store()?;
-    let shown: Vec<Alert> = if args.open {
+    let mut shown: Vec<Alert> = if args.open {
         store.open_alerts()?
     } else {
         store.alerts()?
     };
+    if args.by_priority {
+        // Stable: equal priorities stay oldest first.
+        shown.sort_by_key(|a| std::cmp::Reverse(a.priority));
+    }
     if args.json {
         print_json(&shown)?;
         return Ok(ExitCode::SUCCESS);
@@ -54,6 +72,7 @@ pub fn alerts(home: &Home, args: &AlertsArgs) -> anyhow::Result<ExitCode> {
         ("at", Align::Left),
         ("customer", Align::Left),
         ("alert", Align::Left),
+        ("priority", Align::Right),
         ("script", Align::Left),
     ]);
     for a in &shown {
@@ -61,6 +80,7 @@ pub fn alerts(home: &Home, args: &AlertsArgs) -> anyhow::Result<ExitCode> {
             a.at.to_string(),
             a.customer.to_string(),
             a.text.clone(),
+            a.priority.to_string(),
             a.script.clone(),
         ]);
     }

@@ -90,6 +90,27 @@ fn typical_interval(item: &str) -> Dynamic {
     })
 }
 
+/// `on_date(t, year, month, day, hour)`: that local date and hour in `t`'s zone. A day past
+/// the month's end is its last day (a 29 February birthday is on the 28th in other years);
+/// an hour that a daylight-saving change skips moves forward, as a wall clock does.
+fn on_date(t: ScriptTime, year: i64, month: i64, day: i64, hour: i64) -> Res<ScriptTime> {
+    let small = |v: i64, what: &str| -> Res<i8> {
+        i8::try_from(v).map_err(|_| format!("{what} {v} is out of range").into())
+    };
+    let year = i16::try_from(year).map_err(|_| format!("year {year} is out of range"))?;
+    let month = small(month, "month")?;
+    let first = jiff::civil::Date::new(year, month, 1).map_err(|e| e.to_string())?;
+    let day = small(day, "day")?.clamp(1, first.days_in_month());
+    let hour = small(hour, "hour")?;
+    let local =
+        jiff::civil::DateTime::new(year, month, day, hour, 0, 0, 0).map_err(|e| e.to_string())?;
+    let zoned = local.to_zoned(t.tz.clone()).map_err(|e| e.to_string())?;
+    Ok(ScriptTime {
+        ts: zoned.timestamp(),
+        tz: t.tz,
+    })
+}
+
 /// Makes a script's top-level `const`s readable inside its functions.
 ///
 /// Rhai functions cannot see the script's top level; constants used in expressions the
@@ -156,6 +177,8 @@ fn send_class(channel: &str, template: &str, vars: Map, class: &str) -> Res<()> 
         template: non_empty(template, "template")?,
         vars: to_json(&Dynamic::from(vars)),
         class,
+        // Filled in from the calling script by the engine.
+        campaign: None,
     })
 }
 
@@ -248,6 +271,7 @@ pub(super) fn register(engine: &mut Engine) {
             let tz = TimeZone::get(tz).map_err(|_| format!("unknown time zone {tz:?}"))?;
             Ok(ScriptTime { ts: t.ts, tz })
         })
+        .register_fn("on_date", on_date)
         .register_fn("parse_time", |s: &str| -> Res<ScriptTime> {
             let t = crate::time::EventTime::parse(s).map_err(|e| e.to_string())?;
             Ok(ScriptTime {
@@ -377,6 +401,13 @@ pub(super) fn register(engine: &mut Engine) {
         .register_fn("alert", |text: ImmutableString| -> Res<()> {
             record(Effect::Alert {
                 text: non_empty(&text, "alert text")?,
+                priority: 0,
+            })
+        })
+        .register_fn("alert", |text: ImmutableString, priority: i64| -> Res<()> {
+            record(Effect::Alert {
+                text: non_empty(&text, "alert text")?,
+                priority,
             })
         });
 }

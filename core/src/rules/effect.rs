@@ -57,6 +57,10 @@ pub enum Effect {
         /// or `service` (replies to the customer's own request). Guards treat them apart.
         #[serde(default = "MessageClass::default_marketing")]
         class: MessageClass,
+        /// The campaign it belongs to, so reports and guards can tell campaigns apart: the
+        /// script's `const CAMPAIGN`, or the file name of a script in `campaigns/`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<String>,
     },
     /// Set (or reset) a named timer for this customer.
     Schedule {
@@ -76,6 +80,9 @@ pub enum Effect {
     Alert {
         /// The message.
         text: String,
+        /// Higher first when staff sort their list (e.g. a customer's revenue); 0 if unset.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        priority: i64,
     },
 }
 
@@ -124,4 +131,8 @@ pub struct AppliedEffect {
     /// The effect.
     #[serde(flatten)]
     pub effect: Effect,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }

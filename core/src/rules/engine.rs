@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     api,
-    effect::AppliedEffect,
+    effect::{AppliedEffect, Effect},
     error::{CompileError, LoadError, RuleError, ScriptPos},
     view::{CustomerView, EventView},
 };
@@ -49,6 +49,9 @@ struct Script {
     on_event: bool,
     on_timer: bool,
     guard: bool,
+    /// The campaign its messages belong to: `const CAMPAIGN`, or the file stem of a script
+    /// in `campaigns/`.
+    campaign: Option<String>,
 }
 
 /// A compiled rules directory: every `.rhai` file, compiled once, run in file-name order.
@@ -316,12 +319,15 @@ impl RuleSet {
                 )
             });
             match result {
-                Ok(_) => out
-                    .effects
-                    .extend(effects.into_iter().map(|effect| AppliedEffect {
+                Ok(_) => out.effects.extend(effects.into_iter().map(|mut effect| {
+                    if let Effect::Send { campaign, .. } = &mut effect {
+                        campaign.clone_from(&script.campaign);
+                    }
+                    AppliedEffect {
                         script: script.name.clone(),
                         effect,
-                    })),
+                    }
+                })),
                 Err(err) => out.errors.push(rule_error(
                     script,
                     function,
@@ -509,7 +515,22 @@ fn compile_one(engine: &Engine, name: &str, text: &str) -> Result<Script, Compil
             Some((fname.trim().to_owned(), i + 1))
         })
         .collect();
+    let campaign = match constants.get("CAMPAIGN") {
+        Some(v) => Some(v.clone().into_string().map_err(|_| CompileError {
+            pos: ScriptPos {
+                file: name.into(),
+                line: None,
+                column: None,
+            },
+            message: "CAMPAIGN must be a string (the campaign name)".into(),
+            source_line: None,
+        })?),
+        None => name
+            .strip_prefix("campaigns/")
+            .map(|f| f.trim_end_matches(".rhai").to_owned()),
+    };
     Ok(Script {
+        campaign,
         name: name.into(),
         constants: Arc::new(constants),
         event_types,

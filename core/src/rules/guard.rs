@@ -39,6 +39,8 @@ pub struct GuardMessage {
     pub template: String,
     /// Message class.
     pub class: MessageClass,
+    /// Campaign name, if it belongs to one.
+    pub campaign: Option<String>,
     /// Rendered subject.
     pub subject: Option<String>,
     /// Rendered body.
@@ -72,6 +74,10 @@ impl GuardMessage {
         m.insert("channel".into(), self.channel.clone().into());
         m.insert("template".into(), self.template.clone().into());
         m.insert("class".into(), self.class.as_str().into());
+        m.insert(
+            "campaign".into(),
+            self.campaign.clone().map_or(Dynamic::UNIT, Dynamic::from),
+        );
         m.insert(
             "subject".into(),
             self.subject.clone().map_or(Dynamic::UNIT, Dynamic::from),

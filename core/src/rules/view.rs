@@ -198,6 +198,8 @@ impl CustomerView {
                 m.insert("f".into(), i64::from(r.f).into());
                 m.insert("m".into(), i64::from(r.m).into());
                 m.insert("segment".into(), r.segment.to_string().into());
+                m.insert("top".into(), r.top.into());
+                m.insert("revenue_12m".into(), r.revenue_12m.into());
                 m.into()
             }),
             // A view, not a map: only the figure a script reads is computed.

@@ -40,6 +40,9 @@ pub struct OutboxMessage {
     pub vars: Value,
     /// Marketing, transactional or service.
     pub class: MessageClass,
+    /// The campaign it belongs to, if any (see [`Effect::Send`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
     /// The script that asked for it.
     pub script: String,
     /// The event that triggered it.
@@ -186,6 +189,9 @@ pub struct Alert {
     pub event: EventId,
     /// When (the event's time).
     pub at: Timestamp,
+    /// Higher first in a priority-sorted list; 0 if the script gave none.
+    #[serde(default)]
+    pub priority: i64,
 }
 
 /// The event type of a manual send request (`kizuna send`): `channel`, `template`,
@@ -212,6 +218,7 @@ pub(super) fn manual_send(event: &Event) -> Option<AppliedEffect> {
                 .cloned()
                 .unwrap_or(Value::Object(Default::default())),
             class,
+            campaign: event.attr_str("campaign").map(str::to_owned),
         },
     })
 }
@@ -291,8 +298,10 @@ pub(super) fn write_side_effects(
                 template,
                 vars,
                 class,
+                campaign,
             } => {
                 let msg = OutboxMessage {
+                    campaign: campaign.clone(),
                     id: MessageId { seq, n },
                     customer: event.customer.clone(),
                     channel: channel.clone(),
@@ -328,8 +337,9 @@ pub(super) fn write_side_effects(
                 timers.set(store, batch, &timer)?;
             }
             Effect::Cancel { name } => timers.clear(store, batch, &event.customer, name)?,
-            Effect::Alert { text } => {
+            Effect::Alert { text, priority } => {
                 let alert = Alert {
+                    priority: *priority,
                     customer: event.customer.clone(),
                     text: text.clone(),
                     script: e.script.clone(),

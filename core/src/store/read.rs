@@ -208,14 +208,17 @@ impl Store {
     }
 
     /// Alerts still open: their customer has an inquiry or complaint, raised no later than
-    /// the alert, that is still unanswered.
+    /// the alert, that is still unanswered; or staff have not replied to or contacted the
+    /// customer (a `reply` or `contact` event) since the alert.
     pub fn open_alerts(&self) -> Result<Vec<Alert>, StoreError> {
         let mut open = Vec::new();
         for alert in self.alerts()? {
-            let waiting = self
-                .customer_shared(&alert.customer)?
-                .is_some_and(|c| c.stats.open_inquiries.iter().any(|o| o.at <= alert.at));
-            if waiting {
+            let Some(c) = self.customer_shared(&alert.customer)? else {
+                continue;
+            };
+            let waiting = c.stats.open_inquiries.iter().any(|o| o.at <= alert.at);
+            let untouched = c.stats.last_staff_contact.is_none_or(|t| t < alert.at);
+            if waiting || untouched {
                 open.push(alert);
             }
         }

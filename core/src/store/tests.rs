@@ -216,3 +216,69 @@ fn dir_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
         }
     })
 }
+
+#[test]
+fn co_purchase_statistics_count_each_purchase_once_across_crashes() {
+    let basket = |id: &str, customer: &str, day: u32, items: &str| {
+        ev(&format!(
+            r#"{{"id":"{id}","customer":"{customer}","type":"purchase","at":"2026-01-{day:02}T00:00:00Z","amount":100,"items":{items}}}"#
+        ))
+    };
+    let first = [
+        basket("a1", "c-1", 1, r#"["beans","dripper"]"#),
+        basket("b1", "c-2", 2, r#"["beans"]"#),
+    ];
+    let second = [
+        basket("b2", "c-2", 12, r#"["filter","beans"]"#),
+        basket("a2", "c-1", 21, r#"["beans"]"#),
+    ];
+    // The reference: everything folded in one clean run.
+    let clean_dir = tempfile::tempdir().unwrap();
+    let mut clean = open(&clean_dir);
+    clean.append(&first).unwrap();
+    clean.append(&second).unwrap();
+    clean.flush().unwrap();
+    let want = (**clean.baskets()).clone();
+    assert_eq!(want.also_bought("beans", 5).len(), 2);
+    assert_eq!(
+        want.item("beans").unwrap().typical_interval_days(),
+        Some(15.0),
+        "c-1: 20 days, c-2: 10 days"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = open(&dir);
+        store.append(&first).unwrap();
+        store.flush().unwrap();
+        store.append(&second).unwrap();
+        // Dropped without a checkpoint: the log has the second batch, the statistics not.
+        store.sync().unwrap();
+    }
+    let store = open(&dir);
+    assert_eq!(**store.baskets(), want, "replay counted the tail once");
+    drop(store);
+    // A checkpoint marker behind everything: replay must not count purchases again.
+    let store = open(&dir);
+    store.set_meta_for_test("checkpoint", 0);
+    drop(store);
+    let store = open(&dir);
+    assert_eq!(**store.baskets(), want);
+    drop(store);
+
+    // A crash mid-checkpoint after the statistics were written and before the records:
+    // replay folds the tail into the records, and must not count it here again.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = open(&dir);
+        store.append(&first).unwrap();
+        store.flush().unwrap();
+        store.append(&second).unwrap();
+        store.write_baskets().unwrap();
+        store.sync().unwrap();
+    }
+    let store = open(&dir);
+    assert_eq!(**store.baskets(), want, "statistics ahead of the records");
+    let c1 = CustomerId::new("c-1").unwrap();
+    assert_eq!(store.customer(&c1).unwrap().unwrap().stats.orders, 2);
+}
