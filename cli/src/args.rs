@@ -40,6 +40,12 @@ pub enum Command {
     Customer(CustomerCommand),
     /// Recompute RFM scores for all customers and print the segment table.
     Rfm(RfmArgs),
+    /// Audiences: the RFM segments and the predicates in rules/segments/.
+    #[command(subcommand)]
+    Segment(SegmentCommand),
+    /// One-off campaigns to a segment, through the guards.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
     /// Send due outbox messages: render, ask the guards, hand to the channel.
     Dispatch(DispatchArgs),
     /// Look at or retry queued messages.
@@ -390,6 +396,70 @@ pub struct BenchIngestArgs {
     /// Customers (default: events / 20).
     #[arg(long)]
     pub customers: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kizuna segment ...`.
+#[derive(Debug, Subcommand)]
+pub enum SegmentCommand {
+    /// Every segment (built-in RFM segments and rules/segments/*.rhai) with its size.
+    List {
+        /// Evaluate as of this time (default: now).
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<Timestamp>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The customers in one segment.
+    Show {
+        /// Segment name: an RFM segment (champions, at_risk, …) or a file in rules/segments/.
+        name: String,
+        /// Evaluate as of this time (default: now).
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<Timestamp>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `kizuna campaign ...`.
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Queue one message to every customer in a segment; `kizuna dispatch` sends them
+    /// through the guards.
+    Run(CampaignRunArgs),
+}
+
+/// `kizuna campaign run`.
+#[derive(Debug, Args)]
+pub struct CampaignRunArgs {
+    /// Campaign name (carried by every message, shown in reports).
+    pub name: String,
+    /// The audience: an RFM segment or a file in rules/segments/.
+    #[arg(long)]
+    pub segment: String,
+    /// Template (default: the campaign name).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Channel: email or sms.
+    #[arg(long, default_value = "email")]
+    pub channel: String,
+    /// marketing (default), transactional or service.
+    #[arg(long, default_value = "marketing")]
+    pub class: String,
+    /// Template variables, key=value.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// When the campaign runs (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<Timestamp>,
+    /// Queue nothing: show who would get it and what the guards would say now.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

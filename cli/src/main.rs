@@ -27,7 +27,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use crate::{
     args::ReportCommand,
     args::{
-        BenchCommand, Cli, Command, CustomerCommand, EventCommand, PointsCommand, RulesCommand,
+        BenchCommand, CampaignCommand, Cli, Command, CustomerCommand, EventCommand, PointsCommand,
+        RulesCommand, SegmentCommand,
     },
     home::Home,
 };
@@ -56,6 +57,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Customer(CustomerCommand::Show(args)) => commands::customer::show(&home, args),
         Command::Customer(CustomerCommand::Erase(args)) => commands::customer::erase(&home, args),
         Command::Rfm(args) => commands::rfm::run(&home, rules, args),
+        Command::Segment(SegmentCommand::List { now, json }) => {
+            commands::campaign::segment_list(&home, rules, *now, *json)
+        }
+        Command::Segment(SegmentCommand::Show { name, now, json }) => {
+            commands::campaign::segment_show(&home, rules, name, *now, *json)
+        }
+        Command::Campaign(CampaignCommand::Run(args)) => {
+            commands::campaign::run(&home, rules, args)
+        }
         Command::Dispatch(args) => commands::outbox::dispatch(&home, rules, args),
         Command::Outbox(command) => commands::outbox::outbox(&home, command),
         Command::Send(args) => commands::outbox::send(&home, rules, args),

@@ -70,6 +70,26 @@ pub struct DispatchReport {
     pub outcomes: BTreeMap<String, u64>,
     /// Count per guard and state, for suppressed and deferred messages.
     pub by_guard: BTreeMap<String, u64>,
+    /// Count per reason, for dead messages (a missing template or address).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub dead: BTreeMap<String, u64>,
+}
+
+impl DispatchReport {
+    fn count(&mut self, status: &MessageStatus) {
+        if let MessageStatus::Suppressed { guard, .. } | MessageStatus::Deferred { guard, .. } =
+            status
+        {
+            *self
+                .by_guard
+                .entry(format!("{} {guard}", status.name()))
+                .or_default() += 1;
+        }
+        if let MessageStatus::Dead { reason } = status {
+            *self.dead.entry(reason.clone()).or_default() += 1;
+        }
+        *self.outcomes.entry(status.name().to_owned()).or_default() += 1;
+    }
 }
 
 impl Dispatcher {
@@ -183,23 +203,38 @@ impl Dispatcher {
             done.push(message);
         }
         for m in &done {
-            if let MessageStatus::Suppressed { guard, .. } | MessageStatus::Deferred { guard, .. } =
-                &m.status
-            {
-                *report
-                    .by_guard
-                    .entry(format!("{} {guard}", m.status.name()))
-                    .or_default() += 1;
-            }
-            *report
-                .outcomes
-                .entry(m.status.name().to_owned())
-                .or_default() += 1;
+            report.count(&m.status);
         }
         // The events and the outcomes become durable together (update_messages flushes);
         // projections are checkpointed once, at the end of the run.
         store.append_owned(sent_events)?;
         store.update_messages(&done)
+    }
+
+    /// What the guards would decide for `messages` at `now`, changing nothing: the
+    /// dry run of a campaign. Outcomes are `sent` (would be handed to the channel),
+    /// `suppressed`, `deferred` or `dead` (could not be rendered or addressed).
+    pub fn preview(
+        &self,
+        store: &Store,
+        messages: &[OutboxMessage],
+        now: Timestamp,
+    ) -> Result<DispatchReport, StoreError> {
+        let templates = self.templates();
+        let mut report = DispatchReport::default();
+        for message in messages {
+            report.considered += 1;
+            let (decision, _) = self.evaluate(store, &templates, message, now)?;
+            let status = match decision {
+                Decision::Final(status) => status,
+                Decision::Send(_) => MessageStatus::Sent {
+                    at: now,
+                    receipt: String::new(),
+                },
+            };
+            report.count(&status);
+        }
+        Ok(report)
     }
 
     fn decide(
@@ -209,7 +244,22 @@ impl Dispatcher {
         message: &OutboxMessage,
         now: Timestamp,
     ) -> Result<Decision, StoreError> {
-        let dead = |reason: String| Ok(Decision::Final(MessageStatus::Dead { reason }));
+        let (decision, errors) = self.evaluate(store, templates, message, now)?;
+        store.record_rule_errors(message.id, &errors)?;
+        Ok(decision)
+    }
+
+    /// Renders, addresses and asks the guards; the guards' rule errors are returned for
+    /// the caller to record.
+    fn evaluate(
+        &self,
+        store: &Store,
+        templates: &minijinja::Environment<'static>,
+        message: &OutboxMessage,
+        now: Timestamp,
+    ) -> Result<(Decision, Vec<crate::rules::RuleError>), StoreError> {
+        let dead =
+            |reason: String| Ok((Decision::Final(MessageStatus::Dead { reason }), Vec::new()));
         let Some(customer) = store.customer_shared(&message.customer)? else {
             return dead(format!(
                 "customer {} is unknown (erased?)",
@@ -251,8 +301,7 @@ impl Dispatcher {
             }
             None => Arc::clone(store.rules()).guard(&guard_view, &customer, now),
         };
-        store.record_rule_errors(message.id, &errors)?;
-        Ok(match decision {
+        let decision = match decision {
             GuardDecision::Deny { guard, reason } => {
                 Decision::Final(MessageStatus::Suppressed { guard, reason })
             }
@@ -274,7 +323,8 @@ impl Dispatcher {
                 class: message.class,
                 template: message.template.clone(),
             }),
-        })
+        };
+        Ok((decision, errors))
     }
 
     fn deliver(

@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod basket;
+pub mod campaign;
 pub mod channel;
 pub mod contact;
 pub mod customer;

@@ -24,5 +24,8 @@ mod dispatch;
 /// `kizuna tick` and `kizuna alerts`: the silence alarm.
 mod silence;
 
+/// Segments, `kizuna campaign run` and seasonal campaigns.
+mod campaigns;
+
 /// `kizuna demo` and `kizuna bench`.
 mod demo;

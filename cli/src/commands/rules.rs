@@ -24,8 +24,9 @@ fn compile(dir: &Path) -> anyhow::Result<Result<RuleSet, LoadError>> {
 /// Compiles every script and reports each error with its position and source line.
 pub fn check(home: &Home, flag: Option<&Path>, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let dir = dir.map_or_else(|| home.rules_dir_or(flag), Path::to_path_buf);
-    match compile(&dir)? {
-        Ok(rules) => {
+    let segments = RuleSet::load_segments(&dir);
+    match (compile(&dir)?, segments) {
+        (Ok(rules), Ok(segments)) => {
             let names: Vec<&str> = rules.script_names().collect();
             println!(
                 "ok: {} script(s) in {} compile (rules version {}): {}",
@@ -34,10 +35,16 @@ pub fn check(home: &Home, flag: Option<&Path>, dir: Option<&Path>) -> anyhow::Re
                 rules.version(),
                 names.join(", ")
             );
+            let segments: Vec<&str> = segments.script_names().collect();
+            if !segments.is_empty() {
+                println!("ok: {} segment(s): {}", segments.len(), segments.join(", "));
+            }
             Ok(ExitCode::SUCCESS)
         }
-        Err(err) => {
-            eprintln!("{err}");
+        (rules, segments) => {
+            for err in [rules.err(), segments.err()].into_iter().flatten() {
+                eprintln!("{err}");
+            }
             Ok(ExitCode::FAILURE)
         }
     }

@@ -30,6 +30,8 @@ pub fn tick(home: &Home, rules: Option<&Path>, args: &TickArgs) -> anyhow::Resul
     } else {
         None
     };
+    // Seasonal campaigns whose window has opened (once per window, remembered).
+    let seasonal = kizuna_core::campaign::run_seasonal(&mut store, now)?;
     store.flush()?;
     let new_alerts = store.alerts()?.len() - alerts;
     let queued = store.outbox()?.len() - outbox;
@@ -38,7 +40,7 @@ pub fn tick(home: &Home, rules: Option<&Path>, args: &TickArgs) -> anyhow::Resul
         print_json(&serde_json::json!({
             "now": now, "fired": report.appended, "alerts": new_alerts,
             "messages_queued": queued, "rule_errors": report.rule_errors,
-            "rfm_segment_changes": rfm,
+            "rfm_segment_changes": rfm, "seasonal": seasonal,
         }))?;
     } else {
         println!(
@@ -47,6 +49,12 @@ pub fn tick(home: &Home, rules: Option<&Path>, args: &TickArgs) -> anyhow::Resul
         );
         if let Some(changed) = rfm {
             println!("RFM recomputed: {changed} customer(s) changed segment");
+        }
+        for s in &seasonal {
+            println!(
+                "seasonal campaign {} ({}): {} customer(s), {} message(s) queued",
+                s.campaign, s.year, s.members, s.queued.queued
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

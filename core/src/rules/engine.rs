@@ -52,6 +52,10 @@ struct Script {
     /// The campaign its messages belong to: `const CAMPAIGN`, or the file stem of a script
     /// in `campaigns/`.
     campaign: Option<String>,
+    /// Defines `matches(customer)`: a segment, or a seasonal campaign's audience.
+    matches: bool,
+    /// `const WINDOW = [...]`: a seasonal campaign the clock launches.
+    seasonal: Option<predicate::Seasonal>,
 }
 
 /// A compiled rules directory: every `.rhai` file, compiled once, run in file-name order.
@@ -123,6 +127,41 @@ fn sandboxed_engine(dir: Option<&Path>) -> Engine {
     engine
 }
 
+/// The `.rhai` files of `dir/sub` (all of `dir` when `sub` is empty), sorted, named
+/// `sub/file.rhai`. A missing sub-folder holds nothing; a missing `dir` is an error.
+fn read_sources(dir: &Path, sub: &str) -> Result<Vec<(String, String)>, LoadError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| LoadError::Io { path, source }
+    };
+    let folder = dir.join(sub);
+    if !sub.is_empty() && !folder.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .map_err(io(&folder))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "rhai"))
+        .collect();
+    files.sort();
+    let mut sources = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = if sub.is_empty() {
+            file
+        } else {
+            format!("{sub}/{file}")
+        };
+        sources.push((name, text));
+    }
+    Ok(sources)
+}
+
 fn position(pos: Position) -> (Option<usize>, Option<usize>) {
     (pos.line(), pos.position())
 }
@@ -151,37 +190,10 @@ impl RuleSet {
     /// folders hold templates, segments and modules). All files must compile, or none is
     /// used.
     pub fn load_dir(dir: &Path) -> Result<Self, LoadError> {
-        let io = |path: &Path| {
-            let path = path.display().to_string();
-            move |source| LoadError::Io { path, source }
-        };
         let mut sources = Vec::new();
         // Top-level scripts, then the packs in their own folders (named `guards/x.rhai`).
         for sub in ["", "guards", "campaigns"] {
-            let folder = dir.join(sub);
-            if !sub.is_empty() && !folder.is_dir() {
-                continue;
-            }
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
-                .map_err(io(&folder))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "rhai"))
-                .collect();
-            files.sort();
-            for path in files {
-                let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-                let file = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let name = if sub.is_empty() {
-                    file
-                } else {
-                    format!("{sub}/{file}")
-                };
-                sources.push((name, text));
-            }
+            sources.extend(read_sources(dir, sub)?);
         }
         Self::compile(sources, Some(dir))
     }
@@ -529,8 +541,11 @@ fn compile_one(engine: &Engine, name: &str, text: &str) -> Result<Script, Compil
             .strip_prefix("campaigns/")
             .map(|f| f.trim_end_matches(".rhai").to_owned()),
     };
+    let seasonal = predicate::seasonal(name, &constants, campaign.as_deref())?;
     Ok(Script {
         campaign,
+        seasonal,
+        matches: has("matches", 1),
         name: name.into(),
         constants: Arc::new(constants),
         event_types,
@@ -542,5 +557,7 @@ fn compile_one(engine: &Engine, name: &str, text: &str) -> Result<Script, Compil
     })
 }
 
+mod predicate;
+pub use predicate::Seasonal;
 #[cfg(test)]
 mod tests;

@@ -39,6 +39,6 @@ pub mod view;
 
 pub use api::{DEFAULT_POINTS_VALIDITY_DAYS, with_baskets};
 pub use effect::{AppliedEffect, Effect, MessageClass};
-pub use engine::{Evaluation, RuleSet};
+pub use engine::{Evaluation, RuleSet, Seasonal};
 pub use error::{CompileError, LoadError, RuleError, ScriptPos};
 pub use guard::{GuardDecision, GuardMessage, Verdict};

@@ -349,6 +349,22 @@ impl Store {
         }
     }
 
+    /// Whether the named one-off job has been marked done (e.g. a seasonal campaign for
+    /// one year), so jobs driven by the clock run once however often the clock ticks.
+    pub fn marker(&self, name: &str) -> Result<bool, StoreError> {
+        let key = keys::meta(&format!("marker:{name}"));
+        self.tree.contains_key(key).map_err(|e| self.sled_err(e))
+    }
+
+    /// Marks the named one-off job done, durably.
+    pub fn set_marker(&mut self, name: &str) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::meta(&format!("marker:{name}")), &[1u8][..]);
+        self.apply(batch)?;
+        self.sync()
+    }
+
     fn counter(&self, name: &str) -> Result<u64, StoreError> {
         let key = keys::meta(name);
         match self.tree.get(&key).map_err(|e| self.sled_err(e))? {

@@ -1,0 +1,300 @@
+//! `kizuna segment list|show` and `kizuna campaign run`.
+
+use std::{path::Path, process::ExitCode, sync::Arc};
+
+use anyhow::{Context, bail};
+use jiff::Timestamp;
+use kizuna_core::{
+    campaign::{Audience, Campaign, Selection},
+    rfm::Segment,
+    rules::{MessageClass, RuleSet},
+    store::Store,
+};
+use serde_json::{Map, Value};
+
+use super::print_json;
+use crate::{
+    args::CampaignRunArgs,
+    home::Home,
+    table::{Align, Table, thousands},
+};
+
+/// The segments a home knows: its `rules/segments/*.rhai`, then the built-in RFM ones.
+struct Segments {
+    scripts: Arc<RuleSet>,
+}
+
+impl Segments {
+    fn load(home: &Home, rules: Option<&Path>) -> anyhow::Result<Self> {
+        let dir = home.rules_dir_or(rules);
+        let scripts = RuleSet::load_segments(&dir)
+            .with_context(|| format!("loading segments from {}", dir.join("segments").display()))?;
+        Ok(Self {
+            scripts: Arc::new(scripts),
+        })
+    }
+
+    /// Script segments by short name (`vip` for `segments/vip.rhai`).
+    fn script_names(&self) -> Vec<String> {
+        self.scripts
+            .predicates()
+            .map(|s| short_name(s).to_owned())
+            .collect()
+    }
+
+    /// Resolves a name: a script segment first (a file may refine a built-in name), then an
+    /// RFM segment.
+    fn audience(&self, name: &str) -> anyhow::Result<Audience> {
+        let script = format!("segments/{name}.rhai");
+        if self.scripts.predicates().any(|s| s == script) {
+            return Ok(Audience::Predicate {
+                rules: Arc::clone(&self.scripts),
+                script,
+            });
+        }
+        if let Some(segment) = Segment::parse(name) {
+            return Ok(Audience::Rfm(segment));
+        }
+        let mut known: Vec<String> = Segment::ALL.iter().map(|s| s.as_str().into()).collect();
+        known.extend(self.script_names());
+        bail!(
+            "unknown segment {name:?}; segments are {}",
+            known.join(", ")
+        )
+    }
+}
+
+fn short_name(script: &str) -> &str {
+    script
+        .trim_start_matches("segments/")
+        .trim_end_matches(".rhai")
+}
+
+fn report_errors(selection: &Selection) {
+    for e in &selection.errors {
+        eprintln!("warning: {e} (customer left out)");
+    }
+    if selection.failed > selection.errors.len() as u64 {
+        eprintln!(
+            "warning: … {} more customers left out by failing predicates",
+            selection.failed - selection.errors.len() as u64
+        );
+    }
+}
+
+/// `kizuna segment list`.
+pub fn segment_list(
+    home: &Home,
+    rules: Option<&Path>,
+    now: Option<Timestamp>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let segments = Segments::load(home, rules)?;
+    let (_, store) = home.open_store()?;
+    let now = now.unwrap_or_else(Timestamp::now);
+    let mut rows = Vec::new();
+    let mut names: Vec<(String, &str)> = segments
+        .script_names()
+        .into_iter()
+        .map(|n| (n, "script"))
+        .collect();
+    names.extend(Segment::ALL.iter().map(|s| (s.as_str().to_owned(), "rfm")));
+    for (name, kind) in names {
+        let selection = segments.audience(&name)?.select(&store, now)?;
+        report_errors(&selection);
+        rows.push(serde_json::json!({
+            "segment": name, "kind": kind, "customers": selection.members.len(),
+            "failed": selection.failed,
+        }));
+    }
+    if json {
+        print_json(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = Table::new(&[
+        ("segment", Align::Left),
+        ("kind", Align::Left),
+        ("customers", Align::Right),
+    ]);
+    for r in &rows {
+        t.row(vec![
+            r["segment"].as_str().unwrap_or_default().to_owned(),
+            r["kind"].as_str().unwrap_or_default().to_owned(),
+            thousands(r["customers"].as_u64().unwrap_or_default()),
+        ]);
+    }
+    print!("{}", t.render());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kizuna segment show NAME`.
+pub fn segment_show(
+    home: &Home,
+    rules: Option<&Path>,
+    name: &str,
+    now: Option<Timestamp>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let segments = Segments::load(home, rules)?;
+    let audience = segments.audience(name)?;
+    let (_, store) = home.open_store()?;
+    let now = now.unwrap_or_else(Timestamp::now);
+    let selection = audience.select(&store, now)?;
+    report_errors(&selection);
+    if json {
+        print_json(&serde_json::json!({
+            "segment": name, "customers": selection.members, "examined": selection.examined,
+            "failed": selection.failed,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = Table::new(&[
+        ("id", Align::Left),
+        ("orders", Align::Right),
+        ("revenue", Align::Right),
+        ("last order", Align::Left),
+        ("rfm", Align::Left),
+    ]);
+    for id in &selection.members {
+        let Some(c) = store.customer_shared(id)? else {
+            continue;
+        };
+        t.row(vec![
+            c.id.to_string(),
+            thousands(c.stats.orders),
+            thousands(c.stats.revenue),
+            c.stats
+                .last_order
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            c.segment().map(|s| s.to_string()).unwrap_or_default(),
+        ]);
+    }
+    print!("{}", t.render());
+    println!(
+        "{} of {} customers in {name}",
+        thousands(selection.members.len() as u64),
+        thousands(selection.examined)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_vars(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
+    let mut vars = Map::new();
+    for pair in pairs {
+        let (k, v) = pair
+            .split_once('=')
+            .with_context(|| format!("--var {pair:?} is not KEY=VALUE"))?;
+        vars.insert(k.to_owned(), Value::String(v.to_owned()));
+    }
+    Ok(vars)
+}
+
+/// `kizuna campaign run NAME --segment S`.
+pub fn run(home: &Home, rules: Option<&Path>, args: &CampaignRunArgs) -> anyhow::Result<ExitCode> {
+    let class = MessageClass::parse(&args.class).with_context(|| {
+        format!(
+            "--class {:?} is not marketing, transactional or service",
+            args.class
+        )
+    })?;
+    let campaign = Campaign {
+        name: args.name.clone(),
+        channel: args.channel.clone(),
+        template: args.template.clone().unwrap_or_else(|| args.name.clone()),
+        class,
+        vars: parse_vars(&args.vars)?,
+    };
+    // Before touching a million customers: the message must be renderable at all.
+    let template = home
+        .rules_dir_or(rules)
+        .join("templates")
+        .join(format!("{}.{}", campaign.template, campaign.channel));
+    if !template.is_file() {
+        bail!(
+            "no template {} (a campaign's template is rules/templates/<template>.<channel>)",
+            template.display()
+        );
+    }
+    let segments = Segments::load(home, rules)?;
+    let audience = segments.audience(&args.segment)?;
+    let rule_set = home.load_rules(rules)?;
+    let (_, mut store) = home.open_store()?;
+    store.set_rules(rule_set);
+    let now = args.now.unwrap_or_else(Timestamp::now);
+    let selection = audience.select(&store, now)?;
+    report_errors(&selection);
+    if args.dry_run {
+        return dry_run(home, rules, &store, &campaign, &selection, now, args.json);
+    }
+    let queued = campaign.queue(&mut store, &selection.members, now)?;
+    tracing::info!(campaign = %campaign.name, queued = queued.queued, "campaign queued");
+    if args.json {
+        print_json(&serde_json::json!({
+            "campaign": campaign.name, "segment": args.segment,
+            "members": selection.members.len(), "failed": selection.failed,
+            "queued": queued.queued, "duplicates": queued.duplicates,
+            "rule_errors": queued.rule_errors,
+        }))?;
+    } else {
+        println!(
+            "campaign {}: {} customer(s) in {}; queued {}{}; `kizuna dispatch` sends them through the guards",
+            campaign.name,
+            thousands(selection.members.len() as u64),
+            args.segment,
+            thousands(queued.queued),
+            if queued.duplicates > 0 {
+                format!(
+                    " ({} already queued at this time)",
+                    thousands(queued.duplicates)
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dry_run(
+    home: &Home,
+    rules: Option<&Path>,
+    store: &Store,
+    campaign: &Campaign,
+    selection: &Selection,
+    now: Timestamp,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let dispatcher = super::outbox::dispatcher(home, rules)?;
+    let drafts = campaign.draft(&selection.members, now);
+    let preview = dispatcher.preview(store, &drafts, now)?;
+    if json {
+        print_json(&serde_json::json!({
+            "campaign": campaign.name, "dry_run": true,
+            "members": selection.members.len(), "failed": selection.failed,
+            "guards_now": preview,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "dry run of campaign {}: {} customer(s) would be queued; nothing was changed",
+        campaign.name,
+        thousands(selection.members.len() as u64)
+    );
+    println!("if dispatched now:");
+    for (outcome, n) in &preview.outcomes {
+        let outcome = if outcome == "sent" {
+            "would send"
+        } else {
+            outcome
+        };
+        println!("  {outcome}: {}", thousands(*n));
+    }
+    for (guard, n) in &preview.by_guard {
+        println!("  {guard}: {}", thousands(*n));
+    }
+    for (reason, n) in &preview.dead {
+        println!("  dead, {reason}: {}", thousands(*n));
+    }
+    Ok(ExitCode::SUCCESS)
+}

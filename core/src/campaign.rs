@@ -1,0 +1,260 @@
+//! One-off and seasonal campaigns: pick an audience, queue one message to each member.
+//!
+//! A campaign never sends anything itself. Each member gets a `send_request` event (the
+//! same kind `kizuna send` records) carrying the campaign name, so the message is queued by
+//! the ordinary path, shows in the customer's history, and passes every guard when the
+//! dispatcher takes it. Event ids derive from content, so running the same campaign again
+//! at the same `at` queues nothing twice.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::{
+    event::Event,
+    ids::CustomerId,
+    rfm::Segment,
+    rules::{MessageClass, RuleError, RuleSet, Seasonal},
+    store::{MessageId, MessageStatus, OutboxMessage, SEND_REQUEST, Store, StoreError},
+};
+
+/// Who a campaign goes to.
+#[derive(Debug, Clone)]
+pub enum Audience {
+    /// Customers in a built-in RFM segment (scores from the last RFM pass).
+    Rfm(Segment),
+    /// Customers for whom a script's `matches(customer)` is true.
+    Predicate {
+        /// The rule set holding the script.
+        rules: Arc<RuleSet>,
+        /// The script's name (e.g. `segments/vip.rhai`).
+        script: String,
+    },
+}
+
+/// The members of an audience at one moment.
+#[derive(Debug, Default, Serialize)]
+pub struct Selection {
+    /// Customers looked at.
+    pub examined: u64,
+    /// Customers in the audience, in id order.
+    pub members: Vec<CustomerId>,
+    /// Customers whose predicate failed (left out), the first [`MAX_ERRORS`] of them.
+    pub errors: Vec<RuleError>,
+    /// How many predicates failed in all.
+    pub failed: u64,
+}
+
+/// Predicate errors kept in a [`Selection`]; one broken script would otherwise produce one
+/// per customer.
+pub const MAX_ERRORS: usize = 20;
+
+impl Audience {
+    /// Evaluates the audience over every customer as of `at`.
+    pub fn select(&self, store: &Store, at: Timestamp) -> Result<Selection, StoreError> {
+        let mut out = Selection::default();
+        for customer in store.customers() {
+            let customer = customer?;
+            out.examined += 1;
+            let member = match self {
+                Self::Rfm(segment) => customer.segment() == Some(*segment),
+                Self::Predicate { rules, script } => {
+                    match rules.matches(script, &Arc::new(customer.clone()), at) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            out.failed += 1;
+                            if out.errors.len() < MAX_ERRORS {
+                                out.errors.push(*e);
+                            }
+                            false
+                        }
+                    }
+                }
+            };
+            if member {
+                out.members.push(customer.id);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The message a campaign queues.
+#[derive(Debug, Clone, Serialize)]
+pub struct Campaign {
+    /// Its name, carried by every message (reports, guards).
+    pub name: String,
+    /// Channel.
+    pub channel: String,
+    /// Template.
+    pub template: String,
+    /// Class (marketing unless said otherwise).
+    pub class: MessageClass,
+    /// Template variables; `offer` defaults to the campaign name so the decline guard can
+    /// hold it back from customers who declined it.
+    pub vars: Map<String, Value>,
+}
+
+/// What queueing a campaign did.
+#[derive(Debug, Default, Serialize)]
+pub struct Queued {
+    /// Messages queued.
+    pub queued: u64,
+    /// Members who already had this campaign's request at this time (a re-run).
+    pub duplicates: u64,
+    /// Rule errors raised while recording the requests.
+    pub rule_errors: u64,
+}
+
+/// Requests recorded per atomic write.
+const BATCH: usize = 10_000;
+
+impl Campaign {
+    /// A campaign from a seasonal declaration.
+    pub fn seasonal(s: &Seasonal) -> Self {
+        Self {
+            name: s.campaign.clone(),
+            channel: s.channel.clone(),
+            template: s.template.clone(),
+            class: s.class,
+            vars: Map::new(),
+        }
+    }
+
+    fn vars(&self) -> Value {
+        let mut vars = self.vars.clone();
+        vars.entry("offer")
+            .or_insert_with(|| Value::String(self.name.clone()));
+        Value::Object(vars)
+    }
+
+    /// The `send_request` event that queues this campaign's message for `customer`.
+    pub fn request(&self, customer: &CustomerId, at: Timestamp) -> Result<Event, String> {
+        let mut obj = Map::new();
+        obj.insert("customer".into(), customer.as_str().into());
+        obj.insert("type".into(), SEND_REQUEST.into());
+        obj.insert("at".into(), at.to_string().into());
+        obj.insert("channel".into(), self.channel.clone().into());
+        obj.insert("template".into(), self.template.clone().into());
+        obj.insert("class".into(), self.class.as_str().into());
+        obj.insert("campaign".into(), self.name.clone().into());
+        obj.insert("vars".into(), self.vars());
+        Event::from_json(obj).map_err(|errors| {
+            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            text.join("; ")
+        })
+    }
+
+    /// Queues one message per member, durably, in batches.
+    pub fn queue(
+        &self,
+        store: &mut Store,
+        members: &[CustomerId],
+        at: Timestamp,
+    ) -> Result<Queued, CampaignError> {
+        let mut out = Queued::default();
+        for chunk in members.chunks(BATCH) {
+            let events = chunk
+                .iter()
+                .map(|c| self.request(c, at))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(CampaignError::Invalid)?;
+            let report = store.append_owned(events)?;
+            out.queued += report.appended;
+            out.duplicates += report.duplicates;
+            out.rule_errors += report.rule_errors;
+        }
+        store.flush()?;
+        Ok(out)
+    }
+
+    /// The messages the campaign would queue, for [`crate::dispatch::Dispatcher::preview`].
+    pub fn draft(&self, members: &[CustomerId], at: Timestamp) -> Vec<OutboxMessage> {
+        members
+            .iter()
+            .enumerate()
+            .map(|(n, c)| OutboxMessage {
+                id: MessageId {
+                    seq: u64::MAX,
+                    n: u32::try_from(n).unwrap_or(u32::MAX),
+                },
+                customer: c.clone(),
+                channel: self.channel.clone(),
+                template: self.template.clone(),
+                vars: self.vars(),
+                class: self.class,
+                campaign: Some(self.name.clone()),
+                script: "campaign".into(),
+                event: crate::ids::EventId::from_trusted("draft".into()),
+                created: at,
+                status: MessageStatus::Pending,
+                attempts: 0,
+                forced: None,
+            })
+            .collect()
+    }
+}
+
+/// Why a campaign could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The campaign's own settings make an invalid request (e.g. an empty channel).
+    #[error("the campaign's message is invalid: {0}")]
+    Invalid(String),
+}
+
+/// One seasonal campaign launched by [`run_seasonal`].
+#[derive(Debug, Serialize)]
+pub struct SeasonalRun {
+    /// Campaign name.
+    pub campaign: String,
+    /// The year of the window.
+    pub year: i16,
+    /// Customers in its audience.
+    pub members: u64,
+    /// What queueing did.
+    pub queued: Queued,
+    /// Predicate failures (customers left out).
+    pub failed: u64,
+}
+
+/// Launches every seasonal campaign of the store's rules whose window is open at `now` and
+/// that has not run for that window yet (once a year, remembered in the store).
+pub fn run_seasonal(store: &mut Store, now: Timestamp) -> Result<Vec<SeasonalRun>, CampaignError> {
+    let rules = Arc::clone(store.rules());
+    let mut runs = Vec::new();
+    for s in rules.seasonal() {
+        let Some(year) = s.open_at(now) else {
+            continue;
+        };
+        let marker = format!("seasonal:{}:{year}", s.campaign);
+        if store.marker(&marker)? {
+            continue;
+        }
+        let audience = Audience::Predicate {
+            rules: Arc::clone(&rules),
+            script: s.script.clone(),
+        };
+        let selection = audience.select(store, now)?;
+        for e in &selection.errors {
+            tracing::warn!(error = %e, campaign = %s.campaign, "seasonal audience predicate failed");
+        }
+        let campaign = Campaign::seasonal(s);
+        let queued = campaign.queue(store, &selection.members, now)?;
+        store.set_marker(&marker)?;
+        tracing::info!(campaign = %s.campaign, year, queued = queued.queued, "seasonal campaign launched");
+        runs.push(SeasonalRun {
+            campaign: s.campaign.clone(),
+            year,
+            members: selection.members.len() as u64,
+            queued,
+            failed: selection.failed,
+        });
+    }
+    Ok(runs)
+}

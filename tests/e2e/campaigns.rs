@@ -1,0 +1,241 @@
+use kizuna_tests::TestHome;
+
+/// Four customers in Tokyo: c-1, c-2 and c-4 buy often (regulars), c-3 once; c-4 never
+/// said yes to e-mail.
+fn shop(h: &TestHome) {
+    let mut lines = Vec::new();
+    for (n, consent) in [(1, true), (2, true), (3, true), (4, false)] {
+        lines.push(format!(
+            r#"{{"customer":"c-{n}","type":"profile","at":"2026-01-01T09:00:00+09:00","email":"c{n}@example.jp","tz":"Asia/Tokyo"}}"#
+        ));
+        if consent {
+            lines.push(format!(
+                r#"{{"customer":"c-{n}","type":"opt_in","channel":"email","at":"2026-01-01T09:00:00+09:00"}}"#
+            ));
+        }
+        let orders = if n == 3 { 1 } else { 3 };
+        for day in 0..orders {
+            lines.push(format!(
+                r#"{{"customer":"c-{n}","type":"purchase","at":"2026-03-{:02}T12:00:00+09:00","amount":2000,"items":["beans"]}}"#,
+                day * 7 + 1
+            ));
+        }
+    }
+    let file = h.file("shop.jsonl", &(lines.join("\n") + "\n"));
+    h.run(&["import", &file]).ok();
+}
+
+const NOW: &str = "2026-03-20T11:00:00+09:00";
+
+#[test]
+fn a_campaign_goes_to_its_segment_through_the_guards_and_a_dry_run_changes_nothing() {
+    let h = TestHome::new();
+    shop(&h);
+
+    let list = h
+        .run(&["segment", "list", "--now", NOW, "--json"])
+        .ok()
+        .json();
+    let size = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["segment"] == name)
+            .map(|r| r["customers"].clone())
+            .unwrap()
+    };
+    assert_eq!(size("regulars"), 3, "{list}");
+    assert_eq!(size("email_ok"), 3, "{list}");
+    assert_eq!(
+        size("prospect"),
+        0,
+        "buyers are unscored until an RFM pass, not prospects"
+    );
+    let shown = h
+        .run(&["segment", "show", "regulars", "--now", NOW, "--json"])
+        .ok()
+        .json();
+    assert_eq!(shown["customers"], serde_json::json!(["c-1", "c-2", "c-4"]));
+
+    let campaign = [
+        "campaign",
+        "run",
+        "tasting",
+        "--segment",
+        "regulars",
+        "--template",
+        "notice",
+        "--var",
+        "subject=試飲会",
+        "--var",
+        "text=試飲会のお知らせ",
+        "--now",
+        NOW,
+    ];
+    let mut dry = campaign.to_vec();
+    dry.extend(["--dry-run", "--json"]);
+    let preview = h.run(&dry).ok().json();
+    assert_eq!(preview["members"], 3);
+    assert_eq!(preview["guards_now"]["outcomes"]["sent"], 2, "{preview}");
+    assert_eq!(
+        preview["guards_now"]["by_guard"]["suppressed guards/consent.rhai"], 1,
+        "{preview}"
+    );
+    let outbox = h.run(&["outbox", "list", "--json"]).ok().json();
+    assert_eq!(
+        outbox.as_array().unwrap().len(),
+        0,
+        "a dry run queues nothing"
+    );
+
+    let mut real = campaign.to_vec();
+    real.push("--json");
+    let run = h.run(&real).ok().json();
+    assert_eq!(
+        (run["queued"].clone(), run["duplicates"].clone()),
+        (3.into(), 0.into())
+    );
+    let again = h.run(&real).ok().json();
+    assert_eq!(
+        (again["queued"].clone(), again["duplicates"].clone()),
+        (0.into(), 3.into()),
+        "the same campaign at the same time queues nothing twice"
+    );
+
+    h.run(&["dispatch", "--now", NOW]).ok();
+    let report = h.run(&["report", "guards", "--json"]).ok().json();
+    let rows: Vec<(String, String, u64)> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["campaign"] == "tasting")
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap().to_owned(),
+                r["guard"].as_str().unwrap().to_owned(),
+                r["messages"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("allowed (sent)".into(), String::new(), 2),
+            ("suppressed".into(), "guards/consent.rhai".into(), 1)
+        ],
+        "{report}"
+    );
+    let c1 = h.run(&["customer", "show", "c-1", "--json"]).ok().json();
+    let sent = c1["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "message_sent")
+        .unwrap();
+    assert_eq!(
+        sent["campaign"], "tasting",
+        "contact history names the campaign"
+    );
+}
+
+#[test]
+fn a_bad_campaign_is_refused_before_anything_is_queued() {
+    let h = TestHome::new();
+    shop(&h);
+    let unknown = h
+        .run(&[
+            "campaign",
+            "run",
+            "x",
+            "--segment",
+            "nobody",
+            "--template",
+            "notice",
+            "--now",
+            NOW,
+        ])
+        .fails();
+    assert!(
+        unknown.stderr.contains("unknown segment \"nobody\"")
+            && unknown.stderr.contains("regulars")
+            && unknown.stderr.contains("at_risk"),
+        "{}",
+        unknown.stderr
+    );
+    let missing = h
+        .run(&[
+            "campaign",
+            "run",
+            "x",
+            "--segment",
+            "regulars",
+            "--now",
+            NOW,
+        ])
+        .fails();
+    assert!(missing.stderr.contains("x.email"), "{}", missing.stderr);
+    let broken = h.home().join("rules/segments/broken.rhai");
+    std::fs::write(&broken, "fn matches(c) { c.stats.orders >= }").unwrap();
+    let bad = h.run(&["segment", "list"]).fails();
+    assert!(
+        bad.stderr.contains("segments/broken.rhai:1"),
+        "{}",
+        bad.stderr
+    );
+    let outbox = h.run(&["outbox", "list", "--json"]).ok().json();
+    assert_eq!(outbox.as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_seasonal_campaign_starts_itself_once_when_its_window_opens() {
+    let h = TestHome::new();
+    let file = h.file(
+        "vip.jsonl",
+        concat!(
+            r#"{"customer":"c-vip","type":"profile","at":"2026-01-01T09:00:00+09:00","email":"v@example.jp","tags":["vip"]}"#,
+            "\n",
+            r#"{"customer":"c-other","type":"profile","at":"2026-01-01T09:00:00+09:00","email":"o@example.jp"}"#,
+            "\n",
+        ),
+    );
+    h.run(&["import", &file]).ok();
+    let tick = |now: &str| {
+        h.run(&["tick", "--no-rfm", "--now", now, "--json"])
+            .ok()
+            .json()
+    };
+    // 23:59 on 30 November in Tokyo: not yet.
+    assert_eq!(
+        tick("2026-11-30T23:59:00+09:00")["seasonal"],
+        serde_json::json!([])
+    );
+    let opened = tick("2026-12-01T00:00:00+09:00");
+    assert_eq!(
+        opened["seasonal"][0]["campaign"], "year_end_gift",
+        "{opened}"
+    );
+    assert_eq!(opened["seasonal"][0]["members"], 1);
+    assert_eq!(opened["seasonal"][0]["queued"]["queued"], 1);
+    assert_eq!(
+        tick("2026-12-05T00:00:00+09:00")["seasonal"],
+        serde_json::json!([])
+    );
+    let outbox = h.run(&["outbox", "list", "--json"]).ok().json();
+    let queued: Vec<(&str, &str)> = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["customer"].as_str().unwrap(),
+                m["campaign"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(queued, [("c-vip", "year_end_gift")]);
+    // Next year's window is a new run.
+    assert_eq!(
+        tick("2027-12-02T00:00:00+09:00")["seasonal"][0]["year"],
+        2027
+    );
+}
