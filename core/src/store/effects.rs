@@ -150,6 +150,17 @@ impl MessageStatus {
         }
     }
 
+    /// From when the dispatcher should take the message (`None`: never again). Pending and
+    /// interrupted messages are due at once, whatever the clock says.
+    pub fn due_from(&self) -> Option<Timestamp> {
+        match self {
+            Self::Pending | Self::Sending { .. } => Some(Timestamp::MIN),
+            Self::Deferred { until, .. } => Some(*until),
+            Self::Failed { retry_at, .. } => Some(*retry_at),
+            Self::Suppressed { .. } | Self::Dead { .. } | Self::Sent { .. } => None,
+        }
+    }
+
     /// Whether the dispatcher should take the message at `now`.
     pub fn is_due(&self, now: Timestamp) -> bool {
         match self {
@@ -321,6 +332,7 @@ pub(super) fn write_side_effects(
                     &keys::item(keys::OUTBOX, seq, n),
                     serde_json::to_vec(&msg).map_err(json_err)?,
                 );
+                batch.insert(keys::outbox_due(Timestamp::MIN, seq, n), &[][..]);
             }
             Effect::Schedule {
                 name,

@@ -129,7 +129,15 @@ impl Store {
                 let mut start = vec![prefix];
                 start.extend_from_slice(&seq.to_be_bytes());
                 for item in self.tree.scan_prefix(&start) {
-                    batch.remove(item.map_err(|e| self.sled_err(e))?.0);
+                    let (k, v) = item.map_err(|e| self.sled_err(e))?;
+                    if prefix == keys::OUTBOX {
+                        let m: super::OutboxMessage = serde_json::from_slice(&v)
+                            .map_err(|e| self.corrupt(&k, e.to_string()))?;
+                        if let Some(at) = m.status.due_from() {
+                            batch.remove(keys::outbox_due(at, m.id.seq, m.id.n));
+                        }
+                    }
+                    batch.remove(k);
                 }
             }
         }

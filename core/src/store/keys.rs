@@ -11,6 +11,7 @@
 //! | `o`    | seq, effect index (u32 BE)       | outbox message (pending until dispatch)  |
 //! | `t`    | customer id, NUL, timer name     | timer: due time and data                 |
 //! | `d`    | due time (i128 BE*), customer id, NUL, timer name | empty (timers by due time) |
+//! | `q`    | due time (i128 BE*), seq, index  | empty (outbox messages the dispatcher will take, by time) |
 //! | `a`    | seq, effect index                | staff alert                              |
 //! | `r`    | seq, error index                 | rule error                               |
 //!
@@ -31,6 +32,7 @@ pub(crate) const OUTBOX: u8 = b'o';
 pub(crate) const TIMER: u8 = b't';
 pub(crate) const DUE: u8 = b'd';
 pub(crate) const ALERT: u8 = b'a';
+pub(crate) const OUTBOX_DUE: u8 = b'q';
 pub(crate) const RULE_ERROR: u8 = b'r';
 
 pub(crate) fn meta(name: &str) -> Vec<u8> {
@@ -80,6 +82,29 @@ pub(crate) fn due_bound(at: jiff::Timestamp) -> Vec<u8> {
     let ordered = (at.as_nanosecond() as u128) ^ (1 << 127);
     k.extend_from_slice(&ordered.to_be_bytes());
     k
+}
+
+/// The outbox due-index key of message (seq, n), due at `at`.
+pub(crate) fn outbox_due(at: jiff::Timestamp, seq: u64, n: u32) -> Vec<u8> {
+    let mut k = outbox_due_bound(at);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+/// The outbox due-index prefix for instant `at`: every message due before `at` sorts
+/// below it.
+pub(crate) fn outbox_due_bound(at: jiff::Timestamp) -> Vec<u8> {
+    let mut k = due_bound(at);
+    k[0] = OUTBOX_DUE;
+    k
+}
+
+/// Message sequence and index from an outbox due-index key.
+pub(crate) fn parse_outbox_due(key: &[u8]) -> Option<(u64, u32)> {
+    let seq = u64::from_be_bytes(key.get(17..25)?.try_into().ok()?);
+    let n = u32::from_be_bytes(key.get(25..29)?.try_into().ok()?);
+    Some((seq, n))
 }
 
 /// Customer id and timer name from a due-index key.

@@ -251,6 +251,7 @@ impl Store {
         };
         store.check_schema()?;
         store.load_baskets()?;
+        store.index_outbox()?;
         store.next_seq = store.last_seq()?.map_or(0, |s| s + 1);
         store.recover()?;
         Ok(store)

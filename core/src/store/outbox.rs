@@ -7,12 +7,52 @@ use crate::rules::RuleError;
 
 impl Store {
     /// Messages the dispatcher should take at `now`, oldest first.
+    ///
+    /// Read through the due index (`q` keys, ordered by due time), so a dispatcher that
+    /// runs every second over a large, mostly finished outbox reads only what is due.
     pub fn due_messages(&self, now: Timestamp) -> Result<Vec<OutboxMessage>, StoreError> {
-        Ok(self
-            .outbox()?
-            .into_iter()
-            .filter(|m| m.status.is_due(now))
-            .collect())
+        let end = keys::outbox_due_bound(
+            now.checked_add(jiff::SignedDuration::from_nanos(1))
+                .unwrap_or(now),
+        );
+        let mut ids = Vec::new();
+        for item in self.tree.range(keys::outbox_due_bound(Timestamp::MIN)..end) {
+            let (k, _) = item.map_err(|e| self.sled_err(e))?;
+            let (seq, n) = keys::parse_outbox_due(&k)
+                .ok_or_else(|| self.corrupt(&k, "bad outbox due-index key"))?;
+            ids.push(MessageId { seq, n });
+        }
+        ids.sort();
+        let mut due = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(m) = self.message(id)?
+                && m.status.is_due(now)
+            {
+                due.push(m);
+            }
+        }
+        Ok(due)
+    }
+
+    /// Builds the outbox due index of a store written before it existed (once).
+    pub(super) fn index_outbox(&mut self) -> Result<(), StoreError> {
+        const DONE: &str = "outbox_due_index";
+        if self
+            .tree
+            .contains_key(keys::meta(DONE))
+            .map_err(|e| self.sled_err(e))?
+        {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for m in self.outbox()? {
+            if let Some(at) = m.status.due_from() {
+                batch.insert(keys::outbox_due(at, m.id.seq, m.id.n), &[][..]);
+            }
+        }
+        batch.insert(keys::meta(DONE), &[1u8][..]);
+        self.apply(batch)?;
+        self.sync()
     }
 
     /// One message by id.
@@ -40,7 +80,17 @@ impl Store {
         }
         let mut batch = sled::Batch::default();
         for message in messages {
-            let key = keys::item(keys::OUTBOX, message.id.seq, message.id.n);
+            let (seq, n) = (message.id.seq, message.id.n);
+            let key = keys::item(keys::OUTBOX, seq, n);
+            // Move its due-index entry: from the stored status's time to the new one's.
+            if let Some(old) = self.message(message.id)?
+                && let Some(at) = old.status.due_from()
+            {
+                batch.remove(keys::outbox_due(at, seq, n));
+            }
+            if let Some(at) = message.status.due_from() {
+                batch.insert(keys::outbox_due(at, seq, n), &[][..]);
+            }
             let json =
                 serde_json::to_vec(message).map_err(|e| self.corrupt(&key, e.to_string()))?;
             batch.insert(&key, json);

@@ -221,3 +221,53 @@ fn rescheduled_timers_fire_once_at_their_new_time() {
     );
     assert!(store.timers().unwrap().is_empty());
 }
+
+#[test]
+fn the_outbox_due_index_follows_every_status_change_and_is_rebuilt_for_old_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir, Some(rules(&[])));
+    store.append(&[ev(BUY)]).unwrap();
+    let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+    let due = |store: &Store, at: &str| store.due_messages(t(at)).unwrap().len();
+    assert_eq!(
+        due(&store, "2000-01-01T00:00:00Z"),
+        1,
+        "pending: due at once"
+    );
+
+    let mut m = store.outbox().unwrap().remove(0);
+    m.status = MessageStatus::Deferred {
+        until: t("2026-03-02T08:00:00Z"),
+        guard: "g".into(),
+        reason: "night".into(),
+    };
+    store.update_message(&m).unwrap();
+    assert_eq!(due(&store, "2026-03-02T07:59:59Z"), 0);
+    assert_eq!(due(&store, "2026-03-02T08:00:00Z"), 1);
+
+    m.status = MessageStatus::Sent {
+        at: t("2026-03-02T08:00:00Z"),
+        receipt: "r".into(),
+    };
+    store.update_message(&m).unwrap();
+    assert_eq!(due(&store, "2099-01-01T00:00:00Z"), 0, "sent: never again");
+    m.status = MessageStatus::Pending;
+    store.update_message(&m).unwrap();
+
+    // A store from before the index: no `q` keys, no marker. Opening builds it.
+    let stale: Vec<_> = store
+        .tree
+        .scan_prefix([keys::OUTBOX_DUE])
+        .map(|i| i.unwrap().0)
+        .collect();
+    assert_eq!(stale.len(), 1, "exactly one index entry per due message");
+    for k in stale {
+        store.tree.remove(k).unwrap();
+    }
+    store.tree.remove(keys::meta("outbox_due_index")).unwrap();
+    store.flush().unwrap();
+    assert_eq!(due(&store, "2099-01-01T00:00:00Z"), 0);
+    drop(store);
+    let store = open(&dir, None);
+    assert_eq!(due(&store, "2026-03-01T00:00:00Z"), 1);
+}
