@@ -82,14 +82,17 @@ impl Store {
         for message in messages {
             let (seq, n) = (message.id.seq, message.id.n);
             let key = keys::item(keys::OUTBOX, seq, n);
-            // Move its due-index entry: from the stored status's time to the new one's.
-            if let Some(old) = self.message(message.id)?
-                && let Some(at) = old.status.due_from()
-            {
-                batch.remove(keys::outbox_due(at, seq, n));
-            }
-            if let Some(at) = message.status.due_from() {
-                batch.insert(keys::outbox_due(at, seq, n), &[][..]);
+            // Move its due-index entry from the stored status's time to the new one's
+            // (pending -> sending keeps it: both are due at once).
+            let old = self.message(message.id)?.and_then(|m| m.status.due_from());
+            let new = message.status.due_from();
+            if old != new {
+                if let Some(at) = old {
+                    batch.remove(keys::outbox_due(at, seq, n));
+                }
+                if let Some(at) = new {
+                    batch.insert(keys::outbox_due(at, seq, n), &[][..]);
+                }
             }
             let json =
                 serde_json::to_vec(message).map_err(|e| self.corrupt(&key, e.to_string()))?;
