@@ -344,6 +344,30 @@ pub enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Re-run the recorded history through candidate rules in a scratch store and show
+    /// what would change against the live rules. Sends nothing, changes nothing.
+    Replay(ReplayArgs),
+}
+
+/// `kizuna rules replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The candidate rules directory (default: the live rules, replayed against themselves).
+    #[arg(long, value_name = "DIR")]
+    pub scripts: Option<PathBuf>,
+    /// Count differences in messages and alerts from this time on (the whole history is
+    /// still replayed, so balances are right).
+    #[arg(long, value_name = "RFC3339")]
+    pub since: Option<Timestamp>,
+    /// Replay events up to this time and run the clock to it (default: the last event).
+    #[arg(long, value_name = "RFC3339")]
+    pub until: Option<Timestamp>,
+    /// How many of the largest point differences to list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kizuna points ...`.

@@ -84,6 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::rules::test(&home, rules, dir.as_deref(), *json)
         }
         Command::Rules(RulesCommand::Errors { json }) => commands::rules::errors(&home, *json),
+        Command::Rules(RulesCommand::Replay(args)) => commands::replay::run(&home, rules, args),
         Command::Points(PointsCommand::Show { id, at, json }) => {
             commands::points::show(&home, id, *at, *json)
         }

@@ -282,6 +282,12 @@ impl Customer {
                 let horizon = newest - jiff::SignedDuration::from_hours(24 * CONTACT_MEMORY_DAYS);
                 self.contacts.retain(|m| m.at > horizon);
             }
+            EventKind::Other(kind) if kind == crate::rfm::SEGMENT_CHANGED => {
+                let newer = self.rfm.as_ref().is_none_or(|r| r.computed_at <= t);
+                if newer {
+                    self.rfm = Rfm::from_event(&event.attrs, t);
+                }
+            }
             EventKind::Contact | EventKind::Other(_) => {}
         }
     }

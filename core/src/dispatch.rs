@@ -49,6 +49,7 @@ impl Default for RetryPolicy {
 pub struct Dispatcher {
     channels: HashMap<String, Box<dyn Channel>>,
     templates: PathBuf,
+    env: std::sync::OnceLock<minijinja::Environment<'static>>,
     policy: RetryPolicy,
 }
 
@@ -107,6 +108,7 @@ impl Dispatcher {
         Self {
             channels,
             templates: templates.into(),
+            env: std::sync::OnceLock::new(),
             policy,
         }
     }
@@ -120,15 +122,18 @@ impl Dispatcher {
     /// messages `sending`, and they are sent again — at-least-once, deduplicated by id.
     pub fn run(&self, store: &mut Store, now: Timestamp) -> Result<DispatchReport, StoreError> {
         let mut report = DispatchReport::default();
-        let templates = self.templates();
         let mut due = store.due_messages(now)?;
+        if due.is_empty() {
+            return Ok(report);
+        }
+        let templates = self.templates();
         while !due.is_empty() {
             let mut seen = std::collections::HashSet::new();
             let (round, later): (Vec<_>, Vec<_>) = due
                 .into_iter()
                 .partition(|m| seen.insert(m.customer.clone()));
             for chunk in round.chunks(ROUND_CHUNK) {
-                self.run_chunk(store, &templates, chunk.to_vec(), now, &mut report)?;
+                self.run_chunk(store, templates, chunk.to_vec(), now, &mut report)?;
             }
             due = later;
         }
@@ -224,7 +229,7 @@ impl Dispatcher {
         let mut report = DispatchReport::default();
         for message in messages {
             report.considered += 1;
-            let (decision, _) = self.evaluate(store, &templates, message, now)?;
+            let (decision, _) = self.evaluate(store, templates, message, now)?;
             let status = match decision {
                 Decision::Final(status) => status,
                 Decision::Send(_) => MessageStatus::Sent {
@@ -361,7 +366,14 @@ impl Dispatcher {
 
     /// The template environment of one run: templates are read and compiled on first use
     /// and reused for every message; a missing variable is an error, never blank text.
-    fn templates(&self) -> minijinja::Environment<'static> {
+    /// The template environment, made on first use and kept: it caches each template it
+    /// loads, so a dispatcher that runs every second (the daemon, a replay) reads and
+    /// compiles each template file once. A new dispatcher sees edited templates.
+    fn templates(&self) -> &minijinja::Environment<'static> {
+        self.env.get_or_init(|| self.make_templates())
+    }
+
+    fn make_templates(&self) -> minijinja::Environment<'static> {
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         let dir = self.templates.clone();

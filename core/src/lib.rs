@@ -36,6 +36,7 @@ pub mod fixtures;
 pub mod ids;
 pub mod loyalty;
 pub mod profile;
+pub mod replay;
 pub mod rfm;
 pub mod rules;
 pub mod store;

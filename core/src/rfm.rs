@@ -41,9 +41,44 @@ pub struct Rfm {
 pub const TOP_SHARE_PERCENT: usize = 10;
 
 /// The event type an RFM pass records when a customer's segment or top-customer mark
-/// changes: `from` (the previous segment, or null), `to`, `top`, `was_top`, `revenue_12m`.
-/// Campaigns (win-back, top-customer check-ins) react to it like to any other event.
+/// changes: `from` (the previous segment, or null), `to`, `top`, `was_top`, `revenue_12m`,
+/// and the scores `r`, `f`, `m`. Campaigns (win-back, top-customer check-ins) react to it
+/// like to any other event, and folding it sets the customer's scores, so a replay of the
+/// log sees the segments the live store saw.
 pub const SEGMENT_CHANGED: &str = "segment_changed";
+
+impl Rfm {
+    /// The scores a `segment_changed` event records (`None` for a prospect or a malformed
+    /// event).
+    pub fn from_event(
+        attrs: &serde_json::Map<String, serde_json::Value>,
+        at: Timestamp,
+    ) -> Option<Self> {
+        let score = |k: &str| {
+            attrs
+                .get(k)
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|v| u8::try_from(v).ok())
+                .filter(|v| (1..=5).contains(v))
+        };
+        let segment = Segment::parse(attrs.get("to")?.as_str()?)?;
+        Some(Self {
+            r: score("r")?,
+            f: score("f")?,
+            m: score("m")?,
+            segment,
+            top: attrs
+                .get("top")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+            revenue_12m: attrs
+                .get("revenue_12m")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0),
+            computed_at: at,
+        })
+    }
+}
 
 /// Named RFM segments, the vocabulary marketers use to pick an audience.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ pub mod event;
 pub mod import;
 pub mod outbox;
 pub mod points;
+pub mod replay;
 pub mod rfm;
 pub mod rules;
 pub mod timers;

@@ -12,6 +12,40 @@ mod file;
 
 pub use file::{FileEmailChannel, FileSmsChannel};
 
+/// A channel that accepts every message and delivers nothing: for replays and dry runs,
+/// where the guards' decisions matter and nothing may leave.
+#[derive(Debug, Clone)]
+pub struct NullChannel {
+    name: String,
+    field: AddressField,
+}
+
+impl NullChannel {
+    /// A null channel answering to `name`, addressing customers by `field`.
+    pub fn new(name: impl Into<String>, field: AddressField) -> Self {
+        Self {
+            name: name.into(),
+            field,
+        }
+    }
+}
+
+impl Channel for NullChannel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn address_field(&self) -> AddressField {
+        self.field
+    }
+
+    fn send(&self, _: &OutgoingMessage) -> Delivery {
+        Delivery::Sent {
+            receipt: String::new(),
+        }
+    }
+}
+
 use serde::Serialize;
 
 use crate::{ids::CustomerId, rules::MessageClass, store::MessageId};

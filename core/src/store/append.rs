@@ -1,5 +1,6 @@
 //! Appending events: dedup by id, write blocks, fold projections.
 
+use super::batch::Batch;
 use serde::Serialize;
 
 use std::sync::Arc;
@@ -151,7 +152,7 @@ impl Store {
         let mut report = AppendReport::default();
         let mut accepted: Vec<(u64, &Event)> = Vec::with_capacity(events.len());
         // (events are `Arc`s so that scripts can hold a view without copying them)
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         let mut block = Vec::new();
         let mut block_ids = Vec::new();
         let mut block_effects: Vec<Recorded> = Vec::new();
@@ -241,7 +242,7 @@ impl Store {
     /// Moves a finished block, its id list and its effects into `batch`.
     fn seal_block(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut Batch,
         first: u64,
         block: &mut Vec<u8>,
         block_ids: &mut Vec<u8>,

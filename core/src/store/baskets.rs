@@ -6,6 +6,7 @@
 //! counted here too, and one it has not folded is counted when replay folds it. That
 //! matters because counting a purchase needs the buyer's item history from *before* it.
 
+use super::batch::Batch;
 use std::sync::Arc;
 
 use super::{Store, StoreError, keys};
@@ -61,7 +62,7 @@ impl Store {
             key: KEY.into(),
             reason: e.to_string(),
         })?;
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         batch.insert(keys::meta(KEY), bytes);
         self.apply(batch)?;
         self.baskets_until = self.next_seq;

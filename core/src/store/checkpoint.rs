@@ -9,6 +9,7 @@
 //! batches, in the middle of a checkpoint — therefore ends with every projection equal to
 //! the fold of exactly the events in the log.
 
+use super::batch::Batch;
 use std::{collections::HashMap, sync::Arc};
 
 use super::{
@@ -156,7 +157,7 @@ impl Store {
         if self.sealed.is_empty() {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         for (id, n, entries) in std::mem::take(&mut self.sealed) {
             let mut bytes = Vec::with_capacity(entries.len() * 20);
             record::encode_entries(&entries, &mut bytes);
@@ -193,7 +194,7 @@ impl Store {
             .collect();
         let mut customers = self.counter("customers")?;
         for chunk in dirty.chunks(RECORDS_PER_BATCH) {
-            let mut batch = sled::Batch::default();
+            let mut batch = Batch::default();
             for id in chunk {
                 let Some(cached) = self.cache.get_mut(id) else {
                     continue;
@@ -213,7 +214,7 @@ impl Store {
             self.apply(batch)?;
         }
         let written = dirty.len();
-        let mut last = sled::Batch::default();
+        let mut last = Batch::default();
         last.insert(keys::meta("checkpoint"), &self.next_seq.to_be_bytes());
         self.apply(last)?;
         self.dirty = 0;
@@ -269,8 +270,8 @@ impl Store {
     }
 
     /// Applies a sled batch; a failure poisons the store, since memory is now ahead of disk.
-    pub(super) fn apply(&mut self, batch: sled::Batch) -> Result<(), StoreError> {
-        self.tree.apply_batch(batch).map_err(|e| {
+    pub(super) fn apply(&mut self, batch: Batch) -> Result<(), StoreError> {
+        batch.apply(&self.tree, !self.temporary).map_err(|e| {
             self.poisoned = true;
             self.sled_err(e)
         })

@@ -1,6 +1,7 @@
 //! Applying rule effects: to the projection, and to the outbox, timer, alert and rule-error
 //! keyspaces, in the same batch as the event.
 
+use super::batch::Batch;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -286,7 +287,7 @@ pub(super) fn apply_to_customer(
 pub(super) fn write_side_effects(
     store: &Store,
     timers: &mut TimerWrites,
-    batch: &mut sled::Batch,
+    batch: &mut Batch,
     seq: u64,
     event: &Event,
     effects: &[AppliedEffect],

@@ -6,6 +6,7 @@
 //! and swaps directories. The swap is crash-safe: [`finish_interrupted_compaction`] runs at
 //! every open and either completes or discards a half-done compaction.
 
+use super::batch::Batch;
 use std::{
     collections::{BTreeMap, HashSet},
     fs,
@@ -80,7 +81,7 @@ impl Store {
                 blocks.insert(k.to_vec(), v);
             }
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         let mut removed_ids = Vec::new();
         for (key, content) in &blocks {
             let first = keys::seq_of(key).ok_or_else(|| self.corrupt(key, "bad block key"))?;

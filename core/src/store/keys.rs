@@ -107,6 +107,12 @@ pub(crate) fn parse_outbox_due(key: &[u8]) -> Option<(u64, u32)> {
     Some((seq, n))
 }
 
+/// The due time of a (timer or outbox) due-index key.
+pub(crate) fn due_time(key: &[u8]) -> Option<jiff::Timestamp> {
+    let ordered = u128::from_be_bytes(key.get(1..17)?.try_into().ok()?);
+    jiff::Timestamp::from_nanosecond((ordered ^ (1 << 127)) as i128).ok()
+}
+
 /// Customer id and timer name from a due-index key.
 pub(crate) fn parse_due(key: &[u8]) -> Option<(CustomerId, String)> {
     let rest = key.get(17..)?;

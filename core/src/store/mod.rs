@@ -16,6 +16,8 @@
 
 mod append;
 mod baskets;
+mod batch;
+use batch::Batch;
 mod block;
 mod checkpoint;
 mod effects;
@@ -200,6 +202,8 @@ pub struct Store {
     baskets_until: u64,
     /// The statistics changed since the last checkpoint.
     baskets_dirty: bool,
+    /// A scratch store ([`Store::open_temporary`]): never synced to disk.
+    temporary: bool,
 }
 
 impl Store {
@@ -217,13 +221,17 @@ impl Store {
         let path = PathBuf::from("(temporary)");
         let db = sled::Config::new()
             .temporary(true)
+            // Nothing to make durable: no background flusher waking up after every write.
+            .flush_every_ms(None)
             .cache_capacity(16 * 1024 * 1024)
             .open()
             .map_err(|source| StoreError::Sled {
                 path: path.clone(),
                 source,
             })?;
-        Self::from_db(db, path, StoreOptions::default())
+        let mut store = Self::from_db(db, path, StoreOptions::default())?;
+        store.temporary = true;
+        Ok(store)
     }
 
     /// The store over an opened sled database: schema check, log position, crash replay.
@@ -248,6 +256,7 @@ impl Store {
             baskets: Arc::default(),
             baskets_until: 0,
             baskets_dirty: false,
+            temporary: false,
         };
         store.check_schema()?;
         store.load_baskets()?;
@@ -295,6 +304,10 @@ impl Store {
 
     /// sled's flush alone.
     fn sync(&self) -> Result<(), StoreError> {
+        if self.temporary {
+            // Deleted when dropped: durability would only cost time (replays, fixtures).
+            return Ok(());
+        }
         self.db.flush().map(drop).map_err(|e| self.sled_err(e))
     }
 
@@ -360,7 +373,7 @@ impl Store {
     /// Marks the named one-off job done, durably.
     pub fn set_marker(&mut self, name: &str) -> Result<(), StoreError> {
         self.check_writable()?;
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         batch.insert(keys::meta(&format!("marker:{name}")), &[1u8][..]);
         self.apply(batch)?;
         self.sync()

@@ -1,5 +1,6 @@
 //! Reading and updating outbox messages for the dispatcher.
 
+use super::batch::Batch;
 use jiff::Timestamp;
 
 use super::{MessageId, OutboxMessage, Store, StoreError, keys};
@@ -44,7 +45,7 @@ impl Store {
         {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         for m in self.outbox()? {
             if let Some(at) = m.status.due_from() {
                 batch.insert(keys::outbox_due(at, m.id.seq, m.id.n), &[][..]);
@@ -78,7 +79,7 @@ impl Store {
         if messages.is_empty() {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         for message in messages {
             let (seq, n) = (message.id.seq, message.id.n);
             let key = keys::item(keys::OUTBOX, seq, n);
@@ -111,7 +112,7 @@ impl Store {
         if errors.is_empty() {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         for (i, err) in errors.iter().enumerate() {
             // After the triggering event's own errors: guard errors count from 1,000 per message.
             let key = keys::item(keys::RULE_ERROR, id.seq, 1_000 + id.n * 100 + i as u32);

@@ -1,5 +1,6 @@
 //! Recomputing RFM for the whole population and summarising it by segment.
 
+use super::batch::Batch;
 use std::{collections::BTreeMap, sync::Arc};
 
 use jiff::Timestamp;
@@ -131,7 +132,7 @@ impl Store {
         let count = customers.len() as u64;
         drop(customers);
         for chunk in records.chunks(500) {
-            let mut batch = sled::Batch::default();
+            let mut batch = Batch::default();
             for r in chunk {
                 let key = keys::customer(&r.customer.id);
                 let bytes = r.encode().map_err(|e| self.corrupt(&key, e.to_string()))?;
@@ -147,7 +148,7 @@ impl Store {
         // `now` records nothing twice.
         let changed = changes.len() as u64;
         self.append_owned(changes)?;
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::default();
         batch.insert(keys::meta(RFM_AT), now.to_string().as_bytes());
         self.apply(batch)?;
         self.flush()?;
@@ -196,6 +197,7 @@ fn segment_changed(
         "top": rfm.is_some_and(|r| r.top),
         "was_top": was_top,
         "revenue_12m": rfm.map_or(0, |r| r.revenue_12m),
+        "r": rfm.map(|r| r.r), "f": rfm.map(|r| r.f), "m": rfm.map(|r| r.m),
     });
     let serde_json::Value::Object(obj) = json else {
         unreachable!("json! of an object literal is an object")

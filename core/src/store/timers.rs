@@ -6,6 +6,7 @@
 //! what it did. The event id is derived from customer, timer name and due time, so firing
 //! the same timer twice (two ticks racing, a restart) stores it once.
 
+use super::batch::Batch;
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
@@ -54,7 +55,7 @@ impl TimerWrites {
     pub(super) fn set(
         &mut self,
         store: &Store,
-        batch: &mut sled::Batch,
+        batch: &mut Batch,
         timer: &Timer,
     ) -> Result<(), StoreError> {
         self.clear(store, batch, &timer.customer, &timer.name)?;
@@ -70,7 +71,7 @@ impl TimerWrites {
     pub(super) fn clear(
         &mut self,
         store: &Store,
-        batch: &mut sled::Batch,
+        batch: &mut Batch,
         customer: &CustomerId,
         name: &str,
     ) -> Result<(), StoreError> {
@@ -85,6 +86,18 @@ impl TimerWrites {
 }
 
 impl Store {
+    /// When the earliest pending timer falls due, if any: lets a clock (the daemon, a
+    /// replay) sleep until then instead of polling.
+    pub fn next_timer_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let Some(item) = self.tree.scan_prefix([keys::DUE]).next() else {
+            return Ok(None);
+        };
+        let (k, _) = item.map_err(|e| self.sled_err(e))?;
+        keys::due_time(&k)
+            .map(Some)
+            .ok_or_else(|| self.corrupt(&k, "bad due-index key"))
+    }
+
     /// Fires every timer due at or before `now`, oldest first, by appending one `timer`
     /// event each (at the timer's due time); rules' `on_timer` runs on them. Timers that the
     /// firings set and that are already due fire too, in further rounds (at most

@@ -1,0 +1,177 @@
+//! `kizuna rules replay`: what a rule change would have done to the recorded history.
+
+use std::{path::Path, process::ExitCode, sync::Arc};
+
+use anyhow::Context;
+use kizuna_core::{
+    replay::{self, Diff, History},
+    rules::RuleSet,
+};
+
+use super::print_json;
+use crate::{
+    args::ReplayArgs,
+    home::Home,
+    table::{Align, Table, thousands},
+};
+
+/// Replays the history through the live and the candidate rules (one thread each) and
+/// prints the difference.
+pub fn run(home: &Home, rules: Option<&Path>, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let live_dir = home.rules_dir_or(rules);
+    let live = home.load_rules(rules)?;
+    let (candidate_dir, candidate) = match &args.scripts {
+        Some(dir) => {
+            let set = RuleSet::load_dir(dir)
+                .with_context(|| format!("compiling the candidate rules in {}", dir.display()))?;
+            (dir.clone(), Arc::new(set))
+        }
+        None => (live_dir.clone(), Arc::clone(&live)),
+    };
+    // A candidate without its own templates uses the live ones.
+    let templates = |dir: &Path| {
+        let own = dir.join("templates");
+        if own.is_dir() {
+            own
+        } else {
+            live_dir.join("templates")
+        }
+    };
+    let (live_templates, candidate_templates) = (templates(&live_dir), templates(&candidate_dir));
+    let (_, store) = home.open_store()?;
+    let history = History::load(&store, args.since, args.until)?;
+    // The live store is closed before the replay: nothing below can touch it.
+    drop(store);
+    let (a, b) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| history.run(candidate, &candidate_templates));
+        let a = history.run(live, &live_templates);
+        (a, other.join())
+    });
+    let live = a.context("replaying the live rules")?;
+    let candidate = b
+        .map_err(|_| anyhow::anyhow!("the candidate replay panicked"))?
+        .context("replaying the candidate rules")?;
+    let diff = replay::diff(live, candidate, args.top);
+    if args.json {
+        print_json(&diff)?;
+    } else {
+        print!("{}", render(&diff, history.len()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn opt(tier: &Option<String>) -> String {
+    tier.clone().unwrap_or_else(|| "-".into())
+}
+
+/// The diff as text.
+pub fn render(d: &Diff, events: usize) -> String {
+    let mut out = format!(
+        "replayed {} event(s) through the live rules ({}) and the candidate ({}); nothing was sent, the live store is unchanged\n",
+        thousands(events as u64),
+        d.live.rules,
+        d.candidate.rules
+    );
+    let mut t = Table::new(&[
+        ("", Align::Left),
+        ("live", Align::Right),
+        ("candidate", Align::Right),
+    ]);
+    t.row(vec![
+        "timers fired".into(),
+        thousands(d.live.timers_fired),
+        thousands(d.candidate.timers_fired),
+    ]);
+    t.row(vec![
+        "rule errors".into(),
+        thousands(d.live.rule_errors),
+        thousands(d.candidate.rule_errors),
+    ]);
+    let scripts: std::collections::BTreeSet<&String> = d
+        .live
+        .alerts
+        .keys()
+        .chain(d.candidate.alerts.keys())
+        .collect();
+    for s in scripts {
+        t.row(vec![
+            format!("alerts by {s}"),
+            thousands(d.live.alerts.get(s).copied().unwrap_or(0)),
+            thousands(d.candidate.alerts.get(s).copied().unwrap_or(0)),
+        ]);
+    }
+    out.push_str(&t.render());
+    out.push_str(&format!(
+        "\npoints: {} customer(s) differ, total {:+}\n",
+        thousands(d.points_changed),
+        d.points_delta
+    ));
+    if !d.top_points.is_empty() {
+        let mut t = Table::new(&[
+            ("customer", Align::Left),
+            ("live", Align::Right),
+            ("candidate", Align::Right),
+        ]);
+        for p in &d.top_points {
+            t.row(vec![
+                p.customer.to_string(),
+                thousands(p.live),
+                thousands(p.candidate),
+            ]);
+        }
+        out.push_str(&t.render());
+    }
+    out.push_str(&format!(
+        "\ntiers: {} customer(s) differ\n",
+        thousands(d.tiers.iter().map(|t| t.customers).sum::<u64>())
+    ));
+    if !d.tiers.is_empty() {
+        let mut t = Table::new(&[
+            ("live", Align::Left),
+            ("candidate", Align::Left),
+            ("customers", Align::Right),
+        ]);
+        for c in &d.tiers {
+            t.row(vec![
+                opt(&c.live),
+                opt(&c.candidate),
+                thousands(c.customers),
+            ]);
+        }
+        out.push_str(&t.render());
+    }
+    out.push_str(&format!(
+        "\nmessages: {} group(s) differ\n",
+        d.messages.len()
+    ));
+    if !d.messages.is_empty() {
+        let mut t = Table::new(&[
+            ("campaign", Align::Left),
+            ("template", Align::Left),
+            ("outcome", Align::Left),
+            ("guard", Align::Left),
+            ("live", Align::Right),
+            ("candidate", Align::Right),
+        ]);
+        for m in &d.messages {
+            let k = &m.key;
+            let or_dash = |s: &str| {
+                if s.is_empty() {
+                    "-".to_owned()
+                } else {
+                    s.to_owned()
+                }
+            };
+            t.row(vec![
+                or_dash(&k.campaign),
+                k.template.clone(),
+                k.outcome.clone(),
+                or_dash(&k.guard),
+                thousands(m.live),
+                thousands(m.candidate),
+            ]);
+        }
+        out.push_str(&t.render());
+    }
+    out
+}

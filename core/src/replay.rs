@@ -1,0 +1,365 @@
+//! Replay (backtest): run the recorded history through a rule set in a scratch store and
+//! compare two rule sets' results, sending nothing and changing nothing in the live store.
+//!
+//! This is what a marketer runs before saving a rule change in production. The inputs are
+//! every recorded event except those kizuna derived itself (`timer` firings and
+//! `message_sent`), which the replay produces anew: timers fire and messages are dispatched
+//! through the guards to [`NullChannel`]s as the replay's clock passes their time. Timers
+//! are exact: the clock stops before the first event at or after the next timer's time and
+//! fires it first, so a 24-hour silence alarm sees exactly the replies that came within
+//! the day. Dispatch runs at the first event after each hour of history, so a message goes
+//! out up to an hour (or, when the history is quiet, until the next event) after it was
+//! due, and a message deferred to the morning goes out at the first stop after that.
+//! Both rule sets are replayed the same way, so their difference is fair.
+//!
+//! `segment_changed` events (RFM passes) are inputs: replaying them gives both rule sets
+//! the segments the live store saw.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use crate::{
+    channel::{AddressField, Channel, NullChannel},
+    dispatch::{Dispatcher, RetryPolicy},
+    event::Event,
+    ids::{CustomerId, EventKind},
+    rules::RuleSet,
+    store::{MessageStatus, Store, StoreError, TIMER_EVENT},
+};
+
+/// The recorded history, ready to replay.
+#[derive(Debug, Clone)]
+pub struct History {
+    /// Input events, in time order (append order among equal times).
+    events: Arc<Vec<Event>>,
+    /// Differences are counted from here on (the whole history is still replayed, so
+    /// balances and contact counts are right).
+    since: Option<Timestamp>,
+    /// The replay's clock stops here.
+    until: Option<Timestamp>,
+}
+
+/// Events appended per write at most (one write per clock stop otherwise).
+const MAX_CHUNK: usize = 10_000;
+
+/// How often the replay's clock dispatches (at the first event after each interval).
+const DISPATCH_EVERY: SignedDuration = SignedDuration::from_hours(1);
+
+impl History {
+    /// Reads the input events of `store` up to `until` (all if `None`).
+    pub fn load(
+        store: &Store,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<Self, StoreError> {
+        let mut events = Vec::new();
+        for event in store.events() {
+            let event = event?;
+            let derived = matches!(&event.kind, EventKind::MessageSent)
+                || matches!(&event.kind, EventKind::Other(k) if k == TIMER_EVENT);
+            if derived || until.is_some_and(|u| event.at.instant() > u) {
+                continue;
+            }
+            events.push(event);
+        }
+        // Stable: equal times keep append order.
+        events.sort_by_key(|e| e.at.instant());
+        Ok(Self {
+            events: Arc::new(events),
+            since,
+            until,
+        })
+    }
+
+    /// Input events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether there is nothing to replay.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Replays the history through `rules`, with message templates from `templates`.
+    pub fn run(&self, rules: Arc<RuleSet>, templates: &Path) -> Result<Outcome, StoreError> {
+        let mut store = Store::open_temporary()?;
+        store.set_rules(Arc::clone(&rules));
+        let channels: Vec<Box<dyn Channel>> = vec![
+            Box::new(NullChannel::new("email", AddressField::Email)),
+            Box::new(NullChannel::new("sms", AddressField::Phone)),
+        ];
+        let dispatcher =
+            Dispatcher::new(channels, PathBuf::from(templates), RetryPolicy::default());
+        let mut outcome = Outcome {
+            rules: rules.version().to_owned(),
+            ..Outcome::default()
+        };
+        let events = &self.events;
+        let mut next_due = None;
+        let mut next_dispatch = Timestamp::MIN;
+        let mut i = 0;
+        while i < events.len() {
+            let now = events[i].at.instant();
+            self.fire(&mut store, &mut outcome, &mut next_due, now)?;
+            if now >= next_dispatch {
+                dispatcher.run(&mut store, now)?;
+                next_dispatch = now.checked_add(DISPATCH_EVERY).unwrap_or(now);
+            }
+            // Up to the next timer or dispatch, whichever comes first.
+            let stop = next_due.map_or(next_dispatch, |d| d.min(next_dispatch));
+            let mut j = i + 1;
+            while j < events.len() && j - i < MAX_CHUNK && events[j].at.instant() < stop {
+                j += 1;
+            }
+            let report = store.append(&events[i..j])?;
+            outcome.events += report.appended;
+            outcome.rule_errors += report.rule_errors;
+            next_due = store.next_timer_due()?;
+            i = j;
+        }
+        let end = self.until.or_else(|| events.last().map(|e| e.at.instant()));
+        if let Some(end) = end {
+            next_due = Some(Timestamp::MIN);
+            self.fire(&mut store, &mut outcome, &mut next_due, end)?;
+            dispatcher.run(&mut store, end)?;
+        }
+        store.flush()?;
+        self.summarise(&store, &mut outcome, end)?;
+        Ok(outcome)
+    }
+
+    /// Fires the timers due by `now`.
+    fn fire(
+        &self,
+        store: &mut Store,
+        outcome: &mut Outcome,
+        next_due: &mut Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if next_due.is_some_and(|d| d <= now) {
+            let fired = store.fire_due_timers(now)?;
+            outcome.timers_fired += fired.appended;
+            outcome.rule_errors += fired.rule_errors;
+            *next_due = store.next_timer_due()?;
+        }
+        Ok(())
+    }
+
+    fn summarise(
+        &self,
+        store: &Store,
+        outcome: &mut Outcome,
+        end: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let counted = |t: Timestamp| self.since.is_none_or(|s| t >= s);
+        for m in store.outbox()? {
+            if !counted(m.created) {
+                continue;
+            }
+            let guard = match &m.status {
+                MessageStatus::Suppressed { guard, .. } | MessageStatus::Deferred { guard, .. } => {
+                    guard.clone()
+                }
+                _ => String::new(),
+            };
+            let key = MessageKey {
+                campaign: m.campaign.clone().unwrap_or_default(),
+                template: m.template.clone(),
+                outcome: m.status.name().to_owned(),
+                guard,
+            };
+            *outcome.messages.entry(key).or_default() += 1;
+        }
+        for a in store.alerts()? {
+            if counted(a.at) {
+                *outcome.alerts.entry(a.script).or_default() += 1;
+            }
+        }
+        let at = end.unwrap_or_else(Timestamp::now);
+        for c in store.customers() {
+            let c = c?;
+            let standing = Standing {
+                points: c.loyalty.balance(at),
+                tier: c.loyalty.tier.clone(),
+            };
+            outcome.customers.insert(c.id, standing);
+        }
+        Ok(())
+    }
+}
+
+/// What one rule set made of the history.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outcome {
+    /// The rule set's version.
+    pub rules: String,
+    /// Events replayed.
+    pub events: u64,
+    /// Timers that fired.
+    pub timers_fired: u64,
+    /// Rule errors raised.
+    pub rule_errors: u64,
+    /// Each customer's points and tier at the end.
+    #[serde(skip)]
+    pub customers: BTreeMap<CustomerId, Standing>,
+    /// Messages by campaign, template, final state and guard.
+    #[serde(skip)]
+    pub messages: BTreeMap<MessageKey, u64>,
+    /// Alerts by script.
+    pub alerts: BTreeMap<String, u64>,
+}
+
+/// A customer's loyalty standing at the end of a replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Standing {
+    /// Point balance.
+    pub points: i64,
+    /// Tier.
+    pub tier: Option<String>,
+}
+
+/// How messages are grouped in a replay.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct MessageKey {
+    /// Campaign name (empty for none).
+    pub campaign: String,
+    /// Template.
+    pub template: String,
+    /// Final state: sent, suppressed, deferred, dead, …
+    pub outcome: String,
+    /// The guard that suppressed or deferred it (empty otherwise).
+    pub guard: String,
+}
+
+/// The difference between the live rules' replay and a candidate's.
+#[derive(Debug, Clone, Serialize)]
+pub struct Diff {
+    /// The live rules' run.
+    pub live: Outcome,
+    /// The candidate's run.
+    pub candidate: Outcome,
+    /// Customers whose point balance differs.
+    pub points_changed: u64,
+    /// Sum of (candidate − live) balances.
+    pub points_delta: i64,
+    /// The largest differences, biggest first.
+    pub top_points: Vec<PointsChange>,
+    /// Customers whose tier differs, by (live tier, candidate tier).
+    pub tiers: Vec<TierChange>,
+    /// Message counts that differ.
+    pub messages: Vec<MessageChange>,
+}
+
+/// One customer's points under both rule sets.
+#[derive(Debug, Clone, Serialize)]
+pub struct PointsChange {
+    /// The customer.
+    pub customer: CustomerId,
+    /// Balance under the live rules.
+    pub live: i64,
+    /// Balance under the candidate.
+    pub candidate: i64,
+}
+
+/// Customers moving between two tiers.
+#[derive(Debug, Clone, Serialize)]
+pub struct TierChange {
+    /// Tier under the live rules.
+    pub live: Option<String>,
+    /// Tier under the candidate.
+    pub candidate: Option<String>,
+    /// How many customers.
+    pub customers: u64,
+}
+
+/// One message group's count under both rule sets.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageChange {
+    /// The group.
+    #[serde(flatten)]
+    pub key: MessageKey,
+    /// Count under the live rules.
+    pub live: u64,
+    /// Count under the candidate.
+    pub candidate: u64,
+}
+
+/// Compares two outcomes of the same history.
+pub fn diff(live: Outcome, candidate: Outcome, top: usize) -> Diff {
+    let empty = Standing {
+        points: 0,
+        tier: None,
+    };
+    let mut points = Vec::new();
+    let mut tiers: BTreeMap<(Option<String>, Option<String>), u64> = BTreeMap::new();
+    let ids: std::collections::BTreeSet<&CustomerId> = live
+        .customers
+        .keys()
+        .chain(candidate.customers.keys())
+        .collect();
+    for id in ids {
+        let a = live.customers.get(id).unwrap_or(&empty);
+        let b = candidate.customers.get(id).unwrap_or(&empty);
+        if a.points != b.points {
+            points.push(PointsChange {
+                customer: id.clone(),
+                live: a.points,
+                candidate: b.points,
+            });
+        }
+        if a.tier != b.tier {
+            *tiers.entry((a.tier.clone(), b.tier.clone())).or_default() += 1;
+        }
+    }
+    let points_changed = points.len() as u64;
+    let points_delta = points.iter().map(|p| p.candidate - p.live).sum();
+    points.sort_by_key(|p| {
+        (
+            std::cmp::Reverse((p.candidate - p.live).abs()),
+            p.customer.clone(),
+        )
+    });
+    points.truncate(top);
+    let keys: std::collections::BTreeSet<&MessageKey> = live
+        .messages
+        .keys()
+        .chain(candidate.messages.keys())
+        .collect();
+    let messages = keys
+        .into_iter()
+        .filter_map(|k| {
+            let (a, b) = (
+                live.messages.get(k).copied().unwrap_or(0),
+                candidate.messages.get(k).copied().unwrap_or(0),
+            );
+            (a != b).then(|| MessageChange {
+                key: k.clone(),
+                live: a,
+                candidate: b,
+            })
+        })
+        .collect();
+    Diff {
+        points_changed,
+        points_delta,
+        top_points: points,
+        tiers: tiers
+            .into_iter()
+            .map(|((live, candidate), customers)| TierChange {
+                live,
+                candidate,
+                customers,
+            })
+            .collect(),
+        messages,
+        live,
+        candidate,
+    }
+}
