@@ -27,5 +27,8 @@ mod silence;
 /// Segments, `kizuna campaign run` and seasonal campaigns.
 mod campaigns;
 
+/// `kizuna rules replay`: backtesting a rule change.
+mod replay;
+
 /// `kizuna demo` and `kizuna bench`.
 mod demo;
