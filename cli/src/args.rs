@@ -398,6 +398,23 @@ pub enum BenchCommand {
     /// Queue one marketing message to each of N customers, then time dispatching them all
     /// through the default guards to the file channel.
     Dispatch(BenchDispatchArgs),
+    /// Import N generated events, then time a replay of them through the default pack in a
+    /// scratch store (timers, guards, null channels).
+    Replay(BenchIngestArgs),
+    /// Store N customers with consent, then time a campaign to a script segment:
+    /// evaluating it for everyone and queueing one message each.
+    Campaign(BenchCampaignArgs),
+}
+
+/// `kizuna bench campaign`.
+#[derive(Debug, Args)]
+pub struct BenchCampaignArgs {
+    /// Customers.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub customers: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kizuna bench dispatch`.

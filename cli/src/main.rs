@@ -92,6 +92,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Ingest(args)) => commands::bench::ingest(args, None),
         Command::Bench(BenchCommand::Rules(args)) => commands::bench::ingest(args, Some(rules)),
         Command::Bench(BenchCommand::Dispatch(args)) => commands::bench::dispatch(args),
+        Command::Bench(BenchCommand::Replay(args)) => commands::bench_campaign::replay(args),
+        Command::Bench(BenchCommand::Campaign(args)) => commands::bench_campaign::campaign(args),
     }
 }
 

@@ -163,7 +163,7 @@ pub fn ingest(args: &BenchIngestArgs, rules: Option<Option<&Path>>) -> anyhow::R
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// The process's peak resident set (VmHWM) in KiB, on Linux.
-fn peak_rss_kib() -> Option<u64> {
+pub(super) fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()

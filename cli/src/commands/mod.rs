@@ -2,6 +2,7 @@
 //! process exit code; errors bubble up as `anyhow` with context for `main` to print.
 
 pub mod bench;
+pub mod bench_campaign;
 pub mod campaign;
 pub mod customer;
 pub mod demo;

@@ -296,8 +296,13 @@ impl Store {
         &self.path
     }
 
-    /// Writes pending projections and makes every write so far durable.
+    /// Writes pending projections and makes every write so far durable. A scratch store
+    /// has nothing to make durable and keeps its projections in memory (every read looks
+    /// there first), so this costs it nothing: a replay's clock flushes after every step.
     pub fn flush(&mut self) -> Result<(), StoreError> {
+        if self.temporary {
+            return Ok(());
+        }
         self.checkpoint()?;
         self.sync()
     }

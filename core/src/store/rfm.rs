@@ -62,7 +62,9 @@ impl Store {
     /// Records are rewritten in batches; a crash part-way leaves some customers with the
     /// previous scores, which the next run replaces. Scores are a snapshot, not history.
     pub fn recompute_rfm(&mut self, now: Timestamp) -> Result<RfmSummary, StoreError> {
-        self.flush()?;
+        // Every record on disk (scratch stores included), since the pass reads them there.
+        self.checkpoint()?;
+        self.sync()?;
         let mut records = Vec::new();
         for item in self.tree.scan_prefix([keys::CUSTOMER]) {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
