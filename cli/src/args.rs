@@ -291,6 +291,40 @@ pub enum ReportCommand {
         #[arg(long, conflicts_with = "json")]
         csv: bool,
     },
+    /// Relationship KPIs: contacts, reply and reaction rates, inquiries, purchases and
+    /// revenue credited to contacts (last touch within [kpi] window_days).
+    Kpi(KpiArgs),
+}
+
+/// `kizuna report kpi`.
+#[derive(Debug, Args)]
+pub struct KpiArgs {
+    /// Contacts made at or after this time.
+    #[arg(long, value_name = "RFC3339")]
+    pub since: Option<Timestamp>,
+    /// Contacts made before this time.
+    #[arg(long, value_name = "RFC3339")]
+    pub until: Option<Timestamp>,
+    /// Group rows by campaign, channel or month.
+    #[arg(long, value_enum, default_value = "campaign")]
+    pub by: KpiBy,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print CSV.
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+}
+
+/// How `report kpi` groups its rows.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KpiBy {
+    /// The message's campaign.
+    Campaign,
+    /// The channel.
+    Channel,
+    /// The month of the contact.
+    Month,
 }
 
 /// `kizuna tick`.

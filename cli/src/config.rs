@@ -18,6 +18,34 @@ pub struct Config {
     pub import: ImportConfig,
     /// Channel settings.
     pub channels: ChannelsConfig,
+    /// What `report kpi` counts.
+    pub kpi: KpiConfig,
+}
+
+/// `[kpi]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KpiConfig {
+    /// Event types that are a customer writing back.
+    pub reply_types: Vec<String>,
+    /// Event types that are a reaction to a contact.
+    pub reaction_types: Vec<String>,
+    /// Days after a contact in which a response counts for it.
+    pub window_days: i64,
+    /// The time zone months are read in.
+    pub tz: String,
+}
+
+impl Default for KpiConfig {
+    fn default() -> Self {
+        let d = kizuna_core::kpi::KpiSettings::default();
+        Self {
+            reply_types: d.reply_types,
+            reaction_types: d.reaction_types,
+            window_days: 7,
+            tz: "UTC".into(),
+        }
+    }
 }
 
 /// `[channels]`.
@@ -80,6 +108,15 @@ batch_size = 10000
 [channels]
 # Messages are written under the home's outbox/ (email/*.eml, sms/sms.jsonl).
 email_from = \"kizuna@localhost\"
+
+[kpi]
+# `report kpi`: a customer's reply, reaction or purchase counts for the latest contact
+# made to them in the window_days before it.
+reply_types = [\"customer_reply\", \"inquiry\", \"complaint\"]
+reaction_types = [\"click\", \"visit\", \"page_view\"]
+window_days = 7
+# The zone months are read in.
+tz = \"UTC\"
 ";
 
 impl Config {
@@ -101,6 +138,15 @@ impl Config {
                 "store.cache_mb = {} is out of range 8..=65536",
                 self.store.cache_mb
             );
+        }
+        if !(1..=365).contains(&self.kpi.window_days) {
+            bail!(
+                "kpi.window_days = {} is out of range 1..=365",
+                self.kpi.window_days
+            );
+        }
+        if jiff::tz::TimeZone::get(&self.kpi.tz).is_err() {
+            bail!("kpi.tz = {:?} is not a known time zone", self.kpi.tz);
         }
         if !(1..=1_000_000).contains(&self.import.batch_size) {
             bail!(

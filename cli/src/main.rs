@@ -75,6 +75,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(ReportCommand::Rfm { json, csv }) => {
             commands::rfm::grid(&home, *json, *csv)
         }
+        Command::Report(ReportCommand::Kpi(args)) => commands::kpi::run(&home, args),
         Command::Tick(args) => commands::timers::tick(&home, rules, args),
         Command::Alerts(args) => commands::timers::alerts(&home, args),
         Command::Rules(RulesCommand::Check { dir }) => {

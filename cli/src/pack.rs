@@ -40,6 +40,8 @@ pub const FILES: &[(&str, &str)] = pack![
     "guards/over_contact.test.json",
     "guards/quiet_hours.rhai",
     "guards/quiet_hours.test.json",
+    "guards/stale.rhai",
+    "guards/stale.test.json",
     "guards/unanswered.rhai",
     "guards/unanswered.test.json",
     "guards/wording.rhai",

@@ -79,6 +79,9 @@ pub struct SampleBusiness {
 /// A year of a coffee roaster's customers, ending at `now`.
 pub fn business(seed: u64, customers: usize, now: Timestamp) -> SampleBusiness {
     let mut rng = fastrand::Rng::with_seed(seed);
+    // Newsletters draw from their own stream, so adding them left the rest of the
+    // business (and every figure derived from it) as it was.
+    let mut news = fastrand::Rng::with_seed(seed ^ 0x6e65_7773);
     let year_ago = now - SignedDuration::from_hours(365 * 24);
     let mut csv = String::from("id,name,email,phone,kind,tz,birthday,business_hours\n");
     let mut events: Vec<(Timestamp, Value)> = Vec::new();
@@ -120,11 +123,37 @@ pub fn business(seed: u64, customers: usize, now: Timestamp) -> SampleBusiness {
 
         let joined = year_ago + SignedDuration::from_hours(rng.i64(0..24 * 120));
         let mut add = |at: Timestamp, v: Value| events.push((at, v));
-        if rng.u32(0..100) < 70 {
+        let email_ok = rng.u32(0..100) < 70;
+        if email_ok {
             add(
                 joined,
                 json!({"customer": id, "type": "opt_in", "at": at_text(joined), "channel": "email"}),
             );
+            // A monthly newsletter; some readers click, a few write back.
+            for month in 1..12 {
+                let day = year_ago + SignedDuration::from_hours(24 * 30 * month);
+                if day < joined || news.u32(0..100) >= 60 {
+                    continue;
+                }
+                let at = shop_hours(&mut news, day);
+                add(
+                    at,
+                    json!({"customer": id, "type": "message_sent", "at": at_text(at), "channel": "email", "template": "newsletter", "class": "marketing", "campaign": "newsletter"}),
+                );
+                let roll = news.u32(0..100);
+                let later = at + SignedDuration::from_hours(news.i64(2..72));
+                if roll < 25 {
+                    add(
+                        later,
+                        json!({"customer": id, "type": "click", "at": at_text(later), "link": "newsletter"}),
+                    );
+                } else if roll < 29 {
+                    add(
+                        later,
+                        json!({"customer": id, "type": "customer_reply", "at": at_text(later), "channel": "email"}),
+                    );
+                }
+            }
         }
         if rng.u32(0..100) < 40 {
             add(

@@ -34,6 +34,7 @@ pub mod dispatch;
 pub mod event;
 pub mod fixtures;
 pub mod ids;
+pub mod kpi;
 pub mod loyalty;
 pub mod profile;
 pub mod replay;

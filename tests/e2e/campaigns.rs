@@ -239,3 +239,67 @@ fn a_seasonal_campaign_starts_itself_once_when_its_window_opens() {
         2027
     );
 }
+
+#[test]
+fn report_kpi_credits_responses_to_the_latest_contact() {
+    let h = TestHome::new();
+    let file = h.file(
+        "kpi.jsonl",
+        concat!(
+            r#"{"customer":"c-1","type":"message_sent","at":"2026-03-01T10:00:00+09:00","channel":"email","template":"t","campaign":"spring"}"#, "\n",
+            r#"{"customer":"c-1","type":"click","at":"2026-03-01T12:00:00+09:00"}"#, "\n",
+            r#"{"customer":"c-1","type":"purchase","at":"2026-03-03T12:00:00+09:00","amount":4000}"#, "\n",
+            r#"{"customer":"c-2","type":"message_sent","at":"2026-03-01T10:00:00+09:00","channel":"sms","template":"t","campaign":"spring"}"#, "\n",
+            r#"{"customer":"c-2","type":"customer_reply","at":"2026-03-02T10:00:00+09:00"}"#, "\n",
+            r#"{"customer":"c-2","type":"purchase","at":"2026-04-20T12:00:00+09:00","amount":900}"#, "\n",
+        ),
+    );
+    h.run(&["import", &file]).ok();
+    let r = h.run(&["report", "kpi", "--json"]).ok().json();
+    let spring = &r["rows"][0];
+    assert_eq!(spring["group"], "spring");
+    assert_eq!(spring["contacts"], 2);
+    assert_eq!(
+        (spring["replied"].clone(), spring["reacted"].clone()),
+        (1.into(), 1.into())
+    );
+    assert_eq!(spring["reply_rate"], 0.5);
+    assert_eq!(
+        (spring["purchases"].clone(), spring["revenue"].clone()),
+        (1.into(), 4000.into())
+    );
+    assert_eq!(spring["revenue_per_contact"], 2000.0);
+    assert_eq!(
+        r["all_purchases"], 2,
+        "the April purchase is outside the 7-day window"
+    );
+
+    let by_channel = h
+        .run(&["report", "kpi", "--by", "channel", "--csv"])
+        .ok()
+        .stdout;
+    assert!(
+        by_channel.starts_with("group,contacts,replied,reply_rate"),
+        "{by_channel}"
+    );
+    assert!(
+        by_channel.contains("\nemail,1,0,0.0000,1,1.0000,0,1,4000,4000.00\n"),
+        "{by_channel}"
+    );
+    assert!(
+        by_channel.contains("\nsms,1,1,1.0000,0,0.0000,0,0,0,0.00\n"),
+        "{by_channel}"
+    );
+    let table = h.run(&["report", "kpi", "--by", "month"]).ok().stdout;
+    assert!(
+        table.contains("2026-03") && table.contains("50.0%"),
+        "{table}"
+    );
+    let bad = h.run(&["report", "kpi", "--by", "week"]);
+    assert_eq!(bad.code, Some(2), "a usage error");
+    assert!(
+        bad.stderr.contains("campaign, channel, month"),
+        "{}",
+        bad.stderr
+    );
+}

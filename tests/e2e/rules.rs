@@ -8,7 +8,7 @@ fn rules_dir(h: &TestHome) -> String {
 fn the_default_pack_compiles_and_its_fixtures_pass() {
     let h = TestHome::new();
     let run = h.run(&["rules", "check"]).ok();
-    assert!(run.stdout.contains("16 script(s)"), "{}", run.stdout);
+    assert!(run.stdout.contains("17 script(s)"), "{}", run.stdout);
     assert!(
         run.stdout.contains(
             "birthday.rhai, points.rhai, silence.rhai, tiers.rhai, guards/after_decline.rhai"
@@ -212,5 +212,5 @@ fn a_runaway_script_loses_its_effects_not_the_event() {
     );
     let rules = rules_dir(&h);
     let run = h.run(&["--rules", &rules, "rules", "check"]).ok();
-    assert!(run.stdout.contains("17 script(s)"), "{}", run.stdout);
+    assert!(run.stdout.contains("18 script(s)"), "{}", run.stdout);
 }

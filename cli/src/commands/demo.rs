@@ -97,11 +97,13 @@ pub fn run(
         summary.validate_seconds + summary.append_seconds
     );
 
-    // Timers that fell due during the year (tier reviews, reply alarms) fire up to `now`,
-    // then the queued messages go out through the guards.
-    let fired = store.fire_due_timers(now)?;
-    let dispatched = super::outbox::dispatcher(&home, rules_flag)?.run(&mut store, now)?;
+    // Timers that fell due during the year (tier reviews, reply alarms) fire up to `now`;
+    // RFM is scored (segment changes start win-back and check-in campaigns, whose timers
+    // fire at once); then the queued messages go out through the guards.
+    let mut fired = store.fire_due_timers(now)?;
     let rfm = store.recompute_rfm(now)?;
+    fired.add(store.fire_due_timers(now)?);
+    let dispatched = super::outbox::dispatcher(&home, rules_flag)?.run(&mut store, now)?;
     let (mut revenue, mut orders, mut open, mut email_in, mut email_out) = (0i64, 0u64, 0, 0, 0);
     let mut silent = 0;
     let (mut issued, mut redeemed, mut expired, mut balance) = (0i64, 0i64, 0i64, 0i64);
@@ -178,9 +180,109 @@ pub fn run(
     for (guard, n) in &dispatched.by_guard {
         println!("  {guard}: {n}");
     }
-    let open_alerts = store.open_alerts()?.len();
-    println!("open silence alerts: {open_alerts} (see `kizuna alerts --open`)");
+    let open_alerts = store.open_alerts()?;
+    let silence = open_alerts
+        .iter()
+        .filter(|a| a.script == "silence.rhai")
+        .count();
+    println!(
+        "open alerts: {silence} unanswered-inquiry alarm(s), {} other staff task(s) such as top-customer check-ins (see `kizuna alerts --open --by-priority`)",
+        open_alerts.len() - silence
+    );
     println!();
     print!("{}", render(&rfm));
+    println!();
+    print!("{}", campaigns(&store)?);
+    println!();
+    print!("{}", replay_example(&home, rules_flag, &store, now)?);
+    println!();
+    let config = home.config()?;
+    let settings = kizuna_core::kpi::KpiSettings {
+        reply_types: config.kpi.reply_types.clone(),
+        reaction_types: config.kpi.reaction_types.clone(),
+        window: jiff::SignedDuration::from_hours(24 * config.kpi.window_days),
+        tz: jiff::tz::TimeZone::get(&config.kpi.tz)?,
+    };
+    let events = store.events().collect::<Result<Vec<_>, _>>()?;
+    let kpis = kizuna_core::kpi::kpis(
+        events.iter(),
+        &settings,
+        kizuna_core::kpi::Grouping::Campaign,
+        None,
+        None,
+    );
+    println!("KPIs by campaign (`kizuna report kpi`):");
+    print!("{}", super::kpi::render(&kpis, config.kpi.window_days));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Messages per campaign and outcome.
+fn campaigns(store: &kizuna_core::store::Store) -> anyhow::Result<String> {
+    let mut rows: std::collections::BTreeMap<(String, String), u64> =
+        std::collections::BTreeMap::new();
+    for m in store.outbox()? {
+        let campaign = m.campaign.clone().unwrap_or_else(|| "(rules)".into());
+        *rows
+            .entry((campaign, m.status.name().to_owned()))
+            .or_default() += 1;
+    }
+    let mut t = crate::table::Table::new(&[
+        ("campaign", crate::table::Align::Left),
+        ("outcome", crate::table::Align::Left),
+        ("messages", crate::table::Align::Right),
+    ]);
+    for ((campaign, outcome), n) in rows {
+        t.row(vec![campaign, outcome, thousands(n)]);
+    }
+    Ok(format!(
+        "campaign messages (`kizuna report guards` has the reasons):\n{}",
+        t.render()
+    ))
+}
+
+/// Replays the year with a higher silver threshold, as a marketer would before saving it.
+fn replay_example(
+    home: &Home,
+    rules_flag: Option<&Path>,
+    store: &kizuna_core::store::Store,
+    now: jiff::Timestamp,
+) -> anyhow::Result<String> {
+    const FROM: &str = "const SILVER_FROM = 30000;";
+    const TO: &str = "const SILVER_FROM = 50000;";
+    let live_dir = home.rules_dir_or(rules_flag);
+    let tiers = std::fs::read_to_string(live_dir.join("tiers.rhai")).unwrap_or_default();
+    if !tiers.contains(FROM) {
+        return Ok(
+            "replay example skipped: these rules have no `const SILVER_FROM = 30000;`\n".into(),
+        );
+    }
+    let scratch = tempfile::Builder::new().prefix("kizuna-demo-").tempdir()?;
+    let candidate = scratch.path().join("rules");
+    copy_dir(&live_dir, &candidate)?;
+    std::fs::write(candidate.join("tiers.rhai"), tiers.replace(FROM, TO))?;
+    let candidate_rules = Arc::new(kizuna_core::rules::RuleSet::load_dir(&candidate)?);
+    let history = kizuna_core::replay::History::load(store, None, Some(now))?;
+    let templates = live_dir.join("templates");
+    let live = history.run(Arc::clone(store.rules()), &templates)?;
+    let cand = history.run(candidate_rules, &templates)?;
+    let diff = kizuna_core::replay::diff(live, cand, 5);
+    Ok(format!(
+        "replay: what if silver needed ¥50,000 a year instead of ¥30,000? (`kizuna rules replay --scripts DIR`)\n{}",
+        super::replay::render(&diff, history.len())
+    ))
+}
+
+/// Copies a rules directory (files and sub-folders).
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let path = entry?.path();
+        let target = to.join(path.file_name().unwrap_or_default());
+        if path.is_dir() {
+            copy_dir(&path, &target)?;
+        } else {
+            std::fs::copy(&path, &target).with_context(|| format!("copying {}", path.display()))?;
+        }
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@ pub mod customer;
 pub mod demo;
 pub mod event;
 pub mod import;
+pub mod kpi;
 pub mod outbox;
 pub mod points;
 pub mod replay;

@@ -1,0 +1,111 @@
+//! `kizuna report kpi`.
+
+use std::process::ExitCode;
+
+use jiff::SignedDuration;
+use kizuna_core::kpi::{Grouping, KpiReport, KpiRow, KpiSettings, kpis};
+
+use super::print_json;
+use crate::{
+    args::{KpiArgs, KpiBy},
+    home::Home,
+    table::{Align, Table, thousands},
+};
+
+/// Computes the KPIs over the whole log and prints them.
+pub fn run(home: &Home, args: &KpiArgs) -> anyhow::Result<ExitCode> {
+    let (config, store) = home.open_store()?;
+    let settings = KpiSettings {
+        reply_types: config.kpi.reply_types.clone(),
+        reaction_types: config.kpi.reaction_types.clone(),
+        window: SignedDuration::from_hours(24 * config.kpi.window_days),
+        tz: jiff::tz::TimeZone::get(&config.kpi.tz)?,
+    };
+    let by = match args.by {
+        KpiBy::Campaign => Grouping::Campaign,
+        KpiBy::Channel => Grouping::Channel,
+        KpiBy::Month => Grouping::Month,
+    };
+    let events = store.events().collect::<Result<Vec<_>, _>>()?;
+    let report = kpis(events.iter(), &settings, by, args.since, args.until);
+    if args.json {
+        print_json(&report)?;
+    } else if args.csv {
+        print!("{}", csv(&report));
+    } else {
+        print!("{}", render(&report, config.kpi.window_days));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pct(rate: f64) -> String {
+    format!("{:.1}%", rate * 100.0)
+}
+
+/// The report as CSV (one line per group, then `all`).
+pub fn csv(report: &KpiReport) -> String {
+    let mut out = String::from(
+        "group,contacts,replied,reply_rate,reacted,reaction_rate,inquiries,purchases,revenue,revenue_per_contact\n",
+    );
+    for r in report.rows.iter().chain([&report.total]) {
+        let group = if r.group.contains([',', '"']) {
+            format!("\"{}\"", r.group.replace('"', "\"\""))
+        } else {
+            r.group.clone()
+        };
+        out.push_str(&format!(
+            "{group},{},{},{:.4},{},{:.4},{},{},{},{:.2}\n",
+            r.contacts,
+            r.replied,
+            r.reply_rate,
+            r.reacted,
+            r.reaction_rate,
+            r.inquiries,
+            r.purchases,
+            r.revenue,
+            r.revenue_per_contact
+        ));
+    }
+    out
+}
+
+/// The report as an aligned table.
+pub fn render(report: &KpiReport, window_days: i64) -> String {
+    let mut t = Table::new(&[
+        ("group", Align::Left),
+        ("contacts", Align::Right),
+        ("replied", Align::Right),
+        ("reply rate", Align::Right),
+        ("reacted", Align::Right),
+        ("reaction rate", Align::Right),
+        ("inquiries", Align::Right),
+        ("purchases", Align::Right),
+        ("revenue", Align::Right),
+        ("revenue/contact", Align::Right),
+    ]);
+    let row = |r: &KpiRow| {
+        vec![
+            r.group.clone(),
+            thousands(r.contacts),
+            thousands(r.replied),
+            pct(r.reply_rate),
+            thousands(r.reacted),
+            pct(r.reaction_rate),
+            thousands(r.inquiries),
+            thousands(r.purchases),
+            thousands(r.revenue),
+            thousands(r.revenue_per_contact.round() as i64),
+        ]
+    };
+    for r in &report.rows {
+        t.row(row(r));
+    }
+    t.row(row(&report.total));
+    format!(
+        "{}responses count for the latest contact in the {window_days} days before them; in the period: {} inquiries, {} purchases, revenue {} (credited or not)\n",
+        t.render(),
+        thousands(report.all_inquiries),
+        thousands(report.all_purchases),
+        thousands(report.all_revenue),
+    )
+}
