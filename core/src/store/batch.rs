@@ -2,10 +2,8 @@
 
 use sled::IVec;
 
-/// Writes applied together: atomically, as one sled batch, in a real store; one by one in a
-/// scratch store ([`super::Store::open_temporary`]), which is thrown away on a crash
-/// anyway. sled rolls its log buffer twice for every atomic batch; a replay, which writes
-/// a few small batches per step of its clock, spent most of its time there.
+/// Writes applied together: atomically, as one sled batch, in a live store; into the map of
+/// an in-memory scratch store ([`super::kv::Kv`]).
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     ops: Vec<(IVec, Option<IVec>)>,
@@ -22,24 +20,20 @@ impl Batch {
         self.ops.push((key.into(), None));
     }
 
-    /// Applies the writes to `tree`, atomically unless `atomic` is false.
-    pub(crate) fn apply(self, tree: &sled::Tree, atomic: bool) -> sled::Result<()> {
-        if atomic {
-            let mut batch = sled::Batch::default();
-            for (k, v) in self.ops {
-                match v {
-                    Some(v) => batch.insert(k, v),
-                    None => batch.remove(k),
-                }
-            }
-            return tree.apply_batch(batch);
-        }
+    /// Applies the writes to `tree` atomically.
+    pub(crate) fn apply(self, tree: &sled::Tree) -> sled::Result<()> {
+        let mut batch = sled::Batch::default();
         for (k, v) in self.ops {
             match v {
-                Some(v) => tree.insert(k, v).map(drop)?,
-                None => tree.remove(k).map(drop)?,
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
             }
         }
-        Ok(())
+        tree.apply_batch(batch)
+    }
+
+    /// The writes, in order.
+    pub(crate) fn into_ops(self) -> Vec<(IVec, Option<IVec>)> {
+        self.ops
     }
 }

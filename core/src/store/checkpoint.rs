@@ -271,7 +271,7 @@ impl Store {
 
     /// Applies a sled batch; a failure poisons the store, since memory is now ahead of disk.
     pub(super) fn apply(&mut self, batch: Batch) -> Result<(), StoreError> {
-        batch.apply(&self.tree, !self.temporary).map_err(|e| {
+        self.tree.apply(batch).map_err(|e| {
             self.poisoned = true;
             self.sled_err(e)
         })

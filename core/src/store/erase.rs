@@ -182,6 +182,10 @@ impl Store {
     /// disk. Costs a full copy; meant for erasure requests, not for routine use.
     pub fn compact(mut self) -> Result<Store, StoreError> {
         self.flush()?;
+        if self.temporary {
+            // In memory: removed entries are gone already.
+            return Ok(self);
+        }
         let Store {
             db,
             tree,
@@ -203,7 +207,10 @@ impl Store {
             let copy_tree = copy.open_tree(TREE).map_err(sled_err)?;
             let mut batch = sled::Batch::default();
             let mut pending = 0;
-            for item in tree.iter() {
+            let Some(live) = tree.as_sled() else {
+                unreachable!("only in-memory stores have no sled tree")
+            };
+            for item in live.iter() {
                 let (k, v) = item.map_err(|source| StoreError::Sled {
                     path: path.clone(),
                     source,

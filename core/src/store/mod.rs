@@ -17,6 +17,7 @@
 mod append;
 mod baskets;
 mod batch;
+mod kv;
 use batch::Batch;
 mod block;
 mod checkpoint;
@@ -175,8 +176,9 @@ impl Default for StoreOptions {
 /// The event store. See the module documentation.
 #[derive(Debug)]
 pub struct Store {
-    db: sled::Db,
-    tree: sled::Tree,
+    /// The sled database (`None` for an in-memory scratch store).
+    db: Option<sled::Db>,
+    tree: kv::Kv,
     path: PathBuf,
     options: StoreOptions,
     /// The sequence number the next appended event gets.
@@ -215,31 +217,31 @@ impl Store {
         Self::from_db(db, path, options)
     }
 
-    /// A store in a temporary directory that sled deletes when it is dropped: for rule
-    /// fixtures, replays and tests that must not touch the real database.
+    /// A scratch store in memory, gone when dropped: for rule fixtures, replays and tests
+    /// that must not touch the real database. Same code paths as a live store, minus
+    /// durability (see [`kv`]).
     pub fn open_temporary() -> Result<Self, StoreError> {
-        let path = PathBuf::from("(temporary)");
-        let db = sled::Config::new()
-            .temporary(true)
-            // Nothing to make durable: no background flusher waking up after every write.
-            .flush_every_ms(None)
-            .cache_capacity(16 * 1024 * 1024)
-            .open()
-            .map_err(|source| StoreError::Sled {
-                path: path.clone(),
-                source,
-            })?;
-        let mut store = Self::from_db(db, path, StoreOptions::default())?;
-        store.temporary = true;
-        Ok(store)
+        let path = PathBuf::from("(in memory)");
+        Self::from_tree(None, kv::Kv::memory(), path, StoreOptions::default())
     }
 
-    /// The store over an opened sled database: schema check, log position, crash replay.
+    /// The store over an opened sled database.
     fn from_db(db: sled::Db, path: PathBuf, options: StoreOptions) -> Result<Self, StoreError> {
         let tree = db.open_tree(TREE).map_err(|source| StoreError::Sled {
             path: path.clone(),
             source,
         })?;
+        Self::from_tree(Some(db), kv::Kv::Sled(tree), path, options)
+    }
+
+    /// The store over a tree: schema check, log position, crash replay.
+    fn from_tree(
+        db: Option<sled::Db>,
+        tree: kv::Kv,
+        path: PathBuf,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let temporary = db.is_none();
         let mut store = Self {
             db,
             tree,
@@ -256,7 +258,7 @@ impl Store {
             baskets: Arc::default(),
             baskets_until: 0,
             baskets_dirty: false,
-            temporary: false,
+            temporary,
         };
         store.check_schema()?;
         store.load_baskets()?;
@@ -309,11 +311,11 @@ impl Store {
 
     /// sled's flush alone.
     fn sync(&self) -> Result<(), StoreError> {
-        if self.temporary {
-            // Deleted when dropped: durability would only cost time (replays, fixtures).
-            return Ok(());
+        match &self.db {
+            Some(db) => db.flush().map(drop).map_err(|e| self.sled_err(e)),
+            // In memory: nothing to make durable.
+            None => Ok(()),
         }
-        self.db.flush().map(drop).map_err(|e| self.sled_err(e))
     }
 
     fn check_writable(&self) -> Result<(), StoreError> {
