@@ -264,7 +264,7 @@ mod tests {
                 t.insert(&[b'a', i], &[i]).unwrap();
                 t.insert(&[b'b', i], &[i]).unwrap();
             }
-            t.insert(&[b'c'], &[0]).unwrap();
+            t.insert(b"c", &[0]).unwrap();
         }
         let [live, mem] = &trees;
         assert_eq!(
