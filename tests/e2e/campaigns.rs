@@ -303,3 +303,86 @@ fn report_kpi_credits_responses_to_the_latest_contact() {
         bad.stderr
     );
 }
+
+#[test]
+fn tick_scores_rfm_once_a_day_and_a_drifting_customer_gets_one_win_back() {
+    let h = TestHome::new();
+    let mut lines = Vec::new();
+    for n in 1..=4 {
+        lines.push(format!(
+            r#"{{"customer":"o-{n}","type":"purchase","at":"2026-10-25T12:00:00+09:00","amount":3000}}"#
+        ));
+    }
+    for month in 3..=5 {
+        lines.push(format!(
+            r#"{{"customer":"c-1","type":"purchase","at":"2026-0{month}-01T12:00:00+09:00","amount":3000}}"#
+        ));
+    }
+    let file = h.file("drift.jsonl", &(lines.join("\n") + "\n"));
+    h.run(&["import", &file]).ok();
+
+    let first = h
+        .run(&["tick", "--now", "2026-11-01T00:00:00+09:00", "--json"])
+        .ok()
+        .json();
+    assert_eq!(first["rfm_segment_changes"], 5, "{first}");
+    let again = h
+        .run(&["tick", "--now", "2026-11-01T12:00:00+09:00", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        again["rfm_segment_changes"],
+        serde_json::Value::Null,
+        "not a day yet"
+    );
+    let c1 = h.run(&["customer", "show", "c-1", "--json"]).ok().json();
+    let changed = c1["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "segment_changed")
+        .unwrap();
+    let segment = changed["to"].as_str().unwrap();
+    assert!(
+        ["at_risk", "cant_lose", "hibernating"].contains(&segment),
+        "{changed}"
+    );
+    let winback = |h: &TestHome| -> Vec<String> {
+        let outbox = h.run(&["outbox", "list", "--json"]).ok().json();
+        outbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["campaign"] == "winback")
+            .map(|m| m["customer"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // RFM is relative: whoever ranks lowest is drifting. Each drifting customer, c-1
+    // among them, gets exactly one win-back.
+    let drifting: Vec<String> = h
+        .run(&["customer", "list", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            let s = c["rfm"]["segment"].as_str().unwrap_or_default();
+            ["at_risk", "cant_lose", "hibernating"].contains(&s)
+        })
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut sent = winback(&h);
+    sent.sort();
+    assert_eq!(sent, drifting);
+    assert!(sent.contains(&"c-1".to_owned()));
+    // A day later the pass runs again; nobody is won back twice.
+    let next = h
+        .run(&["tick", "--now", "2026-11-02T00:00:00+09:00", "--json"])
+        .ok()
+        .json();
+    assert!(next["rfm_segment_changes"].is_u64(), "{next}");
+    let mut again = winback(&h);
+    again.sort();
+    assert_eq!(again, sent);
+}
