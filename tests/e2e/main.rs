@@ -30,5 +30,8 @@ mod campaigns;
 /// `kizuna rules replay`: backtesting a rule change.
 mod replay;
 
+/// The SMTP channel against a real SMTP server (aiosmtpd) on loopback.
+mod smtp;
+
 /// `kizuna demo` and `kizuna bench`.
 mod demo;

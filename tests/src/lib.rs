@@ -12,6 +12,8 @@ use std::{
     sync::OnceLock,
 };
 
+pub mod smtp;
+
 /// The path of the `kizuna` binary, built on first use.
 ///
 /// An integration test can only ask cargo for binaries of its own package, and the binary

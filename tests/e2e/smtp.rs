@@ -1,0 +1,128 @@
+use kizuna_core::{
+    channel::{Channel, Delivery, OutgoingMessage},
+    ids::CustomerId,
+    rules::MessageClass,
+    store::MessageId,
+};
+use kizuna_email::{Security, SmtpChannel, SmtpConfig};
+use kizuna_tests::smtp::{SmtpServer, free_port};
+
+fn config(port: u16) -> SmtpConfig {
+    SmtpConfig {
+        host: "127.0.0.1".into(),
+        port,
+        security: Security::Plain,
+        credentials: None,
+        from: "Kizuna Coffee <shop@kizuna.example>".into(),
+        reply_to: Some("care@kizuna.example".into()),
+        unsubscribe_mailto: Some("unsubscribe@kizuna.example".into()),
+        unsubscribe_url: Some("https://kizuna.example/u?c={customer}".into()),
+        pool_size: 2,
+        timeout: std::time::Duration::from_secs(5),
+    }
+}
+
+fn message(n: u32, to: &str, class: MessageClass) -> OutgoingMessage {
+    OutgoingMessage {
+        id: MessageId { seq: 40, n },
+        customer: CustomerId::new("c-7").unwrap(),
+        to: to.into(),
+        subject: Some("春の新豆のご案内".into()),
+        body: "エチオピアの浅煎りが入りました。\nまたお待ちしています。".into(),
+        class,
+        template: "spring".into(),
+    }
+}
+
+#[test]
+fn a_message_arrives_with_its_headers_and_text_intact() {
+    let server = SmtpServer::start();
+    let channel = SmtpChannel::new(&config(server.port)).unwrap();
+    channel.check().unwrap();
+    let sent = channel.send(&message(
+        0,
+        "Aiko <aiko@example.jp>",
+        MessageClass::Marketing,
+    ));
+    assert!(
+        matches!(&sent, Delivery::Sent { receipt } if receipt.contains("250")),
+        "{sent:?}"
+    );
+    let receipt = channel.send(&message(1, "ken@example.jp", MessageClass::Transactional));
+    assert!(matches!(receipt, Delivery::Sent { .. }));
+
+    let got = server.decoded();
+    assert_eq!(got.len(), 2);
+    let h = &got[0]["headers"];
+    assert_eq!(got[0]["envelope_to"][0], "aiko@example.jp");
+    assert_eq!(h["From"], "Kizuna Coffee <shop@kizuna.example>");
+    assert_eq!(h["To"], "Aiko <aiko@example.jp>");
+    assert_eq!(h["Reply-To"], "care@kizuna.example");
+    assert_eq!(h["Subject"], "春の新豆のご案内");
+    assert_eq!(
+        h["Message-ID"], "<m-40-0@kizuna.example>",
+        "derived from the outbox id"
+    );
+    assert_eq!(h["X-Kizuna-Class"], "marketing");
+    assert_eq!(
+        h["List-Unsubscribe"],
+        "<mailto:unsubscribe@kizuna.example>, <https://kizuna.example/u?c=c-7>"
+    );
+    assert_eq!(h["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click");
+    // Mail lines end in CRLF on the wire; the text is otherwise exactly the template's.
+    assert_eq!(
+        got[0]["body"]
+            .as_str()
+            .unwrap()
+            .replace("\r\n", "\n")
+            .trim_end(),
+        "エチオピアの浅煎りが入りました。\nまたお待ちしています。"
+    );
+    let receipt_headers = &got[1]["headers"];
+    assert!(
+        receipt_headers.get("List-Unsubscribe").is_none(),
+        "transactional mail has no unsubscribe header: {receipt_headers}"
+    );
+}
+
+#[test]
+fn a_4xx_is_transient_and_the_retry_is_accepted_once() {
+    let server = SmtpServer::start();
+    let channel = SmtpChannel::new(&config(server.port)).unwrap();
+    let m = message(3, "busy@example.jp", MessageClass::Marketing);
+    let first = channel.send(&m);
+    assert!(
+        matches!(&first, Delivery::Transient { reason } if reason.contains("451")),
+        "{first:?}"
+    );
+    assert!(server.received().is_empty());
+    assert!(matches!(channel.send(&m), Delivery::Sent { .. }));
+    assert_eq!(server.received().len(), 1);
+}
+
+#[test]
+fn a_5xx_is_permanent_with_the_servers_words() {
+    let server = SmtpServer::start();
+    let channel = SmtpChannel::new(&config(server.port)).unwrap();
+    let dead = channel.send(&message(4, "reject@example.jp", MessageClass::Marketing));
+    let Delivery::Permanent { reason } = dead else {
+        panic!("{dead:?}")
+    };
+    assert!(
+        reason.contains("550") && reason.contains("mailbox unavailable"),
+        "{reason}"
+    );
+    let bad = channel.send(&message(5, "not an address", MessageClass::Marketing));
+    assert!(matches!(bad, Delivery::Permanent { .. }), "{bad:?}");
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn no_server_is_a_transient_failure_and_check_says_where() {
+    let port = free_port();
+    let channel = SmtpChannel::new(&config(port)).unwrap();
+    let down = channel.send(&message(6, "aiko@example.jp", MessageClass::Marketing));
+    assert!(matches!(down, Delivery::Transient { .. }), "{down:?}");
+    let err = channel.check().unwrap_err();
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+}
