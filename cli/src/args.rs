@@ -46,6 +46,9 @@ pub enum Command {
     /// One-off campaigns to a segment, through the guards.
     #[command(subcommand)]
     Campaign(CampaignCommand),
+    /// The configured channels (e-mail, SMS).
+    #[command(subcommand)]
+    Channels(ChannelsCommand),
     /// Send due outbox messages: render, ask the guards, hand to the channel.
     Dispatch(DispatchArgs),
     /// Look at or retry queued messages.
@@ -538,4 +541,15 @@ pub struct CampaignRunArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `kizuna channels ...`.
+#[derive(Debug, Subcommand)]
+pub enum ChannelsCommand {
+    /// Validate the configuration and connect to each channel; exit 1 if any fails.
+    Check {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -54,12 +54,62 @@ impl Default for KpiConfig {
 pub struct ChannelsConfig {
     /// Sender address of e-mail.
     pub email_from: String,
+    /// How e-mail leaves: `file` (`.eml` files under the home) or `smtp`.
+    pub email: String,
+    /// The SMTP server, when `email = "smtp"`.
+    pub smtp: SmtpSettings,
 }
 
 impl Default for ChannelsConfig {
     fn default() -> Self {
         Self {
             email_from: "kizuna@localhost".into(),
+            email: "file".into(),
+            smtp: SmtpSettings::default(),
+        }
+    }
+}
+
+/// `[channels.smtp]`. The password is read from the environment variable `password_env`
+/// names, never from this file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// Server host.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// `plain`, `starttls` or `tls`.
+    pub security: String,
+    /// User name; empty for no authentication.
+    pub user: String,
+    /// The environment variable holding the password.
+    pub password_env: String,
+    /// `Reply-To`; empty for none.
+    pub reply_to: String,
+    /// `mailto:` address for `List-Unsubscribe` on marketing mail; empty for none.
+    pub unsubscribe_mailto: String,
+    /// One-click unsubscribe URL (`{customer}` is replaced); empty for none.
+    pub unsubscribe_url: String,
+    /// Connections kept open for reuse.
+    pub pool: u32,
+    /// Seconds to wait for the server.
+    pub timeout_secs: u64,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 25,
+            security: "plain".into(),
+            user: String::new(),
+            password_env: "KIZUNA_SMTP_PASSWORD".into(),
+            reply_to: String::new(),
+            unsubscribe_mailto: String::new(),
+            unsubscribe_url: String::new(),
+            pool: 4,
+            timeout_secs: 30,
         }
     }
 }
@@ -106,8 +156,22 @@ cache_mb = 32
 batch_size = 10000
 
 [channels]
-# Messages are written under the home's outbox/ (email/*.eml, sms/sms.jsonl).
 email_from = \"kizuna@localhost\"
+# \"file\": e-mail is written under the home's outbox/email/*.eml (SMS: outbox/sms/sms.jsonl).
+# \"smtp\": e-mail goes to the server in [channels.smtp].
+email = \"file\"
+
+[channels.smtp]
+host = \"127.0.0.1\"
+port = 25
+security = \"plain\"           # plain (a local relay), starttls (587) or tls (465)
+user = \"\"                    # empty: no authentication
+password_env = \"KIZUNA_SMTP_PASSWORD\"   # the password is read from this variable
+reply_to = \"\"
+unsubscribe_mailto = \"\"      # List-Unsubscribe on marketing mail
+unsubscribe_url = \"\"         # one-click; {customer} is replaced by the customer id
+pool = 4                      # connections kept open
+timeout_secs = 30
 
 [kpi]
 # `report kpi`: a customer's reply, reaction or purchase counts for the latest contact
@@ -137,6 +201,18 @@ impl Config {
             bail!(
                 "store.cache_mb = {} is out of range 8..=65536",
                 self.store.cache_mb
+            );
+        }
+        if !["file", "smtp"].contains(&self.channels.email.as_str()) {
+            bail!(
+                "channels.email = {:?} must be \"file\" or \"smtp\"",
+                self.channels.email
+            );
+        }
+        if kizuna_email::Security::parse(&self.channels.smtp.security).is_none() {
+            bail!(
+                "channels.smtp.security = {:?} must be plain, starttls or tls",
+                self.channels.smtp.security
             );
         }
         if !(1..=365).contains(&self.kpi.window_days) {

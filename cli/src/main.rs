@@ -27,8 +27,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use crate::{
     args::ReportCommand,
     args::{
-        BenchCommand, CampaignCommand, Cli, Command, CustomerCommand, EventCommand, PointsCommand,
-        RulesCommand, SegmentCommand,
+        BenchCommand, CampaignCommand, ChannelsCommand, Cli, Command, CustomerCommand,
+        EventCommand, PointsCommand, RulesCommand, SegmentCommand,
     },
     home::Home,
 };
@@ -65,6 +65,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Campaign(CampaignCommand::Run(args)) => {
             commands::campaign::run(&home, rules, args)
+        }
+        Command::Channels(ChannelsCommand::Check { json }) => {
+            commands::outbox::channels_check(&home, *json)
         }
         Command::Dispatch(args) => commands::outbox::dispatch(&home, rules, args),
         Command::Outbox(command) => commands::outbox::outbox(&home, command),

@@ -126,3 +126,153 @@ fn no_server_is_a_transient_failure_and_check_says_where() {
     let err = channel.check().unwrap_err();
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
 }
+
+/// A home whose e-mail goes to `port` by SMTP, with three consenting customers in Tokyo.
+fn smtp_home(port: u16) -> kizuna_tests::TestHome {
+    let h = kizuna_tests::TestHome::new();
+    let toml = h.home().join("kizuna.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let text = text
+        .replace("email = \"file\"", "email = \"smtp\"")
+        .replace("port = 25", &format!("port = {port}"))
+        .replace(
+            "email_from = \"kizuna@localhost\"",
+            "email_from = \"shop@kizuna.example\"",
+        );
+    std::fs::write(&toml, text).unwrap();
+    let mut lines = Vec::new();
+    for n in 1..=3 {
+        lines.push(format!(
+            r#"{{"customer":"c-{n}","type":"profile","at":"2026-01-01T09:00:00+09:00","email":"c{n}@example.jp","tz":"Asia/Tokyo"}}"#
+        ));
+        lines.push(format!(
+            r#"{{"customer":"c-{n}","type":"opt_in","channel":"email","at":"2026-01-01T09:00:00+09:00"}}"#
+        ));
+    }
+    let file = h.file("people.jsonl", &(lines.join("\n") + "\n"));
+    h.run(&["import", &file]).ok();
+    h
+}
+
+fn queue(h: &kizuna_tests::TestHome, customer: &str, at: &str) {
+    h.run(&[
+        "send",
+        "--customer",
+        customer,
+        "--channel",
+        "email",
+        "--template",
+        "notice",
+        "--var",
+        "subject=入荷のお知らせ",
+        "--var",
+        "text=新しい豆が入りました",
+        "--class",
+        "transactional",
+        "--at",
+        at,
+    ])
+    .ok();
+}
+
+#[test]
+fn dispatch_survives_an_smtp_outage_and_delivers_each_message_exactly_once() {
+    let server = SmtpServer::start();
+    let h = smtp_home(server.port);
+    let check = h.run(&["channels", "check"]).ok().stdout;
+    assert!(
+        check.contains(&format!("ok    email: SMTP 127.0.0.1:{}", server.port)),
+        "{check}"
+    );
+
+    queue(&h, "c-1", "2026-03-05T10:00:00+09:00");
+    h.run(&["dispatch", "--now", "2026-03-05T10:00:00+09:00"])
+        .ok();
+    assert_eq!(server.received().len(), 1);
+
+    // The server goes away: messages fail (transient) and wait; the queue keeps growing.
+    let stopped = server.stop();
+    let down = h.run(&["channels", "check"]).fails().stdout;
+    assert!(down.contains("FAIL  email"), "{down}");
+    queue(&h, "c-2", "2026-03-05T10:01:00+09:00");
+    let report = h
+        .run(&["dispatch", "--now", "2026-03-05T10:01:00+09:00", "--json"])
+        .ok()
+        .json();
+    assert_eq!(report["outcomes"]["failed"], 1, "{report}");
+    queue(&h, "c-3", "2026-03-05T10:02:00+09:00");
+
+    // Back up: the retry (due a minute after the failure) and the new message go out.
+    let server = SmtpServer::restart(stopped);
+    let report = h
+        .run(&["dispatch", "--now", "2026-03-05T10:03:00+09:00", "--json"])
+        .ok()
+        .json();
+    assert_eq!(report["outcomes"]["sent"], 2, "{report}");
+    h.run(&["dispatch", "--now", "2026-03-05T10:30:00+09:00"])
+        .ok();
+
+    let got = server.decoded();
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|m| m["headers"]["Message-ID"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(
+        (before, ids.len()),
+        (3, 3),
+        "three messages, each once: {ids:?}"
+    );
+    let outbox = h.run(&["outbox", "list", "--json"]).ok().json();
+    let states: Vec<&str> = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["status"]["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["sent", "sent", "sent"]);
+}
+
+#[test]
+fn a_refused_recipient_is_dead_with_the_servers_reply_and_a_bad_config_is_named() {
+    let server = SmtpServer::start();
+    let h = smtp_home(server.port);
+    let file = h.file(
+        "reject.jsonl",
+        r#"{"customer":"c-9","type":"profile","at":"2026-01-01T09:00:00+09:00","email":"reject@example.jp","tz":"Asia/Tokyo"}"#,
+    );
+    h.run(&["import", &file]).ok();
+    queue(&h, "c-9", "2026-03-05T10:00:00+09:00");
+    h.run(&["dispatch", "--now", "2026-03-05T10:00:00+09:00"])
+        .ok();
+    let outbox = h.run(&["outbox", "list", "--json"]).ok().json();
+    let status = &outbox[0]["status"];
+    assert_eq!(status["state"], "dead", "{outbox}");
+    assert!(
+        status["reason"].as_str().unwrap().contains("550"),
+        "{outbox}"
+    );
+
+    let toml = h.home().join("kizuna.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, text.replace("user = \"\"", "user = \"shop\"")).unwrap();
+    let run = h.run(&["channels", "check"]).fails();
+    assert!(
+        run.stderr.contains("KIZUNA_SMTP_PASSWORD"),
+        "{}",
+        run.stderr
+    );
+    std::fs::write(
+        &toml,
+        text.replace("security = \"plain\"", "security = \"ssl\""),
+    )
+    .unwrap();
+    let run = h.run(&["channels", "check"]).fails();
+    assert!(
+        run.stderr.contains("channels.smtp.security"),
+        "{}",
+        run.stderr
+    );
+}

@@ -21,7 +21,8 @@ from aiosmtpd.controller import Controller
 class Sink:
     def __init__(self, out):
         self.out = out
-        self.count = 0
+        # A restarted server keeps numbering after what it received before.
+        self.count = sum(1 for f in os.listdir(out) if f.endswith(".eml"))
         self.deferred = set()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):

@@ -19,17 +19,85 @@ use crate::{
     table::{Align, Table, thousands},
 };
 
-/// The dispatcher for a home: the file channels under `outbox/`, templates from the rules.
-pub fn dispatcher(home: &Home, rules: Option<&Path>) -> anyhow::Result<Dispatcher> {
+/// The channels a home's configuration names: e-mail to files or SMTP, SMS to files.
+pub fn channels(home: &Home) -> anyhow::Result<Vec<Box<dyn Channel>>> {
     let config = home.config()?;
     let out = home.root().join("outbox");
-    let channels: Vec<Box<dyn Channel>> = vec![
-        Box::new(FileEmailChannel::new(
+    let email: Box<dyn Channel> = match config.channels.email.as_str() {
+        "smtp" => Box::new(smtp_channel(&config)?),
+        _ => Box::new(FileEmailChannel::new(
             out.join("email"),
-            config.channels.email_from,
+            config.channels.email_from.clone(),
         )),
-        Box::new(FileSmsChannel::new(out.join("sms"))),
-    ];
+    };
+    Ok(vec![email, Box::new(FileSmsChannel::new(out.join("sms")))])
+}
+
+/// The SMTP channel from `[channels.smtp]`, its password from the environment.
+pub fn smtp_channel(config: &crate::config::Config) -> anyhow::Result<kizuna_email::SmtpChannel> {
+    let s = &config.channels.smtp;
+    let credentials = if s.user.is_empty() {
+        None
+    } else {
+        let password = std::env::var(&s.password_env).with_context(|| {
+            format!(
+                "channels.smtp.user is set, so the SMTP password must be in the environment variable {} (channels.smtp.password_env)",
+                s.password_env
+            )
+        })?;
+        Some((s.user.clone(), password))
+    };
+    let none_if_empty = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+    let settings = kizuna_email::SmtpConfig {
+        host: s.host.clone(),
+        port: s.port,
+        security: kizuna_email::Security::parse(&s.security)
+            .context("channels.smtp.security must be plain, starttls or tls")?,
+        credentials,
+        from: config.channels.email_from.clone(),
+        reply_to: none_if_empty(&s.reply_to),
+        unsubscribe_mailto: none_if_empty(&s.unsubscribe_mailto),
+        unsubscribe_url: none_if_empty(&s.unsubscribe_url),
+        pool_size: s.pool,
+        timeout: std::time::Duration::from_secs(s.timeout_secs.max(1)),
+    };
+    kizuna_email::SmtpChannel::new(&settings).context("in [channels.smtp] of kizuna.toml")
+}
+
+/// `kizuna channels check`: each configured channel, reachable or why not.
+pub fn channels_check(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
+    let channels = channels(home)?;
+    let results: Vec<(String, String, Result<(), String>)> = channels
+        .iter()
+        .map(|c| (c.name().to_owned(), c.describe(), c.check()))
+        .collect();
+    let failed = results.iter().filter(|(_, _, r)| r.is_err()).count();
+    if json {
+        let list: Vec<_> = results
+            .iter()
+            .map(|(name, target, r)| {
+                serde_json::json!({"channel": name, "target": target, "ok": r.is_ok(), "error": r.as_ref().err()})
+            })
+            .collect();
+        print_json(&list)?;
+    } else {
+        for (name, target, r) in &results {
+            match r {
+                Ok(()) => println!("ok    {name}: {target}"),
+                Err(e) => println!("FAIL  {name}: {e}"),
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The dispatcher for a home: its configured channels, templates from the rules.
+pub fn dispatcher(home: &Home, rules: Option<&Path>) -> anyhow::Result<Dispatcher> {
+    let channels = channels(home)?;
     Ok(Dispatcher::new(
         channels,
         home.rules_dir_or(rules).join("templates"),

@@ -33,9 +33,24 @@ impl FileEmailChannel {
     }
 }
 
+/// A directory the channel can write to, created if needed.
+fn writable(dir: &std::path::Path) -> Result<(), String> {
+    fs::create_dir_all(dir)
+        .and_then(|()| tempfile::tempfile_in(dir).map(drop))
+        .map_err(|e| format!("{} is not writable: {e}", dir.display()))
+}
+
 impl Channel for FileEmailChannel {
     fn name(&self) -> &str {
         "email"
+    }
+
+    fn check(&self) -> Result<(), String> {
+        writable(&self.dir)
+    }
+
+    fn describe(&self) -> String {
+        format!("files in {}", self.dir.display())
     }
 
     fn address_field(&self) -> AddressField {
@@ -134,6 +149,14 @@ impl FileSmsChannel {
 impl Channel for FileSmsChannel {
     fn name(&self) -> &str {
         "sms"
+    }
+
+    fn check(&self) -> Result<(), String> {
+        writable(&self.dir)
+    }
+
+    fn describe(&self) -> String {
+        format!("lines in {}", self.dir.join("sms.jsonl").display())
     }
 
     fn address_field(&self) -> AddressField {

@@ -99,6 +99,17 @@ pub trait Channel: Send + Sync {
 
     /// Sends one message.
     fn send(&self, message: &OutgoingMessage) -> Delivery;
+
+    /// Whether the channel can send now (`kizuna channels check`): reachable, accepted,
+    /// writable. The error says what is wrong, for an operator.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Where messages go, for an operator (a directory, `host:port`).
+    fn describe(&self) -> String {
+        self.name().to_owned()
+    }
 }
 
 /// Which profile field addresses a customer on a channel.

@@ -194,16 +194,6 @@ impl SmtpChannel {
         })
     }
 
-    /// Connects, greets and (if configured) authenticates, then hangs up: `kizuna channels
-    /// check`. The error says what failed: unreachable, TLS, or authentication.
-    pub fn check(&self) -> Result<(), String> {
-        match self.transport.test_connection() {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(format!("{} did not accept a connection", self.endpoint)),
-            Err(e) => Err(format!("{}: {}", self.endpoint, describe(&e))),
-        }
-    }
-
     /// The message as it goes on the wire.
     pub fn build(&self, m: &OutgoingMessage) -> Result<Message, String> {
         let to: Mailbox =
@@ -268,6 +258,20 @@ impl Channel for SmtpChannel {
 
     fn address_field(&self) -> AddressField {
         AddressField::Email
+    }
+
+    /// Connects, greets and (if configured) authenticates, then hangs up. The error says
+    /// what failed: unreachable, TLS, or authentication.
+    fn check(&self) -> Result<(), String> {
+        match self.transport.test_connection() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("{} did not accept a connection", self.endpoint)),
+            Err(e) => Err(format!("{}: {}", self.endpoint, describe(&e))),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("SMTP {}", self.endpoint)
     }
 
     fn send(&self, m: &OutgoingMessage) -> Delivery {
