@@ -460,6 +460,12 @@ pub struct BenchDispatchArgs {
     /// Messages (one per customer).
     #[arg(long, default_value_t = 20_000)]
     pub messages: usize,
+    /// Channel: `file` (.eml files) or `smtp` (a running server, see --smtp).
+    #[arg(long, default_value = "file", value_parser = ["file", "smtp"])]
+    pub channel: String,
+    /// The SMTP server for `--channel smtp` (plain SMTP, e.g. a local relay or aiosmtpd).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:2525")]
+    pub smtp: String,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

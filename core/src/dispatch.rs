@@ -172,30 +172,38 @@ impl Dispatcher {
         // On disk before any channel is called.
         let sending: Vec<OutboxMessage> = to_send.iter().map(|(m, _)| m.clone()).collect();
         store.update_messages(&sending)?;
-        // Channels are called from two threads: sending is I/O (file creation, network) and
-        // the machine has two cores. Each message is still handed over exactly once.
+        // Channels are called from several threads at once, as many as the busiest channel
+        // asks for ([`Channel::concurrency`]: two for files, one per connection for SMTP).
+        // Each message is still handed over exactly once.
         let statuses: Vec<MessageStatus> = {
-            let half = to_send.len().div_ceil(2);
-            let (a, b) = to_send.split_at(half);
             let send_all = |part: &[(OutboxMessage, OutgoingMessage)]| -> Vec<MessageStatus> {
                 part.iter().map(|(m, o)| self.deliver(m, o, now)).collect()
             };
-            if to_send.len() < 16 {
+            let workers = self.concurrency().min(to_send.len().div_ceil(8)).max(1);
+            if workers == 1 {
                 // Not worth a thread.
                 send_all(&to_send)
             } else {
+                let per = to_send.len().div_ceil(workers);
                 std::thread::scope(|scope| {
-                    let second = scope.spawn(|| send_all(b));
-                    let mut first = send_all(a);
-                    first.extend(second.join().unwrap_or_else(|_| {
-                        b.iter()
-                            .map(|_| MessageStatus::Failed {
-                                retry_at: now,
-                                error: "the sending thread panicked".into(),
+                    let handles: Vec<_> = to_send
+                        .chunks(per)
+                        .map(|part| (part.len(), scope.spawn(move || send_all(part))))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .flat_map(|(n, h)| {
+                            h.join().unwrap_or_else(|_| {
+                                vec![
+                                    MessageStatus::Failed {
+                                        retry_at: now,
+                                        error: "the sending thread panicked".into(),
+                                    };
+                                    n
+                                ]
                             })
-                            .collect()
-                    }));
-                    first
+                        })
+                        .collect()
                 })
             }
         };
@@ -330,6 +338,16 @@ impl Dispatcher {
             }),
         };
         Ok((decision, errors))
+    }
+
+    /// Sending threads: the most any channel asks for, at most 64.
+    fn concurrency(&self) -> usize {
+        self.channels
+            .values()
+            .map(|c| c.concurrency())
+            .max()
+            .unwrap_or(1)
+            .clamp(1, 64)
     }
 
     fn deliver(

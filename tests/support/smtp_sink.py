@@ -1,12 +1,14 @@
 """A real SMTP server for kizuna's tests, on aiosmtpd.
 
-Usage: python3 smtp_sink.py PORT OUTDIR
+Usage: python3 smtp_sink.py PORT OUTDIR [--count-only]
 
 Accepts mail on 127.0.0.1:PORT and writes each message to OUTDIR/<n>.eml, and its decoded
 headers and text to OUTDIR/<n>.json. Behaviour by
 recipient, so one server covers every case the tests need:
   reject...@  -> 550 at RCPT (a permanent failure)
   busy...@    -> 451 at DATA the first time a Message-ID is seen, then accepted
+With --count-only nothing is written: only OUTDIR/count is kept up to date (for
+benchmarks, so the sink's own file writing is not what is measured).
 Prints "ready" on stdout once listening; stops when stdin closes.
 """
 import email
@@ -19,8 +21,9 @@ from aiosmtpd.controller import Controller
 
 
 class Sink:
-    def __init__(self, out):
+    def __init__(self, out, count_only=False):
         self.out = out
+        self.count_only = count_only
         # A restarted server keeps numbering after what it received before.
         self.count = sum(1 for f in os.listdir(out) if f.endswith(".eml"))
         self.deferred = set()
@@ -42,6 +45,11 @@ class Sink:
             self.deferred.add(message_id)
             return "451 4.3.0 try again later"
         self.count += 1
+        if self.count_only:
+            if self.count % 1000 == 0:
+                with open(os.path.join(self.out, "count"), "w") as f:
+                    f.write(str(self.count))
+            return "250 2.0.0 queued as %d" % self.count
         path = os.path.join(self.out, f"{self.count:06d}.eml")
         with open(path + ".tmp", "w", encoding="utf-8") as f:
             f.write(f"X-Envelope-From: {envelope.mail_from}\r\n")
@@ -64,7 +72,8 @@ class Sink:
 
 def main():
     port, out = int(sys.argv[1]), sys.argv[2]
-    controller = Controller(Sink(out), hostname="127.0.0.1", port=port)
+    count_only = "--count-only" in sys.argv[3:]
+    controller = Controller(Sink(out, count_only), hostname="127.0.0.1", port=port)
     controller.start()
     print("ready", flush=True)
     try:

@@ -2,7 +2,7 @@
 
 use std::{io::Write, path::Path, process::ExitCode, time::Instant};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -218,7 +218,27 @@ pub fn dispatch(args: &crate::args::BenchDispatchArgs) -> anyhow::Result<ExitCod
     }
     store.append_owned(batch)?;
     store.flush()?;
+    if args.channel == "smtp" {
+        let (host, port) = args
+            .smtp
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+            .with_context(|| format!("--smtp {:?} is not HOST:PORT", args.smtp))?;
+        let toml = home.root().join("kizuna.toml");
+        let text = std::fs::read_to_string(&toml)?
+            .replace("email = \"file\"", "email = \"smtp\"")
+            .replace("host = \"127.0.0.1\"", &format!("host = {host:?}"))
+            .replace("port = 25", &format!("port = {port}"))
+            .replace(
+                "email_from = \"kizuna@localhost\"",
+                "email_from = \"bench@kizuna.example\"",
+            );
+        std::fs::write(&toml, text)?;
+    }
     let dispatcher = super::outbox::dispatcher(&home, None)?;
+    if let Err(e) = super::outbox::channels(&home)?[0].check() {
+        bail!("the {} channel is not ready: {e}", args.channel);
+    }
     let now: Timestamp = "2026-03-05T02:00:00Z".parse()?;
     let started = Instant::now();
     let report = dispatcher.run(&mut store, now)?;
@@ -233,9 +253,13 @@ pub fn dispatch(args: &crate::args::BenchDispatchArgs) -> anyhow::Result<ExitCod
         }))?;
     } else {
         println!(
-            "dispatch: {} messages through {} guards to .eml files in {seconds:.2} s = {} messages/s ({sent} sent)",
+            "dispatch: {} messages through the guards to {} in {seconds:.2} s = {} messages/s ({sent} sent)",
             thousands(report.considered),
-            6,
+            if args.channel == "smtp" {
+                format!("SMTP {}", args.smtp)
+            } else {
+                ".eml files".to_owned()
+            },
             thousands(rate as u64)
         );
     }

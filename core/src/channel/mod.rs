@@ -106,6 +106,13 @@ pub trait Channel: Send + Sync {
         Ok(())
     }
 
+    /// How many messages the dispatcher may hand over at once. Files and local work need
+    /// no more than the machine's two cores; a network channel waits on round trips and
+    /// wants as many as it keeps connections.
+    fn concurrency(&self) -> usize {
+        2
+    }
+
     /// Where messages go, for an operator (a directory, `host:port`).
     fn describe(&self) -> String {
         self.name().to_owned()

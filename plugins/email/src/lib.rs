@@ -126,6 +126,7 @@ pub struct SmtpChannel {
     unsubscribe_url: Option<String>,
     id_domain: String,
     endpoint: String,
+    connections: usize,
 }
 
 impl std::fmt::Debug for SmtpChannel {
@@ -191,6 +192,7 @@ impl SmtpChannel {
             unsubscribe_url: config.unsubscribe_url.clone(),
             id_domain,
             endpoint: format!("{}:{}", config.host, config.port),
+            connections: config.pool_size.max(1) as usize,
         })
     }
 
@@ -272,6 +274,10 @@ impl Channel for SmtpChannel {
 
     fn describe(&self) -> String {
         format!("SMTP {}", self.endpoint)
+    }
+
+    fn concurrency(&self) -> usize {
+        self.connections
     }
 
     fn send(&self, m: &OutgoingMessage) -> Delivery {
