@@ -58,6 +58,14 @@ pub struct ChannelsConfig {
     pub email: String,
     /// The SMTP server, when `email = "smtp"`.
     pub smtp: SmtpSettings,
+    /// E-mail messages per second at most (0: no limit).
+    pub email_rate: f64,
+    /// E-mail messages being sent at once at most (0: the channel's own number).
+    pub email_concurrency: usize,
+    /// SMS per second at most (0: no limit).
+    pub sms_rate: f64,
+    /// SMS being sent at once at most (0: the channel's own number).
+    pub sms_concurrency: usize,
 }
 
 impl Default for ChannelsConfig {
@@ -66,6 +74,10 @@ impl Default for ChannelsConfig {
             email_from: "kizuna@localhost".into(),
             email: "file".into(),
             smtp: SmtpSettings::default(),
+            email_rate: 0.0,
+            email_concurrency: 0,
+            sms_rate: 0.0,
+            sms_concurrency: 0,
         }
     }
 }
@@ -160,6 +172,11 @@ email_from = \"kizuna@localhost\"
 # \"file\": e-mail is written under the home's outbox/email/*.eml (SMS: outbox/sms/sms.jsonl).
 # \"smtp\": e-mail goes to the server in [channels.smtp].
 email = \"file\"
+# Limits per channel, whatever sends it: messages per second and messages at once (0: none).
+email_rate = 0.0
+email_concurrency = 0
+sms_rate = 0.0
+sms_concurrency = 0
 
 [channels.smtp]
 host = \"127.0.0.1\"
@@ -208,6 +225,14 @@ impl Config {
                 "channels.email = {:?} must be \"file\" or \"smtp\"",
                 self.channels.email
             );
+        }
+        let c = &self.channels;
+        for (name, rate) in [("email_rate", c.email_rate), ("sms_rate", c.sms_rate)] {
+            if !(0.0..=100_000.0).contains(&rate) {
+                bail!(
+                    "channels.{name} = {rate} is out of range 0..=100000 (messages/s; 0: no limit)"
+                );
+            }
         }
         if kizuna_email::Security::parse(&self.channels.smtp.security).is_none() {
             bail!(

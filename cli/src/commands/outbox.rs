@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use jiff::Timestamp;
 use kizuna_core::{
     CustomerId, Event,
-    channel::{Channel, FileEmailChannel, FileSmsChannel},
+    channel::{Channel, FileEmailChannel, FileSmsChannel, Limited, Limits},
     dispatch::{Dispatcher, RetryPolicy},
     store::{MessageId, MessageStatus, SEND_REQUEST},
 };
@@ -30,7 +30,25 @@ pub fn channels(home: &Home) -> anyhow::Result<Vec<Box<dyn Channel>>> {
             config.channels.email_from.clone(),
         )),
     };
-    Ok(vec![email, Box::new(FileSmsChannel::new(out.join("sms")))])
+    let sms: Box<dyn Channel> = Box::new(FileSmsChannel::new(out.join("sms")));
+    let c = &config.channels;
+    let limit = |channel: Box<dyn Channel>, per_second: f64, concurrency: usize| {
+        if per_second == 0.0 && concurrency == 0 {
+            channel
+        } else {
+            Box::new(Limited::new(
+                channel,
+                Limits {
+                    per_second,
+                    concurrency,
+                },
+            )) as Box<dyn Channel>
+        }
+    };
+    Ok(vec![
+        limit(email, c.email_rate, c.email_concurrency),
+        limit(sms, c.sms_rate, c.sms_concurrency),
+    ])
 }
 
 /// The SMTP channel from `[channels.smtp]`, its password from the environment.

@@ -9,8 +9,10 @@
 //! we need, and a daemon can run a dispatcher on its own thread.
 
 mod file;
+mod limit;
 
 pub use file::{FileEmailChannel, FileSmsChannel};
+pub use limit::{Limited, Limits};
 
 /// A channel that accepts every message and delivers nothing: for replays and dry runs,
 /// where the guards' decisions matter and nothing may leave.
