@@ -138,7 +138,8 @@ fn smtp_home(port: u16) -> kizuna_tests::TestHome {
         .replace(
             "email_from = \"kizuna@localhost\"",
             "email_from = \"shop@kizuna.example\"",
-        );
+        )
+        .replace("email_rate = 0.0", "email_rate = 200.0");
     std::fs::write(&toml, text).unwrap();
     let mut lines = Vec::new();
     for n in 1..=3 {
@@ -181,7 +182,10 @@ fn dispatch_survives_an_smtp_outage_and_delivers_each_message_exactly_once() {
     let h = smtp_home(server.port);
     let check = h.run(&["channels", "check"]).ok().stdout;
     assert!(
-        check.contains(&format!("ok    email: SMTP 127.0.0.1:{}", server.port)),
+        check.contains(&format!(
+            "ok    email: SMTP 127.0.0.1:{}, at most 200/s",
+            server.port
+        )),
         "{check}"
     );
 
