@@ -66,6 +66,36 @@ pub struct ChannelsConfig {
     pub sms_rate: f64,
     /// SMS being sent at once at most (0: the channel's own number).
     pub sms_concurrency: usize,
+    /// The webhook channel (off while its URL is empty).
+    pub webhook: WebhookSettings,
+}
+
+/// `[channels.webhook]`: messages on the `webhook` channel are POSTed as signed JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Where to POST; empty: no webhook channel.
+    pub url: String,
+    /// The environment variable holding the HMAC secret.
+    pub secret_env: String,
+    /// Seconds to wait for an answer.
+    pub timeout_secs: u64,
+    /// Messages per second at most (0: no limit).
+    pub rate: f64,
+    /// Messages at once at most (0: the channel's own number).
+    pub concurrency: usize,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            secret_env: "KIZUNA_WEBHOOK_SECRET".into(),
+            timeout_secs: 10,
+            rate: 0.0,
+            concurrency: 0,
+        }
+    }
 }
 
 impl Default for ChannelsConfig {
@@ -78,6 +108,7 @@ impl Default for ChannelsConfig {
             email_concurrency: 0,
             sms_rate: 0.0,
             sms_concurrency: 0,
+            webhook: WebhookSettings::default(),
         }
     }
 }
@@ -189,6 +220,15 @@ unsubscribe_mailto = \"\"      # List-Unsubscribe on marketing mail
 unsubscribe_url = \"\"         # one-click; {customer} is replaced by the customer id
 pool = 4                      # connections kept open
 timeout_secs = 30
+
+[channels.webhook]
+# Messages sent on the \"webhook\" channel are POSTed here as JSON, signed with HMAC-SHA256
+# (header X-Kizuna-Signature: sha256=<hex>). Empty: no webhook channel.
+url = \"\"
+secret_env = \"KIZUNA_WEBHOOK_SECRET\"   # the secret is read from this variable
+timeout_secs = 10
+rate = 0.0
+concurrency = 0
 
 [kpi]
 # `report kpi`: a customer's reply, reaction or purchase counts for the latest contact

@@ -285,6 +285,7 @@ impl Dispatcher {
         let address = match channel.address_field() {
             AddressField::Email => customer.profile.email.clone(),
             AddressField::Phone => customer.profile.phone.clone(),
+            AddressField::CustomerId => Some(customer.id.to_string()),
         };
         let Some(to) = address else {
             return dead(format!(
@@ -413,7 +414,7 @@ impl Dispatcher {
     }
 }
 
-/// Renders `<template>.<channel>`: for e-mail the first line is `Subject: …`, then a blank
+/// Renders `<template>.<channel>`: for e-mail (and, optionally, webhooks) the first line is `Subject: …`, then a blank
 /// line, then the body. A missing template or variable is an error on this message.
 fn render(
     env: &minijinja::Environment<'static>,
@@ -437,7 +438,10 @@ fn render(
     let text = template
         .render(context)
         .map_err(|e| format!("template {name}: {e}"))?;
-    if message.channel == "email" {
+    // E-mail must start with `Subject: …`; other channels may (a webhook receiver gets it
+    // as `subject`), and SMS never has one.
+    let has_subject = text.starts_with("Subject:") && message.channel != "sms";
+    if message.channel == "email" || has_subject {
         let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
         let subject = first
             .strip_prefix("Subject:")

@@ -33,5 +33,8 @@ mod replay;
 /// The SMTP channel against a real SMTP server (aiosmtpd) on loopback.
 mod smtp;
 
+/// The webhook channel against a real HTTP receiver that checks the signature.
+mod webhook;
+
 /// `kizuna demo` and `kizuna bench`.
 mod demo;

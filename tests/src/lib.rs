@@ -96,8 +96,14 @@ impl Run {
 
 /// Runs `kizuna` with `args` in `cwd`, without a terminal and without `KIZUNA_HOME`.
 pub fn run_in(cwd: &Path, args: &[&str]) -> Run {
+    run_with_env(cwd, args, &[])
+}
+
+/// [`run_in`] with extra environment variables (secrets, which never go in a file).
+pub fn run_with_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(kizuna_bin())
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(cwd)
         .env_remove("KIZUNA_HOME")
         .env_remove("RUST_LOG")
@@ -134,6 +140,14 @@ impl TestHome {
     /// The kizuna home.
     pub fn home(&self) -> PathBuf {
         self.dir.path().join("home")
+    }
+
+    /// [`TestHome::run`] with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let home = self.home();
+        let mut all = vec!["--home", home.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run_with_env(self.dir(), &all, env)
     }
 
     /// Runs `kizuna --home <home> args…` in the scratch directory.

@@ -20,6 +20,41 @@ pub struct SmtpServer {
     pub port: u16,
 }
 
+/// Starts `tests/support/<script> PORT DIR` and waits for its "ready" line.
+pub(crate) fn spawn_sink(
+    script: &str,
+    port: u16,
+    dir: &Path,
+    env: &[(&str, &str)],
+    hint: &str,
+) -> Child {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("support")
+        .join(script);
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .arg(port.to_string())
+        .arg(dir)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 must be installed to run the channel tests");
+    let stdout = child.stdout.take().expect("server stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("reading the server's first line");
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "{} did not start ({hint})",
+        script.display()
+    );
+    child
+}
+
 /// A free loopback port (bound, read, released; the server binds it right after).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -41,25 +76,12 @@ impl SmtpServer {
     }
 
     fn start_in(port: u16, dir: tempfile::TempDir) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/smtp_sink.py");
-        let mut child = Command::new("python3")
-            .arg(&script)
-            .arg(port.to_string())
-            .arg(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 must be installed to run the SMTP tests");
-        let stdout = child.stdout.take().expect("server stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("reading the server's first line");
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "the SMTP sink did not start (is aiosmtpd installed? `pip install aiosmtpd`)"
+        let child = spawn_sink(
+            "smtp_sink.py",
+            port,
+            dir.path(),
+            &[],
+            "is aiosmtpd installed? `pip install aiosmtpd`",
         );
         Self { child, dir, port }
     }
@@ -116,5 +138,55 @@ impl SmtpServer {
 impl Drop for SmtpServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A real HTTP receiver (`tests/support/webhook_sink.py`) that checks kizuna's signature
+/// with `secret`. Accepted messages are in [`WebhookServer::received`].
+#[derive(Debug)]
+pub struct WebhookServer {
+    child: Child,
+    dir: tempfile::TempDir,
+    /// The port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl WebhookServer {
+    /// Starts the receiver and waits until it listens.
+    pub fn start(secret: &str) -> Self {
+        let dir = tempfile::tempdir().expect("receiver directory");
+        let port = free_port();
+        let child = spawn_sink(
+            "webhook_sink.py",
+            port,
+            dir.path(),
+            &[("WEBHOOK_SECRET", secret)],
+            "python3's http.server",
+        );
+        Self { child, dir, port }
+    }
+
+    /// The accepted messages: `{"message", "message_id", "signature"}`, oldest first.
+    pub fn received(&self) -> Vec<serde_json::Value> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .expect("receiver directory")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| {
+                serde_json::from_str(&std::fs::read_to_string(p).expect("a message")).expect("JSON")
+            })
+            .collect()
+    }
+}
+
+impl Drop for WebhookServer {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -45,10 +45,26 @@ pub fn channels(home: &Home) -> anyhow::Result<Vec<Box<dyn Channel>>> {
             )) as Box<dyn Channel>
         }
     };
-    Ok(vec![
+    let mut channels = vec![
         limit(email, c.email_rate, c.email_concurrency),
         limit(sms, c.sms_rate, c.sms_concurrency),
-    ])
+    ];
+    let w = &c.webhook;
+    if !w.url.is_empty() {
+        let secret = std::env::var(&w.secret_env).with_context(|| {
+            format!(
+                "channels.webhook.url is set, so its signing secret must be in the environment variable {} (channels.webhook.secret_env)",
+                w.secret_env
+            )
+        })?;
+        let webhook = kizuna_webhook::WebhookChannel::new(
+            w.url.clone(),
+            secret,
+            std::time::Duration::from_secs(w.timeout_secs.max(1)),
+        );
+        channels.push(limit(Box::new(webhook), w.rate, w.concurrency));
+    }
+    Ok(channels)
 }
 
 /// The SMTP channel from `[channels.smtp]`, its password from the environment.

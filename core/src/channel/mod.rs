@@ -128,4 +128,6 @@ pub enum AddressField {
     Email,
     /// `profile.phone`.
     Phone,
+    /// The customer's id (a webhook receiver looks the customer up itself).
+    CustomerId,
 }

@@ -1,0 +1,67 @@
+"""A real HTTP receiver for kizuna's webhook channel, on Python's http.server.
+
+Usage: python3 webhook_sink.py PORT OUTDIR   (the secret is read from WEBHOOK_SECRET)
+
+Checks X-Kizuna-Signature (HMAC-SHA256 of the body) and answers 401 if it is wrong. For a
+message to customer busy...: 503 the first time its X-Kizuna-Message-Id is seen, then 200;
+to bad...: 422. Every accepted message is written to OUTDIR/<n>.json with the headers it
+came with. Prints "ready" once listening; stops when stdin closes.
+"""
+import hashlib
+import hmac
+import json
+import os
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SECRET = os.environ["WEBHOOK_SECRET"].encode()
+OUT = sys.argv[2]
+LOCK = threading.Lock()
+SEEN = set()
+
+
+class Hook(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def answer(self, code):
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        want = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(want, self.headers.get("X-Kizuna-Signature", "")):
+            return self.answer(401)
+        message = json.loads(body)
+        if message.get("ping"):
+            return self.answer(204)
+        to, mid = message.get("to", ""), self.headers.get("X-Kizuna-Message-Id", "")
+        with LOCK:
+            if to.startswith("bad"):
+                return self.answer(422)
+            if to.startswith("busy") and mid not in SEEN:
+                SEEN.add(mid)
+                return self.answer(503)
+            n = sum(1 for f in os.listdir(OUT) if f.endswith(".json")) + 1
+            record = {"message": message, "message_id": mid,
+                      "signature": self.headers.get("X-Kizuna-Signature")}
+            with open(os.path.join(OUT, f"{n:06d}.json"), "w", encoding="utf-8") as f:
+                json.dump(record, f, ensure_ascii=False)
+        return self.answer(200)
+
+
+def main():
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print("ready", flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
