@@ -36,5 +36,8 @@ mod smtp;
 /// The webhook channel against a real HTTP receiver that checks the signature.
 mod webhook;
 
+/// The SMS channel against a real Kannel gateway (bearerbox, smsbox, fakesmsc).
+mod sms;
+
 /// `kizuna demo` and `kizuna bench`.
 mod demo;

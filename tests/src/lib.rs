@@ -12,6 +12,7 @@ use std::{
     sync::OnceLock,
 };
 
+pub mod kannel;
 pub mod smtp;
 
 /// The path of the `kizuna` binary, built on first use.

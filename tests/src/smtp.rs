@@ -166,12 +166,28 @@ impl WebhookServer {
         Self { child, dir, port }
     }
 
+    /// The paths of the GET requests received (delivery reports), oldest first.
+    pub fn gets(&self) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .expect("receiver directory")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "get"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).expect("a request"))
+            .collect()
+    }
+
     /// The accepted messages: `{"message", "message_id", "signature"}`, oldest first.
     pub fn received(&self) -> Vec<serde_json::Value> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .expect("receiver directory")
             .filter_map(Result::ok)
             .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
             .collect();
         files.sort();
         files

@@ -5,7 +5,8 @@ Usage: python3 webhook_sink.py PORT OUTDIR   (the secret is read from WEBHOOK_SE
 Checks X-Kizuna-Signature (HMAC-SHA256 of the body) and answers 401 if it is wrong. For a
 message to customer busy...: 503 the first time its X-Kizuna-Message-Id is seen, then 200;
 to bad...: 422. Every accepted message is written to OUTDIR/<n>.json with the headers it
-came with. Prints "ready" once listening; stops when stdin closes.
+came with; every GET (a delivery report) to OUTDIR/<n>.get. Prints "ready" once listening;
+stops when stdin closes.
 """
 import hashlib
 import hmac
@@ -29,6 +30,14 @@ class Hook(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def do_GET(self):
+        # Delivery reports (Kannel's dlr-url) arrive as GETs: kept as the path they came to.
+        with LOCK:
+            n = sum(1 for f in os.listdir(OUT) if f.endswith(".get")) + 1
+            with open(os.path.join(OUT, f"{n:06d}.get"), "w", encoding="utf-8") as f:
+                f.write(self.path)
+        return self.answer(200)
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))

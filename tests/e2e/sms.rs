@@ -1,0 +1,103 @@
+use kizuna_core::{
+    channel::{Channel, Delivery, OutgoingMessage},
+    ids::CustomerId,
+    rules::MessageClass,
+    store::MessageId,
+};
+use kizuna_sms::{KannelChannel, KannelConfig};
+use kizuna_tests::{kannel::Kannel, smtp::WebhookServer};
+
+fn channel(url: &str, password: &str, dlr_url: Option<String>) -> KannelChannel {
+    KannelChannel::new(KannelConfig {
+        url: url.into(),
+        username: "kizuna".into(),
+        password: password.into(),
+        from: "KIZUNA".into(),
+        dlr_url,
+        timeout: std::time::Duration::from_secs(5),
+    })
+}
+
+fn sms(n: u32, to: &str, body: &str) -> OutgoingMessage {
+    OutgoingMessage {
+        id: MessageId { seq: 12, n },
+        customer: CustomerId::new("c-1").unwrap(),
+        to: to.into(),
+        subject: None,
+        body: body.into(),
+        class: MessageClass::Service,
+        template: "notice".into(),
+    }
+}
+
+#[test]
+fn texts_reach_the_phone_network_intact_and_delivery_is_reported() {
+    let gateway = Kannel::start("smspw");
+    let reports = WebhookServer::start("unused");
+    let dlr = format!("http://127.0.0.1:{}/dlr?id={{id}}&type=%d", reports.port);
+    let ch = channel(&gateway.sendsms_url, "smspw", Some(dlr));
+    ch.check().unwrap();
+
+    let ascii = ch.send(&sms(0, "+81 90-1111-2222", "Your beans are ready."));
+    assert!(
+        matches!(&ascii, Delivery::Sent { receipt } if receipt.contains("1 part(s)")),
+        "{ascii:?}"
+    );
+    let japanese = "ご注文の豆が焙煎できました。明日からお渡しできます。";
+    let sent = ch.send(&sms(1, "+819033334444", japanese));
+    assert!(
+        matches!(&sent, Delivery::Sent { receipt } if receipt.contains("Ucs2")),
+        "{sent:?}"
+    );
+
+    let got = gateway.wait_for("KIZUNA", 2);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        (got[0].to.as_str(), got[0].text.as_str()),
+        ("+819011112222", "Your beans are ready.")
+    );
+    assert_eq!(
+        (got[1].to.as_str(), got[1].text.as_str()),
+        ("+819033334444", japanese)
+    );
+
+    // The fake network reports delivery; Kannel calls our dlr-url with the outbox id.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while reports.gets().len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut gets = reports.gets();
+    gets.sort();
+    assert_eq!(gets, ["/dlr?id=m-12-0&type=1", "/dlr?id=m-12-1&type=1"]);
+
+    let long: String = "あ".repeat(150);
+    let parts = ch.send(&sms(2, "+819055556666", &long));
+    assert!(
+        matches!(&parts, Delivery::Sent { receipt } if receipt.contains("150 characters, 3 part(s)")),
+        "{parts:?}"
+    );
+}
+
+#[test]
+fn a_wrong_password_is_permanent_and_no_gateway_is_transient() {
+    let gateway = Kannel::start("smspw");
+    let wrong = channel(&gateway.sendsms_url, "nope", None);
+    let refused = wrong.send(&sms(0, "+819011112222", "hello"));
+    assert!(
+        matches!(&refused, Delivery::Permanent { reason } if reason.contains("403")),
+        "{refused:?}"
+    );
+    let bad_number = channel(&gateway.sendsms_url, "smspw", None).send(&sms(1, "call me", "hello"));
+    assert!(matches!(bad_number, Delivery::Permanent { .. }));
+    drop(gateway);
+    let port = kizuna_tests::smtp::free_port();
+    let down = channel(
+        &format!("http://127.0.0.1:{port}/cgi-bin/sendsms"),
+        "smspw",
+        None,
+    );
+    assert!(matches!(
+        down.send(&sms(2, "+819011112222", "hello")),
+        Delivery::Transient { .. }
+    ));
+}
