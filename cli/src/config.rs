@@ -68,6 +68,42 @@ pub struct ChannelsConfig {
     pub sms_concurrency: usize,
     /// The webhook channel (off while its URL is empty).
     pub webhook: WebhookSettings,
+    /// How SMS leaves: `file` (`outbox/sms/sms.jsonl`) or `kannel`.
+    pub sms: String,
+    /// The Kannel gateway, when `sms = "kannel"`.
+    pub kannel: KannelSettings,
+}
+
+/// `[channels.kannel]`. The password is read from the environment variable `password_env`
+/// names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KannelSettings {
+    /// smsbox's sendsms URL.
+    pub url: String,
+    /// `sendsms-user` name.
+    pub username: String,
+    /// The environment variable holding its password.
+    pub password_env: String,
+    /// Sender shown to customers.
+    pub from: String,
+    /// Delivery-report URL (`{id}`: the outbox id; Kannel fills `%d`); empty for none.
+    pub dlr_url: String,
+    /// Seconds to wait for Kannel.
+    pub timeout_secs: u64,
+}
+
+impl Default for KannelSettings {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:13013/cgi-bin/sendsms".into(),
+            username: "kizuna".into(),
+            password_env: "KIZUNA_KANNEL_PASSWORD".into(),
+            from: "KIZUNA".into(),
+            dlr_url: String::new(),
+            timeout_secs: 10,
+        }
+    }
 }
 
 /// `[channels.webhook]`: messages on the `webhook` channel are POSTed as signed JSON.
@@ -109,6 +145,8 @@ impl Default for ChannelsConfig {
             sms_rate: 0.0,
             sms_concurrency: 0,
             webhook: WebhookSettings::default(),
+            sms: "file".into(),
+            kannel: KannelSettings::default(),
         }
     }
 }
@@ -204,6 +242,8 @@ email_from = \"kizuna@localhost\"
 # \"smtp\": e-mail goes to the server in [channels.smtp].
 email = \"file\"
 # Limits per channel, whatever sends it: messages per second and messages at once (0: none).
+# \"file\": SMS is appended to outbox/sms/sms.jsonl. \"kannel\": sent through [channels.kannel].
+sms = \"file\"
 email_rate = 0.0
 email_concurrency = 0
 sms_rate = 0.0
@@ -220,6 +260,15 @@ unsubscribe_mailto = \"\"      # List-Unsubscribe on marketing mail
 unsubscribe_url = \"\"         # one-click; {customer} is replaced by the customer id
 pool = 4                      # connections kept open
 timeout_secs = 30
+
+[channels.kannel]
+# Used when [channels] sms = \"kannel\".
+url = \"http://127.0.0.1:13013/cgi-bin/sendsms\"
+username = \"kizuna\"
+password_env = \"KIZUNA_KANNEL_PASSWORD\"   # the password is read from this variable
+from = \"KIZUNA\"
+dlr_url = \"\"                 # e.g. http://127.0.0.1:8640/dlr?id={id}&type=%d
+timeout_secs = 10
 
 [channels.webhook]
 # Messages sent on the \"webhook\" channel are POSTed here as JSON, signed with HMAC-SHA256
@@ -264,6 +313,12 @@ impl Config {
             bail!(
                 "channels.email = {:?} must be \"file\" or \"smtp\"",
                 self.channels.email
+            );
+        }
+        if !["file", "kannel"].contains(&self.channels.sms.as_str()) {
+            bail!(
+                "channels.sms = {:?} must be \"file\" or \"kannel\"",
+                self.channels.sms
             );
         }
         let c = &self.channels;

@@ -101,3 +101,59 @@ fn a_wrong_password_is_permanent_and_no_gateway_is_transient() {
         Delivery::Transient { .. }
     ));
 }
+
+#[test]
+fn dispatch_sends_sms_through_kannel_when_configured() {
+    let gateway = Kannel::start("smspw");
+    let h = kizuna_tests::TestHome::new();
+    let toml = h.home().join("kizuna.toml");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("sms = \"file\"", "sms = \"kannel\"")
+        .replace(
+            "url = \"http://127.0.0.1:13013/cgi-bin/sendsms\"",
+            &format!("url = \"{}\"", gateway.sendsms_url),
+        );
+    std::fs::write(&toml, text).unwrap();
+    let file = h.file(
+        "c.jsonl",
+        r#"{"customer":"c-1","type":"profile","at":"2026-01-01T09:00:00+09:00","phone":"+81 90-7777-8888","tz":"Asia/Tokyo"}"#,
+    );
+    h.run(&["import", &file]).ok();
+    let missing = h.run(&["channels", "check"]).fails();
+    assert!(
+        missing.stderr.contains("KIZUNA_KANNEL_PASSWORD"),
+        "{}",
+        missing.stderr
+    );
+    let env = [("KIZUNA_KANNEL_PASSWORD", "smspw")];
+    let check = h.run_env(&["channels", "check"], &env).ok().stdout;
+    assert!(
+        check.contains("ok    sms: Kannel http://127.0.0.1:"),
+        "{check}"
+    );
+    h.run(&[
+        "send",
+        "--customer",
+        "c-1",
+        "--channel",
+        "sms",
+        "--template",
+        "notice",
+        "--var",
+        "text=お取り置きの豆をご用意しました",
+        "--class",
+        "service",
+        "--at",
+        "2026-03-05T10:00:00+09:00",
+    ])
+    .ok();
+    h.run_env(&["dispatch", "--now", "2026-03-05T10:00:00+09:00"], &env)
+        .ok();
+    let got = gateway.wait_for("KIZUNA", 1);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].to, "+819077778888");
+    assert_eq!(got[0].text.trim(), "お取り置きの豆をご用意しました");
+    let outbox = h.run(&["outbox", "list", "--json"]).ok().json();
+    assert_eq!(outbox[0]["status"]["state"], "sent", "{outbox}");
+}

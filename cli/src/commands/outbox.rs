@@ -30,7 +30,26 @@ pub fn channels(home: &Home) -> anyhow::Result<Vec<Box<dyn Channel>>> {
             config.channels.email_from.clone(),
         )),
     };
-    let sms: Box<dyn Channel> = Box::new(FileSmsChannel::new(out.join("sms")));
+    let sms: Box<dyn Channel> = match config.channels.sms.as_str() {
+        "kannel" => {
+            let k = &config.channels.kannel;
+            let password = std::env::var(&k.password_env).with_context(|| {
+                format!(
+                    "channels.sms = \"kannel\", so the sendsms password must be in the environment variable {} (channels.kannel.password_env)",
+                    k.password_env
+                )
+            })?;
+            Box::new(kizuna_sms::KannelChannel::new(kizuna_sms::KannelConfig {
+                url: k.url.clone(),
+                username: k.username.clone(),
+                password,
+                from: k.from.clone(),
+                dlr_url: (!k.dlr_url.is_empty()).then(|| k.dlr_url.clone()),
+                timeout: std::time::Duration::from_secs(k.timeout_secs.max(1)),
+            }))
+        }
+        _ => Box::new(FileSmsChannel::new(out.join("sms"))),
+    };
     let c = &config.channels;
     let limit = |channel: Box<dyn Channel>, per_second: f64, concurrency: usize| {
         if per_second == 0.0 && concurrency == 0 {
