@@ -39,5 +39,8 @@ mod webhook;
 /// The SMS channel against a real Kannel gateway (bearerbox, smsbox, fakesmsc).
 mod sms;
 
+/// One conformance suite for every channel: file, SMTP, webhook, Kannel.
+mod conformance;
+
 /// `kizuna demo` and `kizuna bench`.
 mod demo;

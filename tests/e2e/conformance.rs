@@ -1,0 +1,251 @@
+//! One suite every channel passes: a message is sent and a receipt recorded; a transient
+//! failure is reported as transient and the same message then goes through; a permanent
+//! failure is reported as permanent and nothing is delivered. File, SMTP, Kannel and
+//! webhook channels, each against the real thing.
+
+use kizuna_core::{
+    channel::{Channel, Delivery, FileEmailChannel, OutgoingMessage},
+    ids::CustomerId,
+    rules::MessageClass,
+    store::MessageId,
+};
+use kizuna_tests::{
+    kannel::Kannel,
+    smtp::{SmtpServer, WebhookServer},
+};
+
+/// What a case needs from the channel's world.
+struct Case<'a> {
+    channel: &'a dyn Channel,
+    /// Addresses: accepted; refused once, then accepted; refused for good.
+    ok: &'a str,
+    flaky: &'a str,
+    refused: &'a str,
+    /// Brings trouble before the flaky send, and takes it away before its retry (for
+    /// channels whose far side has no "fail once" address of its own).
+    break_it: &'a dyn Fn(),
+    heal: &'a dyn Fn(),
+    /// How many messages the far side has accepted.
+    delivered: &'a dyn Fn() -> usize,
+}
+
+fn message(n: u32, to: &str) -> OutgoingMessage {
+    OutgoingMessage {
+        id: MessageId { seq: 90, n },
+        customer: CustomerId::new("c-1").unwrap(),
+        to: to.into(),
+        subject: Some("conformance".into()),
+        body: "同じ結果になること".into(),
+        class: MessageClass::Service,
+        template: "notice".into(),
+    }
+}
+
+fn wait_until(f: &dyn Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !f() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    true
+}
+
+fn conforms(name: &str, c: &Case<'_>) {
+    let before = (c.delivered)();
+    let sent = c.channel.send(&message(0, c.ok));
+    let Delivery::Sent { receipt } = &sent else {
+        panic!("{name}: expected sent, got {sent:?}")
+    };
+    assert!(!receipt.is_empty(), "{name}: a receipt is recorded");
+    assert!(
+        wait_until(&|| (c.delivered)() == before + 1),
+        "{name}: delivered once"
+    );
+
+    let flaky = message(1, c.flaky);
+    (c.break_it)();
+    let first = c.channel.send(&flaky);
+    assert!(
+        matches!(first, Delivery::Transient { .. }),
+        "{name}: transient first, got {first:?}"
+    );
+    (c.heal)();
+    let again = c.channel.send(&flaky);
+    assert!(
+        matches!(again, Delivery::Sent { .. }),
+        "{name}: then sent, got {again:?}"
+    );
+    assert!(
+        wait_until(&|| (c.delivered)() == before + 2),
+        "{name}: the retry delivered once"
+    );
+
+    let refused = c.channel.send(&message(2, c.refused));
+    assert!(
+        matches!(refused, Delivery::Permanent { .. }),
+        "{name}: permanent, got {refused:?}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        (c.delivered)(),
+        before + 2,
+        "{name}: nothing more delivered"
+    );
+}
+
+#[test]
+fn the_file_channel_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("email");
+    let aside = dir.path().join("aside");
+    let channel = FileEmailChannel::new(&outbox, "shop@kizuna.example");
+    let count = || {
+        std::fs::read_dir(&outbox)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    // Trouble on our side: a file where the outbox directory should be.
+    let break_it = || {
+        std::fs::rename(&outbox, &aside).unwrap();
+        std::fs::write(&outbox, "in the way").unwrap();
+    };
+    let heal = || {
+        std::fs::remove_file(&outbox).unwrap();
+        std::fs::rename(&aside, &outbox).unwrap();
+    };
+    conforms(
+        "file",
+        &Case {
+            channel: &channel,
+            ok: "a@example.jp",
+            flaky: "b@example.jp",
+            refused: "not an address",
+            break_it: &break_it,
+            heal: &heal,
+            delivered: &count,
+        },
+    );
+}
+
+#[test]
+fn the_smtp_channel_conforms() {
+    let server = SmtpServer::start();
+    let channel = kizuna_email::SmtpChannel::new(&kizuna_email::SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: server.port,
+        security: kizuna_email::Security::Plain,
+        credentials: None,
+        from: "shop@kizuna.example".into(),
+        reply_to: None,
+        unsubscribe_mailto: None,
+        unsubscribe_url: None,
+        pool_size: 2,
+        timeout: std::time::Duration::from_secs(5),
+    })
+    .unwrap();
+    conforms(
+        "smtp",
+        &Case {
+            channel: &channel,
+            ok: "a@example.jp",
+            flaky: "busy@example.jp",
+            refused: "reject@example.jp",
+            break_it: &|| {},
+            heal: &|| {},
+            delivered: &|| server.received().len(),
+        },
+    );
+}
+
+#[test]
+fn the_webhook_channel_conforms() {
+    let server = WebhookServer::start("k");
+    let channel = kizuna_webhook::WebhookChannel::new(
+        format!("http://127.0.0.1:{}/hook", server.port),
+        "k",
+        std::time::Duration::from_secs(5),
+    );
+    conforms(
+        "webhook",
+        &Case {
+            channel: &channel,
+            ok: "c-1",
+            flaky: "busy-1",
+            refused: "bad-1",
+            break_it: &|| {},
+            heal: &|| {},
+            delivered: &|| server.received().len(),
+        },
+    );
+}
+
+#[test]
+fn the_kannel_channel_conforms() {
+    let gateway = Kannel::start("smspw");
+    let channel = kizuna_sms::KannelChannel::new(kizuna_sms::KannelConfig {
+        url: gateway.sendsms_url.clone(),
+        username: "kizuna".into(),
+        password: "smspw".into(),
+        from: "KIZUNA".into(),
+        dlr_url: None,
+        timeout: std::time::Duration::from_secs(5),
+    });
+    // Kannel has no "fail once" number: the trouble is the gateway being away, played by
+    // a twin channel pointed at a port nobody listens on.
+    let port = kizuna_tests::smtp::free_port();
+    let away = kizuna_sms::KannelChannel::new(kizuna_sms::KannelConfig {
+        url: format!("http://127.0.0.1:{port}/cgi-bin/sendsms"),
+        username: "kizuna".into(),
+        password: "smspw".into(),
+        from: "KIZUNA".into(),
+        dlr_url: None,
+        timeout: std::time::Duration::from_secs(2),
+    });
+    let switch = Switch {
+        away,
+        back: channel,
+        down: std::sync::atomic::AtomicBool::new(false),
+    };
+    let set = |down: bool| switch.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    conforms(
+        "kannel",
+        &Case {
+            channel: &switch,
+            ok: "+819011112222",
+            flaky: "+819000000001",
+            refused: "call me maybe",
+            break_it: &|| set(true),
+            heal: &|| set(false),
+            delivered: &|| gateway.delivered("KIZUNA").len(),
+        },
+    );
+}
+
+/// The Kannel channel, or its twin that finds nobody home while `down`.
+struct Switch {
+    away: kizuna_sms::KannelChannel,
+    back: kizuna_sms::KannelChannel,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Channel for Switch {
+    fn name(&self) -> &str {
+        "sms"
+    }
+    fn address_field(&self) -> kizuna_core::channel::AddressField {
+        kizuna_core::channel::AddressField::Phone
+    }
+    fn send(&self, m: &OutgoingMessage) -> Delivery {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            self.away.send(m)
+        } else {
+            self.back.send(m)
+        }
+    }
+}
