@@ -72,6 +72,37 @@ pub struct ChannelsConfig {
     pub sms: String,
     /// The Kannel gateway, when `sms = "kannel"`.
     pub kannel: KannelSettings,
+    /// A Twilio-compatible provider, when `sms = "twilio"`.
+    pub twilio: TwilioSettings,
+}
+
+/// `[channels.twilio]`: a Twilio-compatible REST API. The token is read from the
+/// environment variable `token_env` names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TwilioSettings {
+    /// API base URL.
+    pub base_url: String,
+    /// Account SID.
+    pub account_sid: String,
+    /// The environment variable holding the auth token.
+    pub token_env: String,
+    /// Sender number.
+    pub from: String,
+    /// Seconds to wait for the provider.
+    pub timeout_secs: u64,
+}
+
+impl Default for TwilioSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.twilio.com".into(),
+            account_sid: String::new(),
+            token_env: "KIZUNA_TWILIO_TOKEN".into(),
+            from: String::new(),
+            timeout_secs: 10,
+        }
+    }
 }
 
 /// `[channels.kannel]`. The password is read from the environment variable `password_env`
@@ -147,6 +178,7 @@ impl Default for ChannelsConfig {
             webhook: WebhookSettings::default(),
             sms: "file".into(),
             kannel: KannelSettings::default(),
+            twilio: TwilioSettings::default(),
         }
     }
 }
@@ -242,7 +274,7 @@ email_from = \"kizuna@localhost\"
 # \"smtp\": e-mail goes to the server in [channels.smtp].
 email = \"file\"
 # Limits per channel, whatever sends it: messages per second and messages at once (0: none).
-# \"file\": SMS is appended to outbox/sms/sms.jsonl. \"kannel\": sent through [channels.kannel].
+# SMS: \"file\" (outbox/sms/sms.jsonl), \"kannel\" ([channels.kannel]) or \"twilio\" ([channels.twilio]).
 sms = \"file\"
 email_rate = 0.0
 email_concurrency = 0
@@ -268,6 +300,14 @@ username = \"kizuna\"
 password_env = \"KIZUNA_KANNEL_PASSWORD\"   # the password is read from this variable
 from = \"KIZUNA\"
 dlr_url = \"\"                 # e.g. http://127.0.0.1:8640/dlr?id={id}&type=%d
+timeout_secs = 10
+
+[channels.twilio]
+# Used when [channels] sms = \"twilio\": any Twilio-compatible REST API.
+base_url = \"https://api.twilio.com\"
+account_sid = \"\"
+token_env = \"KIZUNA_TWILIO_TOKEN\"   # the auth token is read from this variable
+from = \"\"
 timeout_secs = 10
 
 [channels.webhook]
@@ -315,9 +355,9 @@ impl Config {
                 self.channels.email
             );
         }
-        if !["file", "kannel"].contains(&self.channels.sms.as_str()) {
+        if !["file", "kannel", "twilio"].contains(&self.channels.sms.as_str()) {
             bail!(
-                "channels.sms = {:?} must be \"file\" or \"kannel\"",
+                "channels.sms = {:?} must be \"file\", \"kannel\" or \"twilio\"",
                 self.channels.sms
             );
         }

@@ -249,3 +249,27 @@ impl Channel for Switch {
         }
     }
 }
+
+#[test]
+fn the_twilio_style_channel_conforms() {
+    let server = WebhookServer::start("tok");
+    let channel = kizuna_sms::TwilioChannel::new(kizuna_sms::TwilioConfig {
+        base_url: format!("http://127.0.0.1:{}", server.port),
+        account_sid: "AC1".into(),
+        auth_token: "tok".into(),
+        from: "+815000000000".into(),
+        timeout: std::time::Duration::from_secs(5),
+    });
+    conforms(
+        "twilio",
+        &Case {
+            channel: &channel,
+            ok: "+819011112222",
+            flaky: "+819000000002",
+            refused: "+819911112222",
+            break_it: &|| {},
+            heal: &|| {},
+            delivered: &|| server.received().len(),
+        },
+    );
+}

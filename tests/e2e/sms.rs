@@ -157,3 +157,40 @@ fn dispatch_sends_sms_through_kannel_when_configured() {
     let outbox = h.run(&["outbox", "list", "--json"]).ok().json();
     assert_eq!(outbox[0]["status"]["state"], "sent", "{outbox}");
 }
+
+#[test]
+fn the_twilio_style_mode_posts_a_form_with_basic_auth() {
+    use kizuna_sms::{TwilioChannel, TwilioConfig};
+    let server = WebhookServer::start("token-123");
+    let config = |token: &str| TwilioConfig {
+        base_url: format!("http://127.0.0.1:{}", server.port),
+        account_sid: "AC0001".into(),
+        auth_token: token.into(),
+        from: "+815012345678".into(),
+        timeout: std::time::Duration::from_secs(5),
+    };
+    let ch = TwilioChannel::new(config("token-123"));
+    let text = "ご来店ありがとうございました & またどうぞ";
+    let sent = ch.send(&sms(0, "+81 90-1111-2222", text));
+    assert!(
+        matches!(&sent, Delivery::Sent { receipt } if receipt.contains("201 SM")),
+        "{sent:?}"
+    );
+    let got = server.received();
+    assert_eq!(got[0]["account"], "AC0001");
+    assert_eq!(got[0]["twilio"]["To"], "+819011112222");
+    assert_eq!(got[0]["twilio"]["From"], "+815012345678");
+    assert_eq!(got[0]["twilio"]["Body"], text);
+
+    let busy = sms(1, "+819000000001", "x");
+    assert!(matches!(ch.send(&busy), Delivery::Transient { reason } if reason.contains("503")));
+    assert!(matches!(ch.send(&busy), Delivery::Sent { .. }));
+    assert!(
+        matches!(ch.send(&sms(2, "+819912345678", "x")), Delivery::Permanent { reason } if reason.contains("400"))
+    );
+    let wrong = TwilioChannel::new(config("nope"));
+    assert!(
+        matches!(wrong.send(&sms(3, "+819011112222", "x")), Delivery::Permanent { reason } if reason.contains("401"))
+    );
+    assert_eq!(server.received().len(), 2);
+}

@@ -5,12 +5,16 @@ Usage: python3 webhook_sink.py PORT OUTDIR   (the secret is read from WEBHOOK_SE
 Checks X-Kizuna-Signature (HMAC-SHA256 of the body) and answers 401 if it is wrong. For a
 message to customer busy...: 503 the first time its X-Kizuna-Message-Id is seen, then 200;
 to bad...: 422. Every accepted message is written to OUTDIR/<n>.json with the headers it
-came with; every GET (a delivery report) to OUTDIR/<n>.get. Prints "ready" once listening;
+came with; every GET (a delivery report) to OUTDIR/<n>.get. POSTs to
+/2010-04-01/Accounts/<sid>/Messages.json are a Twilio-compatible SMS API (basic auth with
+the secret as token; To +819000... 503 once, +8199... 400). Prints "ready" once listening;
 stops when stdin closes.
 """
+import base64
 import hashlib
 import hmac
 import json
+import urllib.parse
 import os
 import sys
 import threading
@@ -39,8 +43,35 @@ class Hook(BaseHTTPRequestHandler):
                 f.write(self.path)
         return self.answer(200)
 
+    def twilio(self, body):
+        # A Twilio-compatible API: basic auth (account SID : the secret), form fields.
+        sid = self.path.split("/")[3]
+        want = "Basic " + base64.b64encode(f"{sid}:".encode() + SECRET).decode()
+        if not hmac.compare_digest(want, self.headers.get("Authorization", "")):
+            return self.answer(401)
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8")).items()}
+        to = form.get("To", "")
+        with LOCK:
+            if to.startswith("+8199"):
+                return self.answer(400)
+            key = to + form.get("Body", "")
+            if to.startswith("+819000") and key not in SEEN:
+                SEEN.add(key)
+                return self.answer(503)
+            n = sum(1 for f in os.listdir(OUT) if f.endswith(".json")) + 1
+            with open(os.path.join(OUT, f"{n:06d}.json"), "w", encoding="utf-8") as f:
+                json.dump({"twilio": form, "account": sid}, f, ensure_ascii=False)
+        reply = json.dumps({"sid": f"SM{n:032d}", "status": "queued"}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path.startswith("/2010-04-01/Accounts/"):
+            return self.twilio(body)
         want = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(want, self.headers.get("X-Kizuna-Signature", "")):
             return self.answer(401)

@@ -48,6 +48,22 @@ pub fn channels(home: &Home) -> anyhow::Result<Vec<Box<dyn Channel>>> {
                 timeout: std::time::Duration::from_secs(k.timeout_secs.max(1)),
             }))
         }
+        "twilio" => {
+            let t = &config.channels.twilio;
+            let token = std::env::var(&t.token_env).with_context(|| {
+                format!(
+                    "channels.sms = \"twilio\", so the auth token must be in the environment variable {} (channels.twilio.token_env)",
+                    t.token_env
+                )
+            })?;
+            Box::new(kizuna_sms::TwilioChannel::new(kizuna_sms::TwilioConfig {
+                base_url: t.base_url.clone(),
+                account_sid: t.account_sid.clone(),
+                auth_token: token,
+                from: t.from.clone(),
+                timeout: std::time::Duration::from_secs(t.timeout_secs.max(1)),
+            }))
+        }
         _ => Box::new(FileSmsChannel::new(out.join("sms"))),
     };
     let c = &config.channels;

@@ -1,4 +1,5 @@
-//! kizuna-sms: the SMS channel over Kannel's HTTP `sendsms` interface.
+//! kizuna-sms: SMS channels over HTTP — Kannel's `sendsms` interface ([`KannelChannel`])
+//! and Twilio-compatible REST APIs ([`TwilioChannel`]).
 //!
 //! Kannel (`bearerbox` + `smsbox`) is the open-source SMS gateway a small business can run
 //! itself in front of a modem or an operator's SMSC. [`KannelChannel`] hands it one message
@@ -15,6 +16,18 @@
 use std::time::Duration;
 
 use kizuna_core::channel::{AddressField, Channel, Delivery, OutgoingMessage};
+
+mod twilio;
+
+pub use twilio::{TwilioChannel, TwilioConfig};
+
+/// A phone number as gateways want it: spaces and dashes removed; `None` if what is left
+/// is not `+` and digits.
+pub fn normalise_number(to: &str) -> Option<String> {
+    let n: String = to.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    let digits = n.strip_prefix('+').unwrap_or(&n);
+    (!digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())).then_some(n)
+}
 
 /// Where and how to reach Kannel's smsbox.
 #[derive(Clone)]
