@@ -293,7 +293,7 @@ impl Dispatcher {
                 message.channel
             ));
         };
-        let (subject, body) = match render(templates, message, &customer, now) {
+        let (subject, body, html) = match render(templates, message, &customer, now) {
             Ok(rendered) => rendered,
             Err(reason) => return dead(reason),
         };
@@ -305,6 +305,7 @@ impl Dispatcher {
             campaign: message.campaign.clone(),
             subject: subject.clone(),
             body: body.clone(),
+            html: html.clone(),
             vars: message.vars.clone(),
             created: message.created,
         };
@@ -334,6 +335,7 @@ impl Dispatcher {
                 to,
                 subject,
                 body,
+                html,
                 class: message.class,
                 template: message.template.clone(),
             }),
@@ -421,7 +423,7 @@ fn render(
     message: &OutboxMessage,
     customer: &Customer,
     now: Timestamp,
-) -> Result<(Option<String>, String), String> {
+) -> Result<(Option<String>, String, Option<String>), String> {
     let name = format!("{}.{}", message.template, message.channel);
     let template = env
         .get_template(&name)
@@ -436,8 +438,23 @@ fn render(
         "message": {"id": message.id.to_string(), "class": message.class},
     });
     let text = template
-        .render(context)
+        .render(&context)
         .map_err(|e| format!("template {name}: {e}"))?;
+    // An e-mail template may have an HTML twin, `<template>.email.html`: the message then
+    // goes as multipart/alternative, text and HTML.
+    let html = if message.channel == "email" {
+        let html_name = format!("{name}.html");
+        match env.get_template(&html_name) {
+            Ok(t) => Some(
+                t.render(&context)
+                    .map_err(|e| format!("template {html_name}: {e}"))?,
+            ),
+            Err(e) if e.kind() == minijinja::ErrorKind::TemplateNotFound => None,
+            Err(e) => return Err(format!("template {html_name}: {e}")),
+        }
+    } else {
+        None
+    };
     // E-mail must start with `Subject: …`; other channels may (a webhook receiver gets it
     // as `subject`), and SMS never has one.
     let has_subject = text.starts_with("Subject:") && message.channel != "sms";
@@ -449,9 +466,10 @@ fn render(
         Ok((
             Some(subject.trim().to_owned()),
             rest.trim_start_matches(['\r', '\n']).to_owned(),
+            html,
         ))
     } else {
-        Ok((None, text))
+        Ok((None, text, html))
     }
 }
 

@@ -38,6 +38,7 @@ fn message(n: u32, to: &str) -> OutgoingMessage {
         body: "同じ結果になること".into(),
         class: MessageClass::Service,
         template: "notice".into(),
+        html: None,
     }
 }
 

@@ -27,6 +27,7 @@ fn sms(n: u32, to: &str, body: &str) -> OutgoingMessage {
         body: body.into(),
         class: MessageClass::Service,
         template: "notice".into(),
+        html: None,
     }
 }
 

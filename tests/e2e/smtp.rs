@@ -31,6 +31,7 @@ fn message(n: u32, to: &str, class: MessageClass) -> OutgoingMessage {
         body: "エチオピアの浅煎りが入りました。\nまたお待ちしています。".into(),
         class,
         template: "spring".into(),
+        html: None,
     }
 }
 
@@ -278,5 +279,58 @@ fn a_refused_recipient_is_dead_with_the_servers_reply_and_a_bad_config_is_named(
         run.stderr.contains("channels.smtp.security"),
         "{}",
         run.stderr
+    );
+}
+
+#[test]
+fn a_template_with_an_html_twin_goes_as_text_and_html() {
+    let server = SmtpServer::start();
+    let h = smtp_home(server.port);
+    let templates = h.home().join("rules/templates");
+    std::fs::write(
+        templates.join("news.email"),
+        "Subject: 新豆のご案内\n\n{{ vars.text }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        templates.join("news.email.html"),
+        "<p><strong>{{ vars.text }}</strong></p>\n",
+    )
+    .unwrap();
+    h.run(&[
+        "send",
+        "--customer",
+        "c-1",
+        "--channel",
+        "email",
+        "--template",
+        "news",
+        "--var",
+        "text=浅煎りが入りました",
+        "--class",
+        "transactional",
+        "--at",
+        "2026-03-05T10:00:00+09:00",
+    ])
+    .ok();
+    h.run(&["dispatch", "--now", "2026-03-05T10:00:00+09:00"])
+        .ok();
+    let got = server.decoded();
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0]["headers"]["Content-Type"]
+            .as_str()
+            .unwrap()
+            .starts_with("multipart/alternative"),
+        "{}",
+        got[0]
+    );
+    assert_eq!(
+        got[0]["body"].as_str().unwrap().trim(),
+        "浅煎りが入りました"
+    );
+    assert_eq!(
+        got[0]["html"].as_str().unwrap().trim(),
+        "<p><strong>浅煎りが入りました</strong></p>"
     );
 }

@@ -18,6 +18,7 @@ fn message(to: &str) -> OutgoingMessage {
         body: "明日 10:00 にお待ちしています。".into(),
         class: MessageClass::Service,
         template: "booking".into(),
+        html: None,
     }
 }
 

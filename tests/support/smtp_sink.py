@@ -60,10 +60,12 @@ class Sink:
         # so tests assert on what a mail client would show.
         parsed = email.message_from_string(content, policy=email.policy.default)
         body = parsed.get_body(preferencelist=("plain",))
+        html = parsed.get_body(preferencelist=("html",))
         summary = {
             "envelope_to": envelope.rcpt_tos,
             "headers": {k: str(v) for k, v in parsed.items()},
             "body": body.get_content() if body is not None else "",
+            "html": html.get_content() if html is not None else None,
         }
         with open(os.path.join(self.out, f"{self.count:06d}.json"), "w", encoding="utf-8") as f:
             json.dump(summary, f, ensure_ascii=False)

@@ -199,6 +199,7 @@ mod tests {
             body: "本文\nline 2".into(),
             class: MessageClass::Transactional,
             template: "welcome".into(),
+            html: None,
         }
     }
 

@@ -195,6 +195,7 @@ mod tests {
             body: String::new(),
             class: MessageClass::Marketing,
             template: "t".into(),
+            html: None,
         }
     }
 

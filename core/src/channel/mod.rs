@@ -65,6 +65,9 @@ pub struct OutgoingMessage {
     pub subject: Option<String>,
     /// The text.
     pub body: String,
+    /// An HTML version of the text, for e-mail whose template has one
+    /// (`<template>.email.html`); channels without HTML ignore it.
+    pub html: Option<String>,
     /// Marketing, transactional or service.
     pub class: MessageClass,
     /// Template name, for the record.

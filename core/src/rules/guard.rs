@@ -45,6 +45,8 @@ pub struct GuardMessage {
     pub subject: Option<String>,
     /// Rendered body.
     pub body: String,
+    /// The rendered HTML version, if the template has one (e-mail).
+    pub html: Option<String>,
     /// Template variables.
     pub vars: Value,
     /// When it was queued.
@@ -83,6 +85,10 @@ impl GuardMessage {
             self.subject.clone().map_or(Dynamic::UNIT, Dynamic::from),
         );
         m.insert("body".into(), self.body.clone().into());
+        m.insert(
+            "html".into(),
+            self.html.clone().map_or(Dynamic::UNIT, Dynamic::from),
+        );
         m.insert("vars".into(), to_dynamic(&self.vars));
         m.insert(
             "created".into(),

@@ -23,7 +23,7 @@ use kizuna_core::{
 use lettre::{
     Message, SmtpTransport, Transport,
     message::{
-        Mailbox,
+        Mailbox, MultiPart,
         header::{ContentType, HeaderName, HeaderValue},
     },
     transport::smtp::{
@@ -230,10 +230,14 @@ impl SmtpChannel {
                     builder.raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, targets.join(", ")));
             }
         }
-        builder
-            .header(ContentType::TEXT_PLAIN)
-            .body(m.body.clone())
-            .map_err(|e| format!("cannot build the message: {e}"))
+        match &m.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                m.body.clone(),
+                html.clone(),
+            )),
+            None => builder.header(ContentType::TEXT_PLAIN).body(m.body.clone()),
+        }
+        .map_err(|e| format!("cannot build the message: {e}"))
     }
 }
 
