@@ -558,4 +558,17 @@ pub enum ChannelsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Listen for delivery reports (Kannel's dlr-url: /dlr?id=ID&type=%d) and record
+    /// them as message_delivered / message_failed events, for a bounded time.
+    Receipts {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8641")]
+        listen: String,
+        /// Stop after this many reports.
+        #[arg(long, default_value_t = usize::MAX)]
+        max: usize,
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
 }

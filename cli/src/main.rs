@@ -69,6 +69,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Channels(ChannelsCommand::Check { json }) => {
             commands::outbox::channels_check(&home, *json)
         }
+        Command::Channels(ChannelsCommand::Receipts {
+            listen,
+            max,
+            seconds,
+        }) => commands::receipts::listen(&home, listen, *max, *seconds),
         Command::Dispatch(args) => commands::outbox::dispatch(&home, rules, args),
         Command::Outbox(command) => commands::outbox::outbox(&home, command),
         Command::Send(args) => commands::outbox::send(&home, rules, args),

@@ -104,13 +104,18 @@ fn a_wrong_password_is_permanent_and_no_gateway_is_transient() {
 }
 
 #[test]
-fn dispatch_sends_sms_through_kannel_when_configured() {
+fn dispatch_sends_sms_through_kannel_and_delivery_reports_become_events() {
     let gateway = Kannel::start("smspw");
     let h = kizuna_tests::TestHome::new();
     let toml = h.home().join("kizuna.toml");
+    let listen = format!("127.0.0.1:{}", kizuna_tests::smtp::free_port());
     let text = std::fs::read_to_string(&toml)
         .unwrap()
         .replace("sms = \"file\"", "sms = \"kannel\"")
+        .replace(
+            "dlr_url = \"\"",
+            &format!("dlr_url = \"http://{listen}/dlr?id={{id}}&type=%d\""),
+        )
         .replace(
             "url = \"http://127.0.0.1:13013/cgi-bin/sendsms\"",
             &format!("url = \"{}\"", gateway.sendsms_url),
@@ -149,8 +154,38 @@ fn dispatch_sends_sms_through_kannel_when_configured() {
         "2026-03-05T10:00:00+09:00",
     ])
     .ok();
-    h.run_env(&["dispatch", "--now", "2026-03-05T10:00:00+09:00"], &env)
-        .ok();
+    // The receipts listener runs while the message goes out; the report comes back to it.
+    let receipts = std::thread::scope(|s| {
+        let listener = s.spawn(|| {
+            h.run(&[
+                "channels",
+                "receipts",
+                "--listen",
+                &listen,
+                "--max",
+                "1",
+                "--seconds",
+                "20",
+            ])
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        h.run_env(&["dispatch", "--now", "2026-03-05T10:00:00+09:00"], &env)
+            .ok();
+        listener.join().unwrap()
+    });
+    assert!(
+        receipts.stdout.contains("recorded 1 delivery report"),
+        "{receipts:?}"
+    );
+    let c1 = h.run(&["customer", "show", "c-1", "--json"]).ok().json();
+    let delivered = c1["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "message_delivered")
+        .unwrap_or_else(|| panic!("{c1}"));
+    assert_eq!(delivered["channel"], "sms");
+    assert!(delivered["message"].as_str().unwrap().starts_with("m-"));
     let got = gateway.wait_for("KIZUNA", 1);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].to, "+819077778888");

@@ -11,6 +11,7 @@ pub mod import;
 pub mod kpi;
 pub mod outbox;
 pub mod points;
+pub mod receipts;
 pub mod replay;
 pub mod rfm;
 pub mod rules;
