@@ -70,6 +70,16 @@ impl std::fmt::Debug for KannelChannel {
     }
 }
 
+/// An HTTP client that gives up after `timeout` and hands every status back (the channel
+/// decides what a status means).
+fn http_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
 /// Percent-encodes bytes for a query string (RFC 3986 unreserved characters kept).
 pub fn percent_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 3);
@@ -119,11 +129,7 @@ impl Coding {
 impl KannelChannel {
     /// The channel; no connection is made until the first message.
     pub fn new(config: KannelConfig) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(config.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = http_agent(config.timeout);
         Self { config, agent }
     }
 

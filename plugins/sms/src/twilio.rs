@@ -51,11 +51,7 @@ impl std::fmt::Debug for TwilioChannel {
 impl TwilioChannel {
     /// The channel; no connection is made until the first message.
     pub fn new(config: TwilioConfig) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(config.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = crate::http_agent(config.timeout);
         Self { config, agent }
     }
 
