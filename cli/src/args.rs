@@ -46,6 +46,8 @@ pub enum Command {
     /// One-off campaigns to a segment, through the guards.
     #[command(subcommand)]
     Campaign(CampaignCommand),
+    /// Run the daemon: HTTP ingest, timers and dispatch, until SIGTERM.
+    Run(RunArgs),
     /// The configured channels (e-mail, SMS).
     #[command(subcommand)]
     Channels(ChannelsCommand),
@@ -571,4 +573,12 @@ pub enum ChannelsCommand {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+}
+
+/// `kizuna run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Address to listen on (default: [server] listen, 127.0.0.1:8640).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
 }

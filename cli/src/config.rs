@@ -20,6 +20,27 @@ pub struct Config {
     pub channels: ChannelsConfig,
     /// What `report kpi` counts.
     pub kpi: KpiConfig,
+    /// The daemon (`kizuna run`).
+    pub server: ServerConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address `kizuna run` listens on.
+    pub listen: String,
+    /// The environment variable holding the bearer token for the HTTP API.
+    pub token_env: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8640".into(),
+            token_env: "KIZUNA_TOKEN".into(),
+        }
+    }
 }
 
 /// `[kpi]`.
@@ -318,6 +339,12 @@ secret_env = \"KIZUNA_WEBHOOK_SECRET\"   # the secret is read from this variable
 timeout_secs = 10
 rate = 0.0
 concurrency = 0
+
+[server]
+# `kizuna run`: the HTTP API. Every request but /health needs
+# `Authorization: Bearer <token>`, the token read from the variable token_env names.
+listen = \"127.0.0.1:8640\"
+token_env = \"KIZUNA_TOKEN\"
 
 [kpi]
 # `report kpi`: a customer's reply, reaction or purchase counts for the latest contact

@@ -8,6 +8,7 @@
 mod args;
 mod commands;
 mod config;
+mod daemon;
 mod home;
 mod import;
 mod pack;
@@ -65,6 +66,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Campaign(CampaignCommand::Run(args)) => {
             commands::campaign::run(&home, rules, args)
+        }
+        Command::Run(args) => {
+            let listen = match &args.listen {
+                Some(l) => l.clone(),
+                None => home.config()?.server.listen,
+            };
+            daemon::run(&home, rules, &listen)
         }
         Command::Channels(ChannelsCommand::Check { json }) => {
             commands::outbox::channels_check(&home, *json)

@@ -42,5 +42,8 @@ mod sms;
 /// One conformance suite for every channel: file, SMTP, webhook, Kannel.
 mod conformance;
 
+/// `kizuna run`: the daemon over real HTTP.
+mod daemon;
+
 /// `kizuna demo` and `kizuna bench`.
 mod demo;

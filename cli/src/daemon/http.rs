@@ -1,0 +1,183 @@
+//! The daemon's HTTP interface (axum): ingest, customers, health.
+
+use std::sync::{Arc, mpsc::Sender};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, Request, State},
+    http::{HeaderMap, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use kizuna_core::{Event, ids::CustomerId};
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::writer::Command;
+
+/// Shared by the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The writer thread.
+    pub writer: Sender<Command>,
+    /// The bearer token every request but `/health` must carry.
+    pub token: Arc<String>,
+}
+
+/// The largest accepted request body.
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// The routes.
+pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .route("/events", post(post_events))
+        .route("/customers/{id}", get(get_customer))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/health", get(health))
+        .merge(protected)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Compares in time independent of where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn require_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if same(given.as_bytes(), state.token.as_bytes()) {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "a valid bearer token is required"})),
+        )
+            .into_response()
+    }
+}
+
+async fn ask<T>(
+    state: &AppState,
+    make: impl FnOnce(oneshot::Sender<T>) -> Command,
+) -> Result<T, Response> {
+    let (tx, rx) = oneshot::channel();
+    let unavailable = || {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "the store is shutting down"})),
+        )
+            .into_response()
+    };
+    state.writer.send(make(tx)).map_err(|_| unavailable())?;
+    rx.await.map_err(|_| unavailable())
+}
+
+/// Splits a body into records: a JSON array, or one JSON object per line (NDJSON; a single
+/// object is one line).
+fn records(body: &[u8]) -> Result<Vec<(usize, String)>, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())?;
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        let items: Vec<serde_json::Value> =
+            serde_json::from_str(trimmed).map_err(|e| format!("not a JSON array: {e}"))?;
+        Ok(items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (i + 1, v.to_string()))
+            .collect())
+    } else {
+        Ok(text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (i + 1, l.to_owned()))
+            .collect())
+    }
+}
+
+/// `POST /events`: all or nothing, 202 once durable.
+async fn post_events(State(state): State<AppState>, body: Bytes) -> Response {
+    let records = match records(&body) {
+        Ok(r) if !r.is_empty() => r,
+        Ok(_) => {
+            return (StatusCode::BAD_REQUEST, Json(json!({"error": "no events"}))).into_response();
+        }
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response(),
+    };
+    let mut events = Vec::with_capacity(records.len());
+    let mut errors = Vec::new();
+    for (item, text) in &records {
+        match Event::from_json_str(text) {
+            Ok(e) => events.push(e),
+            Err(fields) => {
+                for f in fields {
+                    errors.push(json!({"item": item, "field": f.field, "message": f.reason}));
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid events; nothing was stored", "errors": errors})),
+        )
+            .into_response();
+    }
+    let ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
+    match ask(&state, |tx| Command::Append(events, tx)).await {
+        Ok(Ok(report)) => (
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "accepted": report.appended, "duplicates": report.duplicates,
+                "rule_errors": report.rule_errors, "ids": ids,
+            })),
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e}))).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+async fn get_customer(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let Ok(id) = CustomerId::new(&id) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "bad customer id"})),
+        )
+            .into_response();
+    };
+    match ask(&state, |tx| Command::Customer(id, tx)).await {
+        Ok(Ok(Some(c))) => Json(c).into_response(),
+        Ok(Ok(None)) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such customer"})),
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e}))).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    match ask(&state, Command::Health).await {
+        Ok(h) => Json(h).into_response(),
+        Err(r) => r,
+    }
+}

@@ -1,0 +1,88 @@
+//! `kizuna run`: the long-running daemon.
+//!
+//! One writer thread owns the store ([`writer`]); an HTTP server (axum on tokio,
+//! [`http`]) takes events and questions and passes them to it. SIGTERM or ctrl-c stops
+//! accepting connections, lets requests in flight finish, flushes the store and exits 0.
+//! An event is acknowledged (202) only after it is durable, so `kill -9` at any moment
+//! loses nothing that was acknowledged.
+
+pub mod http;
+pub mod writer;
+
+use std::{path::Path, process::ExitCode, sync::Arc};
+
+use anyhow::Context;
+
+use crate::home::Home;
+
+/// Starts the daemon on `listen` and runs until a signal.
+pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<ExitCode> {
+    let config = home.config()?;
+    let token = std::env::var(&config.server.token_env).with_context(|| {
+        format!(
+            "the HTTP API needs a bearer token in the environment variable {} ([server] token_env)",
+            config.server.token_env
+        )
+    })?;
+    if token.len() < 16 {
+        anyhow::bail!(
+            "the token in {} is shorter than 16 characters",
+            config.server.token_env
+        );
+    }
+    let rule_set = home.load_rules(rules)?;
+    let dispatcher = crate::commands::outbox::dispatcher(home, rules)?;
+    let (_, mut store) = home.open_store()?;
+    store.set_rules(rule_set);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = std::thread::Builder::new()
+        .name("kizuna-writer".into())
+        .spawn(move || writer::run(store, dispatcher, rx))?;
+    let state = http::AppState {
+        writer: tx.clone(),
+        token: Arc::new(token),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let served: anyhow::Result<()> = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        // Printed for people and scripts: the address actually bound (port 0 picks one).
+        println!("kizuna listening on http://{}", listener.local_addr()?);
+        tracing::info!(addr = %listener.local_addr()?, "listening");
+        axum::serve(listener, http::router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        Ok(())
+    });
+    let _ = tx.send(writer::Command::Shutdown);
+    let _ = writer.join();
+    served?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

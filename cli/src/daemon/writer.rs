@@ -1,0 +1,107 @@
+//! The daemon's single writer: one thread owns the store, and everything that changes it
+//! (ingest, timers, dispatch) goes through here, in order.
+//!
+//! sled allows one writer per database and kizuna's store folds projections in memory, so
+//! the daemon keeps that shape: HTTP handlers send commands over a channel and wait for the
+//! answer; the thread also runs the clock — every second it fires due timers and
+//! dispatches due messages.
+
+use std::{
+    sync::mpsc::{Receiver, RecvTimeoutError},
+    time::Duration,
+};
+
+use jiff::Timestamp;
+use kizuna_core::{
+    Event,
+    customer::Customer,
+    dispatch::Dispatcher,
+    ids::CustomerId,
+    store::{AppendReport, Store},
+};
+use tokio::sync::oneshot;
+
+/// What the writer is asked to do.
+#[derive(Debug)]
+pub enum Command {
+    /// Store events (validated already) and make them durable before answering.
+    Append(Vec<Event>, oneshot::Sender<Result<AppendReport, String>>),
+    /// One customer's projection.
+    Customer(
+        CustomerId,
+        oneshot::Sender<Result<Option<Customer>, String>>,
+    ),
+    /// Figures for `/health`.
+    Health(oneshot::Sender<Health>),
+    /// Flush and stop.
+    Shutdown,
+}
+
+/// What `/health` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Health {
+    /// Always "ok" when the writer answers.
+    pub status: &'static str,
+    /// The active rules version.
+    pub rules: String,
+    /// Events stored.
+    pub events: u64,
+    /// Customers known.
+    pub customers: u64,
+    /// Messages waiting for the dispatcher.
+    pub queue: usize,
+}
+
+/// Runs the writer until [`Command::Shutdown`] or until every sender is gone.
+pub fn run(mut store: Store, dispatcher: Dispatcher, commands: Receiver<Command>) {
+    let tick = Duration::from_secs(1);
+    let mut last_tick = std::time::Instant::now();
+    loop {
+        match commands.recv_timeout(tick.saturating_sub(last_tick.elapsed())) {
+            Ok(Command::Append(events, reply)) => {
+                let result = store
+                    .append_owned(events)
+                    .and_then(|report| store.flush().map(|()| report))
+                    .map_err(|e| e.to_string());
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "append failed");
+                }
+                let _ = reply.send(result);
+            }
+            Ok(Command::Customer(id, reply)) => {
+                let _ = reply.send(store.customer(&id).map_err(|e| e.to_string()));
+            }
+            Ok(Command::Health(reply)) => {
+                let _ = reply.send(Health {
+                    status: "ok",
+                    rules: store.rules().version().to_owned(),
+                    events: store.event_count().unwrap_or(0),
+                    customers: store.customer_count().unwrap_or(0),
+                    queue: store
+                        .due_messages(Timestamp::now())
+                        .map(|m| m.len())
+                        .unwrap_or(0),
+                });
+            }
+            Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        // The clock, once a second: due timers fire, due messages go out. Cheap when
+        // nothing is due (both read ordered indexes).
+        if last_tick.elapsed() < tick {
+            continue;
+        }
+        last_tick = std::time::Instant::now();
+        let now = Timestamp::now();
+        if let Err(e) = store.fire_due_timers(now) {
+            tracing::error!(error = %e, "firing timers failed");
+        }
+        if let Err(e) = dispatcher.run(&mut store, now) {
+            tracing::error!(error = %e, "dispatch failed");
+        }
+    }
+    if let Err(e) = store.flush() {
+        tracing::error!(error = %e, "final flush failed");
+    }
+    tracing::info!("writer stopped; store flushed");
+}

@@ -1,0 +1,193 @@
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use kizuna_tests::{TestHome, kizuna_bin};
+
+const TOKEN: &str = "test-token-0123456789";
+
+/// `kizuna run` on a free port; killed when dropped (if still running).
+struct Daemon {
+    child: Child,
+    base: String,
+}
+
+impl Daemon {
+    fn start(h: &TestHome) -> Self {
+        let port = kizuna_tests::smtp::free_port();
+        let mut child = Command::new(kizuna_bin())
+            .args(["--home", h.home().to_str().unwrap(), "run", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .env("KIZUNA_TOKEN", TOKEN)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("kizuna listening on"), "{line}");
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into()
+    }
+
+    /// POSTs `body` to /events (with the token unless `token` is None).
+    fn post(&self, body: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = Self::agent().post(format!("{}/events", self.base));
+        if let Some(t) = token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let mut resp = req.send(body).unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let mut resp = Self::agent()
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .call()
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn purchase(id: &str, customer: &str, amount: i64) -> String {
+    format!(
+        r#"{{"id":"{id}","customer":"{customer}","type":"purchase","at":"2026-03-01T10:00:00+09:00","amount":{amount}}}"#
+    )
+}
+
+#[test]
+fn the_api_checks_the_token_refuses_bad_batches_whole_and_is_idempotent() {
+    let h = TestHome::new();
+    let d = Daemon::start(&h);
+    let (status, health) = d.get("/health");
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+
+    assert_eq!(d.post(&purchase("e1", "c-1", 100), None).0, 401);
+    assert_eq!(
+        d.post(&purchase("e1", "c-1", 100), Some("wrong-token-xxxxxxxx"))
+            .0,
+        401
+    );
+
+    // One bad item: nothing from the batch is stored, and the error names item and field.
+    let batch = format!(
+        "{}\n{}\n",
+        purchase("e1", "c-1", 100),
+        purchase("e2", "c-2", -5)
+    );
+    let (status, body) = d.post(&batch, Some(TOKEN));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["item"], 2);
+    assert_eq!(body["errors"][0]["field"], "amount");
+    assert_eq!(d.get("/customers/c-1").0, 404, "nothing stored");
+
+    // A JSON array is a batch too; a retried POST stores nothing twice.
+    let array = format!(
+        "[{},{}]",
+        purchase("e1", "c-1", 100),
+        purchase("e2", "c-2", 200)
+    );
+    let (status, body) = d.post(&array, Some(TOKEN));
+    assert_eq!(
+        (status, body["accepted"].as_u64()),
+        (202, Some(2)),
+        "{body}"
+    );
+    let (status, body) = d.post(&array, Some(TOKEN));
+    assert_eq!(
+        (status, body["duplicates"].as_u64()),
+        (202, Some(2)),
+        "{body}"
+    );
+    let (status, c1) = d.get("/customers/c-1");
+    assert_eq!(
+        (status, c1["stats"]["orders"].as_u64()),
+        (200, Some(1)),
+        "{c1}"
+    );
+    let too_big = "x".repeat(9 * 1024 * 1024);
+    assert_eq!(d.post(&too_big, Some(TOKEN)).0, 413);
+
+    // SIGTERM: finishes, flushes, exits 0.
+    d.signal("-TERM");
+    let mut d = d;
+    let status = d.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let shown = h.run(&["customer", "show", "c-2", "--json"]).ok().json();
+    assert_eq!(shown["customer"]["stats"]["revenue"], 200);
+}
+
+#[test]
+fn kill_9_loses_no_acknowledged_event() {
+    let h = TestHome::new();
+    let d = Daemon::start(&h);
+    let mut acknowledged = Vec::new();
+    // Post in a loop from another thread-free sequence, then kill -9 mid-stream.
+    for i in 0..40 {
+        let id = format!("k-{i}");
+        let (status, _) = d.post(&purchase(&id, &format!("c-{}", i % 5), 100), Some(TOKEN));
+        if status == 202 {
+            acknowledged.push(id);
+        }
+        if i == 25 {
+            d.signal("-KILL");
+            break;
+        }
+    }
+    drop(d);
+    assert!(acknowledged.len() >= 20);
+    // Restart: the store recovers; every acknowledged id is there.
+    let d = Daemon::start(&h);
+    for (n, id) in acknowledged.iter().enumerate() {
+        let (status, body) = d.post(&purchase(id, &format!("c-{}", n % 5), 100), Some(TOKEN));
+        assert_eq!(status, 202);
+        assert_eq!(
+            body["duplicates"], 1,
+            "{id} was acknowledged, so it must be stored"
+        );
+    }
+    let (_, health) = d.get("/health");
+    assert_eq!(health["events"].as_u64(), Some(acknowledged.len() as u64));
+}
