@@ -191,3 +191,38 @@ fn kill_9_loses_no_acknowledged_event() {
     let (_, health) = d.get("/health");
     assert_eq!(health["events"].as_u64(), Some(acknowledged.len() as u64));
 }
+
+#[test]
+fn delivery_reports_arrive_at_dlr_and_become_events() {
+    let h = TestHome::new();
+    let d = Daemon::start(&h);
+    let request = r#"{"customer":"c-1","type":"send_request","at":"2026-03-05T10:00:00+09:00","channel":"sms","template":"notice","class":"service","vars":{"text":"ready"}}"#;
+    assert_eq!(d.post(request, Some(TOKEN)).0, 202);
+    let open = |path: &str| {
+        let mut resp = Daemon::agent()
+            .get(format!("{}{path}", d.base))
+            .call()
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap(),
+        )
+    };
+    let (status, body) = open("/dlr?id=m-0-0&type=1");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("message_delivered m-0-0"), "{body}");
+    assert_eq!(open("/dlr?id=m-9-0&type=1").0, 404, "no such message");
+    assert_eq!(open("/dlr?id=nonsense&type=1").0, 400);
+    d.signal("-TERM");
+    let mut d = d;
+    assert!(d.child.wait().unwrap().success());
+    let shown = h.run(&["customer", "show", "c-1", "--json"]).ok().json();
+    assert!(
+        shown["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "message_delivered" && e["message"] == "m-0-0"),
+        "{shown}"
+    );
+}

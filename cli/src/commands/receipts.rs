@@ -90,8 +90,8 @@ pub fn listen(home: &Home, addr: &str, max: usize, seconds: u64) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-/// Turns one report into an event; `None` for report types that change nothing.
-fn record(home: &Home, path: &str) -> anyhow::Result<Option<String>> {
+/// The message id and report type of a `/dlr?id=…&type=…` path.
+pub fn parse_report(path: &str) -> anyhow::Result<(MessageId, u32)> {
     if !path.starts_with("/dlr") {
         anyhow::bail!("unknown path {path:?}");
     }
@@ -105,10 +105,18 @@ fn record(home: &Home, path: &str) -> anyhow::Result<Option<String>> {
         .context("a report needs type")?
         .parse()
         .context("type must be a number")?;
+    Ok((id, dlr_type))
+}
+
+/// Records one report as an event; `None` for report types that change nothing.
+pub fn record_report(
+    store: &mut kizuna_core::store::Store,
+    id: MessageId,
+    dlr_type: u32,
+) -> anyhow::Result<Option<String>> {
     let Some(kind) = kind(dlr_type) else {
         return Ok(None);
     };
-    let (_, mut store) = home.open_store()?;
     let message = store
         .message(id)?
         .with_context(|| format!("no outbox message {id}"))?;
@@ -125,4 +133,10 @@ fn record(home: &Home, path: &str) -> anyhow::Result<Option<String>> {
     store.append(&[event])?;
     store.flush()?;
     Ok(Some(format!("{kind} {id}")))
+}
+
+fn record(home: &Home, path: &str) -> anyhow::Result<Option<String>> {
+    let (id, dlr_type) = parse_report(path)?;
+    let (_, mut store) = home.open_store()?;
+    record_report(&mut store, id, dlr_type)
 }

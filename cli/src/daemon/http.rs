@@ -35,8 +35,11 @@ pub fn router(state: AppState) -> Router {
         .route("/events", post(post_events))
         .route("/customers/{id}", get(get_customer))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    // Kannel's delivery reports carry no token of ours: the path is open, and what it can
+    // do is limited to recording a report for a message that exists.
     Router::new()
         .route("/health", get(health))
+        .route("/dlr", get(delivery_report))
         .merge(protected)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -178,6 +181,29 @@ async fn get_customer(State(state): State<AppState>, Path(id): Path<String>) -> 
 async fn health(State(state): State<AppState>) -> Response {
     match ask(&state, Command::Health).await {
         Ok(h) => Json(h).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /dlr?id=m-…&type=%d`: Kannel's delivery report becomes an event.
+async fn delivery_report(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
+    let path = uri
+        .path_and_query()
+        .map_or("/dlr", |p| p.as_str())
+        .to_owned();
+    let (id, dlr_type) = match crate::commands::receipts::parse_report(&path) {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": format!("{e:#}")})),
+            )
+                .into_response();
+        }
+    };
+    match ask(&state, |tx| Command::Report(id, dlr_type, tx)).await {
+        Ok(Ok(recorded)) => Json(json!({"recorded": recorded})).into_response(),
+        Ok(Err(e)) => (StatusCode::NOT_FOUND, Json(json!({"error": e}))).into_response(),
         Err(r) => r,
     }
 }

@@ -31,6 +31,12 @@ pub enum Command {
         CustomerId,
         oneshot::Sender<Result<Option<Customer>, String>>,
     ),
+    /// A delivery report for an outbox message (Kannel's `type`).
+    Report(
+        kizuna_core::store::MessageId,
+        u32,
+        oneshot::Sender<Result<Option<String>, String>>,
+    ),
     /// Figures for `/health`.
     Health(oneshot::Sender<Health>),
     /// Flush and stop.
@@ -66,6 +72,11 @@ pub fn run(mut store: Store, dispatcher: Dispatcher, commands: Receiver<Command>
                 if let Err(e) = &result {
                     tracing::error!(error = %e, "append failed");
                 }
+                let _ = reply.send(result);
+            }
+            Ok(Command::Report(id, dlr_type, reply)) => {
+                let result = crate::commands::receipts::record_report(&mut store, id, dlr_type)
+                    .map_err(|e| format!("{e:#}"));
                 let _ = reply.send(result);
             }
             Ok(Command::Customer(id, reply)) => {
