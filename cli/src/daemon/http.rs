@@ -24,6 +24,8 @@ pub struct AppState {
     pub writer: Sender<Command>,
     /// The bearer token every request but `/health` must carry.
     pub token: Arc<String>,
+    /// Hot reload.
+    pub reloader: super::reload::Reloader,
 }
 
 /// The largest accepted request body.
@@ -34,6 +36,7 @@ pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/events", post(post_events))
         .route("/customers/{id}", get(get_customer))
+        .route("/rules/reload", post(reload_rules))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     // Kannel's delivery reports carry no token of ours: the path is open, and what it can
     // do is limited to recording a report for a message that exists.
@@ -180,8 +183,38 @@ async fn get_customer(State(state): State<AppState>, Path(id): Path<String>) -> 
 
 async fn health(State(state): State<AppState>) -> Response {
     match ask(&state, Command::Health).await {
-        Ok(h) => Json(h).into_response(),
+        Ok(h) => {
+            let reload = state
+                .reloader
+                .status
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_default();
+            Json(json!({
+                "status": h.status, "rules": h.rules, "events": h.events,
+                "customers": h.customers, "queue": h.queue, "reload": reload,
+            }))
+            .into_response()
+        }
         Err(r) => r,
+    }
+}
+
+/// `POST /rules/reload`: compile and test the rules directory now; swap if it passes.
+async fn reload_rules(State(state): State<AppState>) -> Response {
+    let reloader = state.reloader.clone();
+    match tokio::task::spawn_blocking(move || reloader.reload()).await {
+        Ok(Ok(version)) => Json(json!({"rules": version})).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": e, "kept": "the running rules"})),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
     }
 }
 

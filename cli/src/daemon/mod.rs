@@ -7,6 +7,7 @@
 //! loses nothing that was acknowledged.
 
 pub mod http;
+pub mod reload;
 pub mod writer;
 
 use std::{path::Path, process::ExitCode, sync::Arc};
@@ -38,9 +39,21 @@ pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<Ex
     let writer = std::thread::Builder::new()
         .name("kizuna-writer".into())
         .spawn(move || writer::run(store, dispatcher, rx))?;
+    let reloader = reload::Reloader::new(home.rules_dir_or(rules), tx.clone());
+    {
+        let watcher = reloader.clone();
+        std::thread::Builder::new()
+            .name("kizuna-rules-watch".into())
+            .spawn(move || {
+                if let Err(e) = watcher.watch() {
+                    tracing::error!(error = %e, "cannot watch the rules directory; reload with SIGHUP or POST /rules/reload");
+                }
+            })?;
+    }
     let state = http::AppState {
         writer: tx.clone(),
         token: Arc::new(token),
+        reloader: reloader.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -53,6 +66,19 @@ pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<Ex
         // Printed for people and scripts: the address actually bound (port 0 picks one).
         println!("kizuna listening on http://{}", listener.local_addr()?);
         tracing::info!(addr = %listener.local_addr()?, "listening");
+        #[cfg(unix)]
+        {
+            let on_hup = reloader.clone();
+            tokio::spawn(async move {
+                use tokio::signal::unix::{SignalKind, signal};
+                if let Ok(mut hup) = signal(SignalKind::hangup()) {
+                    while hup.recv().await.is_some() {
+                        let r = on_hup.clone();
+                        let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+                    }
+                }
+            });
+        }
         axum::serve(listener, http::router(state))
             .with_graceful_shutdown(shutdown_signal())
             .await?;

@@ -39,6 +39,8 @@ pub enum Command {
     ),
     /// Figures for `/health`.
     Health(oneshot::Sender<Health>),
+    /// Use these rules from the next command on (a hot reload).
+    SetRules(std::sync::Arc<kizuna_core::rules::RuleSet>),
     /// Flush and stop.
     Shutdown,
 }
@@ -94,6 +96,7 @@ pub fn run(mut store: Store, dispatcher: Dispatcher, commands: Receiver<Command>
                         .unwrap_or(0),
                 });
             }
+            Ok(Command::SetRules(rules)) => store.set_rules(rules),
             Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
         }

@@ -1,0 +1,128 @@
+//! Hot reload: the rules directory is watched, and a saved change is compiled and its
+//! fixtures run before the new set goes live.
+//!
+//! Editors save by writing a temporary file and renaming it, so the directory is watched
+//! (recursively), not the files, and events are debounced. Only if every script compiles
+//! and every fixture passes does the writer get the new set ([`Command::SetRules`]);
+//! events are processed one command at a time, so an event in flight finishes on the set
+//! it started with, and each stored effect records the version that produced it. A
+//! failed reload keeps the running set and is logged with its position and shown by
+//! `/health`. `POST /rules/reload` and SIGHUP force a reload.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, mpsc::Sender},
+    time::Duration,
+};
+
+use kizuna_core::{fixtures, rules::RuleSet};
+use serde::Serialize;
+
+use super::writer::Command;
+
+/// What `/health` says about reloads.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReloadStatus {
+    /// Successful reloads since start.
+    pub reloads: u64,
+    /// Failed attempts since start.
+    pub failures: u64,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+}
+
+/// Reloads rules for the daemon.
+#[derive(Debug, Clone)]
+pub struct Reloader {
+    dir: PathBuf,
+    writer: Sender<Command>,
+    /// Shared with `/health`.
+    pub status: Arc<Mutex<ReloadStatus>>,
+}
+
+impl Reloader {
+    /// A reloader for `dir` feeding `writer`.
+    pub fn new(dir: PathBuf, writer: Sender<Command>) -> Self {
+        Self {
+            dir,
+            writer,
+            status: Arc::default(),
+        }
+    }
+
+    /// Compiles the directory, runs its fixtures, and hands the set to the writer if both
+    /// pass. Returns the new version, or why the running set was kept.
+    pub fn reload(&self) -> Result<String, String> {
+        let result = candidate(&self.dir);
+        let mut status = self
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match result {
+            Ok(rules) => {
+                let version = rules.version().to_owned();
+                if self.writer.send(Command::SetRules(rules)).is_err() {
+                    return Err("the writer has stopped".into());
+                }
+                status.reloads += 1;
+                status.last_error = None;
+                tracing::info!(version, "rules reloaded");
+                Ok(version)
+            }
+            Err(e) => {
+                status.failures += 1;
+                status.last_error = Some(e.clone());
+                tracing::error!(error = %e, "rules not reloaded; the running set stays");
+                Err(e)
+            }
+        }
+    }
+
+    /// Watches the directory until the process ends; each debounced change reloads.
+    pub fn watch(self) -> anyhow::Result<()> {
+        use notify_debouncer_full::{DebounceEventResult, new_debouncer, notify::RecursiveMode};
+        let this = self.clone();
+        let mut debouncer = new_debouncer(
+            Duration::from_millis(250),
+            None,
+            move |result: DebounceEventResult| {
+                let relevant = match result {
+                    Ok(events) => events.iter().any(|e| {
+                        e.paths.iter().any(|p| {
+                            p.extension().is_some_and(|x| {
+                                x == "rhai" || x == "json" || x == "email" || x == "sms"
+                            }) || p.to_string_lossy().ends_with(".html")
+                        })
+                    }),
+                    Err(_) => true,
+                };
+                if relevant {
+                    let _ = this.reload();
+                }
+            },
+        )?;
+        debouncer.watch(&self.dir, RecursiveMode::Recursive)?;
+        // The debouncer lives as long as the daemon: parked here on its own thread.
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+/// The candidate set: compiled, with every fixture passing.
+fn candidate(dir: &Path) -> Result<Arc<RuleSet>, String> {
+    let rules = Arc::new(RuleSet::load_dir(dir).map_err(|e| e.to_string())?);
+    let files = fixtures::find(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for file in &files {
+        let results = fixtures::run_file(&rules, file).map_err(|e| e.to_string())?;
+        if let Some(failed) = results.iter().find(|r| !r.passed()) {
+            return Err(format!(
+                "fixture {:?} in {} failed: {}",
+                failed.name,
+                failed.file,
+                failed.failures.join("; ")
+            ));
+        }
+    }
+    Ok(rules)
+}
