@@ -171,6 +171,20 @@ fn the_api_checks_the_token_refuses_bad_batches_whole_and_is_idempotent() {
         assert_eq!(&head, b"HTTP/1.1 413");
     }
 
+    // Prometheus metrics, open like /health.
+    let mut resp = Daemon::agent().get(format!("{}/metrics", d.base)).call().unwrap();
+    let metrics = resp.body_mut().read_to_string().unwrap();
+    for line in [
+        "kizuna_events_ingested_total 2",
+        "kizuna_events_duplicate_total 2",
+        "kizuna_batches_rejected_total 1",
+        "kizuna_unauthorized_total 2",
+        "kizuna_store_events 2",
+        "# TYPE kizuna_outbox_due gauge",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} missing:\n{metrics}");
+    }
+
     // SIGTERM: finishes, flushes, exits 0.
     d.signal("-TERM");
     let mut d = d;

@@ -16,10 +16,28 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::writer::Command;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Counters for `/metrics`, kept by the handlers.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Events newly stored.
+    pub events_ingested: std::sync::atomic::AtomicU64,
+    /// Events that were already stored (retries).
+    pub events_duplicate: std::sync::atomic::AtomicU64,
+    /// Batches refused as invalid.
+    pub batches_rejected: std::sync::atomic::AtomicU64,
+    /// Rule errors raised by ingested events.
+    pub rule_errors: std::sync::atomic::AtomicU64,
+    /// Requests refused for a missing or wrong token.
+    pub unauthorized: std::sync::atomic::AtomicU64,
+}
 
 /// Shared by the handlers.
 #[derive(Clone)]
 pub struct AppState {
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
     /// The writer thread.
     pub writer: Sender<Command>,
     /// The bearer token every request but `/health` must carry.
@@ -42,6 +60,7 @@ pub fn router(state: AppState) -> Router {
     // do is limited to recording a report for a message that exists.
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/dlr", get(delivery_report))
         .merge(protected)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -67,6 +86,7 @@ async fn require_token(
     if same(given.as_bytes(), state.token.as_bytes()) {
         next.run(request).await
     } else {
+        state.metrics.unauthorized.fetch_add(1, Relaxed);
         (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": "a valid bearer token is required"})),
@@ -136,6 +156,7 @@ async fn post_events(State(state): State<AppState>, body: Bytes) -> Response {
         }
     }
     if !errors.is_empty() {
+        state.metrics.batches_rejected.fetch_add(1, Relaxed);
         return (
             StatusCode::BAD_REQUEST,
             Json(json!({"error": "invalid events; nothing was stored", "errors": errors})),
@@ -144,14 +165,20 @@ async fn post_events(State(state): State<AppState>, body: Bytes) -> Response {
     }
     let ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
     match ask(&state, |tx| Command::Append(events, tx)).await {
-        Ok(Ok(report)) => (
-            StatusCode::ACCEPTED,
-            Json(json!({
-                "accepted": report.appended, "duplicates": report.duplicates,
-                "rule_errors": report.rule_errors, "ids": ids,
-            })),
-        )
-            .into_response(),
+        Ok(Ok(report)) => {
+            let m = &state.metrics;
+            m.events_ingested.fetch_add(report.appended, Relaxed);
+            m.events_duplicate.fetch_add(report.duplicates, Relaxed);
+            m.rule_errors.fetch_add(report.rule_errors, Relaxed);
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({
+                    "accepted": report.appended, "duplicates": report.duplicates,
+                    "rule_errors": report.rule_errors, "ids": ids,
+                })),
+            )
+                .into_response()
+        }
         Ok(Err(e)) => {
             (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e}))).into_response()
         }
@@ -239,4 +266,95 @@ async fn delivery_report(State(state): State<AppState>, uri: axum::http::Uri) ->
         Ok(Err(e)) => (StatusCode::NOT_FOUND, Json(json!({"error": e}))).into_response(),
         Err(r) => r,
     }
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let health = match ask(&state, Command::Health).await {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let reload = state
+        .reloader
+        .status
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let m = &state.metrics;
+    let lines = [
+        (
+            "kizuna_events_ingested_total",
+            "counter",
+            "Events stored through the API.",
+            m.events_ingested.load(Relaxed),
+        ),
+        (
+            "kizuna_events_duplicate_total",
+            "counter",
+            "Events posted again (already stored).",
+            m.events_duplicate.load(Relaxed),
+        ),
+        (
+            "kizuna_batches_rejected_total",
+            "counter",
+            "Batches refused as invalid.",
+            m.batches_rejected.load(Relaxed),
+        ),
+        (
+            "kizuna_rule_errors_total",
+            "counter",
+            "Rule errors raised by ingested events.",
+            m.rule_errors.load(Relaxed),
+        ),
+        (
+            "kizuna_unauthorized_total",
+            "counter",
+            "Requests without a valid token.",
+            m.unauthorized.load(Relaxed),
+        ),
+        (
+            "kizuna_rules_reloads_total",
+            "counter",
+            "Successful rule reloads.",
+            reload.reloads,
+        ),
+        (
+            "kizuna_rules_reload_failures_total",
+            "counter",
+            "Refused rule reloads.",
+            reload.failures,
+        ),
+        (
+            "kizuna_store_events",
+            "gauge",
+            "Events in the store.",
+            health.events,
+        ),
+        (
+            "kizuna_store_customers",
+            "gauge",
+            "Customers in the store.",
+            health.customers,
+        ),
+        (
+            "kizuna_outbox_due",
+            "gauge",
+            "Messages due for dispatch.",
+            health.queue as u64,
+        ),
+    ];
+    let mut text = String::new();
+    for (name, kind, help, value) in lines {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+        .into_response()
 }

@@ -51,6 +51,7 @@ pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<Ex
             })?;
     }
     let state = http::AppState {
+        metrics: Arc::default(),
         writer: tx.clone(),
         token: Arc::new(token),
         reloader: reloader.clone(),
