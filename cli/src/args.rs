@@ -383,6 +383,13 @@ pub enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Ask the running daemon to reload its rules now (they must compile and pass their
+    /// fixtures, or the running set stays).
+    Reload {
+        /// The daemon's address (default: [server] listen).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
     /// Re-run the recorded history through candidate rules in a scratch store and show
     /// what would change against the live rules. Sends nothing, changes nothing.
     Replay(ReplayArgs),

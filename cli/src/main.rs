@@ -102,6 +102,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Rules(RulesCommand::Errors { json }) => commands::rules::errors(&home, *json),
         Command::Rules(RulesCommand::Replay(args)) => commands::replay::run(&home, rules, args),
+        Command::Rules(RulesCommand::Reload { listen }) => {
+            daemon::reload_remote(&home, listen.as_deref())
+        }
         Command::Points(PointsCommand::Show { id, at, json }) => {
             commands::points::show(&home, id, *at, *json)
         }

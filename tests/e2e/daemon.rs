@@ -172,7 +172,10 @@ fn the_api_checks_the_token_refuses_bad_batches_whole_and_is_idempotent() {
     }
 
     // Prometheus metrics, open like /health.
-    let mut resp = Daemon::agent().get(format!("{}/metrics", d.base)).call().unwrap();
+    let mut resp = Daemon::agent()
+        .get(format!("{}/metrics", d.base))
+        .call()
+        .unwrap();
     let metrics = resp.body_mut().read_to_string().unwrap();
     for line in [
         "kizuna_events_ingested_total 2",
@@ -182,7 +185,10 @@ fn the_api_checks_the_token_refuses_bad_batches_whole_and_is_idempotent() {
         "kizuna_store_events 2",
         "# TYPE kizuna_outbox_due gauge",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "{line} missing:\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
     }
 
     // SIGTERM: finishes, flushes, exits 0.
@@ -318,8 +324,27 @@ fn a_saved_rule_change_goes_live_and_a_broken_one_is_kept_out() {
         "ingest goes on"
     );
 
+    let listen = d.base.trim_start_matches("http://").to_owned();
+    let cli = h
+        .run_env(
+            &["rules", "reload", "--listen", &listen],
+            &[("KIZUNA_TOKEN", TOKEN)],
+        )
+        .fails();
+    assert!(cli.stderr.contains("zz_broken.rhai"), "{}", cli.stderr);
     std::fs::remove_file(&broken).unwrap();
     wait_for(&|h| h["reload"]["last_error"].is_null());
+    let cli = h
+        .run_env(
+            &["rules", "reload", "--listen", &listen],
+            &[("KIZUNA_TOKEN", TOKEN)],
+        )
+        .ok();
+    assert!(
+        cli.stdout.contains(&format!("rules version {v2}")),
+        "{}",
+        cli.stdout
+    );
     d.signal("-TERM");
     let mut d = d;
     assert!(d.child.wait().unwrap().success());

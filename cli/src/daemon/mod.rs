@@ -113,3 +113,42 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down: finishing requests in flight");
 }
+
+/// `kizuna rules reload`: `POST /rules/reload` to the running daemon, with the token from
+/// the environment.
+pub fn reload_remote(home: &Home, listen: Option<&str>) -> anyhow::Result<ExitCode> {
+    let config = home.config()?;
+    let addr = listen.map_or(config.server.listen.clone(), str::to_owned);
+    let token = std::env::var(&config.server.token_env).with_context(|| {
+        format!(
+            "the daemon's token must be in the environment variable {}",
+            config.server.token_env
+        )
+    })?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut response = agent
+        .post(format!("http://{addr}/rules/reload"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .send("")
+        .with_context(|| format!("no kizuna daemon answering at {addr}"))?;
+    let status = response.status().as_u16();
+    let body: serde_json::Value =
+        serde_json::from_str(&response.body_mut().read_to_string()?).unwrap_or_default();
+    if status == 200 {
+        println!(
+            "reloaded: rules version {}",
+            body["rules"].as_str().unwrap_or("?")
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: not reloaded ({status}); the running rules stay: {}",
+            body["error"].as_str().unwrap_or("")
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
