@@ -69,6 +69,13 @@ impl Default for KpiConfig {
     }
 }
 
+/// A secret from the environment variable `var` (named by the setting `setting`, never
+/// written in the file); `what` says who needs it, for the error.
+pub fn secret(var: &str, setting: &str, what: &str) -> anyhow::Result<String> {
+    std::env::var(var)
+        .with_context(|| format!("{what} must be in the environment variable {var} ({setting})"))
+}
+
 /// `[channels]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

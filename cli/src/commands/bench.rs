@@ -54,18 +54,32 @@ fn percentiles(mut nanos: Vec<u32>) -> Option<Percentiles> {
     })
 }
 
-/// Generates the events to a file (untimed), then times a full import of it into a fresh
-/// store — validation pass, append pass and the final flush — exactly as `kizuna import`
-/// does it. `rules`: `None` for the raw store; `Some(dir)` to evaluate the rules in `dir`
-/// (or, for `Some(None)`, the built-in default pack) on every event.
-pub fn ingest(args: &BenchIngestArgs, rules: Option<Option<&Path>>) -> anyhow::Result<ExitCode> {
+/// A fresh home in a temporary directory (removed when dropped).
+pub(super) fn scratch_home() -> anyhow::Result<(tempfile::TempDir, Home)> {
+    let dir = tempfile::Builder::new().prefix("kizuna-bench-").tempdir()?;
+    let home = Home::at(dir.path().join("home"));
+    home.init()?;
+    Ok((dir, home))
+}
+
+/// A scratch home and a year of generated events written beside it (untimed set-up).
+pub(super) struct Generated {
+    pub dir: tempfile::TempDir,
+    pub home: Home,
+    /// `events.jsonl`.
+    pub file: std::path::PathBuf,
+    pub customers: usize,
+    /// The end of the generated year.
+    pub now: Timestamp,
+}
+
+/// Writes `args.events` events over `args.customers` (default events / 20) to a file.
+pub(super) fn generate(args: &BenchIngestArgs) -> anyhow::Result<Generated> {
     if args.events == 0 {
         bail!("--events must be at least 1");
     }
     let customers = args.customers.unwrap_or(args.events / 20).max(1);
-    let dir = tempfile::Builder::new().prefix("kizuna-bench-").tempdir()?;
-    let home = Home::at(dir.path().join("home"));
-    home.init()?;
+    let (dir, home) = scratch_home()?;
     let file = dir.path().join("events.jsonl");
     let now: Timestamp = "2026-01-01T00:00:00Z".parse()?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
@@ -73,7 +87,27 @@ pub fn ingest(args: &BenchIngestArgs, rules: Option<Option<&Path>>) -> anyhow::R
         writeln!(out, "{line}")?;
     }
     out.flush()?;
-    drop(out);
+    Ok(Generated {
+        dir,
+        home,
+        file,
+        customers,
+        now,
+    })
+}
+
+/// Generates the events to a file (untimed), then times a full import of it into a fresh
+/// store — validation pass, append pass and the final flush — exactly as `kizuna import`
+/// does it. `rules`: `None` for the raw store; `Some(dir)` to evaluate the rules in `dir`
+/// (or, for `Some(None)`, the built-in default pack) on every event.
+pub fn ingest(args: &BenchIngestArgs, rules: Option<Option<&Path>>) -> anyhow::Result<ExitCode> {
+    let Generated {
+        dir,
+        home,
+        file,
+        customers,
+        now,
+    } = generate(args)?;
 
     let (config, mut store) = home.open_store()?;
     if let Some(dir) = rules {
@@ -190,9 +224,7 @@ pub fn dispatch(args: &crate::args::BenchDispatchArgs) -> anyhow::Result<ExitCod
     if args.messages == 0 {
         bail!("--messages must be at least 1");
     }
-    let dir = tempfile::Builder::new().prefix("kizuna-bench-").tempdir()?;
-    let home = Home::at(dir.path().join("home"));
-    home.init()?;
+    let (_dir, home) = scratch_home()?;
     let rules = home.load_rules(None)?;
     let (_, mut store) = home.open_store()?;
     store.set_rules(rules);

@@ -1,6 +1,6 @@
 //! `kizuna bench replay` and `kizuna bench campaign`: the backtest and the big send.
 
-use std::{io::Write, process::ExitCode, sync::Arc, time::Instant};
+use std::{process::ExitCode, sync::Arc, time::Instant};
 
 use anyhow::bail;
 use jiff::Timestamp;
@@ -12,40 +12,27 @@ use kizuna_core::{
     store::Store,
 };
 
-use super::{bench::peak_rss_kib, print_json};
+use super::{
+    bench::{Generated, generate, peak_rss_kib, scratch_home},
+    print_json,
+};
 use crate::{
     args::{BenchCampaignArgs, BenchIngestArgs},
-    home::Home,
     import::{self, Outcome, Progress, Source},
-    sample,
     table::thousands,
 };
-
-/// A fresh home in a temporary directory (removed when dropped).
-fn scratch_home() -> anyhow::Result<(tempfile::TempDir, Home)> {
-    let dir = tempfile::Builder::new().prefix("kizuna-bench-").tempdir()?;
-    let home = Home::at(dir.path().join("home"));
-    home.init()?;
-    Ok((dir, home))
-}
 
 /// Imports N generated events (untimed, no rules), then times a replay of the history
 /// through the full default pack in a scratch store: loading the events, the rules,
 /// timers firing on time, and dispatch through the guards to null channels.
 pub fn replay(args: &BenchIngestArgs) -> anyhow::Result<ExitCode> {
-    if args.events == 0 {
-        bail!("--events must be at least 1");
-    }
-    let customers = args.customers.unwrap_or(args.events / 20).max(1);
-    let (dir, home) = scratch_home()?;
-    let file = dir.path().join("events.jsonl");
-    let now: Timestamp = "2026-01-01T00:00:00Z".parse()?;
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
-    for line in sample::bench_events(1, args.events, customers, now) {
-        writeln!(out, "{line}")?;
-    }
-    out.flush()?;
-    drop(out);
+    let Generated {
+        dir: _dir,
+        home,
+        file,
+        customers,
+        now,
+    } = generate(args)?;
     let (config, mut store) = home.open_store()?;
     let options = import::Options {
         skip_invalid: false,

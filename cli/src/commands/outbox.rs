@@ -33,12 +33,11 @@ pub fn channels(home: &Home) -> anyhow::Result<Vec<Box<dyn Channel>>> {
     let sms: Box<dyn Channel> = match config.channels.sms.as_str() {
         "kannel" => {
             let k = &config.channels.kannel;
-            let password = std::env::var(&k.password_env).with_context(|| {
-                format!(
-                    "channels.sms = \"kannel\", so the sendsms password must be in the environment variable {} (channels.kannel.password_env)",
-                    k.password_env
-                )
-            })?;
+            let password = crate::config::secret(
+                &k.password_env,
+                "channels.kannel.password_env",
+                "channels.sms = \"kannel\", so the sendsms password",
+            )?;
             Box::new(kizuna_sms::KannelChannel::new(kizuna_sms::KannelConfig {
                 url: k.url.clone(),
                 username: k.username.clone(),
@@ -50,12 +49,11 @@ pub fn channels(home: &Home) -> anyhow::Result<Vec<Box<dyn Channel>>> {
         }
         "twilio" => {
             let t = &config.channels.twilio;
-            let token = std::env::var(&t.token_env).with_context(|| {
-                format!(
-                    "channels.sms = \"twilio\", so the auth token must be in the environment variable {} (channels.twilio.token_env)",
-                    t.token_env
-                )
-            })?;
+            let token = crate::config::secret(
+                &t.token_env,
+                "channels.twilio.token_env",
+                "channels.sms = \"twilio\", so the auth token",
+            )?;
             Box::new(kizuna_sms::TwilioChannel::new(kizuna_sms::TwilioConfig {
                 base_url: t.base_url.clone(),
                 account_sid: t.account_sid.clone(),
@@ -86,12 +84,11 @@ pub fn channels(home: &Home) -> anyhow::Result<Vec<Box<dyn Channel>>> {
     ];
     let w = &c.webhook;
     if !w.url.is_empty() {
-        let secret = std::env::var(&w.secret_env).with_context(|| {
-            format!(
-                "channels.webhook.url is set, so its signing secret must be in the environment variable {} (channels.webhook.secret_env)",
-                w.secret_env
-            )
-        })?;
+        let secret = crate::config::secret(
+            &w.secret_env,
+            "channels.webhook.secret_env",
+            "channels.webhook.url is set, so its signing secret",
+        )?;
         let webhook = kizuna_webhook::WebhookChannel::new(
             w.url.clone(),
             secret,
@@ -108,12 +105,11 @@ pub fn smtp_channel(config: &crate::config::Config) -> anyhow::Result<kizuna_ema
     let credentials = if s.user.is_empty() {
         None
     } else {
-        let password = std::env::var(&s.password_env).with_context(|| {
-            format!(
-                "channels.smtp.user is set, so the SMTP password must be in the environment variable {} (channels.smtp.password_env)",
-                s.password_env
-            )
-        })?;
+        let password = crate::config::secret(
+            &s.password_env,
+            "channels.smtp.password_env",
+            "channels.smtp.user is set, so the SMTP password",
+        )?;
         Some((s.user.clone(), password))
     };
     let none_if_empty = |v: &str| (!v.is_empty()).then(|| v.to_owned());

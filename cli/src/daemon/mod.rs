@@ -16,15 +16,19 @@ use anyhow::Context;
 
 use crate::home::Home;
 
+/// The HTTP API's bearer token, from the environment.
+fn api_token(config: &crate::config::Config) -> anyhow::Result<String> {
+    crate::config::secret(
+        &config.server.token_env,
+        "[server] token_env",
+        "the HTTP API's bearer token",
+    )
+}
+
 /// Starts the daemon on `listen` and runs until a signal.
 pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<ExitCode> {
     let config = home.config()?;
-    let token = std::env::var(&config.server.token_env).with_context(|| {
-        format!(
-            "the HTTP API needs a bearer token in the environment variable {} ([server] token_env)",
-            config.server.token_env
-        )
-    })?;
+    let token = api_token(&config)?;
     if token.len() < 16 {
         anyhow::bail!(
             "the token in {} is shorter than 16 characters",
@@ -119,12 +123,7 @@ async fn shutdown_signal() {
 pub fn reload_remote(home: &Home, listen: Option<&str>) -> anyhow::Result<ExitCode> {
     let config = home.config()?;
     let addr = listen.map_or(config.server.listen.clone(), str::to_owned);
-    let token = std::env::var(&config.server.token_env).with_context(|| {
-        format!(
-            "the daemon's token must be in the environment variable {}",
-            config.server.token_env
-        )
-    })?;
+    let token = api_token(&config)?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(std::time::Duration::from_secs(60)))
