@@ -90,10 +90,7 @@ pub fn run(mut store: Store, dispatcher: Dispatcher, commands: Receiver<Command>
                     rules: store.rules().version().to_owned(),
                     events: store.event_count().unwrap_or(0),
                     customers: store.customer_count().unwrap_or(0),
-                    queue: store
-                        .due_messages(Timestamp::now())
-                        .map(|m| m.len())
-                        .unwrap_or(0),
+                    queue: store.due_count(Timestamp::now()).unwrap_or(0),
                 });
             }
             Ok(Command::SetRules(rules)) => store.set_rules(rules),

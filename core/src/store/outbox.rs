@@ -12,6 +12,27 @@ impl Store {
     /// Read through the due index (`q` keys, ordered by due time), so a dispatcher that
     /// runs every second over a large, mostly finished outbox reads only what is due.
     pub fn due_messages(&self, now: Timestamp) -> Result<Vec<OutboxMessage>, StoreError> {
+        let mut ids = self.due_ids(now)?;
+        ids.sort();
+        let mut due = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(m) = self.message(id)?
+                && m.status.is_due(now)
+            {
+                due.push(m);
+            }
+        }
+        Ok(due)
+    }
+
+    /// How many messages are due at `now`, from the index alone (no message is read):
+    /// the queue depth a health check or metrics endpoint reports on every call.
+    pub fn due_count(&self, now: Timestamp) -> Result<usize, StoreError> {
+        Ok(self.due_ids(now)?.len())
+    }
+
+    /// Ids in the due index up to `now`, in due-time order.
+    fn due_ids(&self, now: Timestamp) -> Result<Vec<MessageId>, StoreError> {
         let end = keys::outbox_due_bound(
             now.checked_add(jiff::SignedDuration::from_nanos(1))
                 .unwrap_or(now),
@@ -23,16 +44,7 @@ impl Store {
                 .ok_or_else(|| self.corrupt(&k, "bad outbox due-index key"))?;
             ids.push(MessageId { seq, n });
         }
-        ids.sort();
-        let mut due = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(m) = self.message(id)?
-                && m.status.is_due(now)
-            {
-                due.push(m);
-            }
-        }
-        Ok(due)
+        Ok(ids)
     }
 
     /// Builds the outbox due index of a store written before it existed (once).

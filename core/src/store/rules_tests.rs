@@ -244,6 +244,7 @@ fn the_outbox_due_index_follows_every_status_change_and_is_rebuilt_for_old_store
     store.update_message(&m).unwrap();
     assert_eq!(due(&store, "2026-03-02T07:59:59Z"), 0);
     assert_eq!(due(&store, "2026-03-02T08:00:00Z"), 1);
+    assert_eq!(store.due_count(t("2026-03-02T08:00:00Z")).unwrap(), 1);
 
     m.status = MessageStatus::Sent {
         at: t("2026-03-02T08:00:00Z"),
