@@ -36,6 +36,7 @@ pub mod fixtures;
 pub mod ids;
 pub mod kpi;
 pub mod loyalty;
+pub mod metrics;
 pub mod profile;
 pub mod replay;
 pub mod rfm;

@@ -1,101 +1,9 @@
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::Duration,
+use std::time::Duration;
+
+use kizuna_tests::{
+    TestHome,
+    daemon::{Daemon, TOKEN, purchase},
 };
-
-use kizuna_tests::{TestHome, kizuna_bin};
-
-const TOKEN: &str = "test-token-0123456789";
-
-/// `kizuna run` on a free port; killed when dropped (if still running).
-struct Daemon {
-    child: Child,
-    base: String,
-}
-
-impl Daemon {
-    fn start(h: &TestHome) -> Self {
-        let port = kizuna_tests::smtp::free_port();
-        let mut child = Command::new(kizuna_bin())
-            .args(["--home", h.home().to_str().unwrap(), "run", "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .env("KIZUNA_TOKEN", TOKEN)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("kizuna listening on"), "{line}");
-        Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    fn agent() -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into()
-    }
-
-    /// POSTs `body` to /events (with the token unless `token` is None).
-    fn post(&self, body: &str, token: Option<&str>) -> (u16, serde_json::Value) {
-        let mut req = Self::agent().post(format!("{}/events", self.base));
-        if let Some(t) = token {
-            req = req.header("Authorization", &format!("Bearer {t}"));
-        }
-        let mut resp = req.send(body).unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-        )
-    }
-
-    fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let mut resp = Self::agent()
-            .get(format!("{}{path}", self.base))
-            .header("Authorization", &format!("Bearer {TOKEN}"))
-            .call()
-            .unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-        )
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn purchase(id: &str, customer: &str, amount: i64) -> String {
-    format!(
-        r#"{{"id":"{id}","customer":"{customer}","type":"purchase","at":"2026-03-01T10:00:00+09:00","amount":{amount}}}"#
-    )
-}
 
 #[test]
 fn the_api_checks_the_token_refuses_bad_batches_whole_and_is_idempotent() {
@@ -184,6 +92,10 @@ fn the_api_checks_the_token_refuses_bad_batches_whole_and_is_idempotent() {
         "kizuna_unauthorized_total 2",
         "kizuna_store_events 2",
         "# TYPE kizuna_outbox_due gauge",
+        // Two events folded: both timed (the rules took well under a second each).
+        "kizuna_rule_eval_seconds_count 2",
+        "kizuna_rule_eval_seconds_bucket{le=\"1\"} 2",
+        "kizuna_timers_due 0",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),
@@ -237,6 +149,8 @@ fn kill_9_loses_no_acknowledged_event() {
 fn delivery_reports_arrive_at_dlr_and_become_events() {
     let h = TestHome::new();
     let d = Daemon::start(&h);
+    let profile = r#"{"customer":"c-1","type":"profile","at":"2026-03-01T09:00:00+09:00","phone":"+81 90-7777-8888","tz":"Asia/Tokyo"}"#;
+    assert_eq!(d.post(profile, Some(TOKEN)).0, 202);
     let request = r#"{"customer":"c-1","type":"send_request","at":"2026-03-05T10:00:00+09:00","channel":"sms","template":"notice","class":"service","vars":{"text":"ready"}}"#;
     assert_eq!(d.post(request, Some(TOKEN)).0, 202);
     let open = |path: &str| {
@@ -249,9 +163,22 @@ fn delivery_reports_arrive_at_dlr_and_become_events() {
             resp.body_mut().read_to_string().unwrap(),
         )
     };
-    let (status, body) = open("/dlr?id=m-0-0&type=1");
+    // The dispatch loop sends it within a second or two; /metrics counts the outcome.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = open("/metrics").1;
+        if metrics
+            .lines()
+            .any(|l| l == "kizuna_messages_total{status=\"sent\"} 1")
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, body) = open("/dlr?id=m-1-0&type=1");
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("message_delivered m-0-0"), "{body}");
+    assert!(body.contains("message_delivered m-1-0"), "{body}");
     assert_eq!(open("/dlr?id=m-9-0&type=1").0, 404, "no such message");
     assert_eq!(open("/dlr?id=nonsense&type=1").0, 400);
     d.signal("-TERM");
@@ -263,7 +190,7 @@ fn delivery_reports_arrive_at_dlr_and_become_events() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["type"] == "message_delivered" && e["message"] == "m-0-0"),
+            .any(|e| e["type"] == "message_delivered" && e["message"] == "m-1-0"),
         "{shown}"
     );
 }

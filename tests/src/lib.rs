@@ -12,6 +12,7 @@ use std::{
     sync::OnceLock,
 };
 
+pub mod daemon;
 pub mod kannel;
 pub mod smtp;
 

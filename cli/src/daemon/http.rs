@@ -18,26 +18,11 @@ use tokio::sync::oneshot;
 use super::writer::Command;
 use std::sync::atomic::Ordering::Relaxed;
 
-/// Counters for `/metrics`, kept by the handlers.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Events newly stored.
-    pub events_ingested: std::sync::atomic::AtomicU64,
-    /// Events that were already stored (retries).
-    pub events_duplicate: std::sync::atomic::AtomicU64,
-    /// Batches refused as invalid.
-    pub batches_rejected: std::sync::atomic::AtomicU64,
-    /// Rule errors raised by ingested events.
-    pub rule_errors: std::sync::atomic::AtomicU64,
-    /// Requests refused for a missing or wrong token.
-    pub unauthorized: std::sync::atomic::AtomicU64,
-}
-
 /// Shared by the handlers.
 #[derive(Clone)]
 pub struct AppState {
     /// Counters for `/metrics`.
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<super::metrics::Metrics>,
     /// The writer thread.
     pub writer: Sender<Command>,
     /// The bearer token every request but `/health` must carry.
@@ -280,81 +265,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .lock()
         .map(|s| s.clone())
         .unwrap_or_default();
-    let m = &state.metrics;
-    let lines = [
-        (
-            "kizuna_events_ingested_total",
-            "counter",
-            "Events stored through the API.",
-            m.events_ingested.load(Relaxed),
-        ),
-        (
-            "kizuna_events_duplicate_total",
-            "counter",
-            "Events posted again (already stored).",
-            m.events_duplicate.load(Relaxed),
-        ),
-        (
-            "kizuna_batches_rejected_total",
-            "counter",
-            "Batches refused as invalid.",
-            m.batches_rejected.load(Relaxed),
-        ),
-        (
-            "kizuna_rule_errors_total",
-            "counter",
-            "Rule errors raised by ingested events.",
-            m.rule_errors.load(Relaxed),
-        ),
-        (
-            "kizuna_unauthorized_total",
-            "counter",
-            "Requests without a valid token.",
-            m.unauthorized.load(Relaxed),
-        ),
-        (
-            "kizuna_rules_reloads_total",
-            "counter",
-            "Successful rule reloads.",
-            reload.reloads,
-        ),
-        (
-            "kizuna_rules_reload_failures_total",
-            "counter",
-            "Refused rule reloads.",
-            reload.failures,
-        ),
-        (
-            "kizuna_store_events",
-            "gauge",
-            "Events in the store.",
-            health.events,
-        ),
-        (
-            "kizuna_store_customers",
-            "gauge",
-            "Customers in the store.",
-            health.customers,
-        ),
-        (
-            "kizuna_outbox_due",
-            "gauge",
-            "Messages due for dispatch.",
-            health.queue as u64,
-        ),
-    ];
-    let mut text = String::new();
-    for (name, kind, help, value) in lines {
-        text.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        ));
-    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        text,
+        state.metrics.render(&health, &reload),
     )
         .into_response()
 }

@@ -7,6 +7,7 @@
 //! loses nothing that was acknowledged.
 
 pub mod http;
+pub mod metrics;
 pub mod reload;
 pub mod writer;
 
@@ -40,9 +41,13 @@ pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<Ex
     let (_, mut store) = home.open_store()?;
     store.set_rules(rule_set);
     let (tx, rx) = std::sync::mpsc::channel();
-    let writer = std::thread::Builder::new()
-        .name("kizuna-writer".into())
-        .spawn(move || writer::run(store, dispatcher, rx))?;
+    let counters = Arc::new(metrics::Metrics::default());
+    let writer = {
+        let counters = Arc::clone(&counters);
+        std::thread::Builder::new()
+            .name("kizuna-writer".into())
+            .spawn(move || writer::run(store, dispatcher, rx, counters))?
+    };
     let reloader = reload::Reloader::new(home.rules_dir_or(rules), tx.clone());
     {
         let watcher = reloader.clone();
@@ -55,7 +60,7 @@ pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<Ex
             })?;
     }
     let state = http::AppState {
-        metrics: Arc::default(),
+        metrics: counters,
         writer: tx.clone(),
         token: Arc::new(token),
         reloader: reloader.clone(),

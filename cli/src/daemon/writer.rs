@@ -7,7 +7,11 @@
 //! dispatches due messages.
 
 use std::{
-    sync::mpsc::{Receiver, RecvTimeoutError},
+    sync::{
+        Arc,
+        atomic::Ordering::Relaxed,
+        mpsc::{Receiver, RecvTimeoutError},
+    },
     time::Duration,
 };
 
@@ -20,6 +24,8 @@ use kizuna_core::{
     store::{AppendReport, Store},
 };
 use tokio::sync::oneshot;
+
+use super::metrics::Metrics;
 
 /// What the writer is asked to do.
 #[derive(Debug)]
@@ -58,10 +64,25 @@ pub struct Health {
     pub customers: u64,
     /// Messages waiting for the dispatcher.
     pub queue: usize,
+    /// Timers due and not fired yet (the clock is behind when this stays above zero).
+    pub timers_due: usize,
 }
 
 /// Runs the writer until [`Command::Shutdown`] or until every sender is gone.
-pub fn run(mut store: Store, dispatcher: Dispatcher, commands: Receiver<Command>) {
+pub fn run(
+    mut store: Store,
+    dispatcher: Dispatcher,
+    commands: Receiver<Command>,
+    metrics: Arc<Metrics>,
+) {
+    store.observe_latency(Arc::clone(&metrics.rule_latency));
+    match store.outbox() {
+        Ok(all) => {
+            let dead = all.iter().filter(|m| m.status.name() == "dead").count();
+            metrics.dead_letters.store(dead as u64, Relaxed);
+        }
+        Err(e) => tracing::error!(error = %e, "cannot count dead letters"),
+    }
     let tick = Duration::from_secs(1);
     let mut last_tick = std::time::Instant::now();
     loop {
@@ -91,6 +112,7 @@ pub fn run(mut store: Store, dispatcher: Dispatcher, commands: Receiver<Command>
                     events: store.event_count().unwrap_or(0),
                     customers: store.customer_count().unwrap_or(0),
                     queue: store.due_count(Timestamp::now()).unwrap_or(0),
+                    timers_due: store.timers_due_count(Timestamp::now()).unwrap_or(0),
                 });
             }
             Ok(Command::SetRules(rules)) => store.set_rules(rules),
@@ -104,11 +126,16 @@ pub fn run(mut store: Store, dispatcher: Dispatcher, commands: Receiver<Command>
         }
         last_tick = std::time::Instant::now();
         let now = Timestamp::now();
-        if let Err(e) = store.fire_due_timers(now) {
-            tracing::error!(error = %e, "firing timers failed");
+        match store.fire_due_timers(now) {
+            Ok(fired) => {
+                metrics.timers_fired.fetch_add(fired.appended, Relaxed);
+                metrics.rule_errors.fetch_add(fired.rule_errors, Relaxed);
+            }
+            Err(e) => tracing::error!(error = %e, "firing timers failed"),
         }
-        if let Err(e) = dispatcher.run(&mut store, now) {
-            tracing::error!(error = %e, "dispatch failed");
+        match dispatcher.run(&mut store, now) {
+            Ok(report) => metrics.add_dispatch(&report),
+            Err(e) => tracing::error!(error = %e, "dispatch failed"),
         }
     }
     if let Err(e) = store.flush() {

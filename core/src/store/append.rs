@@ -170,10 +170,17 @@ impl Store {
             if block_ids.is_empty() {
                 block_first = seq;
             }
-            let started = self.latencies.is_some().then(std::time::Instant::now);
+            let timed = self.latencies.is_some() || self.histogram.is_some();
+            let started = timed.then(std::time::Instant::now);
             let folded = self.fold(seq, event, EffectSource::Rules(&rules))?;
-            if let (Some(t), Some(log)) = (started, self.latencies.as_mut()) {
-                log.push(t.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32);
+            if let Some(t) = started {
+                let elapsed = t.elapsed();
+                if let Some(log) = self.latencies.as_mut() {
+                    log.push(elapsed.as_nanos().min(u128::from(u32::MAX)) as u32);
+                }
+                if let Some(h) = &self.histogram {
+                    h.observe(elapsed);
+                }
             }
             report.new_customers += u64::from(folded.created);
             report.rule_errors += folded.errors.len() as u64;

@@ -198,6 +198,8 @@ pub struct Store {
     rules: Arc<RuleSet>,
     /// Per-event processing times in nanoseconds, when a benchmark asked for them.
     latencies: Option<Vec<u32>>,
+    /// The same times as a histogram, for a daemon's `/metrics`.
+    histogram: Option<Arc<crate::metrics::Histogram>>,
     /// Co-purchase statistics ([`crate::basket`]), shared with scripts while they run.
     baskets: Arc<crate::basket::Baskets>,
     /// The sequence up to which (exclusive) the stored statistics count purchases.
@@ -255,6 +257,7 @@ impl Store {
             poisoned: false,
             rules: Arc::new(RuleSet::empty()),
             latencies: None,
+            histogram: None,
             baskets: Arc::default(),
             baskets_until: 0,
             baskets_dirty: false,
@@ -278,6 +281,12 @@ impl Store {
     /// effects; not the batched write), for benchmarks.
     pub fn record_latencies(&mut self) {
         self.latencies = Some(Vec::new());
+    }
+
+    /// Adds every appended event's processing time (fold, rules, effects) to `histogram`
+    /// from now on. The daemon keeps one for the life of the process, across reloads.
+    pub fn observe_latency(&mut self, histogram: Arc<crate::metrics::Histogram>) {
+        self.histogram = Some(histogram);
     }
 
     /// The per-event processing times recorded so far, in nanoseconds.

@@ -98,6 +98,23 @@ impl Store {
             .ok_or_else(|| self.corrupt(&k, "bad due-index key"))
     }
 
+    /// How many timers are due at or before `now` and not fired yet: zero while the
+    /// daemon's clock keeps up, growing when it falls behind.
+    pub fn timers_due_count(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let after_now = now
+            .checked_add(jiff::SignedDuration::from_nanos(1))
+            .unwrap_or(now);
+        let mut n = 0;
+        for item in self
+            .tree
+            .range(keys::due_bound(Timestamp::MIN)..keys::due_bound(after_now))
+        {
+            item.map_err(|e| self.sled_err(e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Fires every timer due at or before `now`, oldest first, by appending one `timer`
     /// event each (at the timer's due time); rules' `on_timer` runs on them. Timers that the
     /// firings set and that are already due fire too, in further rounds (at most
