@@ -19,9 +19,26 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub rules: Option<PathBuf>,
 
+    /// How logs (stderr) look: `text` (one line per record), `pretty` (multi-line, for a
+    /// person at a terminal) or `json` (one object per line, for a log collector).
+    /// Levels come from RUST_LOG (default: info for `run`, warnings otherwise).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// tracing's default: one line per record.
+    Text,
+    /// Multi-line records with their spans, for reading at a terminal.
+    Pretty,
+    /// Newline-delimited JSON with the span fields (request id), for log collectors.
+    Json,
 }
 
 /// Top-level commands.

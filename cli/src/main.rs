@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc instead of the system allocator: import is allocation-heavy (JSON values, sled
+/// jemalloc instead of the system allocator: import is allocation-heavy (JSON values, sled
 /// buffers across sled's threads), and with glibc's malloc a million-event import spent a
 /// fifth of its time in malloc/free and held ~40% more RSS than its live heap.
 #[global_allocator]
@@ -35,8 +35,9 @@ use crate::{
 };
 
 fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
+    let daemon = matches!(cli.command, Command::Run(_));
+    init_tracing(cli.log_format, if daemon { "info" } else { "warn" });
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -117,13 +118,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings only, so command output
-/// stays clean). Nothing at info level or above carries names, e-mails or phone numbers.
-fn init_tracing() {
+/// Logs go to stderr, filtered by `RUST_LOG` (default `default_level`: warnings only for
+/// commands, so their output stays clean; info for the daemon, whose log is its output).
+/// Nothing at info level or above carries names, e-mails or phone numbers.
+fn init_tracing(format: args::LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        args::LogFormat::Text => builder.init(),
+        args::LogFormat::Pretty => builder.pretty().init(),
+        args::LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
 }

@@ -289,3 +289,90 @@ fn a_saved_rule_change_goes_live_and_a_broken_one_is_kept_out() {
         "{versions:?}"
     );
 }
+
+#[test]
+fn json_logs_carry_request_ids_and_no_personal_data() {
+    let h = TestHome::new();
+    let log = h.home().join("daemon.log");
+    let d = Daemon::start_with(
+        &h,
+        &["--log-format", "json"],
+        &[("RUST_LOG", "info")],
+        Some(&log),
+    );
+    // A profile with a name, an e-mail and a phone number, then a script failure on it.
+    let profile = r#"{"id":"p-1","customer":"c-77","type":"profile","at":"2026-03-01T09:00:00+09:00","name":"Hanako Yamada","email":"hanako@example.com","phone":"+81 90-1111-2222"}"#;
+    let mut resp = Daemon::agent()
+        .post(format!("{}/events", d.base))
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .header("x-request-id", "shop-req-42")
+        .send(profile)
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    assert_eq!(
+        resp.headers()["x-request-id"],
+        "shop-req-42",
+        "a caller's id is kept"
+    );
+    let _ = resp.body_mut().read_to_string();
+    // No id given: the daemon makes one and returns it.
+    let resp = Daemon::agent()
+        .get(format!("{}/health", d.base))
+        .call()
+        .unwrap();
+    let made = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(made.len(), 16, "{made}");
+
+    // A script that fails on one customer's purchases (the fixtures don't use that id, so
+    // it passes them): the warning names the request.
+    let rules = h.home().join("rules/zz_fails.rhai");
+    std::fs::write(
+        &rules,
+        "fn on_event(e, c) { if e.customer == \"c-77\" && e.type == \"purchase\" { throw \"boom\"; } }\n",
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while d.get("/health").1["reload"]["reloads"] != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reload: {}",
+            d.get("/health").1
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut resp = Daemon::agent()
+        .post(format!("{}/events", d.base))
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .header("x-request-id", "shop-req-43")
+        .send(purchase("b-1", "c-77", 500))
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let body = resp.body_mut().read_to_string().unwrap();
+    assert!(body.contains("\"rule_errors\":1"), "{body}");
+    // Reading the rules to reload them is not a change: one save, one reload.
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(d.get("/health").1["reload"]["reloads"], 1);
+    d.signal("-TERM");
+    let mut d = d;
+    assert!(d.child.wait().unwrap().success());
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let warning = records
+        .iter()
+        .find(|r| r["level"] == "WARN" && r["span"]["id"] == "shop-req-43")
+        .unwrap_or_else(|| panic!("no warning with the request id in\n{text}"));
+    assert_eq!(warning["span"]["route"], "/events", "{warning}");
+    assert_eq!(warning["fields"]["rule_errors"], 1, "{warning}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["fields"]["message"] == "rules reloaded")
+    );
+    for private in ["Hanako", "hanako@example.com", "90-1111-2222", "1111"] {
+        assert!(!text.contains(private), "{private} in the log:\n{text}");
+    }
+}

@@ -24,15 +24,31 @@ pub struct Daemon {
 impl Daemon {
     /// Starts a daemon on `h`'s home and waits until it listens.
     pub fn start(h: &TestHome) -> Self {
+        Self::start_with(h, &[], &[], None)
+    }
+
+    /// Starts a daemon with extra arguments and environment; its log (stderr) goes to
+    /// `log` when given.
+    pub fn start_with(
+        h: &TestHome,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Self {
         let port = crate::smtp::free_port();
+        let stderr = log.map_or_else(Stdio::null, |p| {
+            Stdio::from(std::fs::File::create(p).unwrap())
+        });
         let mut child = Command::new(kizuna_bin())
             .args(["--home", h.home().to_str().unwrap(), "run", "--listen"])
             .arg(format!("127.0.0.1:{port}"))
+            .args(args)
             .env("KIZUNA_TOKEN", TOKEN)
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();

@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/dlr", get(delivery_report))
         .merge(protected)
+        .layer(middleware::from_fn(super::request_id::layer))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -149,7 +150,11 @@ async fn post_events(State(state): State<AppState>, body: Bytes) -> Response {
             .into_response();
     }
     let ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
-    match ask(&state, |tx| Command::Append(events, tx)).await {
+    match ask(&state, |tx| {
+        Command::Append(events, tracing::Span::current(), tx)
+    })
+    .await
+    {
         Ok(Ok(report)) => {
             let m = &state.metrics;
             m.events_ingested.fetch_add(report.appended, Relaxed);

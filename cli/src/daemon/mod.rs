@@ -9,6 +9,7 @@
 pub mod http;
 pub mod metrics;
 pub mod reload;
+pub mod request_id;
 pub mod writer;
 
 use std::{path::Path, process::ExitCode, sync::Arc};

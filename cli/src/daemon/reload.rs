@@ -88,11 +88,12 @@ impl Reloader {
             move |result: DebounceEventResult| {
                 let relevant = match result {
                     Ok(events) => events.iter().any(|e| {
-                        e.paths.iter().any(|p| {
-                            p.extension().is_some_and(|x| {
-                                x == "rhai" || x == "json" || x == "email" || x == "sms"
-                            }) || p.to_string_lossy().ends_with(".html")
-                        })
+                        changes(&e.kind)
+                            && e.paths.iter().any(|p| {
+                                p.extension().is_some_and(|x| {
+                                    x == "rhai" || x == "json" || x == "email" || x == "sms"
+                                }) || p.to_string_lossy().ends_with(".html")
+                            })
                     }),
                     Err(_) => true,
                 };
@@ -106,6 +107,17 @@ impl Reloader {
         loop {
             std::thread::park();
         }
+    }
+}
+
+/// Whether a file event is a change. inotify also reports files being opened and read,
+/// and a reload reads every file: reacting to those would reload forever.
+fn changes(kind: &notify_debouncer_full::notify::EventKind) -> bool {
+    use notify_debouncer_full::notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
     }
 }
 

@@ -30,8 +30,13 @@ use super::metrics::Metrics;
 /// What the writer is asked to do.
 #[derive(Debug)]
 pub enum Command {
-    /// Store events (validated already) and make them durable before answering.
-    Append(Vec<Event>, oneshot::Sender<Result<AppendReport, String>>),
+    /// Store events (validated already) and make them durable before answering. The span
+    /// is the request's, so what the writer logs about them carries the request id.
+    Append(
+        Vec<Event>,
+        tracing::Span,
+        oneshot::Sender<Result<AppendReport, String>>,
+    ),
     /// One customer's projection.
     Customer(
         CustomerId,
@@ -87,13 +92,19 @@ pub fn run(
     let mut last_tick = std::time::Instant::now();
     loop {
         match commands.recv_timeout(tick.saturating_sub(last_tick.elapsed())) {
-            Ok(Command::Append(events, reply)) => {
+            Ok(Command::Append(events, span, reply)) => {
+                let _in_request = span.enter();
                 let result = store
                     .append_owned(events)
                     .and_then(|report| store.flush().map(|()| report))
                     .map_err(|e| e.to_string());
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, "append failed");
+                match &result {
+                    Err(e) => tracing::error!(error = %e, "append failed"),
+                    Ok(r) if r.rule_errors > 0 => tracing::warn!(
+                        rule_errors = r.rule_errors,
+                        "rules failed on ingested events (the events are stored); see `kizuna rules errors`"
+                    ),
+                    Ok(_) => {}
                 }
                 let _ = reply.send(result);
             }
