@@ -230,3 +230,107 @@ fn the_twilio_style_mode_posts_a_form_with_basic_auth() {
     );
     assert_eq!(server.received().len(), 2);
 }
+
+#[test]
+fn a_customer_texting_back_through_kannel_becomes_a_reply_and_stop_opts_out() {
+    use kizuna_tests::daemon::{Daemon, TOKEN};
+    let h = kizuna_tests::TestHome::new();
+    let d = Daemon::start(&h);
+    let profile = r#"{"customer":"c-1","type":"profile","at":"2026-01-01T09:00:00+09:00","phone":"+81 90-7777-8888","tz":"Asia/Tokyo"}"#;
+    let inquiry = r#"{"id":"q-1","customer":"c-1","type":"inquiry","at":"2026-01-02T09:00:00+09:00","subject":"opening hours"}"#;
+    assert_eq!(d.post(&format!("{profile}\n{inquiry}"), Some(TOKEN)).0, 202);
+    let url = format!(
+        "{}/sms/inbound?token={TOKEN}&from=%p&to=%P&text=%a&id=%I&ts=%T&coding=%c",
+        d.base
+    );
+    let kannel = Kannel::start_with_inbound("secret", Some(&url));
+    let inbound = |d: &Daemon| {
+        let mut resp = Daemon::agent()
+            .get(format!("{}/metrics", d.base))
+            .call()
+            .unwrap();
+        let text = resp.body_mut().read_to_string().unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("kizuna_sms_inbound_total "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let wait_for = |n: u64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while inbound(&d) < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "inbound SMS {n} not recorded"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    // The national spelling of the number in the profile, plain text.
+    kannel.send_from_phone("09077778888", "5555", "text", "Thanks, see you Friday");
+    wait_for(1);
+    // 配信停止 ("stop sending") in UCS-2, from the international spelling.
+    kannel.send_from_phone("+819077778888", "5555", "ucs2", "%91MO%E1P%5Ckb");
+    wait_for(2);
+
+    // Straight over HTTP: the token is required, bad input says what is wrong, an unknown
+    // number is refused, and a retried callback is recognised.
+    let get = |query: &str| {
+        let mut resp = Daemon::agent()
+            .get(format!("{}/sms/inbound?{query}", d.base))
+            .call()
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap(),
+        )
+    };
+    assert_eq!(get("from=09077778888&text=hi").0, 401);
+    let (status, body) = get(&format!("token={TOKEN}&text=hi"));
+    assert_eq!(status, 400);
+    assert!(body.contains("`from`"), "{body}");
+    assert_eq!(
+        get(&format!("token={TOKEN}&from=0311112222&text=hi")).0,
+        404
+    );
+    let once = format!("token={TOKEN}&from=09077778888&text=again&id=gw-1&ts=1790000000");
+    let (status, body) = get(&once);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"duplicate\":false"), "{body}");
+    let (_, body) = get(&once);
+    assert!(body.contains("\"duplicate\":true"), "{body}");
+    assert_eq!(inbound(&d), 3);
+
+    drop(kannel);
+    d.signal("-TERM");
+    let mut d = d;
+    assert!(d.child.wait().unwrap().success());
+    let shown = h.run(&["customer", "show", "c-1", "--json"]).ok().json();
+    let replies: Vec<&serde_json::Value> = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "customer_reply")
+        .collect();
+    let mut texts: Vec<&str> = replies
+        .iter()
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    texts.sort_unstable();
+    assert_eq!(
+        texts,
+        ["Thanks, see you Friday", "again", "配信停止"],
+        "{shown}"
+    );
+    assert!(replies.iter().all(|e| e["channel"] == "sms"));
+    assert!(
+        shown["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "opt_out" && e["channel"] == "sms"),
+        "the stop word opts out of SMS: {shown}"
+    );
+    // A customer writing back is not the staff answering: the inquiry stays open.
+    let open = &shown["customer"]["stats"]["open_inquiries"];
+    assert_eq!(open.as_array().map(Vec::len), Some(1), "{shown}");
+}

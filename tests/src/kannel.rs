@@ -18,6 +18,8 @@ pub struct Kannel {
     dir: tempfile::TempDir,
     /// The sendsms URL.
     pub sendsms_url: String,
+    /// The port of the second fake SMSC that only carries messages *from* phones.
+    mo_port: u16,
 }
 
 const FAKESMSC: &str = "/usr/lib/kannel/test/fakesmsc";
@@ -72,10 +74,20 @@ impl Kannel {
     /// Starts the gateway with one `sendsms-user` (`kizuna` / `password`), concatenation
     /// on, and waits until it takes requests.
     pub fn start(password: &str) -> Self {
+        Self::start_with_inbound(password, None)
+    }
+
+    /// Like [`Kannel::start`], and with `inbound_url` every message a phone sends
+    /// ([`Kannel::send_from_phone`]) goes to that URL (an `sms-service` with `get-url`,
+    /// Kannel's `%` escapes expanded) and no reply SMS is sent back.
+    pub fn start_with_inbound(password: &str, inbound_url: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("kannel directory");
         let (admin, boxes, smsc, sendsms) = (free_port(), free_port(), free_port(), free_port());
+        let mo_port = free_port();
         let d = dir.path().display();
-        let conf = format!(
+        // Phones send through a second fake SMSC (`mo`) that no outgoing message is routed
+        // to, so the test can connect a sender of its own without disturbing the network.
+        let mut conf = format!(
             "group = core\nadmin-port = {admin}\nadmin-password = adminpw\nsmsbox-port = {boxes}\n\
              log-level = 0\nlog-file = \"{d}/bearerbox.log\"\nbox-allow-ip = \"127.0.0.1\"\n\
              dlr-storage = internal\n\n\
@@ -83,8 +95,16 @@ impl Kannel {
              group = smsbox\nbearerbox-host = 127.0.0.1\nsendsms-port = {sendsms}\n\
              log-file = \"{d}/smsbox.log\"\nlog-level = 0\n\n\
              group = sendsms-user\nusername = kizuna\npassword = {password}\n\
-             concatenation = true\nmax-messages = 10\n"
+             concatenation = true\nmax-messages = 10\n\n\
+             group = smsc\nsmsc = fake\nsmsc-id = mo\nport = {mo_port}\n\
+             connect-allow-ip = \"127.0.0.1\"\nallowed-smsc-id = phones-only\n"
         );
+        if let Some(url) = inbound_url {
+            conf.push_str(&format!(
+                "\ngroup = sms-service\nkeyword = default\ncatch-all = yes\n\
+                 max-messages = 0\nget-url = \"{url}\"\n"
+            ));
+        }
         let conf_path = dir.path().join("kannel.conf");
         std::fs::write(&conf_path, conf).expect("kannel.conf");
         let spawn = |program: &str, args: &[&str], out: &Path| {
@@ -124,7 +144,41 @@ impl Kannel {
             children,
             dir,
             sendsms_url: format!("http://127.0.0.1:{sendsms}/cgi-bin/sendsms"),
+            mo_port,
         }
+    }
+
+    /// A phone sends one message to the gateway: `coding` is fakesmsc's `text` (the
+    /// bytes as given) or `ucs2` (`data` is then UTF-16BE, URL-encoded). Returns once
+    /// the gateway has taken it.
+    pub fn send_from_phone(&self, from: &str, to: &str, coding: &str, data: &str) {
+        let log = self.dir.path().join(format!("phone-{}.out", free_port()));
+        let mut phone = Command::new(FAKESMSC)
+            .args(["-H", "127.0.0.1", "-r", &self.mo_port.to_string()])
+            .args([
+                "-i",
+                "0.1",
+                "-m",
+                "1",
+                &format!("{from} {to} {coding} {data}"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("phone log"))
+            .spawn()
+            .expect("fakesmsc");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("sent message 1")
+        {
+            assert!(Instant::now() < deadline, "the phone could not send");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // fakesmsc stays connected after its last message; the gateway has it already.
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = phone.kill();
+        let _ = phone.wait();
     }
 
     fn network_log(&self) -> PathBuf {

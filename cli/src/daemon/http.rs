@@ -47,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/dlr", get(delivery_report))
+        // Kannel's sms-service cannot send headers: the token may come as `?token=`.
+        .route("/sms/inbound", get(inbound_sms))
         .merge(protected)
         .layer(middleware::from_fn(super::request_id::layer))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -58,26 +60,34 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The bearer token of a request, if it has one.
+fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+}
+
+fn unauthorized(state: &AppState) -> Response {
+    state.metrics.unauthorized.fetch_add(1, Relaxed);
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "a valid bearer token is required"})),
+    )
+        .into_response()
+}
+
 async fn require_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: Request,
     next: Next,
 ) -> Response {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if same(given.as_bytes(), state.token.as_bytes()) {
+    if same(bearer(&headers).as_bytes(), state.token.as_bytes()) {
         next.run(request).await
     } else {
-        state.metrics.unauthorized.fetch_add(1, Relaxed);
-        (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "a valid bearer token is required"})),
-        )
-            .into_response()
+        unauthorized(&state)
     }
 }
 
@@ -254,6 +264,44 @@ async fn delivery_report(State(state): State<AppState>, uri: axum::http::Uri) ->
     match ask(&state, |tx| Command::Report(id, dlr_type, tx)).await {
         Ok(Ok(recorded)) => Json(json!({"recorded": recorded})).into_response(),
         Ok(Err(e)) => (StatusCode::NOT_FOUND, Json(json!({"error": e}))).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /sms/inbound?from=…&text=…&id=…&ts=…&coding=…&token=…`: Kannel's MO callback.
+async fn inbound_sms(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let query = uri.query().unwrap_or("");
+    let token = super::inbound::query_token(query).unwrap_or_default();
+    let authorised = same(bearer(&headers).as_bytes(), state.token.as_bytes())
+        || same(token.as_bytes(), state.token.as_bytes());
+    if !authorised {
+        return unauthorized(&state);
+    }
+    let sms = match super::inbound::InboundSms::from_query(query) {
+        Ok(sms) => sms,
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response(),
+    };
+    let span = tracing::Span::current();
+    match ask(&state, |tx| Command::InboundSms(sms, span, tx)).await {
+        Ok(Ok(recorded)) => {
+            if !recorded.duplicate {
+                state.metrics.sms_inbound.fetch_add(1, Relaxed);
+            }
+            Json(recorded).into_response()
+        }
+        Ok(Err(e)) => {
+            use super::inbound::InboundError as E;
+            let status = match e {
+                E::BadNumber => StatusCode::BAD_REQUEST,
+                E::UnknownNumber => StatusCode::NOT_FOUND,
+                E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            (status, Json(json!({"error": e.to_string()}))).into_response()
+        }
         Err(r) => r,
     }
 }

@@ -7,6 +7,7 @@
 //! loses nothing that was acknowledged.
 
 pub mod http;
+pub mod inbound;
 pub mod metrics;
 pub mod reload;
 pub mod request_id;

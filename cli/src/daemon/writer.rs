@@ -48,6 +48,12 @@ pub enum Command {
         u32,
         oneshot::Sender<Result<Option<String>, String>>,
     ),
+    /// An inbound SMS to record as the customer's reply ([`super::inbound`]).
+    InboundSms(
+        super::inbound::InboundSms,
+        tracing::Span,
+        oneshot::Sender<Result<super::inbound::Recorded, super::inbound::InboundError>>,
+    ),
     /// Figures for `/health`.
     Health(oneshot::Sender<Health>),
     /// Use these rules from the next command on (a hot reload).
@@ -81,6 +87,7 @@ pub fn run(
     metrics: Arc<Metrics>,
 ) {
     store.observe_latency(Arc::clone(&metrics.rule_latency));
+    let mut phones = super::inbound::PhoneBook::default();
     match store.outbox() {
         Ok(all) => {
             let dead = all.iter().filter(|m| m.status.name() == "dead").count();
@@ -94,6 +101,7 @@ pub fn run(
         match commands.recv_timeout(tick.saturating_sub(last_tick.elapsed())) {
             Ok(Command::Append(events, span, reply)) => {
                 let _in_request = span.enter();
+                let profiles = phones.profiles(&events);
                 let result = store
                     .append_owned(events)
                     .and_then(|report| store.flush().map(|()| report))
@@ -105,6 +113,21 @@ pub fn run(
                         "rules failed on ingested events (the events are stored); see `kizuna rules errors`"
                     ),
                     Ok(_) => {}
+                }
+                if result.is_ok() {
+                    phones.stored(&store, &profiles);
+                }
+                let _ = reply.send(result);
+            }
+            Ok(Command::InboundSms(sms, span, reply)) => {
+                let _in_request = span.enter();
+                let result = phones.record(&mut store, &sms);
+                match &result {
+                    Ok(r) if !r.duplicate => {
+                        tracing::info!(events = r.events.len(), "inbound SMS recorded")
+                    }
+                    Ok(_) => tracing::info!("inbound SMS already recorded"),
+                    Err(e) => tracing::warn!(error = %e, "inbound SMS not recorded"),
                 }
                 let _ = reply.send(result);
             }
