@@ -32,6 +32,10 @@ pub struct ServerConfig {
     pub listen: String,
     /// The environment variable holding the bearer token for the HTTP API.
     pub token_env: String,
+    /// Whether `/health` and `/metrics` answer without the token (a load balancer's
+    /// health check and a Prometheus scraper usually carry none). They show counts and
+    /// versions, no customer data.
+    pub open_status: bool,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +43,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8640".into(),
             token_env: "KIZUNA_TOKEN".into(),
+            open_status: true,
         }
     }
 }
@@ -348,10 +353,11 @@ rate = 0.0
 concurrency = 0
 
 [server]
-# `kizuna run`: the HTTP API. Every request but /health needs
-# `Authorization: Bearer <token>`, the token read from the variable token_env names.
+# `kizuna run`: the HTTP API. Requests need `Authorization: Bearer <token>`, the token
+# read from the variable token_env names (Kannel's callbacks may pass it as ?token=).
 listen = \"127.0.0.1:8640\"
 token_env = \"KIZUNA_TOKEN\"
+open_status = true    # /health and /metrics answer without the token
 
 [kpi]
 # `report kpi`: a customer's reply, reaction or purchase counts for the latest contact

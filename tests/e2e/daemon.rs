@@ -376,3 +376,25 @@ fn json_logs_carry_request_ids_and_no_personal_data() {
         assert!(!text.contains(private), "{private} in the log:\n{text}");
     }
 }
+
+#[test]
+fn health_and_metrics_can_require_the_token() {
+    let h = TestHome::new();
+    let config = h.home().join("kizuna.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("open_status = true"), "{text}");
+    std::fs::write(
+        &config,
+        text.replace("open_status = true", "open_status = false"),
+    )
+    .unwrap();
+    let d = Daemon::start(&h);
+    for path in ["/health", "/metrics"] {
+        let resp = Daemon::agent()
+            .get(format!("{}{path}", d.base))
+            .call()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{path}");
+    }
+    assert_eq!(d.get("/health").0, 200, "with the token");
+}

@@ -66,6 +66,7 @@ pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<Ex
         writer: tx.clone(),
         token: Arc::new(token),
         reloader: reloader.clone(),
+        open_status: config.server.open_status,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
