@@ -467,6 +467,37 @@ pub enum BenchCommand {
     /// Store N customers with consent, then time a campaign to a script segment:
     /// evaluating it for everyone and queueing one message each.
     Campaign(BenchCampaignArgs),
+    /// Start the daemon on a scratch home and post N generated events over loopback from
+    /// C clients; report acknowledged events/s, request latency and (with --reloads) how
+    /// long a saved rules file takes to go live.
+    Http(BenchHttpArgs),
+}
+
+/// `kizuna bench http`.
+#[derive(Debug, Args)]
+pub struct BenchHttpArgs {
+    /// Events to post (at most; --seconds may stop it first).
+    #[arg(long, default_value_t = 200_000)]
+    pub events: usize,
+    /// Client threads posting at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Events per request (NDJSON).
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Pace the requests at this many events per second (default: as fast as the daemon
+    /// acknowledges). Latency is then measured from when each request was due.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Stop posting after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
+    /// After the load, save a rules file this many times and time each until it is live.
+    #[arg(long, default_value_t = 0)]
+    pub reloads: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kizuna bench campaign`.

@@ -121,8 +121,25 @@ impl Dispatcher {
     /// outcomes and `message_sent` events after, in batches: a crash mid-round leaves its
     /// messages `sending`, and they are sent again — at-least-once, deduplicated by id.
     pub fn run(&self, store: &mut Store, now: Timestamp) -> Result<DispatchReport, StoreError> {
+        let report = self.run_at_most(store, now, usize::MAX)?;
+        if report.considered > 0 {
+            store.flush()?;
+        }
+        Ok(report)
+    }
+
+    /// [`Dispatcher::run`] over the `max` messages that fell due first: a daemon works
+    /// through a large queue in slices between requests. `report.considered == max`
+    /// means more may be due. Outcomes and `message_sent` events are durable when it
+    /// returns; the projections are left for the caller's next [`Store::flush`].
+    pub fn run_at_most(
+        &self,
+        store: &mut Store,
+        now: Timestamp,
+        max: usize,
+    ) -> Result<DispatchReport, StoreError> {
         let mut report = DispatchReport::default();
-        let mut due = store.due_messages(now)?;
+        let mut due = store.due_messages_at_most(now, max)?;
         if due.is_empty() {
             return Ok(report);
         }
@@ -137,7 +154,6 @@ impl Dispatcher {
             }
             due = later;
         }
-        store.flush()?;
         Ok(report)
     }
 

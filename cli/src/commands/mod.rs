@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bench_campaign;
+pub mod bench_http;
 pub mod campaign;
 pub mod customer;
 pub mod demo;

@@ -79,6 +79,34 @@ pub struct Health {
     pub timers_due: usize,
 }
 
+/// The most appends one flush covers: bounds how long the first request of a group
+/// waits for the others' rules to run.
+const MAX_GROUP: usize = 64;
+
+/// The most timers fired, and messages dispatched, in one slice of the clock's work.
+/// A backlog (a restart after downtime, a campaign queueing thousands) is worked through
+/// in slices between requests instead of holding every request until it is done.
+const TICK_SLICE: usize = 200;
+
+/// A request to store events, waiting for its group's flush.
+type PendingAppend = (
+    Vec<Event>,
+    tracing::Span,
+    oneshot::Sender<Result<AppendReport, String>>,
+);
+
+/// What the writer thread owns.
+struct Writer {
+    store: Store,
+    dispatcher: Dispatcher,
+    metrics: Arc<Metrics>,
+    phones: super::inbound::PhoneBook,
+    last_checkpoint: std::time::Instant,
+}
+
+/// How often the projections are written while the daemon runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
 /// Runs the writer until [`Command::Shutdown`] or until every sender is gone.
 pub fn run(
     mut store: Store,
@@ -87,7 +115,6 @@ pub fn run(
     metrics: Arc<Metrics>,
 ) {
     store.observe_latency(Arc::clone(&metrics.rule_latency));
-    let mut phones = super::inbound::PhoneBook::default();
     match store.outbox() {
         Ok(all) => {
             let dead = all.iter().filter(|m| m.status.name() == "dead").count();
@@ -95,33 +122,103 @@ pub fn run(
         }
         Err(e) => tracing::error!(error = %e, "cannot count dead letters"),
     }
+    let mut writer = Writer {
+        store,
+        dispatcher,
+        metrics,
+        phones: super::inbound::PhoneBook::default(),
+        last_checkpoint: std::time::Instant::now(),
+    };
     let tick = Duration::from_secs(1);
     let mut last_tick = std::time::Instant::now();
+    let mut next: Option<Command> = None;
+    let mut behind = false;
     loop {
-        match commands.recv_timeout(tick.saturating_sub(last_tick.elapsed())) {
+        let wait = if behind {
+            Duration::ZERO
+        } else {
+            tick.saturating_sub(last_tick.elapsed())
+        };
+        let command = match next.take() {
+            Some(c) => Ok(c),
+            None => commands.recv_timeout(wait),
+        };
+        match command {
             Ok(Command::Append(events, span, reply)) => {
-                let _in_request = span.enter();
-                let profiles = phones.profiles(&events);
-                let result = store
-                    .append_owned(events)
-                    .and_then(|report| store.flush().map(|()| report))
-                    .map_err(|e| e.to_string());
-                match &result {
-                    Err(e) => tracing::error!(error = %e, "append failed"),
-                    Ok(r) if r.rule_errors > 0 => tracing::warn!(
-                        rule_errors = r.rule_errors,
-                        "rules failed on ingested events (the events are stored); see `kizuna rules errors`"
-                    ),
-                    Ok(_) => {}
+                // Group commit: every append already waiting joins this one, and one
+                // flush makes them all durable. Each batch is still stored (or refused)
+                // on its own; every reply waits for the flush.
+                let mut group = vec![(events, span, reply)];
+                while group.len() < MAX_GROUP {
+                    match commands.try_recv() {
+                        Ok(Command::Append(e, s, r)) => group.push((e, s, r)),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
                 }
-                if result.is_ok() {
-                    phones.stored(&store, &profiles);
-                }
-                let _ = reply.send(result);
+                writer.append(group);
             }
-            Ok(Command::InboundSms(sms, span, reply)) => {
+            Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(other) => writer.handle(other),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        // The clock, once a second (or between requests while it has a backlog): due
+        // timers fire, due messages go out. Cheap when nothing is due (both read ordered
+        // indexes).
+        if behind || last_tick.elapsed() >= tick {
+            last_tick = std::time::Instant::now();
+            behind = writer.tick(Timestamp::now());
+        }
+    }
+    if let Err(e) = writer.store.flush() {
+        tracing::error!(error = %e, "final flush failed");
+    }
+    tracing::info!("writer stopped; store flushed");
+}
+
+impl Writer {
+    /// Stores each batch of the group, flushes once, then answers every request.
+    fn append(&mut self, group: Vec<PendingAppend>) {
+        let mut done = Vec::with_capacity(group.len());
+        for (events, span, reply) in group {
+            let _in_request = span.enter();
+            let profiles = self.phones.profiles(&events);
+            let result = self.store.append_owned(events).map_err(|e| e.to_string());
+            match &result {
+                Err(e) => tracing::error!(error = %e, "append failed"),
+                Ok(r) if r.rule_errors > 0 => tracing::warn!(
+                    rule_errors = r.rule_errors,
+                    "rules failed on ingested events (the events are stored); see `kizuna rules errors`"
+                ),
+                Ok(_) => self.phones.stored(&self.store, &profiles),
+            }
+            drop(_in_request);
+            done.push((result, span, reply));
+        }
+        let flushed = self.store.sync_events().map_err(|e| e.to_string());
+        for (result, span, reply) in done {
+            let result = match (&flushed, result) {
+                (Err(e), _) => {
+                    let _in_request = span.enter();
+                    tracing::error!(error = %e, "flush failed; the events are not acknowledged");
+                    Err(e.clone())
+                }
+                (Ok(()), result) => result,
+            };
+            let _ = reply.send(result);
+        }
+    }
+
+    /// Everything but appends and shutdown.
+    fn handle(&mut self, command: Command) {
+        let store = &mut self.store;
+        match command {
+            Command::InboundSms(sms, span, reply) => {
                 let _in_request = span.enter();
-                let result = phones.record(&mut store, &sms);
+                let result = self.phones.record(store, &sms);
                 match &result {
                     Ok(r) if !r.duplicate => {
                         tracing::info!(events = r.events.len(), "inbound SMS recorded")
@@ -131,15 +228,15 @@ pub fn run(
                 }
                 let _ = reply.send(result);
             }
-            Ok(Command::Report(id, dlr_type, reply)) => {
-                let result = crate::commands::receipts::record_report(&mut store, id, dlr_type)
+            Command::Report(id, dlr_type, reply) => {
+                let result = crate::commands::receipts::record_report(store, id, dlr_type)
                     .map_err(|e| format!("{e:#}"));
                 let _ = reply.send(result);
             }
-            Ok(Command::Customer(id, reply)) => {
+            Command::Customer(id, reply) => {
                 let _ = reply.send(store.customer(&id).map_err(|e| e.to_string()));
             }
-            Ok(Command::Health(reply)) => {
+            Command::Health(reply) => {
                 let _ = reply.send(Health {
                     status: "ok",
                     rules: store.rules().version().to_owned(),
@@ -149,31 +246,45 @@ pub fn run(
                     timers_due: store.timers_due_count(Timestamp::now()).unwrap_or(0),
                 });
             }
-            Ok(Command::SetRules(rules)) => store.set_rules(rules),
-            Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {}
+            Command::SetRules(rules) => store.set_rules(rules),
+            // Handled by the loop.
+            Command::Append(..) | Command::Shutdown => {}
         }
-        // The clock, once a second: due timers fire, due messages go out. Cheap when
-        // nothing is due (both read ordered indexes).
-        if last_tick.elapsed() < tick {
-            continue;
-        }
-        last_tick = std::time::Instant::now();
-        let now = Timestamp::now();
-        match store.fire_due_timers(now) {
+    }
+
+    /// Fires due timers and dispatches due messages, a slice of each, and writes the
+    /// projections changed since the last tick (a checkpoint: what a restart after a
+    /// crash must re-fold). Returns whether a slice was full (more may be due).
+    fn tick(&mut self, now: Timestamp) -> bool {
+        let mut full = false;
+        match self.store.fire_due_timers_at_most(now, TICK_SLICE) {
             Ok(fired) => {
-                metrics.timers_fired.fetch_add(fired.appended, Relaxed);
-                metrics.rule_errors.fetch_add(fired.rule_errors, Relaxed);
+                full |= fired.appended as usize >= TICK_SLICE;
+                self.metrics.timers_fired.fetch_add(fired.appended, Relaxed);
+                self.metrics
+                    .rule_errors
+                    .fetch_add(fired.rule_errors, Relaxed);
             }
             Err(e) => tracing::error!(error = %e, "firing timers failed"),
         }
-        match dispatcher.run(&mut store, now) {
-            Ok(report) => metrics.add_dispatch(&report),
+        match self
+            .dispatcher
+            .run_at_most(&mut self.store, now, TICK_SLICE)
+        {
+            Ok(report) => {
+                full |= report.considered as usize >= TICK_SLICE;
+                self.metrics.add_dispatch(&report);
+            }
             Err(e) => tracing::error!(error = %e, "dispatch failed"),
         }
+        // Checkpoint at most once a second: bounds what a restart re-folds, without
+        // paying for it between every slice of a backlog.
+        if self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            self.last_checkpoint = std::time::Instant::now();
+            if let Err(e) = self.store.flush() {
+                tracing::error!(error = %e, "checkpoint failed");
+            }
+        }
+        full
     }
-    if let Err(e) = store.flush() {
-        tracing::error!(error = %e, "final flush failed");
-    }
-    tracing::info!("writer stopped; store flushed");
 }

@@ -12,7 +12,17 @@ impl Store {
     /// Read through the due index (`q` keys, ordered by due time), so a dispatcher that
     /// runs every second over a large, mostly finished outbox reads only what is due.
     pub fn due_messages(&self, now: Timestamp) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.due_messages_at_most(now, usize::MAX)
+    }
+
+    /// [`Store::due_messages`], the `max` that fell due first.
+    pub fn due_messages_at_most(
+        &self,
+        now: Timestamp,
+        max: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
         let mut ids = self.due_ids(now)?;
+        ids.truncate(max);
         ids.sort();
         let mut due = Vec::with_capacity(ids.len());
         for id in ids {

@@ -272,3 +272,35 @@ fn the_outbox_due_index_follows_every_status_change_and_is_rebuilt_for_old_store
     let store = open(&dir, None);
     assert_eq!(due(&store, "2026-03-01T00:00:00Z"), 1);
 }
+
+#[test]
+fn a_timer_backlog_fires_in_slices_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+        fn on_event(e, c) { schedule("remind", e.at + days(1)); }
+        fn on_timer(name, c, data) { tag("reminded"); }
+    "#;
+    let rules = Arc::new(RuleSet::compile(vec![("r.rhai".into(), script.into())], None).unwrap());
+    let mut store = open(&dir, Some(rules));
+    let events: Vec<_> = (0..5)
+        .map(|i| {
+            ev(&format!(
+                r#"{{"id":"v{i}","customer":"c-{i}","type":"visit","at":"2026-03-0{}T00:00:00Z"}}"#,
+                i + 1
+            ))
+        })
+        .collect();
+    store.append(&events).unwrap();
+    let now: jiff::Timestamp = "2026-04-01T00:00:00Z".parse().unwrap();
+    assert_eq!(store.timers_due_count(now).unwrap(), 5);
+    let first = store.fire_due_timers_at_most(now, 2).unwrap();
+    assert_eq!(first.appended, 2);
+    assert_eq!(store.timers_due_count(now).unwrap(), 3);
+    // The oldest went first: c-0 and c-1 (due 2 and 3 March).
+    for (id, tagged) in [("c-0", true), ("c-1", true), ("c-2", false)] {
+        let c = store.customer(&id.parse().unwrap()).unwrap().unwrap();
+        assert_eq!(c.tags.contains("reminded"), tagged, "{id}");
+    }
+    assert_eq!(store.fire_due_timers_at_most(now, 10).unwrap().appended, 3);
+    assert_eq!(store.timers_due_count(now).unwrap(), 0);
+}

@@ -120,9 +120,24 @@ impl Store {
     /// firings set and that are already due fire too, in further rounds (at most
     /// [`MAX_TIMER_ROUNDS`], so a script that reschedules itself at `now()` cannot spin).
     pub fn fire_due_timers(&mut self, now: Timestamp) -> Result<AppendReport, StoreError> {
+        self.fire_due_timers_at_most(now, usize::MAX)
+    }
+
+    /// [`Store::fire_due_timers`], stopping after `max` timers (the oldest due first): a
+    /// daemon that also answers requests fires a large backlog in slices, so no request
+    /// waits for all of it. `report.appended == max` means more may be due.
+    pub fn fire_due_timers_at_most(
+        &mut self,
+        now: Timestamp,
+        max: usize,
+    ) -> Result<AppendReport, StoreError> {
         let mut total = AppendReport::default();
         for _ in 0..MAX_TIMER_ROUNDS {
-            let round = self.fire_round(now)?;
+            let left = max.saturating_sub(total.appended as usize);
+            if left == 0 {
+                break;
+            }
+            let round = self.fire_round(now, left)?;
             if round.appended == 0 {
                 break;
             }
@@ -131,7 +146,7 @@ impl Store {
         Ok(total)
     }
 
-    fn fire_round(&mut self, now: Timestamp) -> Result<AppendReport, StoreError> {
+    fn fire_round(&mut self, now: Timestamp, max: usize) -> Result<AppendReport, StoreError> {
         // The due index is ordered by time: read only the timers that are due.
         let after_now = now
             .checked_add(jiff::SignedDuration::from_nanos(1))
@@ -140,6 +155,7 @@ impl Store {
         for item in self
             .tree
             .range(keys::due_bound(Timestamp::MIN)..keys::due_bound(after_now))
+            .take(max)
         {
             let (k, _) = item.map_err(|e| self.sled_err(e))?;
             let (customer, name) =
