@@ -96,6 +96,7 @@ fn the_api_checks_the_token_refuses_bad_batches_whole_and_is_idempotent() {
         "kizuna_rule_eval_seconds_count 2",
         "kizuna_rule_eval_seconds_bucket{le=\"1\"} 2",
         "kizuna_timers_due 0",
+        "# TYPE process_resident_memory_bytes gauge",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),
@@ -461,4 +462,78 @@ fn health_and_metrics_can_require_the_token() {
         assert_eq!(resp.status().as_u16(), 401, "{path}");
     }
     assert_eq!(d.get("/health").0, 200, "with the token");
+}
+
+/// The daemon's resident memory, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_thousand_reloads_do_not_grow_memory() {
+    let h = TestHome::new();
+    // Loyalty, tiers and the silence alarm with their fixtures: every reload compiles
+    // three scripts and runs their fixtures (the full pack takes ~10x longer in a debug
+    // build; what could leak — engines, ASTs, rule sets, fixture stores — is the same).
+    let rules = h.home().join("reloaded");
+    std::fs::create_dir(&rules).unwrap();
+    for f in [
+        "points.rhai",
+        "points.test.json",
+        "tiers.rhai",
+        "tiers.test.json",
+        "silence.rhai",
+        "silence.test.json",
+    ] {
+        std::fs::copy(h.home().join("rules").join(f), rules.join(f)).unwrap();
+    }
+    let d = Daemon::start_with(&h, &["--rules", rules.to_str().unwrap()], &[], None);
+    let agent = Daemon::agent();
+    let reload = || {
+        let mut r = agent
+            .post(format!("{}/rules/reload", d.base))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .send("")
+            .unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            200,
+            "{}",
+            r.body_mut().read_to_string().unwrap()
+        );
+    };
+    // Warm up: allocator arenas, caches and the first sets settle.
+    for _ in 0..50 {
+        reload();
+    }
+    let before = rss_kib(d.child.id());
+    let started = std::time::Instant::now();
+    for n in 0..1000 {
+        reload();
+        if n % 100 == 0 {
+            // Ingest goes on between reloads.
+            assert_eq!(
+                d.post(&purchase(&format!("m-{n}"), "c-1", 1000), Some(TOKEN))
+                    .0,
+                202
+            );
+        }
+    }
+    let after = rss_kib(d.child.id());
+    let (_, health) = d.get("/health");
+    assert_eq!(health["reload"]["reloads"], 1050);
+    eprintln!(
+        "1000 reloads in {:.1} s; RSS {before} KiB -> {after} KiB",
+        started.elapsed().as_secs_f64()
+    );
+    // A leaked rule set is hundreds of KiB; 1000 of them would be hundreds of MiB.
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew from {before} KiB to {after} KiB over 1000 reloads"
+    );
 }
