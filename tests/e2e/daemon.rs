@@ -537,3 +537,106 @@ fn a_thousand_reloads_do_not_grow_memory() {
         "RSS grew from {before} KiB to {after} KiB over 1000 reloads"
     );
 }
+
+#[test]
+fn rules_saved_during_a_load_loop_switch_versions_and_lose_no_event() {
+    let h = TestHome::new();
+    let rules = h.home().join("live");
+    std::fs::create_dir(&rules).unwrap();
+    // Loyalty only (no timers: every stored event is one of the posted purchases).
+    for f in [
+        "points.rhai",
+        "points.test.json",
+        "tiers.rhai",
+        "tiers.test.json",
+    ] {
+        std::fs::copy(h.home().join("rules").join(f), rules.join(f)).unwrap();
+    }
+    let d = Daemon::start_with(&h, &["--rules", rules.to_str().unwrap()], &[], None);
+    let version = |d: &Daemon| d.get("/health").1["rules"].as_str().unwrap().to_owned();
+    let v1 = version(&d);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let acknowledged = std::sync::atomic::AtomicU64::new(0);
+    let mut versions = vec![v1.clone()];
+    std::thread::scope(|scope| {
+        for client in 0..2 {
+            let (d, stop, acknowledged) = (&d, &stop, &acknowledged);
+            scope.spawn(move || {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let body: Vec<String> = (0..10)
+                        .map(|i| purchase(&format!("l-{client}-{n}-{i}"), "c-1", 100))
+                        .collect();
+                    let (status, report) = d.post(&body.join("\n"), Some(TOKEN));
+                    assert_eq!(status, 202, "{report}");
+                    assert_eq!(report["accepted"], 10, "{report}");
+                    acknowledged.fetch_add(10, std::sync::atomic::Ordering::Relaxed);
+                    n += 1;
+                }
+            });
+        }
+        // Stops the clients however this thread leaves the scope (an assertion too).
+        struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
+        // Two saves, the way editors do it, while the clients post.
+        let points = rules.join("points.rhai");
+        let text = std::fs::read_to_string(&points).unwrap();
+        for k in 1..=2 {
+            std::thread::sleep(Duration::from_millis(500));
+            let tmp = rules.join(".points.rhai.swp");
+            std::fs::write(&tmp, format!("// save {k}\n{text}")).unwrap();
+            std::fs::rename(&tmp, &points).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let v = version(&d);
+                if !versions.contains(&v) {
+                    versions.push(v);
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "save {k} never went live: {}",
+                    d.get("/health").1
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    let acknowledged = acknowledged.into_inner();
+    let (_, health) = d.get("/health");
+    assert_eq!(health["events"].as_u64(), Some(acknowledged), "{health}");
+    assert_eq!(health["reload"]["reloads"], 2, "{health}");
+    d.signal("-TERM");
+    let mut d = d;
+    assert!(d.child.wait().unwrap().success());
+    // Every event's effects name the version that ran on it; all three sets ran.
+    let shown = h
+        .run(&[
+            "customer",
+            "show",
+            "c-1",
+            "--json",
+            "--events",
+            &acknowledged.to_string(),
+        ])
+        .ok()
+        .json();
+    let events = shown["events"].as_array().unwrap();
+    assert_eq!(events.len() as u64, acknowledged);
+    let used: std::collections::BTreeSet<&str> = events
+        .iter()
+        .map(|e| e["_effects"]["rules"].as_str().unwrap())
+        .collect();
+    let expected: std::collections::BTreeSet<&str> = versions.iter().map(String::as_str).collect();
+    assert_eq!(used, expected);
+    assert_eq!(
+        shown["customer"]["stats"]["orders"].as_u64(),
+        Some(acknowledged)
+    );
+}
