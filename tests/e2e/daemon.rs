@@ -214,8 +214,24 @@ fn kill_9_loses_no_acknowledged_event() {
 fn delivery_reports_arrive_at_dlr_and_become_events() {
     let h = TestHome::new();
     let d = Daemon::start(&h);
-    let profile = r#"{"customer":"c-1","type":"profile","at":"2026-03-01T09:00:00+09:00","phone":"+81 90-7777-8888","tz":"Asia/Tokyo"}"#;
-    assert_eq!(d.post(profile, Some(TOKEN)).0, 202);
+    // The daemon dispatches by the wall clock, and quiet hours apply to every message:
+    // give the customer a time zone where it is about noon now.
+    let utc_hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 3600
+        % 24;
+    let offset = 12 - utc_hour as i64; // UTC+offset is "Etc/GMT-offset" (POSIX signs)
+    let tz = match offset {
+        0 => "Etc/GMT".to_owned(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    };
+    let profile = format!(
+        r#"{{"customer":"c-1","type":"profile","at":"2026-03-01T09:00:00+09:00","phone":"+81 90-7777-8888","tz":"{tz}"}}"#
+    );
+    assert_eq!(d.post(&profile, Some(TOKEN)).0, 202);
     let request = r#"{"customer":"c-1","type":"send_request","at":"2026-03-05T10:00:00+09:00","channel":"sms","template":"notice","class":"service","vars":{"text":"ready"}}"#;
     assert_eq!(d.post(request, Some(TOKEN)).0, 202);
     let open = |path: &str| {
