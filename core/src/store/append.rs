@@ -229,6 +229,7 @@ impl Store {
                 &mut block_effects,
             )?;
         }
+        timer_writes.write(self, &mut batch)?;
         let total = self.counter("events")? + accepted.len() as u64;
         batch.insert(keys::meta("events"), &total.to_be_bytes());
         self.apply(batch)?;

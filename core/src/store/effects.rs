@@ -299,7 +299,7 @@ pub(super) fn write_side_effects(
     if super::timers::is_timer_event(event) {
         // The timer has fired; an effect below may set it again.
         if let Some(name) = event.attr_str("name") {
-            timers.clear(store, batch, &event.customer, name)?;
+            timers.clear(store, &event.customer, name)?;
         }
     }
     for (n, e) in effects.iter().enumerate() {
@@ -347,9 +347,9 @@ pub(super) fn write_side_effects(
                     data: data.clone(),
                     script: e.script.clone(),
                 };
-                timers.set(store, batch, &timer)?;
+                timers.set(store, &timer)?;
             }
-            Effect::Cancel { name } => timers.clear(store, batch, &event.customer, name)?,
+            Effect::Cancel { name } => timers.clear(store, &event.customer, name)?,
             Effect::Alert { text, priority } => {
                 let alert = Alert {
                     priority: *priority,

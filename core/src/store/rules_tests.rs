@@ -304,3 +304,45 @@ fn a_timer_backlog_fires_in_slices_oldest_first() {
     assert_eq!(store.fire_due_timers_at_most(now, 10).unwrap().appended, 3);
     assert_eq!(store.timers_due_count(now).unwrap(), 0);
 }
+
+#[test]
+fn timers_set_and_cancelled_within_one_batch_leave_only_their_final_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+        fn on_event(e, c) {
+            if e.type == "visit" { schedule("t", e.at + days(1)); }
+            if e.type == "stop" { cancel("t"); }
+        }
+        fn on_timer(name, c, data) { tag("fired"); }
+    "#;
+    let rules = Arc::new(RuleSet::compile(vec![("t.rhai".into(), script.into())], None).unwrap());
+    let mut store = open(&dir, Some(rules));
+    let e = |id: &str, kind: &str, customer: &str, at: &str| {
+        ev(&format!(
+            r#"{{"id":"{id}","customer":"{customer}","type":"{kind}","at":"{at}"}}"#
+        ))
+    };
+    store
+        .append(&[
+            // c-1: set, cancelled, set again at the same time: one timer.
+            e("a1", "visit", "c-1", "2026-03-01T00:00:00Z"),
+            e("a2", "stop", "c-1", "2026-03-01T00:00:00Z"),
+            e("a3", "visit", "c-1", "2026-03-01T00:00:00Z"),
+            // c-2: set and cancelled: nothing.
+            e("b1", "visit", "c-2", "2026-03-01T00:00:00Z"),
+            e("b2", "stop", "c-2", "2026-03-01T01:00:00Z"),
+        ])
+        .unwrap();
+    let timers = store.timers().unwrap();
+    assert_eq!(timers.len(), 1, "{timers:?}");
+    assert_eq!(timers[0].customer.as_str(), "c-1");
+    // The same due time again in a later batch: still one index entry, fires once.
+    store
+        .append(&[e("a4", "visit", "c-1", "2026-03-01T00:00:00Z")])
+        .unwrap();
+    let now: jiff::Timestamp = "2026-03-10T00:00:00Z".parse().unwrap();
+    assert_eq!(store.timers_due_count(now).unwrap(), 1);
+    assert_eq!(store.fire_due_timers(now).unwrap().appended, 1);
+    assert!(store.timers().unwrap().is_empty());
+    assert_eq!(store.timers_due_count(now).unwrap(), 0);
+}
