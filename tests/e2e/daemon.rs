@@ -113,17 +113,21 @@ fn the_api_checks_the_token_refuses_bad_batches_whole_and_is_idempotent() {
     assert_eq!(shown["customer"]["stats"]["revenue"], 200);
 }
 
+/// A rules directory in the home with some files of the default pack.
+fn pack_subset(h: &TestHome, name: &str, files: &[&str]) -> std::path::PathBuf {
+    let dir = h.home().join(name);
+    std::fs::create_dir(&dir).unwrap();
+    for f in files {
+        std::fs::copy(h.home().join("rules").join(f), dir.join(f)).unwrap();
+    }
+    dir
+}
+
 #[test]
 fn kill_9_loses_no_acknowledged_event() {
     let h = TestHome::new();
     // Loyalty points only: no timers, so every stored event is one of the purchases.
-    let rules = h.home().join("points-only");
-    std::fs::create_dir(&rules).unwrap();
-    std::fs::copy(
-        h.home().join("rules/points.rhai"),
-        rules.join("points.rhai"),
-    )
-    .unwrap();
+    let rules = pack_subset(&h, "points-only", &["points.rhai"]);
     let rules_arg = ["--rules", rules.to_str().unwrap()];
     let d = Daemon::start_with(&h, &rules_arg, &[], None);
     // Four clients post batches of five purchases as fast as they can; kill -9 lands in
@@ -496,18 +500,18 @@ fn a_thousand_reloads_do_not_grow_memory() {
     // Loyalty, tiers and the silence alarm with their fixtures: every reload compiles
     // three scripts and runs their fixtures (the full pack takes ~10x longer in a debug
     // build; what could leak — engines, ASTs, rule sets, fixture stores — is the same).
-    let rules = h.home().join("reloaded");
-    std::fs::create_dir(&rules).unwrap();
-    for f in [
-        "points.rhai",
-        "points.test.json",
-        "tiers.rhai",
-        "tiers.test.json",
-        "silence.rhai",
-        "silence.test.json",
-    ] {
-        std::fs::copy(h.home().join("rules").join(f), rules.join(f)).unwrap();
-    }
+    let rules = pack_subset(
+        &h,
+        "reloaded",
+        &[
+            "points.rhai",
+            "points.test.json",
+            "tiers.rhai",
+            "tiers.test.json",
+            "silence.rhai",
+            "silence.test.json",
+        ],
+    );
     let d = Daemon::start_with(&h, &["--rules", rules.to_str().unwrap()], &[], None);
     let agent = Daemon::agent();
     let reload = || {
@@ -557,17 +561,17 @@ fn a_thousand_reloads_do_not_grow_memory() {
 #[test]
 fn rules_saved_during_a_load_loop_switch_versions_and_lose_no_event() {
     let h = TestHome::new();
-    let rules = h.home().join("live");
-    std::fs::create_dir(&rules).unwrap();
     // Loyalty only (no timers: every stored event is one of the posted purchases).
-    for f in [
-        "points.rhai",
-        "points.test.json",
-        "tiers.rhai",
-        "tiers.test.json",
-    ] {
-        std::fs::copy(h.home().join("rules").join(f), rules.join(f)).unwrap();
-    }
+    let rules = pack_subset(
+        &h,
+        "live",
+        &[
+            "points.rhai",
+            "points.test.json",
+            "tiers.rhai",
+            "tiers.test.json",
+        ],
+    );
     let d = Daemon::start_with(&h, &["--rules", rules.to_str().unwrap()], &[], None);
     let version = |d: &Daemon| d.get("/health").1["rules"].as_str().unwrap().to_owned();
     let v1 = version(&d);
