@@ -378,4 +378,54 @@ mod tests {
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
+
+    /// The wording guard with a competitor configured (the pack ships the list empty, so
+    /// its own fixtures cannot reach that branch).
+    #[test]
+    fn the_wording_guard_refuses_disparaging_a_listed_competitor() {
+        let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("guards")).unwrap();
+        std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+        let script = std::fs::read_to_string(pack.join("guards/wording.rhai"))
+            .unwrap()
+            .replace(
+                "const COMPETITORS = [];",
+                "const COMPETITORS = [\"Beanzilla\"];",
+            );
+        std::fs::write(dir.path().join("guards/wording.rhai"), script).unwrap();
+        for t in ["notice.email"] {
+            std::fs::copy(
+                pack.join("templates").join(t),
+                dir.path().join("templates").join(t),
+            )
+            .unwrap();
+        }
+        let case = |name: &str, text: &str, status: &str| {
+            serde_json::json!({
+                "name": name,
+                "customer": {"id": "c-1", "email": "aiko@example.jp", "tz": "Asia/Tokyo"},
+                "events": [
+                    {"type": "opt_in", "at": "2026-01-01T00:00:00Z", "channel": "email"},
+                    {"type": "send_request", "at": "2026-03-05T02:00:00Z", "channel": "email",
+                     "template": "notice", "class": "marketing",
+                     "vars": {"subject": "News", "text": text}}
+                ],
+                "dispatch_at": "2026-03-05T03:00:00Z",
+                "expect": {"messages": [{"template": "notice", "status": serde_json::from_str::<serde_json::Value>(status).unwrap()}]}
+            })
+        };
+        let fixture = serde_json::json!({"cases": [
+            case("named and disparaged", "Our beans beat BEANZILLA, whose roast is Terrible",
+                 r#"{"state": "suppressed", "reason": "disparages Beanzilla: terrible"}"#),
+            case("named fairly", "Beanzilla fans welcome", r#"{"state": "sent"}"#),
+            case("disparaging without a name", "terrible weather, warm coffee", r#"{"state": "sent"}"#),
+        ]});
+        let file = dir.path().join("guards/wording.test.json");
+        std::fs::write(&file, fixture.to_string()).unwrap();
+        let rules = Arc::new(RuleSet::load_dir(dir.path()).unwrap());
+        for result in run_file(&rules, &file).unwrap() {
+            assert!(result.passed(), "{}: {:?}", result.name, result.failures);
+        }
+    }
 }
