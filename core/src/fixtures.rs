@@ -394,13 +394,11 @@ mod tests {
                 "const COMPETITORS = [\"Beanzilla\"];",
             );
         std::fs::write(dir.path().join("guards/wording.rhai"), script).unwrap();
-        for t in ["notice.email"] {
-            std::fs::copy(
-                pack.join("templates").join(t),
-                dir.path().join("templates").join(t),
-            )
-            .unwrap();
-        }
+        std::fs::copy(
+            pack.join("templates/notice.email"),
+            dir.path().join("templates/notice.email"),
+        )
+        .unwrap();
         let case = |name: &str, text: &str, status: &str| {
             serde_json::json!({
                 "name": name,
