@@ -359,6 +359,15 @@ impl Dispatcher {
         Ok((decision, errors))
     }
 
+    /// The configured channels by name, each with where its messages go
+    /// ([`Channel::describe`]): what a health check shows an operator.
+    pub fn channels(&self) -> BTreeMap<String, String> {
+        self.channels
+            .iter()
+            .map(|(name, c)| (name.clone(), c.describe()))
+            .collect()
+    }
+
     /// Sending threads: the most any channel asks for, at most 64.
     fn concurrency(&self) -> usize {
         self.channels

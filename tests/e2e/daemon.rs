@@ -11,6 +11,13 @@ fn the_api_checks_the_token_refuses_bad_batches_whole_and_is_idempotent() {
     let d = Daemon::start(&h);
     let (status, health) = d.get("/health");
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    // The embedded default: file channels under the home.
+    let email = health["channels"]["email"].as_str().unwrap_or_default();
+    assert!(
+        email.starts_with("files in ") && email.contains("outbox"),
+        "{health}"
+    );
+    assert!(health["channels"]["sms"].as_str().is_some(), "{health}");
 
     assert_eq!(d.post(&purchase("e1", "c-1", 100), None).0, 401);
     assert_eq!(

@@ -228,7 +228,8 @@ async fn health(State(state): State<AppState>) -> Response {
                 .unwrap_or_default();
             Json(json!({
                 "status": h.status, "rules": h.rules, "events": h.events,
-                "customers": h.customers, "queue": h.queue, "reload": reload,
+                "customers": h.customers, "queue": h.queue, "timers_due": h.timers_due,
+                "channels": h.channels, "reload": reload,
             }))
             .into_response()
         }

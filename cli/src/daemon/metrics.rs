@@ -247,6 +247,7 @@ mod tests {
             customers: 2,
             queue: 1,
             timers_due: 0,
+            channels: std::collections::BTreeMap::new(),
         };
         let text = m.render(&health, &ReloadStatus::default());
         for line in [

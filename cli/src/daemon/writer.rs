@@ -77,6 +77,8 @@ pub struct Health {
     pub queue: usize,
     /// Timers due and not fired yet (the clock is behind when this stays above zero).
     pub timers_due: usize,
+    /// The channels messages go out through: name → where (a directory, `host:port`).
+    pub channels: std::collections::BTreeMap<String, String>,
 }
 
 /// The most appends one flush covers: bounds how long the first request of a group
@@ -244,6 +246,7 @@ impl Writer {
                     customers: store.customer_count().unwrap_or(0),
                     queue: store.due_count(Timestamp::now()).unwrap_or(0),
                     timers_due: store.timers_due_count(Timestamp::now()).unwrap_or(0),
+                    channels: self.dispatcher.channels(),
                 });
             }
             Command::SetRules(rules) => store.set_rules(rules),
