@@ -131,12 +131,16 @@ pub fn record_report(
     });
     let event = Event::from_json_str(&json.to_string()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     store.append(&[event])?;
-    store.flush()?;
+    // Durable now; the projection is written with the daemon's next checkpoint (or the
+    // command's flush below), not once per report.
+    store.sync_events()?;
     Ok(Some(format!("{kind} {id}")))
 }
 
 fn record(home: &Home, path: &str) -> anyhow::Result<Option<String>> {
     let (id, dlr_type) = parse_report(path)?;
     let (_, mut store) = home.open_store()?;
-    record_report(&mut store, id, dlr_type)
+    let recorded = record_report(&mut store, id, dlr_type)?;
+    store.flush()?;
+    Ok(recorded)
 }

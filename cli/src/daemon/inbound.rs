@@ -272,7 +272,7 @@ impl PhoneBook {
         let ids = events.iter().map(|e| e.id.to_string()).collect();
         let report = store
             .append_owned(events)
-            .and_then(|r| store.flush().map(|()| r))
+            .and_then(|r| store.sync_events().map(|()| r))
             .map_err(|e| InboundError::Store(e.to_string()))?;
         Ok(Recorded {
             customer: customer.to_string(),
