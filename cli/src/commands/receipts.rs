@@ -3,8 +3,8 @@
 //! Kannel calls the `dlr_url` of a message (`/dlr?id=m-12-0&type=%d`) when the network
 //! reports delivery. Each report becomes a `message_delivered` or `message_failed` event
 //! of the message's customer, so delivery is part of the history like everything else.
-//! The daemon will serve the same path; until then this command listens for a bounded
-//! time or number of reports (a cron job, or a test).
+//! The daemon serves the same path (`kizuna run`, `GET /dlr`); without a daemon this
+//! command listens for a bounded time or number of reports (a cron job, or a test).
 
 use std::{
     io::{BufRead, BufReader, Write},
