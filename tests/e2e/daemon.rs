@@ -315,7 +315,13 @@ fn a_saved_rule_change_goes_live_and_a_broken_one_is_kept_out() {
     let health = wait_for(&|h| h["rules"] != v1.as_str());
     let v2 = health["rules"].as_str().unwrap().to_owned();
     assert_eq!(health["reload"]["reloads"], 1, "{health}");
+    assert_eq!(health["reload"]["active"], v2.as_str(), "{health}");
     assert_eq!(d.post(&purchase("r-2", "c-1", 1000), Some(TOKEN)).0, 202);
+    // Saving the same text again is not a change: no second swap.
+    let same = std::fs::read_to_string(&points).unwrap();
+    std::fs::write(&points, same).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(d.get("/health").1["reload"]["reloads"], 1);
 
     // A broken script: the running set stays, the error says where.
     let broken = h.home().join("rules/zz_broken.rhai");

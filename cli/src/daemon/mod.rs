@@ -39,6 +39,7 @@ pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<Ex
         );
     }
     let rule_set = home.load_rules(rules)?;
+    let version = rule_set.version().to_owned();
     let dispatcher = crate::commands::outbox::dispatcher(home, rules)?;
     let (_, mut store) = home.open_store()?;
     store.set_rules(rule_set);
@@ -50,7 +51,7 @@ pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<Ex
             .name("kizuna-writer".into())
             .spawn(move || writer::run(store, dispatcher, rx, counters))?
     };
-    let reloader = reload::Reloader::new(home.rules_dir_or(rules), tx.clone());
+    let reloader = reload::Reloader::new(home.rules_dir_or(rules), tx.clone(), version);
     {
         let watcher = reloader.clone();
         std::thread::Builder::new()

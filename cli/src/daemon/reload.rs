@@ -29,6 +29,8 @@ pub struct ReloadStatus {
     pub failures: u64,
     /// Why the last attempt failed, if it did.
     pub last_error: Option<String>,
+    /// The version running now.
+    pub active: String,
 }
 
 /// Reloads rules for the daemon.
@@ -41,24 +43,44 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// A reloader for `dir` feeding `writer`.
-    pub fn new(dir: PathBuf, writer: Sender<Command>) -> Self {
+    /// A reloader for `dir` feeding `writer`, which runs version `active` now.
+    pub fn new(dir: PathBuf, writer: Sender<Command>, active: String) -> Self {
         Self {
             dir,
             writer,
-            status: Arc::default(),
+            status: Arc::new(Mutex::new(ReloadStatus {
+                active,
+                ..ReloadStatus::default()
+            })),
         }
     }
 
     /// Compiles the directory, runs its fixtures, and hands the set to the writer if both
-    /// pass. Returns the new version, or why the running set was kept.
+    /// pass. Returns the new version, or why the running set was kept. Forced (the API,
+    /// SIGHUP): swaps even when nothing changed.
     pub fn reload(&self) -> Result<String, String> {
+        self.reload_when(true)
+    }
+
+    /// The watcher's reload: one save can reach it as more than one batch of file events
+    /// (an editor's temporary file, then the rename), and a set whose version is already
+    /// running is not swapped or counted again.
+    fn reload_changed(&self) {
+        let _ = self.reload_when(false);
+    }
+
+    fn reload_when(&self, forced: bool) -> Result<String, String> {
         let result = candidate(&self.dir);
         let mut status = self
             .status
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match result {
+            Ok(rules) if !forced && rules.version() == status.active => {
+                tracing::debug!(version = status.active, "rules unchanged");
+                status.last_error = None;
+                Ok(status.active.clone())
+            }
             Ok(rules) => {
                 let version = rules.version().to_owned();
                 if self.writer.send(Command::SetRules(rules)).is_err() {
@@ -66,6 +88,7 @@ impl Reloader {
                 }
                 status.reloads += 1;
                 status.last_error = None;
+                status.active.clone_from(&version);
                 tracing::info!(version, "rules reloaded");
                 Ok(version)
             }
@@ -98,7 +121,7 @@ impl Reloader {
                     Err(_) => true,
                 };
                 if relevant {
-                    let _ = this.reload();
+                    this.reload_changed();
                 }
             },
         )?;
