@@ -31,6 +31,9 @@ pub struct ReloadStatus {
     pub last_error: Option<String>,
     /// The version running now.
     pub active: String,
+    /// Sets compiled and tested since start, swapped or not (a watcher that reacted to
+    /// its own reads would make this climb with no save).
+    pub attempts: u64,
 }
 
 /// Reloads rules for the daemon.
@@ -75,6 +78,7 @@ impl Reloader {
             .status
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        status.attempts += 1;
         match result {
             Ok(rules) if !forced && rules.version() == status.active => {
                 tracing::debug!(version = status.active, "rules unchanged");
