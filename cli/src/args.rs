@@ -495,6 +495,11 @@ pub struct BenchHttpArgs {
     /// After the load, save a rules file this many times and time each until it is live.
     #[arg(long, default_value_t = 0)]
     pub reloads: usize,
+    /// Post a year of history (events dated over the past year) instead of live traffic
+    /// (the last hour): the daemon then also fires the year's timers and sends their
+    /// messages while it ingests, the work a backfill through the API brings.
+    #[arg(long)]
+    pub history: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

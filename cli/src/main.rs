@@ -115,7 +115,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Dispatch(args)) => commands::bench::dispatch(args),
         Command::Bench(BenchCommand::Replay(args)) => commands::bench_campaign::replay(args),
         Command::Bench(BenchCommand::Campaign(args)) => commands::bench_campaign::campaign(args),
-        Command::Bench(BenchCommand::Http(args)) => commands::bench_http::http(args),
+        Command::Bench(BenchCommand::Http(args)) => commands::bench_http::http(args, rules),
     }
 }
 

@@ -292,9 +292,27 @@ pub fn bench_events(
     customers: usize,
     now: Timestamp,
 ) -> impl Iterator<Item = String> {
+    bench_events_over(
+        seed,
+        n,
+        customers,
+        now,
+        SignedDuration::from_hours(365 * 24),
+    )
+}
+
+/// [`bench_events`] spread over `span` before `now` instead of a year: a short span is
+/// live traffic, whose timers fall due after the run rather than during it.
+pub fn bench_events_over(
+    seed: u64,
+    n: usize,
+    customers: usize,
+    now: Timestamp,
+    span: SignedDuration,
+) -> impl Iterator<Item = String> {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let start = now - SignedDuration::from_hours(365 * 24);
-    let step = SignedDuration::from_secs(365 * 24 * 3600) / (n.max(1) as i32);
+    let start = now - span;
+    let step = span / (n.max(1) as i32);
     (0..n).map(move |i| {
         let at = at_text(start + step * (i as i32));
         let customer = format!("c-{:07}", rng.usize(..customers.max(1)));

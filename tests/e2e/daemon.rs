@@ -677,3 +677,29 @@ fn rules_saved_during_a_load_loop_switch_versions_and_lose_no_event() {
         Some(acknowledged)
     );
 }
+
+#[test]
+fn bench_http_drives_a_real_daemon_and_checks_every_event_was_acknowledged() {
+    let h = TestHome::new();
+    let out = h
+        .run(&[
+            "bench",
+            "http",
+            "--events",
+            "300",
+            "--concurrency",
+            "2",
+            "--batch",
+            "10",
+            "--reloads",
+            "1",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(out["events_acknowledged"], 300, "{out}");
+    assert_eq!(out["requests"], 30, "{out}");
+    assert_eq!(out["failed_requests"], 0, "{out}");
+    assert!(out["request_ms"]["p99"].as_f64().unwrap() > 0.0, "{out}");
+    assert!(out["reload_ms"]["max"].as_f64().unwrap() > 0.0, "{out}");
+}

@@ -1,5 +1,9 @@
 //! `kizuna bench http`: a load generator for the daemon, on loopback.
 //!
+//! The events are live traffic by default (dated over the last hour; `--history` dates
+//! them over the past year, so their timers fire and their messages go out during the
+//! run).
+//!
 //! Starts `kizuna run` on a scratch home with the default pack (a child process, so the
 //! figures include HTTP, JSON, the writer thread, the rules and the flush before every
 //! 202), posts generated events from `--concurrency` client threads in batches of
@@ -141,8 +145,24 @@ struct Figures {
     reload_ms: Option<Millis>,
 }
 
-/// Runs the benchmark.
-pub fn http(args: &BenchHttpArgs) -> anyhow::Result<ExitCode> {
+/// Copies the directory tree `from` to `to` (which must not exist).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the benchmark with the rules in `rules` (`--rules`; copied into the scratch home,
+/// since `--reloads` edits them) or the default pack.
+pub fn http(args: &BenchHttpArgs, rules: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     if args.events == 0 || args.batch == 0 || args.concurrency == 0 {
         bail!("--events, --batch and --concurrency must be at least 1");
     }
@@ -150,11 +170,21 @@ pub fn http(args: &BenchHttpArgs) -> anyhow::Result<ExitCode> {
         bail!("--rate must be a positive number of events per second");
     }
     let (_dir, home) = scratch_home()?;
-    // A year of history ending now: recent events set timers in the future, as live
-    // traffic would.
+    if let Some(dir) = rules {
+        std::fs::remove_dir_all(home.rules_dir())?;
+        copy_tree(dir, &home.rules_dir()).with_context(|| format!("copying {}", dir.display()))?;
+    }
+    // Live traffic: the last hour, so timers set by the events fall due after the run, as
+    // they would in a shop. --history: the past year, whose timers fire during the run.
     let now = Timestamp::now();
     let customers = (args.events / 20).max(1);
-    let lines: Vec<String> = sample::bench_events(1, args.events, customers, now).collect();
+    let span = if args.history {
+        jiff::SignedDuration::from_hours(365 * 24)
+    } else {
+        jiff::SignedDuration::from_hours(1)
+    };
+    let lines: Vec<String> =
+        sample::bench_events_over(1, args.events, customers, now, span).collect();
     let bodies: Vec<String> = lines.chunks(args.batch).map(|c| c.join("\n")).collect();
     let mut daemon = Daemon::start(home.root())?;
 
