@@ -12,6 +12,7 @@ mod daemon;
 mod home;
 mod import;
 mod pack;
+mod query;
 mod sample;
 mod table;
 

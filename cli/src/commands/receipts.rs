@@ -29,16 +29,6 @@ fn kind(dlr_type: u32) -> Option<&'static str> {
     }
 }
 
-fn query(path: &str) -> Vec<(String, String)> {
-    path.split_once('?')
-        .map(|(_, q)| q)
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
 /// Listens on `addr` until `max` reports or `seconds` have passed.
 pub fn listen(home: &Home, addr: &str, max: usize, seconds: u64) -> anyhow::Result<ExitCode> {
     let listener = TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
@@ -95,8 +85,8 @@ pub fn parse_report(path: &str) -> anyhow::Result<(MessageId, u32)> {
     if !path.starts_with("/dlr") {
         anyhow::bail!("unknown path {path:?}");
     }
-    let q = query(path);
-    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let q = crate::query::params(path.split_once('?').map_or("", |(_, q)| q));
+    let get = |k: &str| q.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
     let id: MessageId = get("id")
         .context("a report needs id")?
         .parse()

@@ -220,18 +220,9 @@ async fn get_customer(State(state): State<AppState>, Path(id): Path<String>) -> 
 async fn health(State(state): State<AppState>) -> Response {
     match ask(&state, Command::Health).await {
         Ok(h) => {
-            let reload = state
-                .reloader
-                .status
-                .lock()
-                .map(|s| s.clone())
-                .unwrap_or_default();
-            Json(json!({
-                "status": h.status, "rules": h.rules, "events": h.events,
-                "customers": h.customers, "queue": h.queue, "timers_due": h.timers_due,
-                "channels": h.channels, "reload": reload,
-            }))
-            .into_response()
+            let mut body = json!(h);
+            body["reload"] = json!(state.reloader.status());
+            Json(body).into_response()
         }
         Err(r) => r,
     }
@@ -322,12 +313,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         Ok(h) => h,
         Err(r) => return r,
     };
-    let reload = state
-        .reloader
-        .status
-        .lock()
-        .map(|s| s.clone())
-        .unwrap_or_default();
+    let reload = state.reloader.status();
     (
         [(
             axum::http::header::CONTENT_TYPE,

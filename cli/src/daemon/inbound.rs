@@ -42,7 +42,7 @@ impl InboundSms {
     /// as its raw UTF-16BE bytes, so with `coding=2` (`%c`) the text is decoded from
     /// UTF-16BE; otherwise it is UTF-8.
     pub fn from_query(query: &str) -> Result<Self, String> {
-        let params = params(query);
+        let params = crate::query::params(query);
         let text_of = |name: &str| {
             params
                 .get(name)
@@ -80,34 +80,9 @@ impl InboundSms {
 
 /// The `token` parameter of a callback URL (Kannel cannot send an `Authorization` header).
 pub fn query_token(query: &str) -> Option<String> {
-    params(query)
+    crate::query::params(query)
         .remove("token")
         .map(|v| String::from_utf8_lossy(&v).into_owned())
-}
-
-/// The parameters of a query string, values as bytes.
-fn params(query: &str) -> HashMap<String, Vec<u8>> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                String::from_utf8_lossy(&decode(k.as_bytes())).into_owned(),
-                decode(v.as_bytes()),
-            )
-        })
-        .collect()
-}
-
-/// Percent-decoding of a query component, `+` as a space, to bytes (the text may be
-/// UTF-16).
-fn decode(component: &[u8]) -> Vec<u8> {
-    let spaced: Vec<u8> = component
-        .iter()
-        .map(|&b| if b == b'+' { b' ' } else { b })
-        .collect();
-    percent_encoding::percent_decode(&spaced).collect()
 }
 
 /// What happened to an inbound message.

@@ -41,8 +41,7 @@ pub struct ReloadStatus {
 pub struct Reloader {
     dir: PathBuf,
     writer: Sender<Command>,
-    /// Shared with `/health`.
-    pub status: Arc<Mutex<ReloadStatus>>,
+    status: Arc<Mutex<ReloadStatus>>,
 }
 
 impl Reloader {
@@ -56,6 +55,17 @@ impl Reloader {
                 ..ReloadStatus::default()
             })),
         }
+    }
+
+    /// The reload figures as they are now, for `/health` and `/metrics`.
+    pub fn status(&self) -> ReloadStatus {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReloadStatus> {
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Compiles the directory, runs its fixtures, and hands the set to the writer if both
@@ -74,10 +84,7 @@ impl Reloader {
 
     fn reload_when(&self, forced: bool) -> Result<String, String> {
         let result = candidate(&self.dir);
-        let mut status = self
-            .status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut status = self.lock();
         status.attempts += 1;
         match result {
             Ok(rules) if !forced && rules.version() == status.active => {

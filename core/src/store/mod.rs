@@ -325,9 +325,6 @@ impl Store {
     /// `flush` every few seconds, so a crash costs a few seconds of re-folding at start.
     pub fn sync_events(&mut self) -> Result<(), StoreError> {
         self.check_writable()?;
-        if self.temporary {
-            return Ok(());
-        }
         self.sync()
     }
 
