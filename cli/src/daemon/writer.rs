@@ -21,7 +21,7 @@ use kizuna_core::{
     customer::Customer,
     dispatch::Dispatcher,
     ids::CustomerId,
-    store::{AppendReport, Store},
+    store::{AppendReport, MessageStatus, Store},
 };
 use tokio::sync::oneshot;
 
@@ -119,7 +119,10 @@ pub fn run(
     store.observe_latency(Arc::clone(&metrics.rule_latency));
     match store.outbox() {
         Ok(all) => {
-            let dead = all.iter().filter(|m| m.status.name() == "dead").count();
+            let dead = all
+                .iter()
+                .filter(|m| matches!(m.status, MessageStatus::Dead { .. }))
+                .count();
             metrics.dead_letters.store(dead as u64, Relaxed);
         }
         Err(e) => tracing::error!(error = %e, "cannot count dead letters"),
