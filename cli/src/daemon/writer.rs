@@ -107,7 +107,7 @@ struct Writer {
 }
 
 /// How often the projections are written while the daemon runs.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs the writer until [`Command::Shutdown`] or until every sender is gone.
 pub fn run(

@@ -12,7 +12,7 @@ use super::{
     effects::{self, Recorded},
     ids::{self, id_hash},
     keys,
-    timers::TimerWrites,
+    pending_timers::PendingTimers,
 };
 use crate::event::Event;
 
@@ -138,7 +138,19 @@ impl Store {
                 ready
             })
             .collect();
-        let result = self.append_inner(&events);
+        // Taken out for the append, so effects can read the store while changing it.
+        let mut timers = std::mem::take(&mut self.pending_timers);
+        let result = self.append_inner(&events, &mut timers);
+        self.pending_timers = timers;
+        let result = result.and_then(|report| {
+            let timers = self.pending_timers.len();
+            if self.dirty >= self.options.checkpoint_customers
+                || timers >= self.options.checkpoint_customers
+            {
+                self.checkpoint()?;
+            }
+            Ok(report)
+        });
         if result.is_err() {
             // Projections may already hold events that never reached the log.
             self.poisoned = true;
@@ -146,7 +158,11 @@ impl Store {
         result
     }
 
-    fn append_inner(&mut self, events: &[Ready<'_>]) -> Result<AppendReport, StoreError> {
+    fn append_inner(
+        &mut self,
+        events: &[Ready<'_>],
+        timers: &mut PendingTimers,
+    ) -> Result<AppendReport, StoreError> {
         self.load_ids()?;
         let first_seq = self.next_seq;
         let mut report = AppendReport::default();
@@ -159,7 +175,6 @@ impl Store {
         let mut block_first = first_seq;
         let mut seq = first_seq;
         let rules = Arc::clone(&self.rules);
-        let mut timer_writes = TimerWrites::default();
         for prepared in events {
             let (event, hash) = (&prepared.event, prepared.id_hash);
             if self.is_stored(hash, event, first_seq, &accepted)? {
@@ -186,7 +201,7 @@ impl Store {
             report.rule_errors += folded.errors.len() as u64;
             effects::write_side_effects(
                 self,
-                &mut timer_writes,
+                timers,
                 &mut batch,
                 seq,
                 event,
@@ -229,16 +244,12 @@ impl Store {
                 &mut block_effects,
             )?;
         }
-        timer_writes.write(self, &mut batch)?;
         let total = self.counter("events")? + accepted.len() as u64;
         batch.insert(keys::meta("events"), &total.to_be_bytes());
         self.apply(batch)?;
         self.next_seq = seq;
         self.write_sealed()?;
         report.appended = accepted.len() as u64;
-        if self.dirty >= self.options.checkpoint_customers {
-            self.checkpoint()?;
-        }
         tracing::debug!(
             appended = report.appended,
             duplicates = report.duplicates,

@@ -7,7 +7,9 @@
 //! current. At open, events from `checkpoint` on are replayed, each into its customer's
 //! record only if that record has not folded it yet. A crash at any point — between log
 //! batches, in the middle of a checkpoint — therefore ends with every projection equal to
-//! the fold of exactly the events in the log.
+//! the fold of exactly the events in the log. Timers follow the same rule
+//! ([`super::pending_timers`]): changed in memory, written before `checkpoint`, and
+//! re-applied from the log tail at open.
 
 use super::batch::Batch;
 use std::{collections::HashMap, sync::Arc};
@@ -214,6 +216,13 @@ impl Store {
             self.apply(batch)?;
         }
         let written = dirty.len();
+        let timers = self.pending_timers.len();
+        let mut pending = std::mem::take(&mut self.pending_timers);
+        let batches = pending.drain(self, RECORDS_PER_BATCH);
+        self.pending_timers = pending;
+        for batch in batches? {
+            self.apply(batch)?;
+        }
         let mut last = Batch::default();
         last.insert(keys::meta("checkpoint"), &self.next_seq.to_be_bytes());
         self.apply(last)?;
@@ -221,7 +230,12 @@ impl Store {
         if self.cache.len() > self.options.cached_customers {
             self.cache.clear();
         }
-        tracing::debug!(records = written, upto = self.next_seq, "checkpoint");
+        tracing::debug!(
+            records = written,
+            timers,
+            upto = self.next_seq,
+            "checkpoint"
+        );
         Ok(())
     }
 
@@ -241,6 +255,7 @@ impl Store {
             None => keys::block(0).to_vec(),
         };
         let mut replayed = 0u64;
+        let mut timers = std::mem::take(&mut self.pending_timers);
         let blocks: Vec<(sled::IVec, sled::IVec)> = self
             .tree
             .range(start..keys::block(u64::MAX).to_vec())
@@ -256,11 +271,15 @@ impl Store {
                 .collect();
             for (seq, event) in events.into_iter().filter(|(seq, _)| *seq >= from) {
                 let effects = stored.get(&seq).map_or(&[][..], Vec::as_slice);
+                // Timers are re-applied whatever the record holds: a checkpoint cut short
+                // may have written the record but not the timers.
+                timers.record(self, &event, effects)?;
                 self.fold(seq, &Arc::new(event), EffectSource::Stored(effects))?;
                 replayed += 1;
             }
             self.write_sealed()?;
         }
+        self.pending_timers = timers;
         tracing::info!(
             replayed,
             "replayed the log tail into projections after an unclean stop"

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Store, StoreError, keys, timers::TimerWrites};
+use super::{Store, StoreError, keys, pending_timers::PendingTimers};
 use crate::{
     customer::Customer,
     event::Event,
@@ -282,11 +282,11 @@ pub(super) fn apply_to_customer(
     (kept, errors)
 }
 
-/// Adds the outbox, timer and alert entries of an event's effects, and its rule errors, to
-/// `batch`.
+/// Adds the outbox and alert entries of an event's effects, and its rule errors, to `batch`;
+/// notes its timer changes in `timers` (written at the next checkpoint).
 pub(super) fn write_side_effects(
     store: &Store,
-    timers: &mut TimerWrites,
+    timers: &mut PendingTimers,
     batch: &mut Batch,
     seq: u64,
     event: &Event,
@@ -296,12 +296,7 @@ pub(super) fn write_side_effects(
     let json_err =
         |e: serde_json::Error| store.corrupt(event.id.as_str().as_bytes(), e.to_string());
     let at = event.at.instant();
-    if super::timers::is_timer_event(event) {
-        // The timer has fired; an effect below may set it again.
-        if let Some(name) = event.attr_str("name") {
-            timers.clear(store, &event.customer, name)?;
-        }
-    }
+    timers.record(store, event, effects)?;
     for (n, e) in effects.iter().enumerate() {
         let n = n as u32;
         match &e.effect {
@@ -335,21 +330,6 @@ pub(super) fn write_side_effects(
                 );
                 batch.insert(keys::outbox_due(Timestamp::MIN, seq, n), &[][..]);
             }
-            Effect::Schedule {
-                name,
-                at: due,
-                data,
-            } => {
-                let timer = Timer {
-                    customer: event.customer.clone(),
-                    name: name.clone(),
-                    due: *due,
-                    data: data.clone(),
-                    script: e.script.clone(),
-                };
-                timers.set(store, &timer)?;
-            }
-            Effect::Cancel { name } => timers.clear(store, &event.customer, name)?,
             Effect::Alert { text, priority } => {
                 let alert = Alert {
                     priority: *priority,

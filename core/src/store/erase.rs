@@ -69,6 +69,8 @@ impl Store {
     /// The removed bytes may survive in sled's old log segments until [`Store::compact`].
     pub fn erase_customer(&mut self, id: &CustomerId) -> Result<Option<EraseReport>, StoreError> {
         self.flush()?;
+        // A scratch store does not checkpoint on flush: its pending timers go here.
+        self.pending_timers.forget(id);
         let entries = self.history_entries(id)?;
         let record = self.stored_record(id)?;
         if entries.is_empty() && record.is_none() {

@@ -15,10 +15,11 @@
 //! | `a`    | seq, effect index                | staff alert                              |
 //! | `r`    | seq, error index                 | rule error                               |
 //!
-//! A block, its id list, its effects, and the outbox, timer, alert and rule-error entries
-//! those effects produce are written in one sled batch with the event counter, so an event
-//! is never stored without its effects or the other way round. Customer records are written later, at checkpoints; see
-//! [`super::checkpoint`] for why that is safe.
+//! A block, its id list, its effects, and the outbox, alert and rule-error entries those
+//! effects produce are written in one sled batch with the event counter, so an event is
+//! never stored without its effects or the other way round. Customer records and timers
+//! (`t`, `d`) are written later, at checkpoints; see [`super::checkpoint`] and
+//! [`super::pending_timers`] for why that is safe.
 
 use crate::ids::CustomerId;
 
@@ -113,13 +114,11 @@ pub(crate) fn due_time(key: &[u8]) -> Option<jiff::Timestamp> {
     jiff::Timestamp::from_nanosecond((ordered ^ (1 << 127)) as i128).ok()
 }
 
-/// Customer id and timer name from a due-index key.
-pub(crate) fn parse_due(key: &[u8]) -> Option<(CustomerId, String)> {
+/// The timer key a due-index key points at (same customer and name, `t` instead of the
+/// time): how a read tells which timer an index entry belongs to without parsing it.
+pub(crate) fn timer_of_due(key: &[u8]) -> Option<Vec<u8>> {
     let rest = key.get(17..)?;
-    let nul = rest.iter().position(|&b| b == 0)?;
-    let customer = CustomerId::new(std::str::from_utf8(&rest[..nul]).ok()?).ok()?;
-    let name = std::str::from_utf8(&rest[nul + 1..]).ok()?.to_owned();
-    Some((customer, name))
+    Some(prefixed(TIMER, rest))
 }
 
 fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
@@ -177,7 +176,7 @@ mod tests {
             late > due_bound(t("2026-01-02T00:00:00Z"))
                 || late.starts_with(&due_bound(t("2026-01-02T00:00:00Z")))
         );
-        assert_eq!(parse_due(&late), Some((c, "a".to_owned())));
+        assert_eq!(timer_of_due(&late), Some(timer(&c, "a")));
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod erase;
 mod ids;
 mod keys;
 mod outbox;
+mod pending_timers;
 mod read;
 mod record;
 mod rfm;
@@ -208,6 +209,8 @@ pub struct Store {
     baskets_dirty: bool,
     /// A scratch store ([`Store::open_temporary`]): never synced to disk.
     temporary: bool,
+    /// Timer changes since the last checkpoint ([`pending_timers`]).
+    pending_timers: pending_timers::PendingTimers,
 }
 
 impl Store {
@@ -262,6 +265,7 @@ impl Store {
             baskets_until: 0,
             baskets_dirty: false,
             temporary,
+            pending_timers: Default::default(),
         };
         store.check_schema()?;
         store.load_baskets()?;
@@ -318,8 +322,8 @@ impl Store {
         self.sync()
     }
 
-    /// Makes every append so far durable — events, their effects, timers, outbox — but
-    /// does not write the projections. That is [`Store::flush`]'s larger half, and it is
+    /// Makes every append so far durable — events, their effects, outbox — but does not
+    /// write the projections and timers. That is [`Store::flush`]'s larger half, and it is
     /// not needed for durability: opening a store re-folds the events after the last
     /// checkpoint. A daemon acknowledging each request calls this per request and
     /// `flush` every few seconds, so a crash costs a few seconds of re-folding at start.

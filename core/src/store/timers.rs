@@ -6,13 +6,8 @@
 //! what it did. The event id is derived from customer, timer name and due time, so firing
 //! the same timer twice (two ticks racing, a restart) stores it once.
 
-use super::batch::Batch;
 use jiff::Timestamp;
 use serde_json::{Map, Value};
-
-use std::collections::HashMap;
-
-use crate::ids::CustomerId;
 
 use super::{AppendReport, Store, StoreError, Timer, keys};
 use crate::{event::Event, ids::EventKind, time::EventTime};
@@ -29,127 +24,66 @@ pub(super) fn is_timer_event(event: &Event) -> bool {
     matches!(&event.kind, EventKind::Other(k) if k == TIMER_EVENT)
 }
 
-/// Timer writes within one append: keeps the due index in step with the timers, including
-/// timers set and reset earlier in the same batch (not yet visible in the tree).
-///
-/// Sets and clears are collected per timer and written once, at the end of the append
-/// ([`TimerWrites::write`]): a timer reset by every purchase costs three writes (old index
-/// entry out, timer and new index entry in) however often the batch resets it, instead of
-/// four per reset. Timers are most of what an append writes: about one per event with the
-/// default pack.
-#[derive(Debug, Default)]
-pub(super) struct TimerWrites {
-    timers: HashMap<Vec<u8>, Pending>,
-}
-
-/// One timer's state before the append and after the effects so far.
-#[derive(Debug)]
-struct Pending {
-    customer: CustomerId,
-    name: String,
-    /// Its due time in the tree when the append started.
-    stored: Option<Timestamp>,
-    /// What it is now: set (to this), or cleared.
-    now: Option<Timer>,
-}
-
-impl TimerWrites {
-    fn entry(
-        &mut self,
-        store: &Store,
-        customer: &CustomerId,
-        name: &str,
-    ) -> Result<&mut Pending, StoreError> {
-        use std::collections::hash_map::Entry;
-        match self.timers.entry(keys::timer(customer, name)) {
-            Entry::Occupied(e) => Ok(e.into_mut()),
-            Entry::Vacant(e) => {
-                let stored = match store.tree.get(e.key()).map_err(|err| store.sled_err(err))? {
-                    Some(v) => {
-                        let timer: Timer = serde_json::from_slice(&v)
-                            .map_err(|err| store.corrupt(e.key(), err.to_string()))?;
-                        Some(timer.due)
-                    }
-                    None => None,
-                };
-                Ok(e.insert(Pending {
-                    customer: customer.clone(),
-                    name: name.to_owned(),
-                    stored,
-                    now: None,
-                }))
-            }
-        }
-    }
-
-    /// Sets (or resets) a timer.
-    pub(super) fn set(&mut self, store: &Store, timer: &Timer) -> Result<(), StoreError> {
-        self.entry(store, &timer.customer, &timer.name)?.now = Some(timer.clone());
-        Ok(())
-    }
-
-    /// Removes a timer, if set.
-    pub(super) fn clear(
-        &mut self,
-        store: &Store,
-        customer: &CustomerId,
-        name: &str,
-    ) -> Result<(), StoreError> {
-        self.entry(store, customer, name)?.now = None;
-        Ok(())
-    }
-
-    /// Adds the collected changes to `batch`.
-    pub(super) fn write(self, store: &Store, batch: &mut Batch) -> Result<(), StoreError> {
-        for (key, p) in self.timers {
-            let new_due = p.now.as_ref().map(|t| t.due);
-            if p.stored != new_due {
-                if let Some(old) = p.stored {
-                    batch.remove(keys::due(old, &p.customer, &p.name));
-                }
-                if let Some(due) = new_due {
-                    batch.insert(keys::due(due, &p.customer, &p.name), &[]);
-                }
-            }
-            match &p.now {
-                Some(timer) => {
-                    let json = serde_json::to_vec(timer)
-                        .map_err(|e| store.corrupt(&key, e.to_string()))?;
-                    batch.insert(key, json);
-                }
-                None if p.stored.is_some() => batch.remove(key),
-                None => {}
-            }
-        }
-        Ok(())
-    }
-}
-
 impl Store {
+    /// A timer as the tree holds it (as of the last checkpoint).
+    pub(super) fn stored_timer(&self, timer_key: &[u8]) -> Result<Option<Timer>, StoreError> {
+        match self.tree.get(timer_key).map_err(|e| self.sled_err(e))? {
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| self.corrupt(timer_key, e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// The tree's due-index entries before `bound`, in due order, without those of timers
+    /// that changed since the checkpoint (their pending state is what counts).
+    fn stored_due_before<'a>(
+        &'a self,
+        bound: &[u8],
+    ) -> impl Iterator<Item = Result<(sled::IVec, Vec<u8>), StoreError>> + 'a {
+        self.tree
+            .range(keys::due_bound(Timestamp::MIN)..bound.to_vec())
+            .filter_map(move |item| {
+                let (k, _) = match item {
+                    Ok(pair) => pair,
+                    Err(e) => return Some(Err(self.sled_err(e))),
+                };
+                let Some(timer_key) = keys::timer_of_due(&k) else {
+                    return Some(Err(self.corrupt(&k, "bad due-index key")));
+                };
+                (!self.pending_timers.hides(&timer_key)).then_some(Ok((k, timer_key)))
+            })
+    }
+
     /// When the earliest pending timer falls due, if any: lets a clock (the daemon, a
     /// replay) sleep until then instead of polling.
     pub fn next_timer_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        let Some(item) = self.tree.scan_prefix([keys::DUE]).next() else {
-            return Ok(None);
+        let end = keys::due_bound(Timestamp::MAX);
+        let stored = match self.stored_due_before(&end).next() {
+            Some(item) => {
+                let (k, _) = item?;
+                Some(keys::due_time(&k).ok_or_else(|| self.corrupt(&k, "bad due-index key"))?)
+            }
+            None => None,
         };
-        let (k, _) = item.map_err(|e| self.sled_err(e))?;
-        keys::due_time(&k)
-            .map(Some)
-            .ok_or_else(|| self.corrupt(&k, "bad due-index key"))
+        let pending = self
+            .pending_timers
+            .due_before(&end)
+            .next()
+            .map(|(_, t)| t.due);
+        Ok(match (stored, pending) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 
     /// How many timers are due at or before `now` and not fired yet: zero while the
     /// daemon's clock keeps up, growing when it falls behind.
     pub fn timers_due_count(&self, now: Timestamp) -> Result<usize, StoreError> {
-        let after_now = now
-            .checked_add(jiff::SignedDuration::from_nanos(1))
-            .unwrap_or(now);
-        let mut n = 0;
-        for item in self
-            .tree
-            .range(keys::due_bound(Timestamp::MIN)..keys::due_bound(after_now))
-        {
-            item.map_err(|e| self.sled_err(e))?;
+        let bound = keys::due_bound(after(now));
+        let mut n = self.pending_timers.due_before(&bound).count();
+        for item in self.stored_due_before(&bound) {
+            item?;
             n += 1;
         }
         Ok(n)
@@ -187,32 +121,28 @@ impl Store {
     }
 
     fn fire_round(&mut self, now: Timestamp, max: usize) -> Result<AppendReport, StoreError> {
-        // The due index is ordered by time: read only the timers that are due.
-        let after_now = now
-            .checked_add(jiff::SignedDuration::from_nanos(1))
-            .unwrap_or(now);
-        let mut due = Vec::new();
-        for item in self
-            .tree
-            .range(keys::due_bound(Timestamp::MIN)..keys::due_bound(after_now))
-            .take(max)
-        {
-            let (k, _) = item.map_err(|e| self.sled_err(e))?;
-            let (customer, name) =
-                keys::parse_due(&k).ok_or_else(|| self.corrupt(&k, "bad due-index key"))?;
-            let tkey = keys::timer(&customer, &name);
-            let v = self
-                .tree
-                .get(&tkey)
-                .map_err(|e| self.sled_err(e))?
+        // The due index is ordered by time: read only the timers that are due, from the
+        // tree and from the changes since the checkpoint, and take the earliest of both.
+        let bound = keys::due_bound(after(now));
+        let mut due: Vec<(Vec<u8>, Timer)> = Vec::new();
+        for item in self.stored_due_before(&bound).take(max) {
+            let (k, timer_key) = item?;
+            let timer = self
+                .stored_timer(&timer_key)?
                 .ok_or_else(|| self.corrupt(&k, "the due index points at no timer"))?;
-            let timer: Timer =
-                serde_json::from_slice(&v).map_err(|e| self.corrupt(&tkey, e.to_string()))?;
-            due.push(timer);
+            due.push((k.to_vec(), timer));
         }
+        due.extend(
+            self.pending_timers
+                .due_before(&bound)
+                .take(max)
+                .map(|(k, t)| (k.to_vec(), t.clone())),
+        );
+        due.sort_by(|a, b| a.0.cmp(&b.0));
+        due.truncate(max);
         let events: Vec<Event> = due
             .into_iter()
-            .map(|t| {
+            .map(|(_, t)| {
                 let mut attrs = Map::new();
                 attrs.insert("name".into(), Value::String(t.name.clone()));
                 attrs.insert("data".into(), t.data);
@@ -230,4 +160,10 @@ impl Store {
             .collect();
         self.append_owned(events)
     }
+}
+
+/// The instant just after `now`: the due-index bound that includes timers due at `now`.
+fn after(now: Timestamp) -> Timestamp {
+    now.checked_add(jiff::SignedDuration::from_nanos(1))
+        .unwrap_or(now)
 }
