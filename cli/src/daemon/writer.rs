@@ -106,7 +106,8 @@ struct Writer {
     last_checkpoint: std::time::Instant,
 }
 
-/// How often the projections are written while the daemon runs.
+/// How often the projections and timers are written while the daemon runs (on the store's
+/// background thread). A restart after a crash re-folds at most about this much traffic.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs the writer until [`Command::Shutdown`] or until every sender is gone.
@@ -283,11 +284,12 @@ impl Writer {
             }
             Err(e) => tracing::error!(error = %e, "dispatch failed"),
         }
-        // Checkpoint at most once a second: bounds what a restart re-folds, without
-        // paying for it between every slice of a backlog.
+        // Checkpoint every few seconds: bounds what a restart re-folds, without paying for
+        // it between every slice of a backlog. Written in the background: requests do
+        // not wait for it.
         if self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
             self.last_checkpoint = std::time::Instant::now();
-            if let Err(e) = self.store.flush() {
+            if let Err(e) = self.store.checkpoint_in_background() {
                 tracing::error!(error = %e, "checkpoint failed");
             }
         }

@@ -147,7 +147,7 @@ impl Store {
             if self.dirty >= self.options.checkpoint_customers
                 || timers >= self.options.checkpoint_customers
             {
-                self.checkpoint()?;
+                self.start_checkpoint()?;
             }
             Ok(report)
         });

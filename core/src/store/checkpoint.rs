@@ -179,11 +179,22 @@ impl Store {
         }
     }
 
-    /// Writes every dirty record, then marks the whole log as projected. Clean records stay
-    /// cached unless the cache has grown past its limit.
+    /// Writes every dirty record and timer, then marks the whole log as projected, and
+    /// returns when all of it is written. Clean records stay cached unless the cache has
+    /// grown past its limit.
     pub(super) fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.start_checkpoint()?;
+        self.wait_checkpoints()?;
+        self.evict();
+        Ok(())
+    }
+
+    /// [`Store::checkpoint`], with the writes left to the background thread
+    /// ([`super::background`]) of a live store: the caller goes on at once. Everything a
+    /// checkpoint writes stays in memory until it is written, so reads are unaffected.
+    pub(super) fn start_checkpoint(&mut self) -> Result<(), StoreError> {
         self.check_writable()?;
-        if self.dirty == 0 && self.counter("checkpoint")? == self.next_seq {
+        if self.dirty == 0 && self.pending_timers.len() == 0 && self.checkpointed == self.next_seq {
             return Ok(());
         }
         self.write_baskets()?;
@@ -194,7 +205,8 @@ impl Store {
             .filter(|(_, c)| c.dirty)
             .map(|(id, _)| id.clone())
             .collect();
-        let mut customers = self.counter("customers")?;
+        let mut customers = self.customers_stored()?;
+        let mut batches = Vec::new();
         for chunk in dirty.chunks(RECORDS_PER_BATCH) {
             let mut batch = Batch::default();
             for id in chunk {
@@ -213,22 +225,27 @@ impl Store {
                 cached.is_new = false;
             }
             batch.insert(keys::meta("customers"), &customers.to_be_bytes());
-            self.apply(batch)?;
+            batches.push(batch);
         }
+        self.customers_stored = Some(customers);
         let written = dirty.len();
         let timers = self.pending_timers.len();
         let mut pending = std::mem::take(&mut self.pending_timers);
-        let batches = pending.drain(self, RECORDS_PER_BATCH);
+        let timer_batches = pending.drain(self, RECORDS_PER_BATCH);
         self.pending_timers = pending;
-        for batch in batches? {
-            self.apply(batch)?;
-        }
+        batches.extend(timer_batches?);
         let mut last = Batch::default();
         last.insert(keys::meta("checkpoint"), &self.next_seq.to_be_bytes());
-        self.apply(last)?;
+        batches.push(last);
+        self.checkpointed = self.next_seq;
         self.dirty = 0;
-        if self.cache.len() > self.options.cached_customers {
-            self.cache.clear();
+        match &self.background {
+            Some(background) => background.submit(batches),
+            None => {
+                for batch in batches {
+                    self.apply(batch)?;
+                }
+            }
         }
         tracing::debug!(
             records = written,
@@ -236,7 +253,39 @@ impl Store {
             upto = self.next_seq,
             "checkpoint"
         );
+        if self.cache.len() > self.options.cached_customers || self.pending_timers.too_many() {
+            self.wait_checkpoints()?;
+            self.evict();
+        }
         Ok(())
+    }
+
+    /// Waits for the background thread to write every checkpoint started so far.
+    pub(super) fn wait_checkpoints(&self) -> Result<(), StoreError> {
+        match &self.background {
+            Some(background) => background.wait().map_err(|e| self.sled_err(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets clean records and timers once there are too many (every checkpoint written).
+    fn evict(&mut self) {
+        if self.cache.len() > self.options.cached_customers {
+            self.cache.clear();
+        }
+        self.pending_timers.trim();
+    }
+
+    /// The customer counter as the last checkpoint left it.
+    pub(super) fn customers_stored(&mut self) -> Result<u64, StoreError> {
+        match self.customers_stored {
+            Some(n) => Ok(n),
+            None => {
+                let n = self.counter("customers")?;
+                self.customers_stored = Some(n);
+                Ok(n)
+            }
+        }
     }
 
     /// Replays log entries after the last checkpoint into the records that missed them.

@@ -170,6 +170,7 @@ impl Store {
         batch.insert(keys::meta("events"), &events.to_be_bytes());
         batch.insert(keys::meta("customers"), &customers.to_be_bytes());
         self.apply(batch)?;
+        self.customers_stored = Some(customers);
         self.sync()?;
         self.cache.remove(id);
         if let Some(index) = self.ids.as_mut() {
@@ -193,8 +194,11 @@ impl Store {
             tree,
             path,
             options,
+            background,
             ..
         } = self;
+        // Its handle on the tree would keep the database (and its lock) open.
+        drop(background);
         let fresh = sibling(&path, ".compact");
         let old = sibling(&path, ".old");
         if fresh.exists() {

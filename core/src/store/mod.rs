@@ -15,6 +15,7 @@
 //! projection". See [`keys`] for the layout.
 
 mod append;
+mod background;
 mod baskets;
 mod batch;
 mod kv;
@@ -211,6 +212,12 @@ pub struct Store {
     temporary: bool,
     /// Timer changes since the last checkpoint ([`pending_timers`]).
     pending_timers: pending_timers::PendingTimers,
+    /// Writes checkpoints of a live store ([`background`]).
+    background: Option<background::Background>,
+    /// The sequence up to which the last checkpoint (written or under way) covers the log.
+    checkpointed: u64,
+    /// The customer counter as of that checkpoint (read from the tree when `None`).
+    customers_stored: Option<u64>,
 }
 
 impl Store {
@@ -266,12 +273,24 @@ impl Store {
             baskets_dirty: false,
             temporary,
             pending_timers: Default::default(),
+            background: None,
+            checkpointed: 0,
+            customers_stored: None,
         };
         store.check_schema()?;
         store.load_baskets()?;
         store.index_outbox()?;
         store.next_seq = store.last_seq()?.map_or(0, |s| s + 1);
+        store.checkpointed = store.counter("checkpoint")?;
         store.recover()?;
+        if let Some(tree) = store.tree.as_sled() {
+            let background =
+                background::Background::start(tree.clone()).map_err(|source| StoreError::Io {
+                    path: store.path.clone(),
+                    source,
+                })?;
+            store.background = Some(background);
+        }
         Ok(store)
     }
 
@@ -332,6 +351,15 @@ impl Store {
         self.sync()
     }
 
+    /// Starts a checkpoint (writing projections and timers) and returns without waiting
+    /// for it: a live store writes it on a background thread. Durability does not depend
+    /// on it ([`Store::sync_events`] is enough); it bounds how much of the log a restart
+    /// after a crash re-folds. A daemon calls this every few seconds, and [`Store::flush`]
+    /// when it stops.
+    pub fn checkpoint_in_background(&mut self) -> Result<(), StoreError> {
+        self.start_checkpoint()
+    }
+
     /// sled's flush alone.
     fn sync(&self) -> Result<(), StoreError> {
         match &self.db {
@@ -342,7 +370,7 @@ impl Store {
     }
 
     fn check_writable(&self) -> Result<(), StoreError> {
-        if self.poisoned {
+        if self.poisoned || self.background.as_ref().is_some_and(|b| b.failed()) {
             return Err(StoreError::Poisoned {
                 path: self.path.clone(),
             });

@@ -174,8 +174,8 @@ impl PendingTimers {
     }
 
     /// Writes every change into batches of at most `per_batch` timers (a timer's record
-    /// and index entries always in the same batch); the timers stay known, clean, unless
-    /// there are more than [`KEEP_CLEAN`].
+    /// and index entries always in the same batch); the timers stay known, clean, until
+    /// [`PendingTimers::trim`].
     pub(super) fn drain(
         &mut self,
         store: &Store,
@@ -215,11 +215,23 @@ impl PendingTimers {
             batches.push(batch);
         }
         self.dirty = 0;
-        if self.changes.len() > KEEP_CLEAN {
-            self.changes.clear();
-            self.due.clear();
-        }
         Ok(batches)
+    }
+
+    /// Whether more timers are known than [`PendingTimers::trim`] keeps.
+    pub(super) fn too_many(&self) -> bool {
+        self.changes.len() > KEEP_CLEAN
+    }
+
+    /// Forgets the clean timers if there are too many. Only once they are written: until
+    /// then they hide stale entries of the tree.
+    pub(super) fn trim(&mut self) {
+        if self.too_many() {
+            self.changes.retain(|_, p| p.dirty);
+            let changes = &self.changes;
+            self.due
+                .retain(|_, timer_key| changes.contains_key(timer_key));
+        }
     }
 }
 

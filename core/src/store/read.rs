@@ -40,14 +40,19 @@ impl Store {
     /// Every customer: stored ones in id order (with their unsaved changes), then customers
     /// created since the last checkpoint.
     pub fn customers(&self) -> impl Iterator<Item = Result<Customer, StoreError>> + '_ {
-        let stored = self.tree.scan_prefix([keys::CUSTOMER]).map(move |item| {
-            let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let record = Record::decode(&v).map_err(|e| self.corrupt(&k, e))?;
-            Ok(match self.cache.get(&record.customer.id) {
-                Some(d) => Customer::clone(&d.record.customer),
-                None => Arc::unwrap_or_clone(record.customer),
-            })
-        });
+        // Records of a checkpoint under way are neither new nor in the tree yet.
+        let written = self.wait_checkpoints();
+        let stored = std::iter::once(written)
+            .filter_map(Result::err)
+            .map(Err)
+            .chain(self.tree.scan_prefix([keys::CUSTOMER]).map(move |item| {
+                let (k, v) = item.map_err(|e| self.sled_err(e))?;
+                let record = Record::decode(&v).map_err(|e| self.corrupt(&k, e))?;
+                Ok(match self.cache.get(&record.customer.id) {
+                    Some(d) => Customer::clone(&d.record.customer),
+                    None => Arc::unwrap_or_clone(record.customer),
+                })
+            }));
         let mut fresh: Vec<&Customer> = self
             .cache
             .values()
@@ -261,6 +266,10 @@ impl Store {
     /// Number of customers with a projection.
     pub fn customer_count(&self) -> Result<u64, StoreError> {
         let fresh = self.cache.values().filter(|d| d.is_new).count() as u64;
-        Ok(self.counter("customers")? + fresh)
+        let stored = match self.customers_stored {
+            Some(n) => n,
+            None => self.counter("customers")?,
+        };
+        Ok(stored + fresh)
     }
 }

@@ -282,3 +282,43 @@ fn co_purchase_statistics_count_each_purchase_once_across_crashes() {
     let c1 = CustomerId::new("c-1").unwrap();
     assert_eq!(store.customer(&c1).unwrap().unwrap().stats.orders, 2);
 }
+
+#[test]
+fn a_checkpoint_under_way_changes_nothing_readers_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    let day = |d: u32| format!("2026-01-{d:02}T00:00:00Z");
+    let first: Vec<Event> = (0..40)
+        .map(|i| {
+            purchase(
+                &format!("a{i}"),
+                &format!("c-{}", i % 10),
+                &day(1 + i % 20),
+                100,
+            )
+        })
+        .collect();
+    store.append(&first).unwrap();
+    store.checkpoint_in_background().unwrap();
+    // New customers and more orders while the thread may still be writing the first lot.
+    let second: Vec<Event> = (0..20)
+        .map(|i| purchase(&format!("b{i}"), &format!("c-{}", 5 + i % 10), &day(21), 10))
+        .collect();
+    store.append(&second).unwrap();
+    let check = |store: &Store| {
+        assert_eq!(store.customer_count().unwrap(), 15);
+        let customers: Vec<crate::customer::Customer> =
+            store.customers().map(Result::unwrap).collect();
+        assert_eq!(customers.len(), 15);
+        let revenue: i64 = customers.iter().map(|c| c.stats.revenue).sum();
+        assert_eq!(revenue, 40 * 100 + 20 * 10);
+    };
+    check(&store);
+    store.checkpoint_in_background().unwrap();
+    check(&store);
+    store.sync_events().unwrap();
+    drop(store);
+    let store = open(&dir);
+    check(&store);
+    assert_eq!(store.counter("checkpoint").unwrap(), 60);
+}
