@@ -51,6 +51,9 @@ pub struct Customer {
     /// again, and each customer's share of the co-purchase statistics ([`crate::basket`]).
     #[serde(default)]
     pub items: LiteMap<String, ItemStat>,
+    /// Timers set by rules, by name ([`crate::timer`]).
+    #[serde(default, skip_serializing_if = "LiteMap::is_empty")]
+    pub timers: LiteMap<String, crate::timer::ScheduledTimer>,
 }
 
 /// One message sent to the customer.
@@ -184,6 +187,7 @@ impl Customer {
             loyalty: Loyalty::default(),
             contacts: Vec::new(),
             items: LiteMap::new(),
+            timers: LiteMap::new(),
         }
     }
 

@@ -43,6 +43,7 @@ pub mod rfm;
 pub mod rules;
 pub mod store;
 pub mod time;
+pub mod timer;
 
 pub use customer::Customer;
 pub use event::{Event, FieldError};

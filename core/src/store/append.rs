@@ -12,7 +12,6 @@ use super::{
     effects::{self, Recorded},
     ids::{self, id_hash},
     keys,
-    pending_timers::PendingTimers,
 };
 use crate::event::Event;
 
@@ -138,15 +137,8 @@ impl Store {
                 ready
             })
             .collect();
-        // Taken out for the append, so effects can read the store while changing it.
-        let mut timers = std::mem::take(&mut self.pending_timers);
-        let result = self.append_inner(&events, &mut timers);
-        self.pending_timers = timers;
-        let result = result.and_then(|report| {
-            let timers = self.pending_timers.len();
-            if self.dirty >= self.options.checkpoint_customers
-                || timers >= self.options.checkpoint_customers
-            {
+        let result = self.append_inner(&events).and_then(|report| {
+            if self.dirty >= self.options.checkpoint_customers {
                 self.start_checkpoint()?;
             }
             Ok(report)
@@ -158,11 +150,7 @@ impl Store {
         result
     }
 
-    fn append_inner(
-        &mut self,
-        events: &[Ready<'_>],
-        timers: &mut PendingTimers,
-    ) -> Result<AppendReport, StoreError> {
+    fn append_inner(&mut self, events: &[Ready<'_>]) -> Result<AppendReport, StoreError> {
         self.load_ids()?;
         let first_seq = self.next_seq;
         let mut report = AppendReport::default();
@@ -201,7 +189,6 @@ impl Store {
             report.rule_errors += folded.errors.len() as u64;
             effects::write_side_effects(
                 self,
-                timers,
                 &mut batch,
                 seq,
                 event,

@@ -7,9 +7,8 @@
 //! current. At open, events from `checkpoint` on are replayed, each into its customer's
 //! record only if that record has not folded it yet. A crash at any point — between log
 //! batches, in the middle of a checkpoint — therefore ends with every projection equal to
-//! the fold of exactly the events in the log. Timers follow the same rule
-//! ([`super::pending_timers`]): changed in memory, written before `checkpoint`, and
-//! re-applied from the log tail at open.
+//! the fold of exactly the events in the log. Timers are part of the record, and each
+//! record's due-index entry is written in the same batch ([`super::due`]).
 
 use super::batch::Batch;
 use std::{collections::HashMap, sync::Arc};
@@ -17,7 +16,6 @@ use std::{collections::HashMap, sync::Arc};
 use super::{
     Store, StoreError, block, effects, keys,
     record::{self, HistEntry, Record},
-    timers,
 };
 use crate::{
     customer::Customer,
@@ -71,20 +69,7 @@ impl Store {
         event: &Arc<Event>,
         source: EffectSource<'_>,
     ) -> Result<Folded, StoreError> {
-        let mut created = false;
-        if !self.cache.contains_key(&event.customer) {
-            let (record, is_new) = match self.stored_record(&event.customer)? {
-                Some(record) => (record, false),
-                None => (Record::new(Customer::new(event.customer.clone())), true),
-            };
-            created = is_new;
-            let cached = Cached {
-                record,
-                dirty: false,
-                is_new,
-            };
-            self.cache.insert(event.customer.clone(), cached);
-        }
+        let created = self.load_cached(&event.customer)?;
         let mut folded = Folded {
             created,
             ..Folded::default()
@@ -96,6 +81,7 @@ impl Store {
         if seq < record.applied_until {
             return Ok(folded);
         }
+        let earliest_before = record.customer.earliest_timer();
         if !cached.dirty {
             cached.dirty = true;
             self.dirty += 1;
@@ -115,7 +101,7 @@ impl Store {
         match source {
             EffectSource::Rules(rules) => {
                 let mut evaluation = crate::rules::with_baskets(&self.baskets, || {
-                    if timers::is_timer_event(event) {
+                    if crate::timer::is_timer_event(event) {
                         rules.on_timer(event, &record.customer)
                     } else {
                         rules.on_event(event, &record.customer)
@@ -128,6 +114,7 @@ impl Store {
                 let customer = Arc::make_mut(&mut record.customer);
                 let (kept, refused) =
                     effects::apply_to_customer(customer, event, evaluation.effects);
+                customer.apply_timers(event, &kept);
                 folded.effects = kept;
                 folded.errors = evaluation.errors;
                 folded.errors.extend(refused);
@@ -138,7 +125,13 @@ impl Store {
                     // Accepted once already; applying again gives the same result.
                     let _ = customer.apply_effect(&e.effect, event);
                 }
+                customer.apply_timers(event, stored);
             }
+        }
+        let earliest = record.customer.earliest_timer();
+        if earliest != earliest_before {
+            self.due_overlay
+                .note(&event.customer, earliest_before, earliest);
         }
         record.applied_until = seq + 1;
         if let Some(chunk) = record.push_history(HistEntry::new(event.at.instant(), seq)) {
@@ -147,6 +140,24 @@ impl Store {
         }
         folded.applied = true;
         Ok(folded)
+    }
+
+    /// Puts `id`'s record in the cache (a new one if it has none); whether it is new.
+    pub(super) fn load_cached(&mut self, id: &CustomerId) -> Result<bool, StoreError> {
+        if self.cache.contains_key(id) {
+            return Ok(false);
+        }
+        let (record, is_new) = match self.stored_record(id)? {
+            Some(record) => (record, false),
+            None => (Record::new(Customer::new(id.clone())), true),
+        };
+        let cached = Cached {
+            record,
+            dirty: false,
+            is_new,
+        };
+        self.cache.insert(id.clone(), cached);
+        Ok(is_new)
     }
 
     /// Writes the history chunks sealed by [`Store::fold`] since the last call.
@@ -194,7 +205,7 @@ impl Store {
     /// checkpoint writes stays in memory until it is written, so reads are unaffected.
     pub(super) fn start_checkpoint(&mut self) -> Result<(), StoreError> {
         self.check_writable()?;
-        if self.dirty == 0 && self.pending_timers.len() == 0 && self.checkpointed == self.next_seq {
+        if self.dirty == 0 && self.checkpointed == self.next_seq {
             return Ok(());
         }
         self.write_baskets()?;
@@ -220,6 +231,7 @@ impl Store {
                     reason: e.to_string(),
                 })?;
                 batch.insert(key, bytes);
+                self.due_overlay.write_index(id, &mut batch);
                 customers += u64::from(cached.is_new);
                 cached.dirty = false;
                 cached.is_new = false;
@@ -229,11 +241,6 @@ impl Store {
         }
         self.customers_stored = Some(customers);
         let written = dirty.len();
-        let timers = self.pending_timers.len();
-        let mut pending = std::mem::take(&mut self.pending_timers);
-        let timer_batches = pending.drain(self, RECORDS_PER_BATCH);
-        self.pending_timers = pending;
-        batches.extend(timer_batches?);
         let mut last = Batch::default();
         last.insert(keys::meta("checkpoint"), &self.next_seq.to_be_bytes());
         batches.push(last);
@@ -247,13 +254,10 @@ impl Store {
                 }
             }
         }
-        tracing::debug!(
-            records = written,
-            timers,
-            upto = self.next_seq,
-            "checkpoint"
-        );
-        if self.cache.len() > self.options.cached_customers || self.pending_timers.too_many() {
+        tracing::debug!(records = written, upto = self.next_seq, "checkpoint");
+        if self.cache.len() > self.options.cached_customers
+            || self.due_overlay.len() > self.options.cached_customers
+        {
             self.wait_checkpoints()?;
             self.evict();
         }
@@ -268,12 +272,13 @@ impl Store {
         }
     }
 
-    /// Forgets clean records and timers once there are too many (every checkpoint written).
+    /// Forgets clean records once there are too many, and the due-index entries written
+    /// (every checkpoint written).
     fn evict(&mut self) {
         if self.cache.len() > self.options.cached_customers {
             self.cache.clear();
         }
-        self.pending_timers.trim();
+        self.due_overlay.forget_written();
     }
 
     /// The customer counter as the last checkpoint left it.
@@ -304,7 +309,6 @@ impl Store {
             None => keys::block(0).to_vec(),
         };
         let mut replayed = 0u64;
-        let mut timers = std::mem::take(&mut self.pending_timers);
         let blocks: Vec<(sled::IVec, sled::IVec)> = self
             .tree
             .range(start..keys::block(u64::MAX).to_vec())
@@ -320,15 +324,11 @@ impl Store {
                 .collect();
             for (seq, event) in events.into_iter().filter(|(seq, _)| *seq >= from) {
                 let effects = stored.get(&seq).map_or(&[][..], Vec::as_slice);
-                // Timers are re-applied whatever the record holds: a checkpoint cut short
-                // may have written the record but not the timers.
-                timers.record(self, &event, effects)?;
                 self.fold(seq, &Arc::new(event), EffectSource::Stored(effects))?;
                 replayed += 1;
             }
             self.write_sealed()?;
         }
-        self.pending_timers = timers;
         tracing::info!(
             replayed,
             "replayed the log tail into projections after an unclean stop"

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Store, StoreError, keys, pending_timers::PendingTimers};
+use super::{Store, StoreError, keys};
 use crate::{
     customer::Customer,
     event::Event,
@@ -282,11 +282,10 @@ pub(super) fn apply_to_customer(
     (kept, errors)
 }
 
-/// Adds the outbox and alert entries of an event's effects, and its rule errors, to `batch`;
-/// notes its timer changes in `timers` (written at the next checkpoint).
+/// Adds the outbox and alert entries of an event's effects, and its rule errors, to `batch`.
+/// (Timers are part of the customer's record: [`crate::timer`].)
 pub(super) fn write_side_effects(
     store: &Store,
-    timers: &mut PendingTimers,
     batch: &mut Batch,
     seq: u64,
     event: &Event,
@@ -296,7 +295,6 @@ pub(super) fn write_side_effects(
     let json_err =
         |e: serde_json::Error| store.corrupt(event.id.as_str().as_bytes(), e.to_string());
     let at = event.at.instant();
-    timers.record(store, event, effects)?;
     for (n, e) in effects.iter().enumerate() {
         let n = n as u32;
         match &e.effect {

@@ -69,8 +69,10 @@ impl Store {
     /// The removed bytes may survive in sled's old log segments until [`Store::compact`].
     pub fn erase_customer(&mut self, id: &CustomerId) -> Result<Option<EraseReport>, StoreError> {
         self.flush()?;
-        // A scratch store does not checkpoint on flush: its pending timers go here.
-        self.pending_timers.forget(id);
+        // A scratch store does not checkpoint on flush: its index entry may not be the
+        // stored record's.
+        let indexed = self.due_overlay.indexed(id);
+        self.due_overlay.forget(id);
         let entries = self.history_entries(id)?;
         let record = self.stored_record(id)?;
         if entries.is_empty() && record.is_none() {
@@ -144,15 +146,11 @@ impl Store {
                 }
             }
         }
-        let mut timers = vec![keys::TIMER];
-        timers.extend_from_slice(id.as_str().as_bytes());
-        timers.push(0);
-        for item in self.tree.scan_prefix(&timers) {
-            let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let timer: super::Timer =
-                serde_json::from_slice(&v).map_err(|e| self.corrupt(&k, e.to_string()))?;
-            batch.remove(keys::due(timer.due, id, &timer.name));
-            batch.remove(k);
+        // The record goes, and with it the customer's timers and their index entry.
+        let indexed =
+            indexed.unwrap_or_else(|| record.as_ref().and_then(|r| r.customer.earliest_timer()));
+        if let Some(due) = indexed {
+            batch.remove(keys::due(due, id));
         }
         for item in self.tree.scan_prefix(keys::history_prefix(id)) {
             let (k, _) = item.map_err(|e| self.sled_err(e))?;

@@ -9,17 +9,17 @@
 //! | `c`    | customer id                      | customer record ([`super::record`])      |
 //! | `h`    | customer id, NUL, chunk (u32 BE) | sealed history chunk ([`super::record`]) |
 //! | `o`    | seq, effect index (u32 BE)       | outbox message (pending until dispatch)  |
-//! | `t`    | customer id, NUL, timer name     | timer: due time and data                 |
-//! | `d`    | due time (i128 BE*), customer id, NUL, timer name | empty (timers by due time) |
+//! | `t`    | customer id, NUL, timer name     | (legacy: timers now live in the record)  |
+//! | `d`    | due time (i128 BE*), customer id | empty (each customer's earliest timer)   |
 //! | `q`    | due time (i128 BE*), seq, index  | empty (outbox messages the dispatcher will take, by time) |
 //! | `a`    | seq, effect index                | staff alert                              |
 //! | `r`    | seq, error index                 | rule error                               |
 //!
 //! A block, its id list, its effects, and the outbox, alert and rule-error entries those
 //! effects produce are written in one sled batch with the event counter, so an event is
-//! never stored without its effects or the other way round. Customer records and timers
-//! (`t`, `d`) are written later, at checkpoints; see [`super::checkpoint`] and
-//! [`super::pending_timers`] for why that is safe.
+//! never stored without its effects or the other way round. Customer records, with their
+//! timers and due-index entries (`d`), are written later, at checkpoints; see
+//! [`super::checkpoint`] and [`super::due`] for why that is safe.
 
 use crate::ids::CustomerId;
 
@@ -30,7 +30,8 @@ pub(crate) const BLOCK_EFFECTS: u8 = b'f';
 pub(crate) const CUSTOMER: u8 = b'c';
 pub(crate) const HISTORY: u8 = b'h';
 pub(crate) const OUTBOX: u8 = b'o';
-pub(crate) const TIMER: u8 = b't';
+/// Timers of stores written before they moved into the record; migrated at open.
+pub(crate) const LEGACY_TIMER: u8 = b't';
 pub(crate) const DUE: u8 = b'd';
 pub(crate) const ALERT: u8 = b'a';
 pub(crate) const OUTBOX_DUE: u8 = b'q';
@@ -60,19 +61,10 @@ pub(crate) fn item(prefix: u8, seq: u64, n: u32) -> [u8; 13] {
     k
 }
 
-pub(crate) fn timer(customer: &CustomerId, name: &str) -> Vec<u8> {
-    let mut k = prefixed(TIMER, customer.as_str().as_bytes());
-    k.push(0);
-    k.extend_from_slice(name.as_bytes());
-    k
-}
-
-/// The due-index key of a timer: sorts by due time first.
-pub(crate) fn due(at: jiff::Timestamp, customer: &CustomerId, name: &str) -> Vec<u8> {
+/// The due-index key of a customer whose earliest timer is due at `at`.
+pub(crate) fn due(at: jiff::Timestamp, customer: &CustomerId) -> Vec<u8> {
     let mut k = due_bound(at);
     k.extend_from_slice(customer.as_str().as_bytes());
-    k.push(0);
-    k.extend_from_slice(name.as_bytes());
     k
 }
 
@@ -114,11 +106,14 @@ pub(crate) fn due_time(key: &[u8]) -> Option<jiff::Timestamp> {
     jiff::Timestamp::from_nanosecond((ordered ^ (1 << 127)) as i128).ok()
 }
 
-/// The timer key a due-index key points at (same customer and name, `t` instead of the
-/// time): how a read tells which timer an index entry belongs to without parsing it.
-pub(crate) fn timer_of_due(key: &[u8]) -> Option<Vec<u8>> {
+/// The customer of a due-index key; `None` for a key in the legacy layout (customer, NUL,
+/// timer name), which [`super::Store`] migrates at open.
+pub(crate) fn customer_of_due(key: &[u8]) -> Option<CustomerId> {
     let rest = key.get(17..)?;
-    Some(prefixed(TIMER, rest))
+    if rest.contains(&0) {
+        return None;
+    }
+    CustomerId::new(std::str::from_utf8(rest).ok()?).ok()
 }
 
 fn seq_key(prefix: u8, seq: u64) -> [u8; 9] {
@@ -164,19 +159,18 @@ mod tests {
     fn due_keys_sort_by_time_and_parse_back() {
         let c = CustomerId::new("c-1").unwrap();
         let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
-        let early = due(
-            t("2026-01-01T00:00:00Z"),
-            &CustomerId::new("z").unwrap(),
-            "b",
-        );
-        let late = due(t("2026-01-02T00:00:00Z"), &c, "a");
+        let early = due(t("2026-01-01T00:00:00Z"), &CustomerId::new("z").unwrap());
+        let late = due(t("2026-01-02T00:00:00Z"), &c);
         assert!(early < late);
         assert!(late < due_bound(t("2026-01-02T00:00:00.000000001Z")));
         assert!(
             late > due_bound(t("2026-01-02T00:00:00Z"))
                 || late.starts_with(&due_bound(t("2026-01-02T00:00:00Z")))
         );
-        assert_eq!(timer_of_due(&late), Some(timer(&c, "a")));
+        assert_eq!(customer_of_due(&late), Some(c));
+        let mut legacy = late.clone();
+        legacy.extend_from_slice(b"\0name");
+        assert_eq!(customer_of_due(&legacy), None);
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod append;
 mod background;
 mod baskets;
 mod batch;
+mod due;
 mod kv;
 use batch::Batch;
 mod block;
@@ -26,8 +27,8 @@ mod effects;
 mod erase;
 mod ids;
 mod keys;
+mod migrate;
 mod outbox;
-mod pending_timers;
 mod read;
 mod record;
 mod rfm;
@@ -42,11 +43,11 @@ use std::sync::Arc;
 
 use crate::{ids::CustomerId, rules::RuleSet};
 
+pub use crate::timer::TIMER_EVENT;
 pub use append::{AppendReport, PreparedBatch};
 pub use effects::{Alert, MessageId, MessageStatus, OutboxMessage, Recorded, SEND_REQUEST, Timer};
 pub use erase::EraseReport;
 pub use rfm::{RfmSummary, SegmentRow};
-pub use timers::TIMER_EVENT;
 
 /// The schema this build reads and writes. Bump it, with a migration, when the layout in
 /// [`keys`] or the stored JSON changes incompatibly.
@@ -210,8 +211,8 @@ pub struct Store {
     baskets_dirty: bool,
     /// A scratch store ([`Store::open_temporary`]): never synced to disk.
     temporary: bool,
-    /// Timer changes since the last checkpoint ([`pending_timers`]).
-    pending_timers: pending_timers::PendingTimers,
+    /// Due-index entries not written yet ([`due`]).
+    due_overlay: due::DueOverlay,
     /// Writes checkpoints of a live store ([`background`]).
     background: Option<background::Background>,
     /// The sequence up to which the last checkpoint (written or under way) covers the log.
@@ -272,7 +273,7 @@ impl Store {
             baskets_until: 0,
             baskets_dirty: false,
             temporary,
-            pending_timers: Default::default(),
+            due_overlay: Default::default(),
             background: None,
             checkpointed: 0,
             customers_stored: None,
@@ -283,6 +284,7 @@ impl Store {
         store.next_seq = store.last_seq()?.map_or(0, |s| s + 1);
         store.checkpointed = store.counter("checkpoint")?;
         store.recover()?;
+        store.migrate_legacy_timers()?;
         if let Some(tree) = store.tree.as_sled() {
             let background =
                 background::Background::start(tree.clone()).map_err(|source| StoreError::Io {
@@ -342,7 +344,7 @@ impl Store {
     }
 
     /// Makes every append so far durable — events, their effects, outbox — but does not
-    /// write the projections and timers. That is [`Store::flush`]'s larger half, and it is
+    /// write the projections (with their timers). That is [`Store::flush`]'s larger half, and it is
     /// not needed for durability: opening a store re-folds the events after the last
     /// checkpoint. A daemon acknowledging each request calls this per request and
     /// `flush` every few seconds, so a crash costs a few seconds of re-folding at start.
@@ -467,6 +469,12 @@ impl Store {
         self.tree
             .insert(keys::meta(name), &v.to_be_bytes())
             .unwrap();
+        self.sync().unwrap();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn insert_raw_for_test(&self, key: &[u8], value: &[u8]) {
+        self.tree.insert(key, value).unwrap();
         self.sync().unwrap();
     }
 

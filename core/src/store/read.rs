@@ -3,7 +3,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use super::{
-    Alert, OutboxMessage, Recorded, Store, StoreError, Timer, block,
+    Alert, OutboxMessage, Recorded, Store, StoreError, block,
     ids::{self, id_hash},
     keys,
     record::{self, HistEntry, Record},
@@ -228,24 +228,6 @@ impl Store {
             }
         }
         Ok(open)
-    }
-
-    /// Timers set by rules, by customer then name.
-    pub fn timers(&self) -> Result<Vec<Timer>, StoreError> {
-        let mut timers = std::collections::BTreeMap::new();
-        for item in self.tree.scan_prefix([keys::TIMER]) {
-            let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            if self.pending_timers.hides(&k) {
-                continue;
-            }
-            let timer: Timer =
-                serde_json::from_slice(&v).map_err(|e| self.corrupt(&k, e.to_string()))?;
-            timers.insert(k.to_vec(), timer);
-        }
-        for (k, timer) in self.pending_timers.set_timers() {
-            timers.insert(k.to_vec(), timer.clone());
-        }
-        Ok(timers.into_values().collect())
     }
 
     fn items<T: serde::de::DeserializeOwned>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {

@@ -5,88 +5,131 @@
 //! reapplies them without running scripts, and `customer show` lists when a timer fired and
 //! what it did. The event id is derived from customer, timer name and due time, so firing
 //! the same timer twice (two ticks racing, a restart) stores it once.
+//!
+//! Which timers are due comes from the due index ([`super::due`]): the customers whose
+//! earliest timer is due, whose records then say which of their timers are.
 
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use super::{AppendReport, Store, StoreError, Timer, keys};
-use crate::{event::Event, ids::EventKind, time::EventTime};
+use crate::{
+    event::Event,
+    ids::{CustomerId, EventKind},
+    time::EventTime,
+    timer::{ScheduledTimer, TIMER_EVENT},
+};
 
 /// Rounds of [`Store::fire_due_timers`] before it stops (and leaves the rest for the next
 /// tick).
 pub const MAX_TIMER_ROUNDS: usize = 100;
 
-/// The event type that records a timer firing (`name` and `data` attributes).
-pub const TIMER_EVENT: &str = "timer";
-
-/// Whether `event` records a timer firing.
-pub(super) fn is_timer_event(event: &Event) -> bool {
-    matches!(&event.kind, EventKind::Other(k) if k == TIMER_EVENT)
+/// A due timer of one customer.
+struct Due {
+    customer: CustomerId,
+    name: String,
+    timer: ScheduledTimer,
 }
 
 impl Store {
-    /// A timer as the tree holds it (as of the last checkpoint).
-    pub(super) fn stored_timer(&self, timer_key: &[u8]) -> Result<Option<Timer>, StoreError> {
-        match self.tree.get(timer_key).map_err(|e| self.sled_err(e))? {
-            Some(v) => serde_json::from_slice(&v)
-                .map(Some)
-                .map_err(|e| self.corrupt(timer_key, e.to_string())),
-            None => Ok(None),
-        }
-    }
-
-    /// The tree's due-index entries before `bound`, in due order, without those of timers
-    /// that changed since the checkpoint (their pending state is what counts).
-    fn stored_due_before<'a>(
-        &'a self,
-        bound: &[u8],
-    ) -> impl Iterator<Item = Result<(sled::IVec, Vec<u8>), StoreError>> + 'a {
-        self.tree
-            .range(keys::due_bound(Timestamp::MIN)..bound.to_vec())
-            .filter_map(move |item| {
-                let (k, _) = match item {
-                    Ok(pair) => pair,
-                    Err(e) => return Some(Err(self.sled_err(e))),
-                };
-                let Some(timer_key) = keys::timer_of_due(&k) else {
-                    return Some(Err(self.corrupt(&k, "bad due-index key")));
-                };
-                (!self.pending_timers.hides(&timer_key)).then_some(Ok((k, timer_key)))
-            })
-    }
-
-    /// When the earliest pending timer falls due, if any: lets a clock (the daemon, a
-    /// replay) sleep until then instead of polling.
-    pub fn next_timer_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        let end = keys::due_bound(Timestamp::MAX);
-        let stored = match self.stored_due_before(&end).next() {
-            Some(item) => {
-                let (k, _) = item?;
-                Some(keys::due_time(&k).ok_or_else(|| self.corrupt(&k, "bad due-index key"))?)
+    /// Customers with a timer due before `bound`, earliest first as far as the tree and
+    /// the overlay each go (at most `max` from each), with the due time of the entry.
+    fn customers_due_before(
+        &self,
+        bound: Timestamp,
+        max: usize,
+    ) -> Result<Vec<(Timestamp, CustomerId)>, StoreError> {
+        let mut found = Vec::new();
+        for item in self
+            .tree
+            .range(keys::due_bound(Timestamp::MIN)..keys::due_bound(bound))
+        {
+            if found.len() >= max {
+                break;
             }
-            None => None,
-        };
-        let pending = self
-            .pending_timers
-            .due_before(&end)
-            .next()
-            .map(|(_, t)| t.due);
-        Ok(match (stored, pending) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
+            let (k, _) = item.map_err(|e| self.sled_err(e))?;
+            let Some(customer) = keys::customer_of_due(&k) else {
+                continue; // a legacy entry, removed by the migration at open
+            };
+            if self.due_overlay.hides(&customer) {
+                continue;
+            }
+            let at = keys::due_time(&k).ok_or_else(|| self.corrupt(&k, "bad due-index key"))?;
+            found.push((at, customer));
+        }
+        found.extend(
+            self.due_overlay
+                .due_before(bound)
+                .take(max)
+                .map(|(t, c)| (t, c.clone())),
+        );
+        found.sort();
+        Ok(found)
+    }
+
+    /// When the earliest timer falls due, if any: lets a clock (the daemon, a replay)
+    /// sleep until then instead of polling.
+    pub fn next_timer_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self
+            .customers_due_before(Timestamp::MAX, 1)?
+            .first()
+            .map(|(t, _)| *t))
+    }
+
+    /// The timers due at or before `now` of (at most `max` of) the customers the index
+    /// names, oldest first.
+    fn due_timers(&self, now: Timestamp, max: usize) -> Result<Vec<Due>, StoreError> {
+        self.due_timers_of(&self.customers_due_before(after(now), max)?, now)
+    }
+
+    /// The timers due at or before `now` of the customers of `entries`, oldest first.
+    fn due_timers_of(
+        &self,
+        entries: &[(Timestamp, CustomerId)],
+        now: Timestamp,
+    ) -> Result<Vec<Due>, StoreError> {
+        let mut due = Vec::new();
+        for (_, customer) in entries {
+            let Some(c) = self.customer_shared(customer)? else {
+                continue;
+            };
+            for (name, timer) in c.timers.iter().filter(|(_, t)| t.due <= now) {
+                due.push(Due {
+                    customer: customer.clone(),
+                    name: name.clone(),
+                    timer: timer.clone(),
+                });
+            }
+        }
+        due.sort_by(|a, b| {
+            (a.timer.due, &a.customer, &a.name).cmp(&(b.timer.due, &b.customer, &b.name))
+        });
+        Ok(due)
     }
 
     /// How many timers are due at or before `now` and not fired yet: zero while the
     /// daemon's clock keeps up, growing when it falls behind.
     pub fn timers_due_count(&self, now: Timestamp) -> Result<usize, StoreError> {
-        let bound = keys::due_bound(after(now));
-        let mut n = self.pending_timers.due_before(&bound).count();
-        for item in self.stored_due_before(&bound) {
-            item?;
-            n += 1;
+        Ok(self.due_timers(now, usize::MAX)?.len())
+    }
+
+    /// Every timer set by rules, by customer then name.
+    pub fn timers(&self) -> Result<Vec<Timer>, StoreError> {
+        let mut timers = Vec::new();
+        for c in self.customers() {
+            let c = c?;
+            for (name, t) in c.timers.iter() {
+                timers.push(Timer {
+                    customer: c.id.clone(),
+                    name: name.clone(),
+                    due: t.due,
+                    data: t.data.clone(),
+                    script: t.script.clone(),
+                });
+            }
         }
-        Ok(n)
+        timers.sort_by(|a, b| (&a.customer, &a.name).cmp(&(&b.customer, &b.name)));
+        Ok(timers)
     }
 
     /// Fires every timer due at or before `now`, oldest first, by appending one `timer`
@@ -121,37 +164,27 @@ impl Store {
     }
 
     fn fire_round(&mut self, now: Timestamp, max: usize) -> Result<AppendReport, StoreError> {
-        // The due index is ordered by time: read only the timers that are due, from the
-        // tree and from the changes since the checkpoint, and take the earliest of both.
-        let bound = keys::due_bound(after(now));
-        let mut due: Vec<(Vec<u8>, Timer)> = Vec::new();
-        for item in self.stored_due_before(&bound).take(max) {
-            let (k, timer_key) = item?;
-            let timer = self
-                .stored_timer(&timer_key)?
-                .ok_or_else(|| self.corrupt(&k, "the due index points at no timer"))?;
-            due.push((k.to_vec(), timer));
+        let bound = after(now);
+        let entries = self.customers_due_before(bound, max)?;
+        let mut due = self.due_timers_of(&entries, now)?;
+        for (at, customer) in &entries {
+            if !due.iter().any(|d| &d.customer == customer) {
+                self.repair_due_entry(*at, customer)?;
+            }
         }
-        due.extend(
-            self.pending_timers
-                .due_before(&bound)
-                .take(max)
-                .map(|(k, t)| (k.to_vec(), t.clone())),
-        );
-        due.sort_by(|a, b| a.0.cmp(&b.0));
         due.truncate(max);
         let events: Vec<Event> = due
             .into_iter()
-            .map(|(_, t)| {
+            .map(|d| {
                 let mut attrs = Map::new();
-                attrs.insert("name".into(), Value::String(t.name.clone()));
-                attrs.insert("data".into(), t.data);
-                attrs.insert("script".into(), Value::String(t.script));
+                attrs.insert("name".into(), Value::String(d.name));
+                attrs.insert("data".into(), d.timer.data);
+                attrs.insert("script".into(), Value::String(d.timer.script));
                 let kind = EventKind::Other(TIMER_EVENT.into());
-                let at = EventTime::utc(t.due);
+                let at = EventTime::utc(d.timer.due);
                 Event {
-                    id: Event::derive_id(&t.customer, &kind, at, &attrs),
-                    customer: t.customer,
+                    id: Event::derive_id(&d.customer, &kind, at, &attrs),
+                    customer: d.customer,
                     kind,
                     at,
                     attrs,
@@ -159,6 +192,33 @@ impl Store {
             })
             .collect();
         self.append_owned(events)
+    }
+}
+
+impl Store {
+    /// An index entry at `at` whose customer has nothing due is stale (see [`super::due`]):
+    /// the customer's record is marked for the next checkpoint, which moves the entry to
+    /// its real earliest timer; an entry of a customer without a record is removed.
+    fn repair_due_entry(&mut self, at: Timestamp, customer: &CustomerId) -> Result<(), StoreError> {
+        if self.due_overlay.hides(customer) {
+            return Ok(());
+        }
+        if self.customer_shared(customer)?.is_none() {
+            let mut batch = super::batch::Batch::default();
+            batch.remove(keys::due(at, customer));
+            return self.apply(batch);
+        }
+        self.load_cached(customer)?;
+        if let Some(cached) = self.cache.get_mut(customer) {
+            let earliest = cached.record.customer.earliest_timer();
+            if !cached.dirty {
+                cached.dirty = true;
+                self.dirty += 1;
+            }
+            self.due_overlay.note(customer, Some(at), earliest);
+        }
+        tracing::warn!(at = %at, "repaired a stale entry of the timers' due index");
+        Ok(())
     }
 }
 
