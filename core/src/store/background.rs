@@ -3,9 +3,11 @@
 //! A checkpoint is mostly sled work: in a busy daemon, tens of thousands of customer records
 //! and timers every few seconds, which took about half of the writing thread's time while
 //! requests waited behind it. The writing thread does not need those writes to have landed
-//! before it goes on: it never reads a record it holds in its cache, nor a timer it knows
-//! in memory, from the tree. So it encodes the batches and hands them over here, and keeps
-//! both in memory until they are written ([`Background::wait`] before evicting).
+//! before it goes on: it never reads from the tree a record it holds in its cache, nor an
+//! index entry its overlay hides. So it hands over snapshots of the records (the
+//! projections are shared, not copied) and this thread encodes and writes them; the
+//! writing thread keeps both in memory until they are written ([`Background::wait`]
+//! before evicting).
 //!
 //! The `checkpoint` marker is the last write of each job and jobs run in order, so a crash
 //! with a job half-written looks exactly like a crash in the middle of a synchronous
@@ -16,12 +18,12 @@ use std::{
     thread::JoinHandle,
 };
 
-use super::batch::Batch;
+use super::checkpoint::Unencoded;
 
 /// The thread and what it has done. See the module documentation.
 #[derive(Debug)]
 pub(super) struct Background {
-    jobs: Option<mpsc::Sender<Vec<Batch>>>,
+    jobs: Option<mpsc::Sender<Vec<Unencoded>>>,
     thread: Option<JoinHandle<()>>,
     progress: Arc<Progress>,
 }
@@ -43,7 +45,7 @@ struct State {
 impl Background {
     /// Starts the thread writing to `tree`.
     pub(super) fn start(tree: sled::Tree) -> std::io::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<Vec<Batch>>();
+        let (jobs, queue) = mpsc::channel::<Vec<Unencoded>>();
         let progress = Arc::new(Progress::default());
         let shared = Arc::clone(&progress);
         let thread = std::thread::Builder::new()
@@ -54,7 +56,10 @@ impl Background {
                     let result = if failed {
                         Ok(())
                     } else {
-                        batches.into_iter().try_for_each(|b| b.apply(&tree))
+                        batches.into_iter().try_for_each(|b| {
+                            let batch = b.encode().map_err(sled::Error::Unsupported)?;
+                            batch.apply(&tree)
+                        })
                     };
                     let mut state = lock(&shared.state);
                     if let Err(e) = result {
@@ -73,7 +78,7 @@ impl Background {
     }
 
     /// Queues `batches`, to be applied in order after every job queued before.
-    pub(super) fn submit(&self, batches: Vec<Batch>) {
+    pub(super) fn submit(&self, batches: Vec<Unencoded>) {
         let Some(jobs) = &self.jobs else { return };
         lock(&self.progress.state).submitted += 1;
         if jobs.send(batches).is_err() {

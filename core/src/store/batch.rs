@@ -20,6 +20,11 @@ impl Batch {
         self.ops.push((key.into(), None));
     }
 
+    /// Adds `other`'s writes after these.
+    pub(crate) fn extend(&mut self, other: Batch) {
+        self.ops.extend(other.ops);
+    }
+
     /// Applies the writes to `tree` atomically.
     pub(crate) fn apply(self, tree: &sled::Tree) -> sled::Result<()> {
         let mut batch = sled::Batch::default();

@@ -59,6 +59,31 @@ pub(super) struct Folded {
 /// Records per sled batch at a checkpoint; sled's memory use grows with batch size.
 const RECORDS_PER_BATCH: usize = 500;
 
+/// One batch of a checkpoint, with its customer records not yet encoded: encoding is a
+/// good part of a checkpoint's cost, and the background thread can do it.
+#[derive(Debug, Default)]
+pub(super) struct Unencoded {
+    /// Key and snapshot of each record.
+    records: Vec<(Vec<u8>, Record)>,
+    /// The other writes of the batch (index entries, counters).
+    rest: Batch,
+}
+
+impl Unencoded {
+    /// The batch to apply.
+    pub(super) fn encode(self) -> Result<Batch, String> {
+        let mut batch = Batch::default();
+        for (key, record) in self.records {
+            let bytes = record.encode().map_err(|e| {
+                format!("encoding the record {}: {e}", String::from_utf8_lossy(&key))
+            })?;
+            batch.insert(key, bytes);
+        }
+        batch.extend(self.rest);
+        Ok(batch)
+    }
+}
+
 impl Store {
     /// Folds the event with sequence `seq` into its customer's projection, then its rule
     /// effects — from running the rules (ingest) or from the log (replay) — unless the stored
@@ -219,30 +244,31 @@ impl Store {
         let mut customers = self.customers_stored()?;
         let mut batches = Vec::new();
         for chunk in dirty.chunks(RECORDS_PER_BATCH) {
-            let mut batch = Batch::default();
+            let mut batch = Unencoded::default();
             for id in chunk {
                 let Some(cached) = self.cache.get_mut(id) else {
                     continue;
                 };
-                let key = keys::customer(id);
-                let bytes = cached.record.encode().map_err(|e| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    key: id.to_string(),
-                    reason: e.to_string(),
-                })?;
-                batch.insert(key, bytes);
-                self.due_overlay.write_index(id, &mut batch);
+                // A snapshot (the projection is shared, not copied), encoded by whoever
+                // writes the batch: the background thread of a live store.
+                batch
+                    .records
+                    .push((keys::customer(id), cached.record.clone()));
+                self.due_overlay.write_index(id, &mut batch.rest);
                 customers += u64::from(cached.is_new);
                 cached.dirty = false;
                 cached.is_new = false;
             }
-            batch.insert(keys::meta("customers"), &customers.to_be_bytes());
+            batch
+                .rest
+                .insert(keys::meta("customers"), &customers.to_be_bytes());
             batches.push(batch);
         }
         self.customers_stored = Some(customers);
         let written = dirty.len();
-        let mut last = Batch::default();
-        last.insert(keys::meta("checkpoint"), &self.next_seq.to_be_bytes());
+        let mut last = Unencoded::default();
+        last.rest
+            .insert(keys::meta("checkpoint"), &self.next_seq.to_be_bytes());
         batches.push(last);
         self.checkpointed = self.next_seq;
         self.dirty = 0;
@@ -250,6 +276,9 @@ impl Store {
             Some(background) => background.submit(batches),
             None => {
                 for batch in batches {
+                    let batch = batch
+                        .encode()
+                        .map_err(|e| self.corrupt(b"(checkpoint)", e))?;
                     self.apply(batch)?;
                 }
             }
