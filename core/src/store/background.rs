@@ -77,9 +77,13 @@ impl Background {
         })
     }
 
-    /// Queues `batches`, to be applied in order after every job queued before.
+    /// Queues `batches`, to be applied in order after every job queued before. Waits for
+    /// the job before to finish first: one job at a time holds snapshots, so a writer that
+    /// checkpoints faster than the thread writes (a large import) is held back instead of
+    /// piling them up in memory.
     pub(super) fn submit(&self, batches: Vec<Unencoded>) {
         let Some(jobs) = &self.jobs else { return };
+        let _ = self.wait();
         lock(&self.progress.state).submitted += 1;
         if jobs.send(batches).is_err() {
             // The thread is gone (it panicked): count the job as done so nobody waits
