@@ -154,6 +154,22 @@ impl Campaign {
         members: &[CustomerId],
         at: Timestamp,
     ) -> Result<Queued, CampaignError> {
+        // A message to each member touches every member's record: checkpoints overlap
+        // the queueing on the store's background thread.
+        let was = store.set_background_checkpoints(true);
+        let result = self.queue_all(store, members, at);
+        store.set_background_checkpoints(was);
+        let out = result?;
+        store.flush()?;
+        Ok(out)
+    }
+
+    fn queue_all(
+        &self,
+        store: &mut Store,
+        members: &[CustomerId],
+        at: Timestamp,
+    ) -> Result<Queued, CampaignError> {
         let mut out = Queued::default();
         for chunk in members.chunks(BATCH) {
             let events = chunk
@@ -166,7 +182,6 @@ impl Campaign {
             out.duplicates += report.duplicates;
             out.rule_errors += report.rule_errors;
         }
-        store.flush()?;
         Ok(out)
     }
 

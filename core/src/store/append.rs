@@ -138,12 +138,15 @@ impl Store {
             })
             .collect();
         let result = self.append_inner(&events).and_then(|report| {
-            // In the caller's time: a background checkpoint holds a snapshot of every
-            // record it writes, and a large import that went on folding meanwhile would
-            // copy most of them (~80 MiB more at a million events). The daemon's periodic
-            // checkpoints are the ones worth overlapping.
+            // In the caller's time unless asked otherwise: a background checkpoint holds
+            // a snapshot of every record it writes, and an import that went on folding
+            // meanwhile would copy most of them (~80 MiB more at a million events).
             if self.dirty >= self.options.checkpoint_customers {
-                self.checkpoint()?;
+                if self.background_checkpoints {
+                    self.start_checkpoint()?;
+                } else {
+                    self.checkpoint()?;
+                }
             }
             Ok(report)
         });

@@ -239,6 +239,13 @@ impl Store {
     /// one and `background` asks for it).
     fn run_checkpoint(&mut self, background: bool) -> Result<(), StoreError> {
         self.check_writable()?;
+        let thread = self.background.is_some() && background;
+        if thread {
+            // One job at a time: once the one before is written, every clean record and
+            // index entry is on disk, and those over the limit can go.
+            self.wait_checkpoints()?;
+            self.evict();
+        }
         if self.dirty == 0 && self.checkpointed == self.next_seq {
             return Ok(());
         }
@@ -251,7 +258,6 @@ impl Store {
             .map(|(id, _)| id.clone())
             .collect();
         let mut customers = self.customers_stored()?;
-        let thread = self.background.is_some() && background;
         let mut batches = Vec::new();
         for chunk in dirty.chunks(RECORDS_PER_BATCH) {
             let mut batch = Unencoded::default();
@@ -296,12 +302,6 @@ impl Store {
             }
         }
         tracing::debug!(records = written, upto = self.next_seq, "checkpoint");
-        if self.cache.len() > self.options.cached_customers
-            || self.due_overlay.len() > self.options.cached_customers
-        {
-            self.wait_checkpoints()?;
-            self.evict();
-        }
         Ok(())
     }
 
@@ -320,11 +320,11 @@ impl Store {
         }
     }
 
-    /// Forgets clean records once there are too many, and the due-index entries written
-    /// (every checkpoint written).
+    /// Forgets clean records once there are too many, and the due-index entries written.
+    /// Only with every checkpoint written: until then the tree may hold older versions.
     fn evict(&mut self) {
         if self.cache.len() > self.options.cached_customers {
-            self.cache.clear();
+            self.cache.retain(|_, c| c.dirty);
         }
         self.due_overlay.forget_written();
     }

@@ -35,11 +35,6 @@ struct Entry {
 }
 
 impl DueOverlay {
-    /// Customers known here.
-    pub(super) fn len(&self) -> usize {
-        self.changed.len()
-    }
-
     /// Records that `customer`'s earliest timer moved from `before` to `after`. `before`
     /// is the tree's entry if the customer is not known here yet (the invariant above).
     pub(super) fn note(

@@ -219,6 +219,8 @@ pub struct Store {
     checkpointed: u64,
     /// The customer counter as of that checkpoint (read from the tree when `None`).
     customers_stored: Option<u64>,
+    /// Automatic checkpoints run on the background thread.
+    background_checkpoints: bool,
 }
 
 impl Store {
@@ -277,6 +279,7 @@ impl Store {
             background: None,
             checkpointed: 0,
             customers_stored: None,
+            background_checkpoints: false,
         };
         store.check_schema()?;
         store.load_baskets()?;
@@ -360,6 +363,15 @@ impl Store {
     /// when it stops.
     pub fn checkpoint_in_background(&mut self) -> Result<(), StoreError> {
         self.start_checkpoint()
+    }
+
+    /// Whether the checkpoints an append starts by itself (every so many changed
+    /// customers) run on the background thread, overlapping the appends that follow;
+    /// returns the previous setting. Worth it for a long job on one thread that touches
+    /// many customers (a campaign queueing a message to each), which can spare the memory:
+    /// a checkpoint's records are held twice while the thread writes them. Off by default.
+    pub fn set_background_checkpoints(&mut self, on: bool) -> bool {
+        std::mem::replace(&mut self.background_checkpoints, on)
     }
 
     /// sled's flush alone.

@@ -322,3 +322,46 @@ fn a_checkpoint_under_way_changes_nothing_readers_see() {
     check(&store);
     assert_eq!(store.counter("checkpoint").unwrap(), 60);
 }
+
+#[test]
+fn automatic_background_checkpoints_evict_only_what_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        checkpoint_customers: 5,
+        cached_customers: 5,
+        ..StoreOptions::default()
+    };
+    let mut store = Store::open(dir.path().join("db"), options).unwrap();
+    store.set_background_checkpoints(true);
+    // 30 customers, each appearing in several batches: records are checkpointed, evicted
+    // and read back from the tree while later checkpoints are still being written.
+    for round in 0..4 {
+        let batch: Vec<Event> = (0..30)
+            .map(|i| {
+                let at = format!("2026-02-{:02}T00:00:00Z", round + 1);
+                purchase(&format!("e{round}-{i}"), &format!("c-{i}"), &at, 10 + i)
+            })
+            .collect();
+        for chunk in batch.chunks(7) {
+            store.append(chunk).unwrap();
+        }
+    }
+    let check = |store: &Store| {
+        assert_eq!(store.customer_count().unwrap(), 30);
+        for i in 0..30 {
+            let c = store
+                .customer(&CustomerId::new(format!("c-{i}")).unwrap())
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (c.stats.orders, c.stats.revenue),
+                (4, 4 * (10 + i)),
+                "c-{i}"
+            );
+        }
+    };
+    check(&store);
+    store.flush().unwrap();
+    drop(store);
+    check(&Store::open(dir.path().join("db"), options).unwrap());
+}
