@@ -238,6 +238,14 @@ impl Store {
                 &mut block_effects,
             )?;
         }
+        // Old due-index entries go with the change that moved them, unless a background
+        // checkpoint is being written: it may insert one of them again, so they wait for
+        // the next checkpoint, which applies them in order.
+        if self.background.as_ref().is_none_or(|b| b.idle()) {
+            for key in self.due_overlay.take_removals() {
+                batch.remove(key);
+            }
+        }
         let total = self.counter("events")? + accepted.len() as u64;
         batch.insert(keys::meta("events"), &total.to_be_bytes());
         self.apply(batch)?;

@@ -259,6 +259,17 @@ impl Store {
             .collect();
         let mut customers = self.customers_stored()?;
         let mut batches = Vec::new();
+        // Old index entries not removed yet go first, before any entry this checkpoint
+        // writes (which may be the same key again).
+        let mut removals = Unencoded::default();
+        for key in self.due_overlay.take_removals() {
+            removals.rest.remove(key);
+        }
+        if thread {
+            batches.push(removals);
+        } else {
+            self.apply_unencoded(removals)?;
+        }
         for chunk in dirty.chunks(RECORDS_PER_BATCH) {
             let mut batch = Unencoded::default();
             for id in chunk {

@@ -4,7 +4,8 @@
 //! written with the record, at checkpoints, so between two checkpoints it lags for the
 //! customers whose timers changed. [`DueOverlay`] holds exactly those: for each, where the
 //! tree's entry is and where it should be. Reads merge the two, a customer in the overlay
-//! hiding its tree entry; a checkpoint moves the entries ([`DueOverlay::write_index`]).
+//! hiding its tree entry. The old entry is removed with the append that moved it, the new
+//! one written with the record at the checkpoint ([`DueOverlay::write_index`]).
 //!
 //! Invariant: for a customer not in the overlay, the tree's entry is its record's earliest
 //! timer (they are written in one batch, and recovery re-folds records with their timers).
@@ -24,6 +25,12 @@ pub(super) struct DueOverlay {
     changed: HashMap<CustomerId, Entry>,
     /// (earliest timer now, customer) for the customers in `changed` that have one.
     order: BTreeSet<(Timestamp, CustomerId)>,
+    /// Tree entries of customers whose earliest timer moved, to be removed in the batch of
+    /// the append that moved them (or, while a background checkpoint is being written, by
+    /// the next checkpoint). The tree then seldom holds an outdated entry for reads to skip:
+    /// a replay fires a timer at nearly every step, and skipping the fired entries until
+    /// the next checkpoint made its reads quadratic.
+    removals: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -43,26 +50,34 @@ impl DueOverlay {
         before: Option<Timestamp>,
         after: Option<Timestamp>,
     ) {
-        match self.changed.get_mut(customer) {
+        let entry = match self.changed.get_mut(customer) {
             Some(entry) => {
                 if let Some(t) = entry.now {
                     self.order.remove(&(t, customer.clone()));
                 }
-                entry.now = after;
+                entry
             }
-            None => {
-                self.changed.insert(
-                    customer.clone(),
-                    Entry {
-                        indexed: before,
-                        now: after,
-                    },
-                );
-            }
-        }
+            None => self.changed.entry(customer.clone()).or_insert(Entry {
+                indexed: before,
+                now: before,
+            }),
+        };
+        entry.now = after;
         if let Some(t) = after {
             self.order.insert((t, customer.clone()));
         }
+        // The tree's old entry goes now, with the change that moved it (see `removals`).
+        if let Some(t) = entry.indexed
+            && entry.now != Some(t)
+        {
+            self.removals.push(keys::due(t, customer));
+            entry.indexed = None;
+        }
+    }
+
+    /// The tree entries to remove, for the batch that stores the change that moved them.
+    pub(super) fn take_removals(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.removals)
     }
 
     /// Whether `customer`'s tree entry is overridden here.
@@ -239,6 +254,9 @@ mod tests {
         assert_eq!(fired(&mut store), ["c-a", "c-c"]);
         assert_eq!(fired(&mut store), ["c-c"]);
         assert!(fired(&mut store).is_empty());
+        // The fired entries left the tree with the firings, not at the next checkpoint:
+        // reads need not skip them.
+        assert_eq!(store.tree.scan_prefix([keys::DUE]).count(), 0);
     }
 }
 
