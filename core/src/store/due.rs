@@ -256,7 +256,8 @@ mod tests {
         assert!(fired(&mut store).is_empty());
         // The fired entries left the tree with the firings, not at the next checkpoint:
         // reads need not skip them.
-        assert_eq!(store.tree.scan_prefix([keys::DUE]).count(), 0);
+        let index = store.tree.scan_prefix([crate::store::keys::DUE]).count();
+        assert_eq!(index, 0);
     }
 }
 
