@@ -4,8 +4,8 @@
 //! written with the record, at checkpoints, so between two checkpoints it lags for the
 //! customers whose timers changed. [`DueOverlay`] holds exactly those: for each, where the
 //! tree's entry is and where it should be. Reads merge the two, a customer in the overlay
-//! hiding its tree entry. The old entry is removed with the append that moved it, the new
-//! one written with the record at the checkpoint ([`DueOverlay::write_index`]).
+//! hiding its tree entry. A checkpoint removes the old entry and writes the new one with
+//! the record ([`DueOverlay::write_index`]); a scratch store removes old entries at once.
 //!
 //! Invariant: for a customer not in the overlay, the tree's entry is its record's earliest
 //! timer (they are written in one batch, and recovery re-folds records with their timers).
@@ -25,11 +25,10 @@ pub(super) struct DueOverlay {
     changed: HashMap<CustomerId, Entry>,
     /// (earliest timer now, customer) for the customers in `changed` that have one.
     order: BTreeSet<(Timestamp, CustomerId)>,
-    /// Tree entries of customers whose earliest timer moved, to be removed in the batch of
-    /// the append that moved them (or, while a background checkpoint is being written, by
-    /// the next checkpoint). The tree then seldom holds an outdated entry for reads to skip:
-    /// a replay fires a timer at nearly every step, and skipping the fired entries until
-    /// the next checkpoint made its reads quadratic.
+    /// Tree entries of customers whose earliest timer moved, to be removed by the next
+    /// checkpoint, or in a scratch store by the append that moved them: a replay fires a
+    /// timer at nearly every step, and skipping the fired entries until the next
+    /// checkpoint made its reads quadratic.
     removals: Vec<Vec<u8>>,
 }
 
@@ -254,10 +253,26 @@ mod tests {
         assert_eq!(fired(&mut store), ["c-a", "c-c"]);
         assert_eq!(fired(&mut store), ["c-c"]);
         assert!(fired(&mut store).is_empty());
-        // The fired entries left the tree with the firings, not at the next checkpoint:
-        // reads need not skip them.
-        let index = store.tree.scan_prefix([crate::store::keys::DUE]).count();
-        assert_eq!(index, 0);
+        // A live store removes the fired entries at the checkpoint.
+        store.flush().unwrap();
+        assert_eq!(store.tree.scan_prefix([crate::store::keys::DUE]).count(), 0);
+    }
+
+    #[test]
+    fn a_scratch_store_removes_fired_entries_with_the_firing() {
+        let rules = RuleSet::compile(vec![("r.rhai".into(), SCRIPT.into())], None).unwrap();
+        let mut store = Store::open_temporary().unwrap();
+        store.set_rules(Arc::new(rules));
+        let visits: Vec<Event> = (1..=5)
+            .map(|d| ev(&format!("v{d}"), "visit", &format!("c-{d}"), d))
+            .collect();
+        store.append(&visits).unwrap();
+        store.checkpoint().unwrap(); // (as every 50,000 changed customers)
+        assert_eq!(store.tree.scan_prefix([crate::store::keys::DUE]).count(), 5);
+        assert_eq!(store.fire_due_timers(day(10)).unwrap().appended, 5);
+        // Nothing left for a replay's clock to skip at its next step.
+        assert_eq!(store.tree.scan_prefix([crate::store::keys::DUE]).count(), 0);
+        assert_eq!(store.next_timer_due().unwrap(), None);
     }
 }
 
