@@ -238,13 +238,14 @@ impl Store {
                 &mut block_effects,
             )?;
         }
-        // In a scratch store (a replay), old due-index entries go with the change that
-        // moved them: its clock asks for the next timer after every step. A live store
-        // leaves them to the next checkpoint (a sled write per customer here cost the
-        // daemon ~10% of its ingest rate, and a background checkpoint may be inserting
-        // one of them again); its reads skip them until then.
-        if self.temporary {
-            for key in self.due_overlay.take_removals() {
+        // Outdated due-index entries ([`super::due`]): a scratch store (a replay, whose
+        // clock asks for the next timer at every step) removes them all here; a live
+        // store those of fired timers, which every firing would skip, and leaves the rest
+        // to the checkpoint (a sled write per customer here cost the daemon ~10% of its
+        // ingest rate). Not while a background checkpoint is being written: it may insert
+        // one of them again.
+        if self.temporary || self.background.as_ref().is_none_or(|b| b.idle()) {
+            for key in self.due_overlay.take_removals(self.temporary) {
                 batch.remove(key);
             }
         }

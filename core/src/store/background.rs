@@ -112,6 +112,12 @@ impl Background {
         }
     }
 
+    /// Whether every queued job is written.
+    pub(super) fn idle(&self) -> bool {
+        let state = lock(&self.progress.state);
+        state.done == state.submitted
+    }
+
     /// Whether a background write has failed (the store is then poisoned).
     pub(super) fn failed(&self) -> bool {
         lock(&self.progress.state).error.is_some()

@@ -155,8 +155,9 @@ impl Store {
         }
         let earliest = record.customer.earliest_timer();
         if earliest != earliest_before {
+            let fired = crate::timer::is_timer_event(event);
             self.due_overlay
-                .note(&event.customer, earliest_before, earliest);
+                .note(&event.customer, earliest_before, earliest, fired);
         }
         record.applied_until = seq + 1;
         if let Some(chunk) = record.push_history(HistEntry::new(event.at.instant(), seq)) {
@@ -262,7 +263,7 @@ impl Store {
         // Old index entries not removed yet go first, before any entry this checkpoint
         // writes (which may be the same key again).
         let mut removals = Unencoded::default();
-        for key in self.due_overlay.take_removals() {
+        for key in self.due_overlay.take_removals(true) {
             removals.rest.remove(key);
         }
         if thread {

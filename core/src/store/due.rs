@@ -26,10 +26,13 @@ pub(super) struct DueOverlay {
     /// (earliest timer now, customer) for the customers in `changed` that have one.
     order: BTreeSet<(Timestamp, CustomerId)>,
     /// Tree entries of customers whose earliest timer moved, to be removed by the next
-    /// checkpoint, or in a scratch store by the append that moved them: a replay fires a
-    /// timer at nearly every step, and skipping the fired entries until the next
-    /// checkpoint made its reads quadratic.
+    /// checkpoint (or, in a scratch store, by the append that moved them).
     removals: Vec<Vec<u8>>,
+    /// The same for entries whose timer fired (or that were found stale): removed by the
+    /// append of the firing when no background checkpoint is being written. They are at or
+    /// before the clock, where every firing reads the index: skipping them until the next
+    /// checkpoint made a replay quadratic and the daemon slow to catch up.
+    fired_removals: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +51,7 @@ impl DueOverlay {
         customer: &CustomerId,
         before: Option<Timestamp>,
         after: Option<Timestamp>,
+        fired: bool,
     ) {
         let entry = match self.changed.get_mut(customer) {
             Some(entry) => {
@@ -69,14 +73,24 @@ impl DueOverlay {
         if let Some(t) = entry.indexed
             && entry.now != Some(t)
         {
-            self.removals.push(keys::due(t, customer));
+            let key = keys::due(t, customer);
+            if fired {
+                self.fired_removals.push(key);
+            } else {
+                self.removals.push(key);
+            }
             entry.indexed = None;
         }
     }
 
-    /// The tree entries to remove, for the batch that stores the change that moved them.
-    pub(super) fn take_removals(&mut self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut self.removals)
+    /// The tree entries to remove: those of timers that fired (which every firing would
+    /// otherwise skip), and with `all` the others too.
+    pub(super) fn take_removals(&mut self, all: bool) -> Vec<Vec<u8>> {
+        let mut keys = std::mem::take(&mut self.fired_removals);
+        if all {
+            keys.append(&mut self.removals);
+        }
+        keys
     }
 
     /// Whether `customer`'s tree entry is overridden here.
@@ -253,8 +267,7 @@ mod tests {
         assert_eq!(fired(&mut store), ["c-a", "c-c"]);
         assert_eq!(fired(&mut store), ["c-c"]);
         assert!(fired(&mut store).is_empty());
-        // A live store removes the fired entries at the checkpoint.
-        store.flush().unwrap();
+        // A live store removes the entries of fired timers with the firing.
         assert_eq!(store.tree.scan_prefix([crate::store::keys::DUE]).count(), 0);
     }
 

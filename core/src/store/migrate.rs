@@ -43,7 +43,7 @@ impl Store {
                 self.dirty += 1;
             }
             if after != before {
-                self.due_overlay.note(&t.customer, before, after);
+                self.due_overlay.note(&t.customer, before, after, false);
             }
         }
         self.checkpoint()?;

@@ -215,7 +215,7 @@ impl Store {
                 cached.dirty = true;
                 self.dirty += 1;
             }
-            self.due_overlay.note(customer, Some(at), earliest);
+            self.due_overlay.note(customer, Some(at), earliest, true);
         }
         tracing::warn!(at = %at, "repaired a stale entry of the timers' due index");
         Ok(())
