@@ -340,7 +340,8 @@ pub(super) fn register(engine: &mut Engine) {
         .register_type_with_name::<super::guard::MessageView>("Message")
         .register_indexer_get(super::guard::MessageView::get);
     for field in [
-        "class", "channel", "template", "body", "subject", "vars", "created", "id",
+        "class", "channel", "template", "body", "subject", "html", "vars", "created", "id",
+        "campaign",
     ] {
         engine.register_get(field, move |m: &mut super::guard::MessageView| m.get(field));
     }

@@ -133,12 +133,14 @@ impl RuleSet {
         customer: &Arc<Customer>,
         now: Timestamp,
     ) -> (GuardDecision, Vec<super::RuleError>) {
-        let map = message.to_map();
+        // One map for every guard, shared: handing each guard its own copy of the message
+        // (body, vars and all) was a tenth of the dispatcher's time.
+        let view = MessageView(Arc::new(message.to_map()));
         let verdicts = self.call_guards(
             now,
             || {
                 vec![
-                    Dynamic::from(map.clone()),
+                    Dynamic::from(view.clone()),
                     Dynamic::from(CustomerView {
                         customer: Arc::clone(customer),
                         at: now,
