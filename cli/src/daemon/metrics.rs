@@ -138,7 +138,7 @@ impl Metrics {
             ),
             (
                 "kizuna_timers_due",
-                "Timers due and not fired yet.",
+                "Customers with a timer due and not fired yet.",
                 health.timers_due as u64,
             ),
         ];

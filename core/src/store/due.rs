@@ -221,6 +221,8 @@ mod tests {
                 // The tree's entries for 2 March are stale: nothing is due on the 3rd.
                 assert_eq!(store.timers_due_count(day(3)).unwrap(), 0);
                 assert_eq!(store.timers_due_count(day(6)).unwrap(), 2);
+                assert_eq!(store.customers_with_timers_due(day(6)).unwrap(), 2);
+                assert_eq!(store.customers_with_timers_due(day(3)).unwrap(), 0);
             };
             check(&store);
             // A crash: the events are durable, the records and the index were not written.
