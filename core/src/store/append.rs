@@ -143,7 +143,7 @@ impl Store {
             // meanwhile would copy most of them (~80 MiB more at a million events).
             if self.dirty >= self.options.checkpoint_customers {
                 if self.background_checkpoints {
-                    self.start_checkpoint()?;
+                    self.start_checkpoint(std::time::Duration::ZERO)?;
                 } else {
                     self.checkpoint()?;
                 }

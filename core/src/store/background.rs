@@ -16,6 +16,7 @@
 use std::{
     sync::{Arc, Condvar, Mutex, PoisonError, mpsc},
     thread::JoinHandle,
+    time::Duration,
 };
 
 use super::checkpoint::Unencoded;
@@ -23,9 +24,16 @@ use super::checkpoint::Unencoded;
 /// The thread and what it has done. See the module documentation.
 #[derive(Debug)]
 pub(super) struct Background {
-    jobs: Option<mpsc::Sender<Vec<Unencoded>>>,
+    jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
     progress: Arc<Progress>,
+}
+
+/// One checkpoint's batches, applied in order, `pace` apart.
+#[derive(Debug)]
+struct Job {
+    batches: Vec<Unencoded>,
+    pace: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -45,20 +53,22 @@ struct State {
 impl Background {
     /// Starts the thread writing to `tree`.
     pub(super) fn start(tree: sled::Tree) -> std::io::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<Vec<Unencoded>>();
+        let (jobs, queue) = mpsc::channel::<Job>();
         let progress = Arc::new(Progress::default());
         let shared = Arc::clone(&progress);
         let thread = std::thread::Builder::new()
             .name("kizuna-checkpoint".into())
             .spawn(move || {
-                for batches in queue {
+                for Job { batches, pace } in queue {
                     let failed = lock(&shared.state).error.is_some();
                     let result = if failed {
                         Ok(())
                     } else {
                         batches.into_iter().try_for_each(|b| {
                             let batch = b.encode().map_err(sled::Error::Unsupported)?;
-                            batch.apply(&tree)
+                            batch.apply(&tree)?;
+                            std::thread::sleep(pace);
+                            Ok(())
                         })
                     };
                     let mut state = lock(&shared.state);
@@ -81,11 +91,16 @@ impl Background {
     /// the job before to finish first: one job at a time holds snapshots, so a writer that
     /// checkpoints faster than the thread writes (a large import) is held back instead of
     /// piling them up in memory.
-    pub(super) fn submit(&self, batches: Vec<Unencoded>) {
+    ///
+    /// With a `pace`, the thread pauses that long after each batch. sled has one log, so
+    /// the next `flush` of whoever acknowledges requests writes whatever the checkpoint
+    /// wrote before it: spread out, a checkpoint adds a little to many flushes instead of
+    /// ~30 MB to one.
+    pub(super) fn submit(&self, batches: Vec<Unencoded>, pace: Duration) {
         let Some(jobs) = &self.jobs else { return };
         let _ = self.wait();
         lock(&self.progress.state).submitted += 1;
-        if jobs.send(batches).is_err() {
+        if jobs.send(Job { batches, pace }).is_err() {
             // The thread is gone (it panicked): count the job as done so nobody waits
             // forever, and fail like a write would.
             let mut state = lock(&self.progress.state);

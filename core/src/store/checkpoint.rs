@@ -11,7 +11,7 @@
 //! record's due-index entry is written in the same batch ([`super::due`]).
 
 use super::batch::Batch;
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use super::{
     Store, StoreError, block, effects, keys,
@@ -58,6 +58,9 @@ pub(super) struct Folded {
 
 /// Records per sled batch at a checkpoint; sled's memory use grows with batch size.
 const RECORDS_PER_BATCH: usize = 500;
+
+/// The longest pause between two batches of a background checkpoint.
+const MAX_PACE: Duration = Duration::from_millis(20);
 
 /// One batch of a checkpoint, with its customer records not yet encoded: encoding is a
 /// good part of a checkpoint's cost, and the background thread can do it.
@@ -224,7 +227,7 @@ impl Store {
         // another (sled's pages, the encoded records) apart, ~80 MiB more at a million
         // events when an import's checkpoints ran on the background thread.
         self.wait_checkpoints()?;
-        self.run_checkpoint(false)?;
+        self.run_checkpoint(None)?;
         self.evict();
         Ok(())
     }
@@ -232,15 +235,15 @@ impl Store {
     /// [`Store::checkpoint`], with the writes left to the background thread
     /// ([`super::background`]) of a live store: the caller goes on at once. Everything a
     /// checkpoint writes stays in memory until it is written, so reads are unaffected.
-    pub(super) fn start_checkpoint(&mut self) -> Result<(), StoreError> {
-        self.run_checkpoint(true)
+    pub(super) fn start_checkpoint(&mut self, spread: Duration) -> Result<(), StoreError> {
+        self.run_checkpoint(Some(spread))
     }
 
     /// Writes the checkpoint here, or hands it to the background thread (if the store has
-    /// one and `background` asks for it).
-    fn run_checkpoint(&mut self, background: bool) -> Result<(), StoreError> {
+    /// one and `background` asks for it, to be spread over about that long).
+    fn run_checkpoint(&mut self, background: Option<Duration>) -> Result<(), StoreError> {
         self.check_writable()?;
-        let thread = self.background.is_some() && background;
+        let thread = self.background.is_some() && background.is_some();
         if thread {
             // One job at a time: once the one before is written, every clean record and
             // index entry is on disk, and those over the limit can go.
@@ -306,7 +309,11 @@ impl Store {
         self.checkpointed = self.next_seq;
         self.dirty = 0;
         match self.background.as_ref().filter(|_| thread) {
-            Some(thread) => thread.submit(batches),
+            Some(thread) => {
+                let spread = background.unwrap_or_default();
+                let pace = (spread / batches.len().max(1) as u32).min(MAX_PACE);
+                thread.submit(batches, pace)
+            }
             None => {
                 for batch in batches {
                     self.apply_unencoded(batch)?;

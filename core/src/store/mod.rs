@@ -362,7 +362,8 @@ impl Store {
     /// after a crash re-folds. A daemon calls this every few seconds, and [`Store::flush`]
     /// when it stops.
     pub fn checkpoint_in_background(&mut self) -> Result<(), StoreError> {
-        self.start_checkpoint()
+        // Spread over about a second and a half: see `background::Background::submit`.
+        self.start_checkpoint(std::time::Duration::from_millis(1500))
     }
 
     /// Whether the checkpoints an append starts by itself (every so many changed
