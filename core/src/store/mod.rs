@@ -25,6 +25,7 @@ mod block;
 mod checkpoint;
 mod effects;
 mod erase;
+mod error;
 mod ids;
 mod keys;
 mod migrate;
@@ -47,6 +48,7 @@ pub use crate::timer::TIMER_EVENT;
 pub use append::{AppendReport, PreparedBatch};
 pub use effects::{Alert, MessageId, MessageStatus, OutboxMessage, Recorded, SEND_REQUEST, Timer};
 pub use erase::EraseReport;
+pub use error::StoreError;
 pub use rfm::{RfmSummary, SegmentRow};
 
 /// The schema this build reads and writes. Bump it, with a migration, when the layout in
@@ -54,71 +56,6 @@ pub use rfm::{RfmSummary, SegmentRow};
 pub const SCHEMA_VERSION: u32 = 1;
 
 const TREE: &str = "kizuna";
-
-/// Errors from the store.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// sled failed (I/O, corruption, or the database is locked by another process).
-    #[error("database {path}: {source}")]
-    Sled {
-        /// The database directory.
-        path: PathBuf,
-        /// sled's error.
-        source: sled::Error,
-    },
-    /// The database was written by a newer kizuna.
-    #[error(
-        "database {path} has schema version {found}, but this kizuna understands only up to \
-         {supported}; upgrade kizuna to open it"
-    )]
-    NewerSchema {
-        /// The database directory.
-        path: PathBuf,
-        /// Version found on disk.
-        found: u32,
-        /// Highest version this build supports.
-        supported: u32,
-    },
-    /// The directory holds a sled database that is not a kizuna store.
-    #[error("database {path} is not a kizuna store (no schema version)")]
-    NotKizuna {
-        /// The database directory.
-        path: PathBuf,
-    },
-    /// A stored record did not decode; the database is damaged or was edited by hand.
-    #[error("database {path}: corrupt record {key}: {reason}")]
-    Corrupt {
-        /// The database directory.
-        path: PathBuf,
-        /// The key, for debugging.
-        key: String,
-        /// What failed.
-        reason: String,
-    },
-    /// An earlier write failed; the in-memory state may not match the disk any more.
-    #[error("database {path}: an earlier write failed; reopen the store")]
-    Poisoned {
-        /// The database directory.
-        path: PathBuf,
-    },
-    /// Another process has the database open.
-    #[error(
-        "database {path} is in use by another kizuna process (stop it, or wait for it to finish)"
-    )]
-    Locked {
-        /// The database directory.
-        path: PathBuf,
-    },
-    /// File-system work around the database (compaction) failed.
-    #[error("database {path}: {source}")]
-    Io {
-        /// The path involved.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-}
 
 /// How long [`Store::open`] waits for sled's file lock. sled releases it from a background
 /// thread shortly after the last handle is dropped, so reopening in the same process (after

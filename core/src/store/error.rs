@@ -1,0 +1,68 @@
+//! What can go wrong in the store.
+
+use std::path::PathBuf;
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// sled failed (I/O, corruption, or the database is locked by another process).
+    #[error("database {path}: {source}")]
+    Sled {
+        /// The database directory.
+        path: PathBuf,
+        /// sled's error.
+        source: sled::Error,
+    },
+    /// The database was written by a newer kizuna.
+    #[error(
+        "database {path} has schema version {found}, but this kizuna understands only up to \
+         {supported}; upgrade kizuna to open it"
+    )]
+    NewerSchema {
+        /// The database directory.
+        path: PathBuf,
+        /// Version found on disk.
+        found: u32,
+        /// Highest version this build supports.
+        supported: u32,
+    },
+    /// The directory holds a sled database that is not a kizuna store.
+    #[error("database {path} is not a kizuna store (no schema version)")]
+    NotKizuna {
+        /// The database directory.
+        path: PathBuf,
+    },
+    /// A stored record did not decode; the database is damaged or was edited by hand.
+    #[error("database {path}: corrupt record {key}: {reason}")]
+    Corrupt {
+        /// The database directory.
+        path: PathBuf,
+        /// The key, for debugging.
+        key: String,
+        /// What failed.
+        reason: String,
+    },
+    /// An earlier write failed; the in-memory state may not match the disk any more.
+    #[error("database {path}: an earlier write failed; reopen the store")]
+    Poisoned {
+        /// The database directory.
+        path: PathBuf,
+    },
+    /// Another process has the database open.
+    #[error(
+        "database {path} is in use by another kizuna process (stop it, or wait for it to finish)"
+    )]
+    Locked {
+        /// The database directory.
+        path: PathBuf,
+    },
+    /// File-system work around the database (compaction) failed.
+    #[error("database {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
