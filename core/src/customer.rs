@@ -18,7 +18,7 @@ use crate::{
     loyalty::Loyalty,
     profile::{Birthday, BusinessHours, CustomerKind, ProfileUpdate},
     rfm::{Rfm, Segment},
-    rules::{Effect, MessageClass},
+    rules::{AppliedEffect, Effect, MessageClass},
     time::{EventTime, days_between},
 };
 
@@ -292,6 +292,12 @@ impl Customer {
                     self.rfm = Rfm::from_event(&event.attrs, t);
                 }
             }
+            // The timer has fired; an effect of `on_timer` may set it again.
+            EventKind::Other(_) if crate::timer::is_timer_event(event) => {
+                if let Some(name) = event.attr_str("name") {
+                    self.timers.remove(name);
+                }
+            }
             EventKind::Contact | EventKind::Other(_) => {}
         }
     }
@@ -334,13 +340,14 @@ impl Customer {
         }
     }
 
-    /// Applies a rule effect that changes the projection (points, tier, tags); effects that
-    /// act elsewhere (messages, timers, alerts) are no-ops here. Expired lots are retired at
-    /// `at` first. A refused effect (redeeming beyond the balance) changes nothing.
-    pub fn apply_effect(&mut self, effect: &Effect, event: &Event) -> Result<(), String> {
+    /// Applies a rule effect that changes the projection (points, tier, tags, timers: the
+    /// script that set a timer is kept with it); effects that act elsewhere (messages,
+    /// alerts) are no-ops here. Expired lots are retired at `at` first. A refused effect
+    /// (redeeming beyond the balance) changes nothing.
+    pub fn apply_effect(&mut self, applied: &AppliedEffect, event: &Event) -> Result<(), String> {
         let at = event.at.instant();
         self.loyalty.expire(at);
-        match effect {
+        match &applied.effect {
             Effect::AwardPoints {
                 points, expires, ..
             } => {
@@ -354,10 +361,18 @@ impl Customer {
             Effect::Untag { tag } => {
                 self.tags.remove(tag);
             }
-            Effect::Send { .. }
-            | Effect::Schedule { .. }
-            | Effect::Cancel { .. }
-            | Effect::Alert { .. } => {}
+            Effect::Schedule { name, at, data } => {
+                let timer = crate::timer::ScheduledTimer {
+                    due: *at,
+                    data: data.clone(),
+                    script: applied.script.clone(),
+                };
+                self.timers.insert(name.clone(), timer);
+            }
+            Effect::Cancel { name } => {
+                self.timers.remove(name);
+            }
+            Effect::Send { .. } | Effect::Alert { .. } => {}
         }
         Ok(())
     }

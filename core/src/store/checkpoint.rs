@@ -34,6 +34,13 @@ pub(crate) struct Cached {
     pub is_new: bool,
 }
 
+impl Cached {
+    /// Marks the record changed; whether it was clean (the store counts dirty records).
+    pub fn touch(&mut self) -> bool {
+        !std::mem::replace(&mut self.dirty, true)
+    }
+}
+
 /// Where an event's effects come from when it is folded.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum EffectSource<'a> {
@@ -105,15 +112,12 @@ impl Store {
         let Some(cached) = self.cache.get_mut(&event.customer) else {
             return Ok(folded);
         };
-        let record = &mut cached.record;
-        if seq < record.applied_until {
+        if seq < cached.record.applied_until {
             return Ok(folded);
         }
+        self.dirty += usize::from(cached.touch());
+        let record = &mut cached.record;
         let earliest_before = record.customer.earliest_timer();
-        if !cached.dirty {
-            cached.dirty = true;
-            self.dirty += 1;
-        }
         if event.kind == EventKind::Purchase
             && Self::observe_purchase(
                 &mut self.baskets,
@@ -142,7 +146,6 @@ impl Store {
                 let customer = Arc::make_mut(&mut record.customer);
                 let (kept, refused) =
                     effects::apply_to_customer(customer, event, evaluation.effects);
-                customer.apply_timers(event, &kept);
                 folded.effects = kept;
                 folded.errors = evaluation.errors;
                 folded.errors.extend(refused);
@@ -151,9 +154,8 @@ impl Store {
                 let customer = Arc::make_mut(&mut record.customer);
                 for e in stored {
                     // Accepted once already; applying again gives the same result.
-                    let _ = customer.apply_effect(&e.effect, event);
+                    let _ = customer.apply_effect(e, event);
                 }
-                customer.apply_timers(event, stored);
             }
         }
         let earliest = record.customer.earliest_timer();
@@ -261,7 +263,7 @@ impl Store {
             .filter(|(_, c)| c.dirty)
             .map(|(id, _)| id.clone())
             .collect();
-        let mut customers = self.customers_stored()?;
+        let mut customers = self.customers_stored;
         let mut batches = Vec::new();
         // Old index entries not removed yet go first, before any entry this checkpoint
         // writes (which may be the same key again).
@@ -300,7 +302,7 @@ impl Store {
                 self.apply_unencoded(batch)?;
             }
         }
-        self.customers_stored = Some(customers);
+        self.customers_stored = customers;
         let written = dirty.len();
         let mut last = Unencoded::default();
         last.rest
@@ -346,18 +348,6 @@ impl Store {
             self.cache.retain(|_, c| c.dirty);
         }
         self.due_overlay.forget_written();
-    }
-
-    /// The customer counter as the last checkpoint left it.
-    pub(super) fn customers_stored(&mut self) -> Result<u64, StoreError> {
-        match self.customers_stored {
-            Some(n) => Ok(n),
-            None => {
-                let n = self.counter("customers")?;
-                self.customers_stored = Some(n);
-                Ok(n)
-            }
-        }
     }
 
     /// Replays log entries after the last checkpoint into the records that missed them.

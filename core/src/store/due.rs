@@ -37,10 +37,14 @@ pub(super) struct DueOverlay {
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    /// The tree's entry (as of the last checkpoint written or under way).
+    /// The tree's entry (as of the last checkpoint written or under way); `None` once a
+    /// removal of it is queued.
     indexed: Option<Timestamp>,
     /// The customer's earliest timer now.
     now: Option<Timestamp>,
+    /// A checkpoint has taken this state (its removal and new entry): once that
+    /// checkpoint is written, the tree agrees and the entry can be forgotten.
+    settled: bool,
 }
 
 impl DueOverlay {
@@ -63,9 +67,11 @@ impl DueOverlay {
             None => self.changed.entry(customer.clone()).or_insert(Entry {
                 indexed: before,
                 now: before,
+                settled: false,
             }),
         };
         entry.now = after;
+        entry.settled = false;
         if let Some(t) = after {
             self.order.insert((t, customer.clone()));
         }
@@ -109,27 +115,30 @@ impl DueOverlay {
             .map(|(t, c)| (*t, c))
     }
 
-    /// Moves `customer`'s tree entry to where it should be, in `batch` (the batch that
-    /// writes its record).
+    /// Writes `customer`'s new tree entry, in `batch` (the batch that writes its record).
+    /// The old one is among the removals, which a checkpoint applies first: [`note`]
+    /// queues it as soon as the entry moves.
+    ///
+    /// [`note`]: DueOverlay::note
     pub(super) fn write_index(&mut self, customer: &CustomerId, batch: &mut Batch) {
         let Some(entry) = self.changed.get_mut(customer) else {
             return;
         };
-        if entry.indexed != entry.now {
-            if let Some(old) = entry.indexed {
-                batch.remove(keys::due(old, customer));
-            }
-            if let Some(new) = entry.now {
-                batch.insert(keys::due(new, customer), &[]);
-            }
-            entry.indexed = entry.now;
+        if entry.indexed.is_none()
+            && let Some(new) = entry.now
+        {
+            batch.insert(keys::due(new, customer), &[]);
+            entry.indexed = Some(new);
         }
+        entry.settled = true;
     }
 
-    /// Forgets the customers whose tree entry is right. Only once every checkpoint is
-    /// written: until then the entries hide the tree's old ones.
+    /// Forgets the customers a checkpoint has settled. Only once every checkpoint is
+    /// written: until then the entries hide the tree's old ones. (An entry the tree merely
+    /// agrees with is not enough: its removal may be queued for a checkpoint not yet
+    /// started.)
     pub(super) fn forget_written(&mut self) {
-        self.changed.retain(|_, e| e.indexed != e.now);
+        self.changed.retain(|_, e| !e.settled);
         let changed = &self.changed;
         self.order.retain(|(_, c)| changed.contains_key(c));
     }

@@ -256,7 +256,7 @@ pub(super) fn apply_to_customer(
         let backup = fallible.then(|| customer.clone());
         let mut refused = None;
         for e in group {
-            if let Err(message) = customer.apply_effect(&e.effect, event) {
+            if let Err(message) = customer.apply_effect(e, event) {
                 refused = Some(message);
                 break;
             }

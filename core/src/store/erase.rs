@@ -163,12 +163,12 @@ impl Store {
         };
         let events = self.counter("events")?.saturating_sub(report.events);
         let customers = self
-            .counter("customers")?
+            .customers_stored
             .saturating_sub(u64::from(report.projection));
         batch.insert(keys::meta("events"), &events.to_be_bytes());
         batch.insert(keys::meta("customers"), &customers.to_be_bytes());
         self.apply(batch)?;
-        self.customers_stored = Some(customers);
+        self.customers_stored = customers;
         self.sync()?;
         self.cache.remove(id);
         if let Some(index) = self.ids.as_mut() {

@@ -38,10 +38,7 @@ impl Store {
             let customer = Arc::make_mut(&mut cached.record.customer);
             customer.timers.insert(t.name.clone(), timer);
             let after = customer.earliest_timer();
-            if !cached.dirty {
-                cached.dirty = true;
-                self.dirty += 1;
-            }
+            self.dirty += usize::from(cached.touch());
             if after != before {
                 self.due_overlay.note(&t.customer, before, after, false);
             }

@@ -154,8 +154,9 @@ pub struct Store {
     background: Option<background::Background>,
     /// The sequence up to which the last checkpoint (written or under way) covers the log.
     checkpointed: u64,
-    /// The customer counter as of that checkpoint (read from the tree when `None`).
-    customers_stored: Option<u64>,
+    /// The customer counter as of that checkpoint (the tree's lags while a background
+    /// checkpoint is being written).
+    customers_stored: u64,
     /// Automatic checkpoints run on the background thread.
     background_checkpoints: bool,
 }
@@ -215,7 +216,7 @@ impl Store {
             due_overlay: Default::default(),
             background: None,
             checkpointed: 0,
-            customers_stored: None,
+            customers_stored: 0,
             background_checkpoints: false,
         };
         store.check_schema()?;
@@ -223,6 +224,7 @@ impl Store {
         store.index_outbox()?;
         store.next_seq = store.last_seq()?.map_or(0, |s| s + 1);
         store.checkpointed = store.counter("checkpoint")?;
+        store.customers_stored = store.counter("customers")?;
         store.recover()?;
         store.migrate_legacy_timers()?;
         if let Some(tree) = store.tree.as_sled() {

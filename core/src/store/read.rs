@@ -41,10 +41,9 @@ impl Store {
     /// created since the last checkpoint.
     pub fn customers(&self) -> impl Iterator<Item = Result<Customer, StoreError>> + '_ {
         // Records of a checkpoint under way are neither new nor in the tree yet.
-        let written = self.wait_checkpoints();
-        let stored = std::iter::once(written)
-            .filter_map(Result::err)
-            .map(Err)
+        let unwritten = self.wait_checkpoints().err().map(Err);
+        let stored = unwritten
+            .into_iter()
             .chain(self.tree.scan_prefix([keys::CUSTOMER]).map(move |item| {
                 let (k, v) = item.map_err(|e| self.sled_err(e))?;
                 let record = Record::decode(&v).map_err(|e| self.corrupt(&k, e))?;
@@ -248,10 +247,6 @@ impl Store {
     /// Number of customers with a projection.
     pub fn customer_count(&self) -> Result<u64, StoreError> {
         let fresh = self.cache.values().filter(|d| d.is_new).count() as u64;
-        let stored = match self.customers_stored {
-            Some(n) => n,
-            None => self.counter("customers")?,
-        };
-        Ok(stored + fresh)
+        Ok(self.customers_stored + fresh)
     }
 }

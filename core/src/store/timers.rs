@@ -176,10 +176,15 @@ impl Store {
         let bound = after(now);
         let entries = self.customers_due_before(bound, max)?;
         let mut due = self.due_timers_of(&entries, now)?;
-        for (at, customer) in &entries {
-            if !due.iter().any(|d| &d.customer == customer) {
-                self.repair_due_entry(*at, customer)?;
-            }
+        let with_due: std::collections::HashSet<&CustomerId> =
+            due.iter().map(|d| &d.customer).collect();
+        let stale: Vec<(Timestamp, CustomerId)> = entries
+            .iter()
+            .filter(|(_, c)| !with_due.contains(c))
+            .cloned()
+            .collect();
+        for (at, customer) in &stale {
+            self.repair_due_entry(*at, customer)?;
         }
         due.truncate(max);
         let events: Vec<Event> = due
@@ -220,10 +225,7 @@ impl Store {
         self.load_cached(customer)?;
         if let Some(cached) = self.cache.get_mut(customer) {
             let earliest = cached.record.customer.earliest_timer();
-            if !cached.dirty {
-                cached.dirty = true;
-                self.dirty += 1;
-            }
+            self.dirty += usize::from(cached.touch());
             self.due_overlay.note(customer, Some(at), earliest, true);
         }
         tracing::warn!(at = %at, "repaired a stale entry of the timers' due index");
