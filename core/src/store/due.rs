@@ -176,11 +176,14 @@ mod tests {
         fn on_timer(name, c, data) { tag("reminded"); }
     "#;
 
-    fn open(dir: &tempfile::TempDir) -> Store {
+    fn with_rules(mut store: Store) -> Store {
         let rules = RuleSet::compile(vec![("r.rhai".into(), SCRIPT.into())], None).unwrap();
-        let mut store = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap();
         store.set_rules(Arc::new(rules));
         store
+    }
+
+    fn open(dir: &tempfile::TempDir) -> Store {
+        with_rules(Store::open(dir.path().join("db"), StoreOptions::default()).unwrap())
     }
 
     fn ev(id: &str, kind: &str, customer: &str, day: u32) -> Event {
@@ -284,9 +287,7 @@ mod tests {
 
     #[test]
     fn a_scratch_store_removes_fired_entries_with_the_firing() {
-        let rules = RuleSet::compile(vec![("r.rhai".into(), SCRIPT.into())], None).unwrap();
-        let mut store = Store::open_temporary().unwrap();
-        store.set_rules(Arc::new(rules));
+        let mut store = with_rules(Store::open_temporary().unwrap());
         let visits: Vec<Event> = (1..=5)
             .map(|d| ev(&format!("v{d}"), "visit", &format!("c-{d}"), d))
             .collect();

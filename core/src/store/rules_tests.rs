@@ -40,6 +40,11 @@ fn open(dir: &tempfile::TempDir, rules: Option<Arc<RuleSet>>) -> Store {
     store
 }
 
+/// A rule set of one script.
+fn one_script(file: &str, source: &str) -> Arc<RuleSet> {
+    Arc::new(RuleSet::compile(vec![(file.into(), source.into())], None).unwrap())
+}
+
 fn c1() -> CustomerId {
     CustomerId::new("c-1").unwrap()
 }
@@ -156,8 +161,7 @@ fn rescheduled_timers_fire_once_at_their_new_time() {
         }
         fn on_timer(name, c, data) { tag("followed-up"); }
     "#;
-    let rules = Arc::new(RuleSet::compile(vec![("f.rhai".into(), script.into())], None).unwrap());
-    let mut store = open(&dir, Some(rules));
+    let mut store = open(&dir, Some(one_script("f.rhai", script)));
     let visit = |id: &str, at: &str| {
         ev(&format!(
             r#"{{"id":"{id}","customer":"c-1","type":"visit","at":"{at}"}}"#
@@ -280,8 +284,7 @@ fn a_timer_backlog_fires_in_slices_oldest_first() {
         fn on_event(e, c) { schedule("remind", e.at + days(1)); }
         fn on_timer(name, c, data) { tag("reminded"); }
     "#;
-    let rules = Arc::new(RuleSet::compile(vec![("r.rhai".into(), script.into())], None).unwrap());
-    let mut store = open(&dir, Some(rules));
+    let mut store = open(&dir, Some(one_script("r.rhai", script)));
     let events: Vec<_> = (0..5)
         .map(|i| {
             ev(&format!(
@@ -315,8 +318,7 @@ fn timers_set_and_cancelled_within_one_batch_leave_only_their_final_state() {
         }
         fn on_timer(name, c, data) { tag("fired"); }
     "#;
-    let rules = Arc::new(RuleSet::compile(vec![("t.rhai".into(), script.into())], None).unwrap());
-    let mut store = open(&dir, Some(rules));
+    let mut store = open(&dir, Some(one_script("t.rhai", script)));
     let e = |id: &str, kind: &str, customer: &str, at: &str| {
         ev(&format!(
             r#"{{"id":"{id}","customer":"{customer}","type":"{kind}","at":"{at}"}}"#
