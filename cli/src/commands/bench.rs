@@ -274,7 +274,7 @@ pub fn dispatch(args: &crate::args::BenchDispatchArgs) -> anyhow::Result<ExitCod
     let now: Timestamp = "2026-03-05T02:00:00Z".parse()?;
     // Timed in two parts: the dispatch itself (what the daemon's clock runs; sending
     // marks, outcomes and message_sent events are durable when it returns), then the
-    // checkpoint of the customers' projections, which the daemon does once a second for
+    // checkpoint of the customers' projections, which the daemon does every few seconds for
     // everything that happened and a one-off `kizuna dispatch` does at the end.
     let started = Instant::now();
     let report = dispatcher.run_at_most(&mut store, now, usize::MAX)?;
