@@ -359,6 +359,13 @@ impl Dispatcher {
         Ok((decision, errors))
     }
 
+    /// Forgets the templates read so far: the next message reads its template files
+    /// again. The daemon calls this when the rules directory changes, so an edited
+    /// template goes live like an edited script.
+    pub fn reload_templates(&mut self) {
+        self.env = std::sync::OnceLock::new();
+    }
+
     /// The configured channels by name, each with where its messages go
     /// ([`Channel::describe`]): what a health check shows an operator.
     pub fn channels(&self) -> BTreeMap<String, String> {
@@ -410,11 +417,10 @@ impl Dispatcher {
         }
     }
 
-    /// The template environment of one run: templates are read and compiled on first use
-    /// and reused for every message; a missing variable is an error, never blank text.
-    /// The template environment, made on first use and kept: it caches each template it
-    /// loads, so a dispatcher that runs every second (the daemon, a replay) reads and
-    /// compiles each template file once. A new dispatcher sees edited templates.
+    /// The template environment, made on first use and kept: it remembers each template
+    /// it looked for, found or not, so a dispatcher that runs every second (the daemon, a
+    /// replay) reads and compiles each template file once. A new dispatcher sees edited,
+    /// added and removed templates. A missing variable is an error, never blank text.
     fn templates(&self) -> &minijinja::Environment<'static> {
         self.env.get_or_init(|| self.make_templates())
     }
@@ -423,14 +429,26 @@ impl Dispatcher {
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         let dir = self.templates.clone();
+        // minijinja caches the templates it finds, not the ones it does not: without this,
+        // every e-mail without an HTML twin looked for `<name>.email.html` on disk again.
+        let missing = std::sync::Mutex::new(std::collections::HashSet::<String>::new());
         env.set_loader(move |name| {
             // Template names are `<template>.<channel>` made by kizuna; refuse anything else.
             if name.contains(['/', '\\']) || name.starts_with('.') {
                 return Ok(None);
             }
+            let mut missing = missing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if missing.contains(name) {
+                return Ok(None);
+            }
             match std::fs::read_to_string(dir.join(name)) {
                 Ok(text) => Ok(Some(text)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    missing.insert(name.to_owned());
+                    Ok(None)
+                }
                 Err(e) => Err(minijinja::Error::new(
                     minijinja::ErrorKind::InvalidOperation,
                     format!("cannot read template {name}: {e}"),

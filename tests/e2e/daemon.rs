@@ -268,6 +268,44 @@ fn delivery_reports_arrive_at_dlr_and_become_events() {
         assert!(std::time::Instant::now() < deadline, "{metrics}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // A saved template goes live like a saved script: the next message uses it.
+    let sms_log = h.home().join("outbox/sms/sms.jsonl");
+    assert!(
+        std::fs::read_to_string(&sms_log).unwrap().contains("ready"),
+        "the first SMS"
+    );
+    let attempts = d.get("/health").1["reload"]["attempts"].as_u64().unwrap();
+    std::fs::write(
+        h.home().join("rules/templates/notice.sms"),
+        "Update: {{ vars.text }}\n",
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while d.get("/health").1["reload"]["attempts"].as_u64().unwrap() == attempts {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the template save was not seen"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let again = request
+        .replace("10:00:00", "10:05:00")
+        .replace("ready", "packed");
+    assert_eq!(d.post(&again, Some(TOKEN)).0, 202);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&sms_log)
+        .unwrap()
+        .contains("packed")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second SMS was not sent"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = std::fs::read_to_string(&sms_log).unwrap();
+    assert!(log.contains("Update: packed"), "{log}");
+
     let (status, body) = open("/dlr?id=m-1-0&type=1");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("message_delivered m-1-0"), "{body}");

@@ -7,7 +7,9 @@
 //! events are processed one command at a time, so an event in flight finishes on the set
 //! it started with, and each stored effect records the version that produced it. A
 //! failed reload keeps the running set and is logged with its position and shown by
-//! `/health`. `POST /rules/reload` and SIGHUP force a reload.
+//! `/health`. `POST /rules/reload` and SIGHUP force a reload. Message templates are not
+//! part of the version: any reload, including one that finds the scripts unchanged, makes
+//! the dispatcher read them again ([`Command::ReloadTemplates`]).
 
 use std::{
     path::{Path, PathBuf},
@@ -88,7 +90,14 @@ impl Reloader {
         status.attempts += 1;
         match result {
             Ok(rules) if !forced && rules.version() == status.active => {
-                tracing::debug!(version = status.active, "rules unchanged");
+                // The version covers the scripts; a saved template changes nothing else.
+                tracing::debug!(
+                    version = status.active,
+                    "rules unchanged; templates re-read"
+                );
+                if self.writer.send(Command::ReloadTemplates).is_err() {
+                    return Err("the writer has stopped".into());
+                }
                 status.last_error = None;
                 Ok(status.active.clone())
             }

@@ -56,8 +56,11 @@ pub enum Command {
     ),
     /// Figures for `/health`.
     Health(oneshot::Sender<Health>),
-    /// Use these rules from the next command on (a hot reload).
+    /// Use these rules, and read the message templates again, from the next command on
+    /// (a hot reload).
     SetRules(std::sync::Arc<kizuna_core::rules::RuleSet>),
+    /// Read the message templates again (a saved template, the scripts unchanged).
+    ReloadTemplates,
     /// Flush and stop.
     Shutdown,
 }
@@ -256,7 +259,11 @@ impl Writer {
                     channels: self.dispatcher.channels(),
                 });
             }
-            Command::SetRules(rules) => store.set_rules(rules),
+            Command::SetRules(rules) => {
+                store.set_rules(rules);
+                self.dispatcher.reload_templates();
+            }
+            Command::ReloadTemplates => self.dispatcher.reload_templates(),
             // Handled by the loop.
             Command::Append(..) | Command::Shutdown => {}
         }
