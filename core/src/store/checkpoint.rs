@@ -8,7 +8,9 @@
 //! record only if that record has not folded it yet. A crash at any point — between log
 //! batches, in the middle of a checkpoint — therefore ends with every projection equal to
 //! the fold of exactly the events in the log. Timers are part of the record, and each
-//! record's due-index entry is written in the same batch ([`super::due`]).
+//! record's due-index entry is written in the same batch or, on the background thread,
+//! just before it ([`super::due`], [`Unencoded`]). The customer counter is written with
+//! the marker and recounted after a crash.
 
 use super::batch::Batch;
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -71,25 +73,62 @@ const MAX_PACE: Duration = Duration::from_millis(20);
 
 /// One batch of a checkpoint, with its customer records not yet encoded: encoding is a
 /// good part of a checkpoint's cost, and the background thread can do it.
+///
+/// The batch is made of units: a record and its due-index writes, or writes that stand
+/// alone (removals of old index entries, the counter and the checkpoint marker). The
+/// caller's thread writes a whole batch as one sled batch ([`Unencoded::encode`]). The
+/// background thread writes each unit's index entries and then its record as single writes
+/// ([`Batch::apply_one_by_one`]): a sled batch holds sled's global lock for writing, so
+/// every read of the ingesting thread (a record not in the cache) waited for all 500
+/// records of one, and a batch per record costs several times the write itself. Index
+/// first keeps the invariant recovery relies on: a record on disk has its earliest
+/// timer's entry on disk (an entry without its record is stale, and repaired when it
+/// falls due, see [`super::due`]).
 #[derive(Debug, Default)]
 pub(super) struct Unencoded {
-    /// Key and snapshot of each record.
-    records: Vec<(Vec<u8>, Record)>,
-    /// The other writes of the batch (index entries, counters).
+    units: Vec<Unit>,
+}
+
+/// A record and the index writes that go with it, or (no record) standalone writes.
+#[derive(Debug, Default)]
+struct Unit {
+    record: Option<(Vec<u8>, Record)>,
     rest: Batch,
 }
 
-impl Unencoded {
-    /// The batch to apply.
-    pub(super) fn encode(self) -> Result<Batch, String> {
-        let mut batch = Batch::default();
-        for (key, record) in self.records {
+impl Unit {
+    /// Appends the unit's writes to `into`: the index writes, then the record.
+    fn encode(self, into: &mut Batch) -> Result<(), String> {
+        into.extend(self.rest);
+        if let Some((key, record)) = self.record {
             let bytes = record.encode().map_err(|e| {
                 format!("encoding the record {}: {e}", String::from_utf8_lossy(&key))
             })?;
-            batch.insert(key, bytes);
+            into.insert(key, bytes);
         }
-        batch.extend(self.rest);
+        Ok(())
+    }
+}
+
+impl Unencoded {
+    /// Writes that stand alone, applied together.
+    fn writes(rest: Batch) -> Self {
+        Self {
+            units: vec![Unit { record: None, rest }],
+        }
+    }
+
+    /// Whether these are standalone writes (one sled batch even on the background thread).
+    pub(super) fn is_standalone(&self) -> bool {
+        self.units.iter().all(|u| u.record.is_none())
+    }
+
+    /// The whole batch as one sled batch.
+    pub(super) fn encode(self) -> Result<Batch, String> {
+        let mut batch = Batch::default();
+        for unit in self.units {
+            unit.encode(&mut batch)?;
+        }
         Ok(batch)
     }
 }
@@ -265,12 +304,15 @@ impl Store {
             .collect();
         let mut customers = self.customers_stored;
         let mut batches = Vec::new();
+        // The customer counter is written with the marker: after a crash in between, the
+        // records are recounted ([`Store::recover`]).
         // Old index entries not removed yet go first, before any entry this checkpoint
         // writes (which may be the same key again).
-        let mut removals = Unencoded::default();
+        let mut removed = Batch::default();
         for key in self.due_overlay.take_removals(true) {
-            removals.rest.remove(key);
+            removed.remove(key);
         }
+        let removals = Unencoded::writes(removed);
         if thread {
             batches.push(removals);
         } else {
@@ -284,17 +326,16 @@ impl Store {
                 };
                 // A snapshot (the projection is shared, not copied), encoded by whoever
                 // writes the batch: the background thread of a live store.
-                batch
-                    .records
-                    .push((keys::customer(id), cached.record.clone()));
-                self.due_overlay.write_index(id, &mut batch.rest);
+                let mut unit = Unit {
+                    record: Some((keys::customer(id), cached.record.clone())),
+                    rest: Batch::default(),
+                };
+                self.due_overlay.write_index(id, &mut unit.rest);
+                batch.units.push(unit);
                 customers += u64::from(cached.is_new);
                 cached.dirty = false;
                 cached.is_new = false;
             }
-            batch
-                .rest
-                .insert(keys::meta("customers"), &customers.to_be_bytes());
             if thread {
                 batches.push(batch);
             } else {
@@ -304,10 +345,10 @@ impl Store {
         }
         self.customers_stored = customers;
         let written = dirty.len();
-        let mut last = Unencoded::default();
-        last.rest
-            .insert(keys::meta("checkpoint"), &self.next_seq.to_be_bytes());
-        batches.push(last);
+        let mut last = Batch::default();
+        last.insert(keys::meta("customers"), &customers.to_be_bytes());
+        last.insert(keys::meta("checkpoint"), &self.next_seq.to_be_bytes());
+        batches.push(Unencoded::writes(last));
         self.checkpointed = self.next_seq;
         self.dirty = 0;
         match self.background.as_ref().filter(|_| thread) {
@@ -365,6 +406,14 @@ impl Store {
             Some(item) => item.map_err(|e| self.sled_err(e))?.0.to_vec(),
             None => keys::block(0).to_vec(),
         };
+        // The counter is written with the marker, so it may be behind the records a cut
+        // checkpoint wrote. Customers the replay creates are counted at its checkpoint.
+        let mut stored = 0u64;
+        for item in self.tree.scan_prefix([keys::CUSTOMER]) {
+            item.map_err(|e| self.sled_err(e))?;
+            stored += 1;
+        }
+        self.customers_stored = stored;
         let mut replayed = 0u64;
         let blocks: Vec<(sled::IVec, sled::IVec)> = self
             .tree
