@@ -24,7 +24,7 @@ use crate::{
     customer::Customer,
     event::Event,
     rules::{GuardDecision, GuardMessage},
-    store::{MessageStatus, OutboxMessage, Store, StoreError},
+    store::{MessageStatus, MessageUpdate, OutboxMessage, Store, StoreError},
 };
 
 /// When to retry a transient failure and when to give up.
@@ -165,10 +165,13 @@ impl Dispatcher {
         now: Timestamp,
         report: &mut DispatchReport,
     ) -> Result<(), StoreError> {
-        let mut done = Vec::with_capacity(messages.len());
+        // Each message with where the due index has it (its status as read), so that
+        // writing it back needs no read.
+        let mut done: Vec<(OutboxMessage, Option<Timestamp>)> = Vec::with_capacity(messages.len());
         let mut to_send = Vec::new();
         for mut message in messages {
             report.considered += 1;
+            let indexed_at = message.status.due_from();
             if let MessageStatus::Sending { since } = &message.status {
                 // Interrupted mid-send: it may have gone out; it goes out again (same id).
                 tracing::warn!(message = %message.id, %since, "resending a message whose earlier send was interrupted");
@@ -176,18 +179,26 @@ impl Dispatcher {
             match self.decide(store, templates, &message, now)? {
                 Decision::Final(status) => {
                     message.status = status;
-                    done.push(message);
+                    done.push((message, indexed_at));
                 }
                 Decision::Send(outgoing) => {
                     message.attempts += 1;
                     message.status = MessageStatus::Sending { since: now };
-                    to_send.push((message, outgoing));
+                    to_send.push((message, outgoing, indexed_at));
                 }
             }
         }
         // On disk before any channel is called.
-        let sending: Vec<OutboxMessage> = to_send.iter().map(|(m, _)| m.clone()).collect();
-        store.update_messages(&sending)?;
+        let sending: Vec<MessageUpdate<'_>> = to_send
+            .iter()
+            .map(|(message, _, indexed_at)| MessageUpdate {
+                message,
+                indexed_at: *indexed_at,
+            })
+            .collect();
+        store.update_read_messages(&sending)?;
+        let to_send: Vec<(OutboxMessage, OutgoingMessage)> =
+            to_send.into_iter().map(|(m, o, _)| (m, o)).collect();
         // Channels are called from several threads at once, as many as the busiest channel
         // asks for ([`Channel::concurrency`]: two for files, one per connection for SMTP).
         // Each message is still handed over exactly once.
@@ -225,19 +236,28 @@ impl Dispatcher {
         };
         let mut sent_events = Vec::new();
         for ((mut message, _), status) in to_send.into_iter().zip(statuses) {
+            // Indexed as `sending` now.
+            let indexed_at = message.status.due_from();
             message.status = status;
             if matches!(message.status, MessageStatus::Sent { .. }) {
                 sent_events.push(sent_event(store, &message, now)?);
             }
-            done.push(message);
+            done.push((message, indexed_at));
         }
-        for m in &done {
+        for (m, _) in &done {
             report.count(&m.status);
         }
-        // The events and the outcomes become durable together (update_messages flushes);
+        // The events and the outcomes become durable together (the update flushes);
         // projections are checkpointed once, at the end of the run.
         store.append_owned(sent_events)?;
-        store.update_messages(&done)
+        let updates: Vec<MessageUpdate<'_>> = done
+            .iter()
+            .map(|(message, indexed_at)| MessageUpdate {
+                message,
+                indexed_at: *indexed_at,
+            })
+            .collect();
+        store.update_read_messages(&updates)
     }
 
     /// What the guards would decide for `messages` at `now`, changing nothing: the
@@ -760,8 +780,13 @@ mod tests {
         for _ in 0..5 {
             d.run(&mut s.store, t).unwrap();
             let m = s.store.outbox().unwrap().remove(0);
+            // The due index has it once, at its retry time, or not at all once dead.
+            let far = t.checked_add(SignedDuration::from_hours(24)).unwrap();
+            let indexed = usize::from(m.status.due_from().is_some());
+            assert_eq!(s.store.due_count(far).unwrap(), indexed, "{:?}", m.status);
             match m.status {
                 MessageStatus::Failed { retry_at, .. } => {
+                    assert_eq!(s.store.due_count(t).unwrap(), 0, "not before its retry");
                     retries.push(retry_at.duration_since(t).as_secs() / 60);
                     t = retry_at;
                 }

@@ -49,6 +49,7 @@ pub use append::{AppendReport, PreparedBatch};
 pub use effects::{Alert, MessageId, MessageStatus, OutboxMessage, Recorded, SEND_REQUEST, Timer};
 pub use erase::EraseReport;
 pub use error::StoreError;
+pub use outbox::MessageUpdate;
 pub use rfm::{RfmSummary, SegmentRow};
 
 /// The schema this build reads and writes. Bump it, with a migration, when the layout in

@@ -94,23 +94,46 @@ impl Store {
         self.update_messages(std::slice::from_ref(message))
     }
 
-    /// Persists several messages' statuses in one atomic write, durably: the dispatcher
-    /// writes a round's `sending` marks, then its outcomes, each with one flush.
+    /// Persists several messages' statuses in one atomic write, durably. Each message's
+    /// stored copy is read first, to find its due-index entry; a caller that read the
+    /// messages itself says where they are indexed instead
+    /// ([`Store::update_read_messages`]).
     pub fn update_messages(&mut self, messages: &[OutboxMessage]) -> Result<(), StoreError> {
+        let mut updates = Vec::with_capacity(messages.len());
+        for message in messages {
+            let stored = self.message(message.id)?;
+            updates.push(MessageUpdate {
+                message,
+                indexed_at: stored.and_then(|m| m.status.due_from()),
+            });
+        }
+        self.update_read_messages(&updates)
+    }
+
+    /// [`Store::update_messages`] for messages whose index position the caller knows: the
+    /// dispatcher, which writes each message twice per send (the `sending` mark, then the
+    /// outcome, each batch with one flush) and spent a third of that reading them back.
+    pub fn update_read_messages(
+        &mut self,
+        updates: &[MessageUpdate<'_>],
+    ) -> Result<(), StoreError> {
         self.check_writable()?;
-        if messages.is_empty() {
+        if updates.is_empty() {
             return Ok(());
         }
         let mut batch = Batch::default();
-        for message in messages {
+        for &MessageUpdate {
+            message,
+            indexed_at,
+        } in updates
+        {
             let (seq, n) = (message.id.seq, message.id.n);
             let key = keys::item(keys::OUTBOX, seq, n);
             // Move its due-index entry from the stored status's time to the new one's
             // (pending -> sending keeps it: both are due at once).
-            let old = self.message(message.id)?.and_then(|m| m.status.due_from());
             let new = message.status.due_from();
-            if old != new {
-                if let Some(at) = old {
+            if indexed_at != new {
+                if let Some(at) = indexed_at {
                     batch.remove(keys::outbox_due(at, seq, n));
                 }
                 if let Some(at) = new {
@@ -144,4 +167,14 @@ impl Store {
         self.apply(batch)?;
         self.sync()
     }
+}
+
+/// A message with a new status, and where the due index has it: the due time
+/// ([`super::MessageStatus::due_from`]) of the status it has in the store.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageUpdate<'a> {
+    /// The message as it is to be stored.
+    pub message: &'a OutboxMessage,
+    /// The stored status's due time (`None`: not in the index).
+    pub indexed_at: Option<Timestamp>,
 }
