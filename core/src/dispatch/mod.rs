@@ -9,6 +9,8 @@
 //! channels rewrite the same file). A sent message appends a `message_sent` event, so contact
 //! history lives in the event store where guards and reports see it.
 
+mod round;
+
 use std::{
     collections::{BTreeMap, HashMap},
     path::PathBuf,
@@ -24,7 +26,7 @@ use crate::{
     customer::Customer,
     event::Event,
     rules::{GuardDecision, GuardMessage},
-    store::{MessageStatus, MessageUpdate, OutboxMessage, Store, StoreError},
+    store::{MessageStatus, OutboxMessage, Store, StoreError},
 };
 
 /// When to retry a transient failure and when to give up.
@@ -149,115 +151,10 @@ impl Dispatcher {
             let (round, later): (Vec<_>, Vec<_>) = due
                 .into_iter()
                 .partition(|m| seen.insert(m.customer.clone()));
-            for chunk in round.chunks(ROUND_CHUNK) {
-                self.run_chunk(store, templates, chunk.to_vec(), now, &mut report)?;
-            }
+            self.run_round(store, templates, round, now, &mut report)?;
             due = later;
         }
         Ok(report)
-    }
-
-    fn run_chunk(
-        &self,
-        store: &mut Store,
-        templates: &minijinja::Environment<'static>,
-        messages: Vec<OutboxMessage>,
-        now: Timestamp,
-        report: &mut DispatchReport,
-    ) -> Result<(), StoreError> {
-        // Each message with where the due index has it (its status as read), so that
-        // writing it back needs no read.
-        let mut done: Vec<(OutboxMessage, Option<Timestamp>)> = Vec::with_capacity(messages.len());
-        let mut to_send = Vec::new();
-        for mut message in messages {
-            report.considered += 1;
-            let indexed_at = message.status.due_from();
-            if let MessageStatus::Sending { since } = &message.status {
-                // Interrupted mid-send: it may have gone out; it goes out again (same id).
-                tracing::warn!(message = %message.id, %since, "resending a message whose earlier send was interrupted");
-            }
-            match self.decide(store, templates, &message, now)? {
-                Decision::Final(status) => {
-                    message.status = status;
-                    done.push((message, indexed_at));
-                }
-                Decision::Send(outgoing) => {
-                    message.attempts += 1;
-                    message.status = MessageStatus::Sending { since: now };
-                    to_send.push((message, outgoing, indexed_at));
-                }
-            }
-        }
-        // On disk before any channel is called.
-        let sending: Vec<MessageUpdate<'_>> = to_send
-            .iter()
-            .map(|(message, _, indexed_at)| MessageUpdate {
-                message,
-                indexed_at: *indexed_at,
-            })
-            .collect();
-        store.update_read_messages(&sending)?;
-        let to_send: Vec<(OutboxMessage, OutgoingMessage)> =
-            to_send.into_iter().map(|(m, o, _)| (m, o)).collect();
-        // Channels are called from several threads at once, as many as the busiest channel
-        // asks for ([`Channel::concurrency`]: two for files, one per connection for SMTP).
-        // Each message is still handed over exactly once.
-        let statuses: Vec<MessageStatus> = {
-            let send_all = |part: &[(OutboxMessage, OutgoingMessage)]| -> Vec<MessageStatus> {
-                part.iter().map(|(m, o)| self.deliver(m, o, now)).collect()
-            };
-            let workers = self.concurrency().min(to_send.len().div_ceil(8)).max(1);
-            if workers == 1 {
-                // Not worth a thread.
-                send_all(&to_send)
-            } else {
-                let per = to_send.len().div_ceil(workers);
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = to_send
-                        .chunks(per)
-                        .map(|part| (part.len(), scope.spawn(move || send_all(part))))
-                        .collect();
-                    handles
-                        .into_iter()
-                        .flat_map(|(n, h)| {
-                            h.join().unwrap_or_else(|_| {
-                                vec![
-                                    MessageStatus::Failed {
-                                        retry_at: now,
-                                        error: "the sending thread panicked".into(),
-                                    };
-                                    n
-                                ]
-                            })
-                        })
-                        .collect()
-                })
-            }
-        };
-        let mut sent_events = Vec::new();
-        for ((mut message, _), status) in to_send.into_iter().zip(statuses) {
-            // Indexed as `sending` now.
-            let indexed_at = message.status.due_from();
-            message.status = status;
-            if matches!(message.status, MessageStatus::Sent { .. }) {
-                sent_events.push(sent_event(store, &message, now)?);
-            }
-            done.push((message, indexed_at));
-        }
-        for (m, _) in &done {
-            report.count(&m.status);
-        }
-        // The events and the outcomes become durable together (the update flushes);
-        // projections are checkpointed once, at the end of the run.
-        store.append_owned(sent_events)?;
-        let updates: Vec<MessageUpdate<'_>> = done
-            .iter()
-            .map(|(message, indexed_at)| MessageUpdate {
-                message,
-                indexed_at: *indexed_at,
-            })
-            .collect();
-        store.update_read_messages(&updates)
     }
 
     /// What the guards would decide for `messages` at `now`, changing nothing: the
@@ -561,9 +458,6 @@ fn sent_event(store: &Store, message: &OutboxMessage, now: Timestamp) -> Result<
     })
 }
 
-/// Messages per batched write within a round.
-const ROUND_CHUNK: usize = 500;
-
 enum Decision {
     Final(MessageStatus),
     Send(OutgoingMessage),
@@ -637,6 +531,62 @@ mod tests {
 
     fn now() -> Timestamp {
         "2026-03-01T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_round_of_many_chunks_sends_each_message_once_and_a_second_message_after_the_first() {
+        // 1,100 customers: three chunks in the first round, decided while the chunk before
+        // is being sent; every tenth message is suppressed. c-0 and c-1 have a second
+        // message, which waits for a second round.
+        let mut s = setup(&[
+            ("thanks.email", "Subject: Thanks\n\n{{ vars.amount }} yen"),
+            ("loud.email", "Subject: Sale\n\n必ず買って"),
+        ]);
+        let mut events = Vec::new();
+        for i in 0..1_100 {
+            let template = if i % 10 == 5 { "loud" } else { "thanks" };
+            events.push(format!(
+                r#"{{"customer":"c-{i}","type":"profile","at":"2026-03-01T00:00:00Z","email":"c{i}@example.jp"}}"#
+            ));
+            events.push(format!(
+                r#"{{"id":"p-{i}","customer":"c-{i}","type":"purchase","at":"2026-03-01T10:00:00Z","amount":{i},"template":"{template}"}}"#
+            ));
+        }
+        for i in 0..2 {
+            events.push(format!(
+                r#"{{"id":"q-{i}","customer":"c-{i}","type":"purchase","at":"2026-03-01T10:30:00Z","amount":7,"template":"thanks"}}"#
+            ));
+        }
+        let events: Vec<Event> = events
+            .iter()
+            .map(|e| Event::from_json_str(e).unwrap())
+            .collect();
+        s.store.append(&events).unwrap();
+        let email_dir = s.dir.path().join("email");
+        let report = dispatcher(&s, email_dir.clone())
+            .run(&mut s.store, now())
+            .unwrap();
+        assert_eq!(report.considered, 1_102);
+        assert_eq!(report.outcomes.get("sent"), Some(&992));
+        assert_eq!(report.outcomes.get("suppressed"), Some(&110));
+        assert_eq!(std::fs::read_dir(&email_dir).unwrap().count(), 992);
+        assert_eq!(s.store.due_count(now()).unwrap(), 0);
+        let c0 = s
+            .store
+            .customer(&CustomerId::new("c-0").unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            c0.contacts.len(),
+            2,
+            "both of c-0's messages were sent and recorded"
+        );
+        let c7 = s
+            .store
+            .customer(&CustomerId::new("c-7").unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(c7.contacts.len(), 1);
     }
 
     #[test]
