@@ -43,6 +43,9 @@ pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<Ex
     let dispatcher = crate::commands::outbox::dispatcher(home, rules)?;
     let (_, mut store) = home.open_store()?;
     store.set_rules(rule_set);
+    // A burst that changes more customers than a checkpoint holds starts one from the
+    // append: on the background thread, like the periodic ones, not between requests.
+    store.set_background_checkpoints(true);
     let (tx, rx) = std::sync::mpsc::channel();
     let counters = Arc::new(metrics::Metrics::default());
     let writer = {

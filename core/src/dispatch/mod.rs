@@ -141,20 +141,36 @@ impl Dispatcher {
         max: usize,
     ) -> Result<DispatchReport, StoreError> {
         let mut report = DispatchReport::default();
-        let mut due = store.due_messages_at_most(now, max)?;
+        let due = store.due_messages_at_most(now, max)?;
         if due.is_empty() {
             return Ok(report);
         }
         let templates = self.templates();
+        // A large queue changes many customers (each `message_sent`): the checkpoints that
+        // starts are written beside the dispatch, not in the middle of it.
+        let was = store.set_background_checkpoints(true);
+        let result = self.run_rounds(store, templates, due, now, &mut report);
+        store.set_background_checkpoints(was);
+        result.map(|()| report)
+    }
+
+    fn run_rounds(
+        &self,
+        store: &mut Store,
+        templates: &minijinja::Environment<'static>,
+        mut due: Vec<OutboxMessage>,
+        now: Timestamp,
+        report: &mut DispatchReport,
+    ) -> Result<(), StoreError> {
         while !due.is_empty() {
             let mut seen = std::collections::HashSet::new();
             let (round, later): (Vec<_>, Vec<_>) = due
                 .into_iter()
                 .partition(|m| seen.insert(m.customer.clone()));
-            self.run_round(store, templates, round, now, &mut report)?;
+            self.run_round(store, templates, round, now, report)?;
             due = later;
         }
-        Ok(report)
+        Ok(())
     }
 
     /// What the guards would decide for `messages` at `now`, changing nothing: the
