@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::{
+    customer::Customer,
     event::Event,
     ids::CustomerId,
     rfm::Segment,
@@ -56,28 +57,39 @@ impl Audience {
     pub fn select(&self, store: &Store, at: Timestamp) -> Result<Selection, StoreError> {
         let mut out = Selection::default();
         for customer in store.customers() {
-            let customer = customer?;
-            out.examined += 1;
-            let member = match self {
-                Self::Rfm(segment) => customer.segment() == Some(*segment),
-                Self::Predicate { rules, script } => {
-                    match rules.matches(script, &Arc::new(customer.clone()), at) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            out.failed += 1;
-                            if out.errors.len() < MAX_ERRORS {
-                                out.errors.push(*e);
-                            }
-                            false
-                        }
-                    }
-                }
-            };
-            if member {
-                out.members.push(customer.id);
+            let customer = Arc::new(customer?);
+            if out.consider(self, &customer, at) {
+                out.members.push(customer.id.clone());
             }
         }
         Ok(out)
+    }
+
+    /// Whether `customer` is in the audience as of `at`.
+    pub fn contains(
+        &self,
+        customer: &Arc<Customer>,
+        at: Timestamp,
+    ) -> Result<bool, Box<RuleError>> {
+        match self {
+            Self::Rfm(segment) => Ok(customer.segment() == Some(*segment)),
+            Self::Predicate { rules, script } => rules.matches(script, customer, at),
+        }
+    }
+}
+
+impl Selection {
+    /// Counts `customer` as examined and says whether it is a member; a failed predicate
+    /// leaves it out and is kept (the first [`MAX_ERRORS`]).
+    fn consider(&mut self, audience: &Audience, customer: &Arc<Customer>, at: Timestamp) -> bool {
+        self.examined += 1;
+        audience.contains(customer, at).unwrap_or_else(|e| {
+            self.failed += 1;
+            if self.errors.len() < MAX_ERRORS {
+                self.errors.push(*e);
+            }
+            false
+        })
     }
 }
 
@@ -172,17 +184,71 @@ impl Campaign {
     ) -> Result<Queued, CampaignError> {
         let mut out = Queued::default();
         for chunk in members.chunks(BATCH) {
-            let events = chunk
-                .iter()
-                .map(|c| self.request(c, at))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(CampaignError::Invalid)?;
-            let report = store.append_owned(events)?;
-            out.queued += report.appended;
-            out.duplicates += report.duplicates;
-            out.rule_errors += report.rule_errors;
+            self.queue_chunk(store, chunk, at, &mut out)?;
         }
         Ok(out)
+    }
+
+    fn queue_chunk(
+        &self,
+        store: &mut Store,
+        members: &[CustomerId],
+        at: Timestamp,
+        out: &mut Queued,
+    ) -> Result<(), CampaignError> {
+        let events = members
+            .iter()
+            .map(|c| self.request(c, at))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(CampaignError::Invalid)?;
+        let report = store.append_owned(events)?;
+        out.queued += report.appended;
+        out.duplicates += report.duplicates;
+        out.rule_errors += report.rule_errors;
+        Ok(())
+    }
+
+    /// [`Audience::select`] and [`Campaign::queue`] in one pass over the customers, a chunk
+    /// at a time: each record is read once ([`Store::scan_customers`]), where the two
+    /// passes read every member's twice. What a campaign that is not a dry run does.
+    pub fn select_and_queue(
+        &self,
+        store: &mut Store,
+        audience: &Audience,
+        at: Timestamp,
+    ) -> Result<(Selection, Queued), CampaignError> {
+        // Every customer in the tree, where the scan reads them.
+        store.flush()?;
+        let was = store.set_background_checkpoints(true);
+        let mut selection = Selection::default();
+        let mut queued = Queued::default();
+        let mut result = Ok(());
+        let mut after = None;
+        loop {
+            let scan = store.scan_customers(after.as_ref(), BATCH, |customer| {
+                selection.consider(audience, customer, at)
+            });
+            let scan = match scan {
+                Ok(scan) => scan,
+                Err(e) => {
+                    result = Err(e.into());
+                    break;
+                }
+            };
+            if let Err(e) = self.queue_chunk(store, &scan.kept, at, &mut queued) {
+                result = Err(e);
+                break;
+            }
+            selection.members.extend(scan.kept);
+            match scan.last {
+                Some(last) => after = Some(last),
+                None => break,
+            }
+        }
+        store.set_background_checkpoints(was);
+        result?;
+        store.flush()?;
+        Ok((selection, queued))
     }
 
     /// The messages the campaign would queue, for [`crate::dispatch::Dispatcher::preview`].
@@ -255,12 +321,11 @@ pub fn run_seasonal(store: &mut Store, now: Timestamp) -> Result<Vec<SeasonalRun
             rules: Arc::clone(&rules),
             script: s.script.clone(),
         };
-        let selection = audience.select(store, now)?;
+        let campaign = Campaign::seasonal(s);
+        let (selection, queued) = campaign.select_and_queue(store, &audience, now)?;
         for e in &selection.errors {
             tracing::warn!(error = %e, campaign = %s.campaign, "seasonal audience predicate failed");
         }
-        let campaign = Campaign::seasonal(s);
-        let queued = campaign.queue(store, &selection.members, now)?;
         store.set_marker(&marker)?;
         tracing::info!(campaign = %s.campaign, year, queued = queued.queued, "seasonal campaign launched");
         runs.push(SeasonalRun {

@@ -222,12 +222,13 @@ pub fn run(home: &Home, rules: Option<&Path>, args: &CampaignRunArgs) -> anyhow:
     let (_, mut store) = home.open_store()?;
     store.set_rules(rule_set);
     let now = args.now.unwrap_or_else(Timestamp::now);
-    let selection = audience.select(&store, now)?;
-    report_errors(&selection);
     if args.dry_run {
+        let selection = audience.select(&store, now)?;
+        report_errors(&selection);
         return dry_run(home, rules, &store, &campaign, &selection, now, args.json);
     }
-    let queued = campaign.queue(&mut store, &selection.members, now)?;
+    let (selection, queued) = campaign.select_and_queue(&mut store, &audience, now)?;
+    report_errors(&selection);
     tracing::info!(campaign = %campaign.name, queued = queued.queued, "campaign queued");
     if args.json {
         print_json(&serde_json::json!({

@@ -33,6 +33,7 @@ mod outbox;
 mod read;
 mod record;
 mod rfm;
+mod scan;
 mod timers;
 
 use std::{
@@ -51,6 +52,7 @@ pub use erase::EraseReport;
 pub use error::StoreError;
 pub use outbox::MessageUpdate;
 pub use rfm::{RfmSummary, SegmentRow};
+pub use scan::CustomerScan;
 
 /// The schema this build reads and writes. Bump it, with a migration, when the layout in
 /// [`keys`] or the stored JSON changes incompatibly.

@@ -373,3 +373,49 @@ fn automatic_background_checkpoints_evict_only_what_is_written() {
     drop(store);
     check(&Store::open(dir.path().join("db"), options).unwrap());
 }
+
+#[test]
+fn a_customer_scan_visits_each_stored_customer_once_and_sees_changes_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    for i in 0..7 {
+        let c = format!("c-{i}");
+        store
+            .append(&[purchase(&format!("e{i}"), &c, "2026-01-01T00:00:00Z", 100)])
+            .unwrap();
+    }
+    store.flush().unwrap();
+    // c-4 changes in memory after the checkpoint: the scan must see 150, not the tree's 100.
+    store
+        .append(&[purchase("e9", "c-4", "2026-01-02T00:00:00Z", 50)])
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut kept = Vec::new();
+    let mut after: Option<CustomerId> = None;
+    loop {
+        let scan = store
+            .scan_customers(after.as_ref(), 3, |c| {
+                seen.push((c.id.to_string(), c.stats.revenue));
+                c.stats.revenue >= 100 && c.id.as_str() != "c-2"
+            })
+            .unwrap();
+        kept.extend(scan.kept.iter().map(ToString::to_string));
+        match scan.last {
+            Some(last) => after = Some(last),
+            None => break,
+        }
+    }
+    let ids: Vec<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["c-0", "c-1", "c-2", "c-3", "c-4", "c-5", "c-6"]);
+    assert_eq!(seen[4].1, 150);
+    assert_eq!(kept, ["c-0", "c-1", "c-3", "c-4", "c-5", "c-6"]);
+    // Kept records are in memory: appending for them folds onto the current state.
+    store
+        .append(&[purchase("e10", "c-4", "2026-01-03T00:00:00Z", 1)])
+        .unwrap();
+    let c4 = store
+        .customer(&CustomerId::new("c-4").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(c4.stats.revenue, 151);
+}
