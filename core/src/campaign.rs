@@ -196,11 +196,21 @@ impl Campaign {
         at: Timestamp,
         out: &mut Queued,
     ) -> Result<(), CampaignError> {
-        let events = members
+        let Some(first) = members.first() else {
+            return Ok(());
+        };
+        // One request validated; the others differ only in customer (and so in id).
+        let prototype = self.request(first, at).map_err(CampaignError::Invalid)?;
+        let attrs = Value::Object(prototype.attrs.clone()).to_string();
+        let events: Vec<Event> = members
             .iter()
-            .map(|c| self.request(c, at))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(CampaignError::Invalid)?;
+            .map(|c| {
+                let mut event = prototype.clone();
+                event.id = Event::derive_id_from_text(c, &event.kind, event.at, &attrs);
+                event.customer = c.clone();
+                event
+            })
+            .collect();
         let report = store.append_owned(events)?;
         out.queued += report.appended;
         out.duplicates += report.duplicates;
@@ -217,6 +227,13 @@ impl Campaign {
         audience: &Audience,
         at: Timestamp,
     ) -> Result<(Selection, Queued), CampaignError> {
+        if store.is_temporary() {
+            // A scratch store never writes its records (checkpoints are for durability),
+            // so the scan would not see them; in memory, two passes cost little.
+            let selection = audience.select(store, at)?;
+            let queued = self.queue(store, &selection.members, at)?;
+            return Ok((selection, queued));
+        }
         // Every customer in the tree, where the scan reads them.
         store.flush()?;
         let was = store.set_background_checkpoints(true);
@@ -337,4 +354,69 @@ pub fn run_seasonal(store: &mut Store, now: Timestamp) -> Result<Vec<SeasonalRun
         });
     }
     Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_one_pass_queues_the_same_requests_as_request_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = Store::open(dir.path().join("db"), crate::StoreOptions::default()).unwrap();
+        one_pass(live);
+        one_pass(Store::open_temporary().unwrap());
+    }
+
+    fn one_pass(mut store: Store) {
+        for i in 0..5 {
+            let json = format!(
+                r#"{{"customer":"c-{i}","type":"profile","at":"2026-03-01T00:00:00Z","email":"c{i}@example.jp"}}"#
+            );
+            store
+                .append(&[Event::from_json_str(&json).unwrap()])
+                .unwrap();
+        }
+        let campaign = Campaign {
+            name: "spring".into(),
+            channel: "email".into(),
+            template: "notice".into(),
+            class: MessageClass::Marketing,
+            vars: Map::new(),
+        };
+        let at: Timestamp = "2026-03-05T02:00:00Z".parse().unwrap();
+        let audience = Audience::Rfm(Segment::Champions);
+        let everyone = Audience::Predicate {
+            rules: Arc::new(
+                RuleSet::compile(
+                    vec![(
+                        "all.rhai".into(),
+                        "fn matches(c) { c.id != \"c-3\" }".into(),
+                    )],
+                    None,
+                )
+                .unwrap(),
+            ),
+            script: "all.rhai".into(),
+        };
+        let (none, _) = campaign
+            .select_and_queue(&mut store, &audience, at)
+            .unwrap();
+        assert_eq!((none.examined, none.members.len()), (5, 0));
+        let (selection, queued) = campaign
+            .select_and_queue(&mut store, &everyone, at)
+            .unwrap();
+        assert_eq!(selection.members.len(), 4);
+        assert_eq!(queued.queued, 4);
+        for c in &selection.members {
+            let id = campaign.request(c, at).unwrap().id;
+            let stored = store.event(&id).unwrap().expect("the request's own id");
+            assert_eq!(&stored.customer, c);
+        }
+        // Again at the same time: nothing twice.
+        let (_, again) = campaign
+            .select_and_queue(&mut store, &everyone, at)
+            .unwrap();
+        assert_eq!((again.queued, again.duplicates), (0, 4));
+    }
 }

@@ -151,13 +151,25 @@ impl Event {
         at: EventTime,
         attrs: &Map<String, Value>,
     ) -> EventId {
+        // serde_json's Map is ordered by key, so this text is canonical.
+        let attrs = Value::Object(attrs.clone()).to_string();
+        Self::derive_id_from_text(customer, kind, at, &attrs)
+    }
+
+    /// [`Event::derive_id`] with the attributes' canonical JSON text given: a campaign
+    /// derives a million ids for one set of attributes.
+    pub(crate) fn derive_id_from_text(
+        customer: &CustomerId,
+        kind: &EventKind,
+        at: EventTime,
+        attrs: &str,
+    ) -> EventId {
         let mut h = Sha256::new();
         for part in [customer.as_str(), kind.as_str(), &at.instant().to_string()] {
             h.update(part.as_bytes());
             h.update([0]);
         }
-        // serde_json's Map is ordered by key, so this text is canonical.
-        h.update(Value::Object(attrs.clone()).to_string().as_bytes());
+        h.update(attrs.as_bytes());
         let digest = h.finalize();
         let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
         EventId::from_trusted(format!("h-{hex}"))

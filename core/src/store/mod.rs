@@ -288,6 +288,12 @@ impl Store {
         self.sync()
     }
 
+    /// Whether this is a scratch store in memory ([`Store::open_temporary`]): nothing is
+    /// written, and [`Store::flush`] does nothing.
+    pub fn is_temporary(&self) -> bool {
+        self.temporary
+    }
+
     /// Makes every append so far durable — events, their effects, outbox — but does not
     /// write the projections (with their timers). That is [`Store::flush`]'s larger half, and it is
     /// not needed for durability: opening a store re-folds the events after the last
