@@ -151,8 +151,9 @@ impl Event {
         at: EventTime,
         attrs: &Map<String, Value>,
     ) -> EventId {
-        // serde_json's Map is ordered by key, so this text is canonical.
-        let attrs = Value::Object(attrs.clone()).to_string();
+        // serde_json's Map is ordered by key, so this text is canonical (and the same as
+        // the `Value::Object` it is inside an event).
+        let attrs = serde_json::to_string(attrs).unwrap_or_default();
         Self::derive_id_from_text(customer, kind, at, &attrs)
     }
 
@@ -389,7 +390,8 @@ mod tests {
             r#"{"customer":"c-1","type":"visit","at":"2026-03-01T10:00:00+09:00","shop":"y"}"#,
         )
         .unwrap();
-        assert!(a.id.as_str().starts_with("h-"));
+        // Pinned: stores keep these ids, and a re-import must find them again.
+        assert_eq!(a.id.as_str(), "h-560b09327939cc009e3c32bf");
         assert_eq!(a.id, b.id);
         assert_ne!(a.id, c.id);
     }
