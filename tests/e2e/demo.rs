@@ -90,3 +90,21 @@ fn bench_ingest_reports_throughput_and_memory() {
     assert!(out["events_per_second"].as_f64().unwrap() > 0.0);
     assert!(out["peak_rss_mib"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn bench_campaign_and_dispatch_queue_and_send_every_message() {
+    let h = TestHome::new();
+    let campaign = h
+        .run(&["bench", "campaign", "--customers", "200", "--json"])
+        .ok()
+        .json();
+    assert_eq!(campaign["members"], 200, "{campaign}");
+    assert_eq!(campaign["queued"], 200, "{campaign}");
+    assert_eq!(campaign["pending"], 200, "{campaign}");
+    let dispatch = h
+        .run(&["bench", "dispatch", "--messages", "600", "--json"])
+        .ok()
+        .json();
+    assert_eq!(dispatch["messages"], 600, "{dispatch}");
+    assert_eq!(dispatch["sent"], 600, "{dispatch}");
+}
