@@ -277,6 +277,10 @@ impl Store {
     /// ([`super::background`]) of a live store: the caller goes on at once. Everything a
     /// checkpoint writes stays in memory until it is written, so reads are unaffected.
     pub(super) fn start_checkpoint(&mut self, spread: Duration) -> Result<(), StoreError> {
+        if self.background.is_none() {
+            // A scratch store has no thread: the checkpoint, eviction included, is here.
+            return self.checkpoint();
+        }
         self.run_checkpoint(Some(spread))
     }
 

@@ -419,3 +419,36 @@ fn a_customer_scan_visits_each_stored_customer_once_and_sees_changes_in_memory()
         .unwrap();
     assert_eq!(c4.stats.revenue, 151);
 }
+
+#[test]
+fn a_scratch_store_asked_for_background_checkpoints_still_evicts() {
+    // No thread to hand them to: the checkpoint runs in place, eviction included.
+    let options = StoreOptions {
+        checkpoint_customers: 5,
+        cached_customers: 5,
+        ..StoreOptions::default()
+    };
+    let mut store =
+        Store::from_tree(None, kv::Kv::memory(), "(in memory)".into(), options).unwrap();
+    store.set_background_checkpoints(true);
+    for i in 0..40 {
+        store
+            .append(&[purchase(
+                &format!("e{i}"),
+                &format!("c-{i}"),
+                "2026-02-01T00:00:00Z",
+                5,
+            )])
+            .unwrap();
+    }
+    assert!(
+        store.cache.len() <= 10,
+        "{} records cached",
+        store.cache.len()
+    );
+    let c = store
+        .customer(&CustomerId::new("c-3").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.stats.revenue, 5);
+}
