@@ -206,6 +206,18 @@ impl Store {
         self.items(keys::OUTBOX)
     }
 
+    /// Every outbox message decoded as `T`, oldest first, one at a time: a report that
+    /// needs a few fields of a million messages decodes only those (serde skips the rest),
+    /// and holds one at a time.
+    pub fn outbox_as<T: serde::de::DeserializeOwned>(
+        &self,
+    ) -> impl Iterator<Item = Result<T, StoreError>> + '_ {
+        self.tree.scan_prefix([keys::OUTBOX]).map(move |item| {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            serde_json::from_slice(&v).map_err(|e| self.corrupt(&k, e.to_string()))
+        })
+    }
+
     /// Staff alerts raised by rules, oldest first.
     pub fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
         self.items(keys::ALERT)
