@@ -741,3 +741,46 @@ fn bench_http_drives_a_real_daemon_and_checks_every_event_was_acknowledged() {
     assert!(out["request_ms"]["p99"].as_f64().unwrap() > 0.0, "{out}");
     assert!(out["reload_ms"]["max"].as_f64().unwrap() > 0.0, "{out}");
 }
+
+#[test]
+fn the_daemon_counts_the_dead_letters_it_finds_at_start() {
+    let h = TestHome::new();
+    let csv = h.file(
+        "c.csv",
+        "id,name,email,phone,kind,tz,birthday\nc-1,Aiko,aiko@example.jp,,personal,Asia/Tokyo,\n",
+    );
+    h.run(&["import", &csv, "--at", "2026-03-01T00:00:00Z"])
+        .ok();
+    // An SMS to a customer without a phone number cannot be addressed: a dead letter.
+    h.run(&[
+        "send",
+        "--customer",
+        "c-1",
+        "--channel",
+        "sms",
+        "--template",
+        "notice",
+        "--class",
+        "service",
+        "--var",
+        "text=ready",
+        "--at",
+        "2026-03-05T02:00:00Z",
+    ])
+    .ok();
+    let report = h
+        .run(&["dispatch", "--now", "2026-03-05T03:00:00Z", "--json"])
+        .ok()
+        .json();
+    assert_eq!(report["outcomes"]["dead"], 1, "{report}");
+    let d = Daemon::start(&h);
+    let mut resp = Daemon::agent()
+        .get(format!("{}/metrics", d.base))
+        .call()
+        .unwrap();
+    let metrics = resp.body_mut().read_to_string().unwrap();
+    assert!(
+        metrics.lines().any(|l| l == "kizuna_outbox_dead 1"),
+        "{metrics}"
+    );
+}

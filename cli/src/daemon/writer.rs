@@ -122,14 +122,17 @@ pub fn run(
     metrics: Arc<Metrics>,
 ) {
     store.observe_latency(Arc::clone(&metrics.rule_latency));
-    match store.outbox() {
-        Ok(all) => {
-            let dead = all
-                .iter()
-                .filter(|m| matches!(m.status, MessageStatus::Dead { .. }))
-                .count();
-            metrics.dead_letters.store(dead as u64, Relaxed);
-        }
+    // Only each message's status, one message at a time: a store with a million messages
+    // in its outbox would otherwise be held in memory whole at every start.
+    #[derive(serde::Deserialize)]
+    struct Status {
+        status: MessageStatus,
+    }
+    let dead = store.outbox_as::<Status>().try_fold(0u64, |dead, m| {
+        m.map(|m| dead + u64::from(matches!(m.status, MessageStatus::Dead { .. })))
+    });
+    match dead {
+        Ok(dead) => metrics.dead_letters.store(dead, Relaxed),
         Err(e) => tracing::error!(error = %e, "cannot count dead letters"),
     }
     let mut writer = Writer {

@@ -42,6 +42,8 @@ struct InFlight<'scope> {
     statuses: Statuses<'scope>,
 }
 
+/// What the channels made of a chunk: known already (sent on this thread), or to collect
+/// from the sending threads.
 enum Statuses<'scope> {
     Ready(Vec<MessageStatus>),
     Threads(Vec<(Range<usize>, ScopedJoinHandle<'scope, Vec<MessageStatus>>)>),
