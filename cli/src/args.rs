@@ -91,6 +91,10 @@ pub enum Command {
     /// Generate a sample business, import it and summarise it.
     Demo(DemoArgs),
     /// Measure performance.
+    ///
+    /// Each bench builds a scratch home under $TMPDIR (default /tmp) and removes it
+    /// afterwards: set TMPDIR to measure another disk. On ext4, a run that starts minutes
+    /// after another run's cleanup pays for the freed inodes (see the README).
     #[command(subcommand)]
     Bench(BenchCommand),
 }
