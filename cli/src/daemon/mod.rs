@@ -55,16 +55,14 @@ pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<Ex
             .spawn(move || writer::run(store, dispatcher, rx, counters))?
     };
     let reloader = reload::Reloader::new(home.rules_dir_or(rules), tx.clone(), version);
-    {
-        let watcher = reloader.clone();
-        std::thread::Builder::new()
-            .name("kizuna-rules-watch".into())
-            .spawn(move || {
-                if let Err(e) = watcher.watch() {
-                    tracing::error!(error = %e, "cannot watch the rules directory; reload with SIGHUP or POST /rules/reload");
-                }
-            })?;
-    }
+    // In place before the server answers; kept until the daemon stops.
+    let _watch = match reloader.watch() {
+        Ok(watch) => Some(watch),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch the rules directory; reload with SIGHUP or POST /rules/reload");
+            None
+        }
+    };
     let state = http::AppState {
         metrics: counters,
         writer: tx.clone(),

@@ -121,8 +121,10 @@ impl Reloader {
         }
     }
 
-    /// Watches the directory until the process ends; each debounced change reloads.
-    pub fn watch(self) -> anyhow::Result<()> {
+    /// Starts watching the directory: each debounced change reloads, for as long as the
+    /// returned [`Watch`] lives. The watch is in place when this returns, so the daemon
+    /// starts it before it serves: a save made just after start is not missed.
+    pub fn watch(&self) -> anyhow::Result<Watch> {
         use notify_debouncer_full::{DebounceEventResult, new_debouncer, notify::RecursiveMode};
         let this = self.clone();
         let mut debouncer = new_debouncer(
@@ -146,11 +148,18 @@ impl Reloader {
             },
         )?;
         debouncer.watch(&self.dir, RecursiveMode::Recursive)?;
-        // The debouncer lives as long as the daemon: parked here on its own thread.
-        loop {
-            std::thread::park();
-        }
+        Ok(Watch {
+            _debouncer: debouncer,
+        })
     }
+}
+
+/// A watch on the rules directory ([`Reloader::watch`]); dropping it stops watching.
+pub struct Watch {
+    _debouncer: notify_debouncer_full::Debouncer<
+        notify_debouncer_full::notify::RecommendedWatcher,
+        notify_debouncer_full::RecommendedCache,
+    >,
 }
 
 /// Whether a file event is a change. inotify also reports files being opened and read,
