@@ -166,27 +166,13 @@ impl Campaign {
         members: &[CustomerId],
         at: Timestamp,
     ) -> Result<Queued, CampaignError> {
-        // A message to each member touches every member's record: checkpoints overlap
-        // the queueing on the store's background thread.
-        let was = store.set_background_checkpoints(true);
-        let result = self.queue_all(store, members, at);
-        store.set_background_checkpoints(was);
-        let out = result?;
-        store.flush()?;
-        Ok(out)
-    }
-
-    fn queue_all(
-        &self,
-        store: &mut Store,
-        members: &[CustomerId],
-        at: Timestamp,
-    ) -> Result<Queued, CampaignError> {
-        let mut out = Queued::default();
-        for chunk in members.chunks(BATCH) {
-            self.queue_chunk(store, chunk, at, &mut out)?;
-        }
-        Ok(out)
+        queueing(store, |store| {
+            let mut out = Queued::default();
+            for chunk in members.chunks(BATCH) {
+                self.queue_chunk(store, chunk, at, &mut out)?;
+            }
+            Ok(out)
+        })
     }
 
     fn queue_chunk(
@@ -201,7 +187,7 @@ impl Campaign {
         };
         // One request validated; the others differ only in customer (and so in id).
         let prototype = self.request(first, at).map_err(CampaignError::Invalid)?;
-        let attrs = Value::Object(prototype.attrs.clone()).to_string();
+        let attrs = Event::attrs_text(&prototype.attrs);
         let events: Vec<Event> = members
             .iter()
             .map(|c| {
@@ -236,36 +222,22 @@ impl Campaign {
         }
         // Every customer in the tree, where the scan reads them.
         store.flush()?;
-        let was = store.set_background_checkpoints(true);
-        let mut selection = Selection::default();
-        let mut queued = Queued::default();
-        let mut result = Ok(());
-        let mut after = None;
-        loop {
-            let scan = store.scan_customers(after.as_ref(), BATCH, |customer| {
-                selection.consider(audience, customer, at)
-            });
-            let scan = match scan {
-                Ok(scan) => scan,
-                Err(e) => {
-                    result = Err(e.into());
-                    break;
+        queueing(store, |store| {
+            let mut selection = Selection::default();
+            let mut queued = Queued::default();
+            let mut after = None;
+            loop {
+                let scan = store.scan_customers(after.as_ref(), BATCH, |customer| {
+                    selection.consider(audience, customer, at)
+                })?;
+                self.queue_chunk(store, &scan.kept, at, &mut queued)?;
+                selection.members.extend(scan.kept);
+                match scan.last {
+                    Some(last) => after = Some(last),
+                    None => return Ok((selection, queued)),
                 }
-            };
-            if let Err(e) = self.queue_chunk(store, &scan.kept, at, &mut queued) {
-                result = Err(e);
-                break;
             }
-            selection.members.extend(scan.kept);
-            match scan.last {
-                Some(last) => after = Some(last),
-                None => break,
-            }
-        }
-        store.set_background_checkpoints(was);
-        result?;
-        store.flush()?;
-        Ok((selection, queued))
+        })
     }
 
     /// The messages the campaign would queue, for [`crate::dispatch::Dispatcher::preview`].
@@ -293,6 +265,21 @@ impl Campaign {
             })
             .collect()
     }
+}
+
+/// Runs `queue` with the store's automatic checkpoints on its background thread (a
+/// message to each member touches every member's record, and the checkpoints overlap the
+/// queueing), then flushes.
+fn queueing<T>(
+    store: &mut Store,
+    queue: impl FnOnce(&mut Store) -> Result<T, CampaignError>,
+) -> Result<T, CampaignError> {
+    let was = store.set_background_checkpoints(true);
+    let result = queue(store);
+    store.set_background_checkpoints(was);
+    let out = result?;
+    store.flush()?;
+    Ok(out)
 }
 
 /// Why a campaign could not be queued.

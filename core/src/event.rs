@@ -151,14 +151,17 @@ impl Event {
         at: EventTime,
         attrs: &Map<String, Value>,
     ) -> EventId {
-        // serde_json's Map is ordered by key, so this text is canonical (and the same as
-        // the `Value::Object` it is inside an event).
-        let attrs = serde_json::to_string(attrs).unwrap_or_default();
-        Self::derive_id_from_text(customer, kind, at, &attrs)
+        Self::derive_id_from_text(customer, kind, at, &Self::attrs_text(attrs))
     }
 
-    /// [`Event::derive_id`] with the attributes' canonical JSON text given: a campaign
-    /// derives a million ids for one set of attributes.
+    /// The attributes' canonical JSON text, as [`Event::derive_id`] hashes it: serde_json's
+    /// Map is ordered by key.
+    pub(crate) fn attrs_text(attrs: &Map<String, Value>) -> String {
+        serde_json::to_string(attrs).unwrap_or_default()
+    }
+
+    /// [`Event::derive_id`] with the attributes' text ([`Event::attrs_text`]) given: a
+    /// campaign derives a million ids for one set of attributes.
     pub(crate) fn derive_id_from_text(
         customer: &CustomerId,
         kind: &EventKind,

@@ -30,7 +30,7 @@ use crate::{
     event::Event,
     ids::{CustomerId, EventKind},
     rules::RuleSet,
-    store::{MessageStatus, Store, StoreError, TIMER_EVENT},
+    store::{MessageStatus, Store, StoreError},
 };
 
 /// The recorded history, ready to replay.
@@ -62,7 +62,7 @@ impl History {
         for event in store.events() {
             let event = event?;
             let derived = matches!(&event.kind, EventKind::MessageSent)
-                || matches!(&event.kind, EventKind::Other(k) if k == TIMER_EVENT);
+                || crate::timer::is_timer_event(&event);
             if derived || until.is_some_and(|u| event.at.instant() > u) {
                 continue;
             }

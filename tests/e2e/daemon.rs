@@ -744,13 +744,7 @@ fn bench_http_drives_a_real_daemon_and_checks_every_event_was_acknowledged() {
 
 #[test]
 fn the_daemon_counts_the_dead_letters_it_finds_at_start() {
-    let h = TestHome::new();
-    let csv = h.file(
-        "c.csv",
-        "id,name,email,phone,kind,tz,birthday\nc-1,Aiko,aiko@example.jp,,personal,Asia/Tokyo,\n",
-    );
-    h.run(&["import", &csv, "--at", "2026-03-01T00:00:00Z"])
-        .ok();
+    let h = TestHome::with_customer();
     // An SMS to a customer without a phone number cannot be addressed: a dead letter.
     h.run(&[
         "send",

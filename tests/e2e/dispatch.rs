@@ -1,13 +1,7 @@
 use kizuna_tests::TestHome;
 
 fn home_with_customer() -> TestHome {
-    let h = TestHome::new();
-    let csv = h.file(
-        "c.csv",
-        "id,name,email,phone,kind,tz,birthday\nc-1,Aiko,aiko@example.jp,,personal,Asia/Tokyo,\n",
-    );
-    h.run(&["import", &csv, "--at", "2026-03-01T00:00:00Z"])
-        .ok();
+    let h = TestHome::with_customer();
     h.run(&[
         "event",
         "add",

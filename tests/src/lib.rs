@@ -134,6 +134,19 @@ impl TestHome {
         home
     }
 
+    /// A home with one customer imported: `c-1`, Aiko, an e-mail address and no phone,
+    /// in Tokyo (no consent recorded).
+    pub fn with_customer() -> Self {
+        let home = Self::new();
+        let csv = home.file(
+            "c.csv",
+            "id,name,email,phone,kind,tz,birthday\nc-1,Aiko,aiko@example.jp,,personal,Asia/Tokyo,\n",
+        );
+        home.run(&["import", &csv, "--at", "2026-03-01T00:00:00Z"])
+            .ok();
+        home
+    }
+
     /// The scratch directory (files to import go here).
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -308,8 +308,6 @@ impl Store {
             .collect();
         let mut customers = self.customers_stored;
         let mut batches = Vec::new();
-        // The customer counter is written with the marker: after a crash in between, the
-        // records are recounted ([`Store::recover`]).
         // Old index entries not removed yet go first, before any entry this checkpoint
         // writes (which may be the same key again).
         let mut removed = Batch::default();
@@ -349,6 +347,8 @@ impl Store {
         }
         self.customers_stored = customers;
         let written = dirty.len();
+        // The customer counter goes with the marker: after a crash in between, the records
+        // are recounted ([`Store::recover`]).
         let mut last = Batch::default();
         last.insert(keys::meta("customers"), &customers.to_be_bytes());
         last.insert(keys::meta("checkpoint"), &self.next_seq.to_be_bytes());

@@ -8,7 +8,8 @@
 //! the record ([`DueOverlay::write_index`]); a scratch store removes old entries at once.
 //!
 //! Invariant: for a customer not in the overlay, the tree's entry is its record's earliest
-//! timer (they are written in one batch, and recovery re-folds records with their timers).
+//! timer (a checkpoint writes the entry with the record, or on the background thread just
+//! before it, and recovery re-folds records with their timers).
 //! A stale entry, should one survive anyway, costs a lookup: firing finds nothing due for
 //! that customer and puts it in the overlay, so the next checkpoint repairs the entry.
 

@@ -212,10 +212,7 @@ impl Store {
     pub fn outbox_as<T: serde::de::DeserializeOwned>(
         &self,
     ) -> impl Iterator<Item = Result<T, StoreError>> + '_ {
-        self.tree.scan_prefix([keys::OUTBOX]).map(move |item| {
-            let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            serde_json::from_slice(&v).map_err(|e| self.corrupt(&k, e.to_string()))
-        })
+        self.decoded(keys::OUTBOX)
     }
 
     /// Staff alerts raised by rules, oldest first.
@@ -242,13 +239,18 @@ impl Store {
     }
 
     fn items<T: serde::de::DeserializeOwned>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {
-        self.tree
-            .scan_prefix([prefix])
-            .map(|item| {
-                let (k, v) = item.map_err(|e| self.sled_err(e))?;
-                serde_json::from_slice(&v).map_err(|e| self.corrupt(&k, e.to_string()))
-            })
-            .collect()
+        self.decoded(prefix).collect()
+    }
+
+    /// The JSON values of a keyspace, decoded as `T`, in key order.
+    fn decoded<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: u8,
+    ) -> impl Iterator<Item = Result<T, StoreError>> + '_ {
+        self.tree.scan_prefix([prefix]).map(move |item| {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            serde_json::from_slice(&v).map_err(|e| self.corrupt(&k, e.to_string()))
+        })
     }
 
     /// Number of stored events (kept as a counter: sled's `len` is O(n)).
