@@ -1,6 +1,6 @@
 //! A real Kannel SMS gateway on loopback for the SMS tests: `bearerbox`, `smsbox`, and
 //! Kannel's own `fakesmsc` standing in for the phone network (it prints every message the
-//! gateway hands it). Debian's `kannel` and `kannel-extras`, installed by `.ci/run`.
+//! gateway hands it). Debian's `kannel` and `kannel-extras`, installed by `dev/install-test-deps`.
 
 use std::{
     net::TcpStream,
@@ -29,10 +29,26 @@ fn wait_for_port(port: u16, what: &str) {
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             Instant::now() < deadline,
-            "{what} did not open port {port} (is Debian's kannel installed?)"
+            "{what} did not open port {port} (its log is in the test's Kannel directory)"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// How to get Kannel, in the one line a failing test prints.
+const INSTALL_HINT: &str = "Kannel is not installed: run `dev/test` (installs what the tests \
+     need), or `apt-get install kannel kannel-extras`";
+
+/// Fails the test with [`INSTALL_HINT`] unless the gateway's programs are all here.
+fn assert_kannel_installed() {
+    let on_path = |program: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
+    };
+    assert!(
+        on_path("bearerbox") && on_path("smsbox") && Path::new(FAKESMSC).is_file(),
+        "{INSTALL_HINT}"
+    );
 }
 
 /// A message the phone network received.
@@ -81,6 +97,7 @@ impl Kannel {
     /// ([`Kannel::send_from_phone`]) goes to that URL (an `sms-service` with `get-url`,
     /// Kannel's `%` escapes expanded) and no reply SMS is sent back.
     pub fn start_with_inbound(password: &str, inbound_url: Option<&str>) -> Self {
+        assert_kannel_installed();
         let dir = tempfile::tempdir().expect("kannel directory");
         let (admin, boxes, smsc, sendsms) = (free_port(), free_port(), free_port(), free_port());
         let mo_port = free_port();
@@ -116,7 +133,7 @@ impl Kannel {
                 .stdout(log.try_clone().expect("log file"))
                 .stderr(log)
                 .spawn()
-                .unwrap_or_else(|e| panic!("{program}: {e} (is Debian's kannel installed?)"))
+                .unwrap_or_else(|e| panic!("{program}: {e} ({INSTALL_HINT})"))
         };
         let conf_arg = conf_path.to_str().expect("utf-8 path");
         let mut children = vec![spawn("bearerbox", &[conf_arg], &dir.path().join("bb.out"))];

@@ -1,8 +1,9 @@
 //! A real SMTP server (Python's aiosmtpd, `tests/support/smtp_sink.py`) on a loopback port,
 //! started by a test and stopped when the handle drops.
 //!
-//! `.ci/run` installs aiosmtpd. A machine without it fails these tests with a message that
-//! says so; they are never skipped.
+//! `dev/install-test-deps` (run by `dev/test`, the README's test command) installs aiosmtpd.
+//! A machine without it fails these tests with the one line that says how to install it;
+//! they are never skipped.
 
 use std::{
     io::{BufRead, BufReader},
@@ -40,7 +41,7 @@ pub(crate) fn spawn_sink(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("python3 must be installed to run the channel tests");
+        .expect("python3 is not installed: run `dev/test` (installs what the tests need)");
     let stdout = child.stdout.take().expect("server stdout");
     let mut line = String::new();
     BufReader::new(stdout)
@@ -81,7 +82,8 @@ impl SmtpServer {
             port,
             dir.path(),
             &[],
-            "is aiosmtpd installed? `pip install aiosmtpd`",
+            "aiosmtpd is not installed: run `dev/test` (installs what the tests need), \
+             or `python3 -m pip install aiosmtpd`",
         );
         Self { child, dir, port }
     }
