@@ -225,8 +225,14 @@ impl Store {
         store.check_schema()?;
         store.load_baskets()?;
         store.index_outbox()?;
-        store.next_seq = store.last_seq()?.map_or(0, |s| s + 1);
         store.checkpointed = store.counter("checkpoint")?;
+        // Sequence numbers are never reused. An erase can remove the log's last blocks;
+        // the checkpoint marker still counts them, and an event numbered below it would
+        // be taken as folded already by the recovery after a crash.
+        store.next_seq = store
+            .last_seq()?
+            .map_or(0, |s| s + 1)
+            .max(store.checkpointed);
         store.customers_stored = store.counter("customers")?;
         store.recover()?;
         store.migrate_legacy_timers()?;
