@@ -25,6 +25,12 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Open the home in this process even if a daemon holds it (which then fails with
+    /// "in use"). Without it, a command on a home held by `kizuna run` is carried out by
+    /// that daemon, with the same output.
+    #[arg(long, global = true)]
+    pub offline: bool,
+
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -46,6 +52,13 @@ pub enum LogFormat {
 pub enum Command {
     /// Create a home: kizuna.toml, an empty database, and rules/ with the default pack.
     Init,
+    /// Is a daemon running on this home (since when, version, rules, last reload error),
+    /// and the home's figures: events, customers, queue, timers due, open alerts.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Import events (.jsonl) and customers (.csv). Nothing is imported if any line is bad,
     /// unless --skip-invalid.
     Import(ImportArgs),

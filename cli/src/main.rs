@@ -5,9 +5,11 @@
 //! home directory and its `kizuna.toml` in `home` and `config`. Errors become `anyhow` here
 //! and nowhere else; `main` prints them with their context chain and exits 1.
 
+mod admin;
 mod args;
 mod commands;
 mod config;
+mod context;
 mod daemon;
 mod home;
 mod import;
@@ -16,7 +18,7 @@ mod query;
 mod sample;
 mod table;
 
-use std::process::ExitCode;
+use std::{io::Write, process::ExitCode};
 
 use clap::Parser;
 
@@ -27,11 +29,8 @@ use clap::Parser;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use crate::{
-    args::ReportCommand,
-    args::{
-        BenchCommand, CampaignCommand, ChannelsCommand, Cli, Command, CustomerCommand,
-        EventCommand, PointsCommand, RulesCommand, SegmentCommand,
-    },
+    args::{BenchCommand, ChannelsCommand, Cli, Command, RulesCommand},
+    context::{Ctx, Out},
     home::Home,
 };
 
@@ -41,6 +40,8 @@ fn main() -> ExitCode {
     init_tracing(cli.log_format, if daemon { "info" } else { "warn" });
     match run(cli) {
         Ok(code) => code,
+        // `kizuna … | head`: the reader has what it wanted; nothing is wrong.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
@@ -48,27 +49,36 @@ fn main() -> ExitCode {
     }
 }
 
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let explicit_home = cli.home.clone();
-    let home = Home::resolve(cli.home);
+    let home = Home::resolve(cli.home.clone());
     let rules = cli.rules.as_deref();
+    if commands::on_store_command(&cli.command) {
+        // A daemon holding the home carries the command out; else this process does.
+        if !cli.offline
+            && let Some(code) = admin::client::forward(&home, &cli)?
+        {
+            return Ok(code);
+        }
+        let mut ctx = Ctx::offline(&home, rules);
+        let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr());
+        let mut out = Out {
+            stdout: &mut stdout,
+            stderr: &mut stderr,
+        };
+        let code = commands::on_store(&mut ctx, &mut out, &cli.command)?;
+        stdout.flush()?;
+        return Ok(code);
+    }
     match &cli.command {
         Command::Init => commands::init(&home),
-        Command::Import(args) => commands::import::run(&home, rules, args),
-        Command::Event(EventCommand::Add(args)) => commands::event::add(&home, rules, args),
-        Command::Customer(CustomerCommand::List(args)) => commands::customer::list(&home, args),
-        Command::Customer(CustomerCommand::Show(args)) => commands::customer::show(&home, args),
-        Command::Customer(CustomerCommand::Erase(args)) => commands::customer::erase(&home, args),
-        Command::Rfm(args) => commands::rfm::run(&home, rules, args),
-        Command::Segment(SegmentCommand::List { now, json }) => {
-            commands::campaign::segment_list(&home, rules, *now, *json)
-        }
-        Command::Segment(SegmentCommand::Show { name, now, json }) => {
-            commands::campaign::segment_show(&home, rules, name, *now, *json)
-        }
-        Command::Campaign(CampaignCommand::Run(args)) => {
-            commands::campaign::run(&home, rules, args)
-        }
         Command::Run(args) => {
             let listen = match &args.listen {
                 Some(l) => l.clone(),
@@ -84,31 +94,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max,
             seconds,
         }) => commands::receipts::listen(&home, listen, *max, *seconds),
-        Command::Dispatch(args) => commands::outbox::dispatch(&home, rules, args),
-        Command::Outbox(command) => commands::outbox::outbox(&home, command),
-        Command::Send(args) => commands::outbox::send(&home, rules, args),
-        Command::Report(ReportCommand::Guards { since, json }) => {
-            commands::outbox::report_guards(&home, *since, *json)
-        }
-        Command::Report(ReportCommand::Rfm { json, csv }) => {
-            commands::rfm::grid(&home, *json, *csv)
-        }
-        Command::Report(ReportCommand::Kpi(args)) => commands::kpi::run(&home, args),
-        Command::Tick(args) => commands::timers::tick(&home, rules, args),
-        Command::Alerts(args) => commands::timers::alerts(&home, args),
         Command::Rules(RulesCommand::Check { dir }) => {
             commands::rules::check(&home, rules, dir.as_deref())
         }
         Command::Rules(RulesCommand::Test { dir, json }) => {
             commands::rules::test(&home, rules, dir.as_deref(), *json)
         }
-        Command::Rules(RulesCommand::Errors { json }) => commands::rules::errors(&home, *json),
-        Command::Rules(RulesCommand::Replay(args)) => commands::replay::run(&home, rules, args),
         Command::Rules(RulesCommand::Reload { listen }) => {
             daemon::reload_remote(&home, listen.as_deref())
-        }
-        Command::Points(PointsCommand::Show { id, at, json }) => {
-            commands::points::show(&home, id, *at, *json)
         }
         Command::Demo(args) => commands::demo::run(explicit_home, rules, args),
         Command::Bench(BenchCommand::Ingest(args)) => commands::bench::ingest(args, None),
@@ -117,6 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Replay(args)) => commands::bench_campaign::replay(args),
         Command::Bench(BenchCommand::Campaign(args)) => commands::bench_campaign::campaign(args),
         Command::Bench(BenchCommand::Http(args)) => commands::bench_http::http(args, rules),
+        other => anyhow::bail!("{other:?} is a store command"),
     }
 }
 

@@ -45,5 +45,8 @@ mod conformance;
 /// `kizuna run`: the daemon over real HTTP.
 mod daemon;
 
+/// Every command beside a running daemon, through its admin socket; `kizuna status`.
+mod admin;
+
 /// `kizuna demo` and `kizuna bench`.
 mod demo;

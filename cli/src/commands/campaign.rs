@@ -6,16 +6,15 @@ use anyhow::{Context, bail};
 use jiff::Timestamp;
 use kizuna_core::{
     campaign::{Audience, Campaign, Selection},
+    dispatch::DispatchReport,
     rfm::Segment,
     rules::{MessageClass, RuleSet},
-    store::Store,
 };
 use serde_json::{Map, Value};
 
-use super::print_json;
 use crate::{
     args::CampaignRunArgs,
-    home::Home,
+    context::{Ctx, Out},
     table::{Align, Table, thousands},
 };
 
@@ -25,9 +24,8 @@ struct Segments {
 }
 
 impl Segments {
-    fn load(home: &Home, rules: Option<&Path>) -> anyhow::Result<Self> {
-        let dir = home.rules_dir_or(rules);
-        let scripts = RuleSet::load_segments(&dir)
+    fn load(dir: &Path) -> anyhow::Result<Self> {
+        let scripts = RuleSet::load_segments(dir)
             .with_context(|| format!("loading segments from {}", dir.join("segments").display()))?;
         Ok(Self {
             scripts: Arc::new(scripts),
@@ -70,27 +68,29 @@ fn short_name(script: &str) -> &str {
         .trim_end_matches(".rhai")
 }
 
-fn report_errors(selection: &Selection) {
+fn report_errors(o: &mut Out, selection: &Selection) -> anyhow::Result<()> {
     for e in &selection.errors {
-        eprintln!("warning: {e} (customer left out)");
+        writeln!(o.stderr, "warning: {e} (customer left out)")?;
     }
     if selection.failed > selection.errors.len() as u64 {
-        eprintln!(
+        writeln!(
+            o.stderr,
             "warning: … {} more customers left out by failing predicates",
             selection.failed - selection.errors.len() as u64
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// `kizuna segment list`.
 pub fn segment_list(
-    home: &Home,
-    rules: Option<&Path>,
+    ctx: &mut Ctx,
+    o: &mut Out,
     now: Option<Timestamp>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let segments = Segments::load(home, rules)?;
-    let (_, store) = home.open_store()?;
+    let segments = Segments::load(&ctx.rules_dir())?;
+    let store = ctx.store()?;
     let now = now.unwrap_or_else(Timestamp::now);
     let mut rows = Vec::new();
     let mut names: Vec<(String, &str)> = segments
@@ -100,15 +100,15 @@ pub fn segment_list(
         .collect();
     names.extend(Segment::ALL.iter().map(|s| (s.as_str().to_owned(), "rfm")));
     for (name, kind) in names {
-        let selection = segments.audience(&name)?.select(&store, now)?;
-        report_errors(&selection);
+        let selection = segments.audience(&name)?.select(store, now)?;
+        report_errors(o, &selection)?;
         rows.push(serde_json::json!({
             "segment": name, "kind": kind, "customers": selection.members.len(),
             "failed": selection.failed,
         }));
     }
     if json {
-        print_json(&rows)?;
+        o.json(&rows)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new(&[
@@ -123,26 +123,26 @@ pub fn segment_list(
             thousands(r["customers"].as_u64().unwrap_or_default()),
         ]);
     }
-    print!("{}", t.render());
+    write!(o.stdout, "{}", t.render())?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `kizuna segment show NAME`.
 pub fn segment_show(
-    home: &Home,
-    rules: Option<&Path>,
+    ctx: &mut Ctx,
+    o: &mut Out,
     name: &str,
     now: Option<Timestamp>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let segments = Segments::load(home, rules)?;
+    let segments = Segments::load(&ctx.rules_dir())?;
     let audience = segments.audience(name)?;
-    let (_, store) = home.open_store()?;
+    let store = ctx.store()?;
     let now = now.unwrap_or_else(Timestamp::now);
-    let selection = audience.select(&store, now)?;
-    report_errors(&selection);
+    let selection = audience.select(store, now)?;
+    report_errors(o, &selection)?;
     if json {
-        print_json(&serde_json::json!({
+        o.json(&serde_json::json!({
             "segment": name, "customers": selection.members, "examined": selection.examined,
             "failed": selection.failed,
         }))?;
@@ -170,12 +170,13 @@ pub fn segment_show(
             c.segment().map(|s| s.to_string()).unwrap_or_default(),
         ]);
     }
-    print!("{}", t.render());
-    println!(
+    write!(o.stdout, "{}", t.render())?;
+    writeln!(
+        o.stdout,
         "{} of {} customers in {name}",
         thousands(selection.members.len() as u64),
         thousands(selection.examined)
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -191,7 +192,7 @@ fn parse_vars(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
 }
 
 /// `kizuna campaign run NAME --segment S`.
-pub fn run(home: &Home, rules: Option<&Path>, args: &CampaignRunArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &mut Ctx, o: &mut Out, args: &CampaignRunArgs) -> anyhow::Result<ExitCode> {
     let class = MessageClass::parse(&args.class).with_context(|| {
         format!(
             "--class {:?} is not marketing, transactional or service",
@@ -206,8 +207,8 @@ pub fn run(home: &Home, rules: Option<&Path>, args: &CampaignRunArgs) -> anyhow:
         vars: parse_vars(&args.vars)?,
     };
     // Before touching a million customers: the message must be renderable at all.
-    let template = home
-        .rules_dir_or(rules)
+    let rules_dir = ctx.rules_dir();
+    let template = rules_dir
         .join("templates")
         .join(format!("{}.{}", campaign.template, campaign.channel));
     if !template.is_file() {
@@ -216,29 +217,31 @@ pub fn run(home: &Home, rules: Option<&Path>, args: &CampaignRunArgs) -> anyhow:
             template.display()
         );
     }
-    let segments = Segments::load(home, rules)?;
+    let segments = Segments::load(&rules_dir)?;
     let audience = segments.audience(&args.segment)?;
-    let rule_set = home.load_rules(rules)?;
-    let (_, mut store) = home.open_store()?;
-    store.set_rules(rule_set);
     let now = args.now.unwrap_or_else(Timestamp::now);
     if args.dry_run {
-        let selection = audience.select(&store, now)?;
-        report_errors(&selection);
-        return dry_run(home, rules, &store, &campaign, &selection, now, args.json);
+        let (store, dispatcher) = ctx.store_and_dispatcher()?;
+        let selection = audience.select(store, now)?;
+        report_errors(o, &selection)?;
+        let drafts = campaign.draft(&selection.members, now);
+        let preview = dispatcher.preview(store, &drafts, now)?;
+        return dry_run(o, &campaign, &selection, &preview, args.json);
     }
-    let (selection, queued) = campaign.select_and_queue(&mut store, &audience, now)?;
-    report_errors(&selection);
+    let store = ctx.store_with_rules()?;
+    let (selection, queued) = campaign.select_and_queue(store, &audience, now)?;
+    report_errors(o, &selection)?;
     tracing::info!(campaign = %campaign.name, queued = queued.queued, "campaign queued");
     if args.json {
-        print_json(&serde_json::json!({
+        o.json(&serde_json::json!({
             "campaign": campaign.name, "segment": args.segment,
             "members": selection.members.len(), "failed": selection.failed,
             "queued": queued.queued, "duplicates": queued.duplicates,
             "rule_errors": queued.rule_errors,
         }))?;
     } else {
-        println!(
+        writeln!(
+            o.stdout,
             "campaign {}: {} customer(s) in {}; queued {}{}; `kizuna dispatch` sends them through the guards",
             campaign.name,
             thousands(selection.members.len() as u64),
@@ -252,50 +255,46 @@ pub fn run(home: &Home, rules: Option<&Path>, args: &CampaignRunArgs) -> anyhow:
             } else {
                 String::new()
             }
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn dry_run(
-    home: &Home,
-    rules: Option<&Path>,
-    store: &Store,
+    o: &mut Out,
     campaign: &Campaign,
     selection: &Selection,
-    now: Timestamp,
+    preview: &DispatchReport,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let dispatcher = super::outbox::dispatcher(home, rules)?;
-    let drafts = campaign.draft(&selection.members, now);
-    let preview = dispatcher.preview(store, &drafts, now)?;
     if json {
-        print_json(&serde_json::json!({
+        o.json(&serde_json::json!({
             "campaign": campaign.name, "dry_run": true,
             "members": selection.members.len(), "failed": selection.failed,
             "guards_now": preview,
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    writeln!(
+        o.stdout,
         "dry run of campaign {}: {} customer(s) would be queued; nothing was changed",
         campaign.name,
         thousands(selection.members.len() as u64)
-    );
-    println!("if dispatched now:");
+    )?;
+    writeln!(o.stdout, "if dispatched now:")?;
     for (outcome, n) in &preview.outcomes {
         let outcome = if outcome == "sent" {
             "would send"
         } else {
             outcome
         };
-        println!("  {outcome}: {}", thousands(*n));
+        writeln!(o.stdout, "  {outcome}: {}", thousands(*n))?;
     }
     for (guard, n) in &preview.by_guard {
-        println!("  {guard}: {}", thousands(*n));
+        writeln!(o.stdout, "  {guard}: {}", thousands(*n))?;
     }
     for (reason, n) in &preview.dead {
-        println!("  dead, {reason}: {}", thousands(*n));
+        writeln!(o.stdout, "  dead, {reason}: {}", thousands(*n))?;
     }
     Ok(ExitCode::SUCCESS)
 }

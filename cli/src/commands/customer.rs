@@ -1,21 +1,21 @@
 //! `kizuna customer list|show|erase`.
 
 use std::{
-    io::{BufRead, IsTerminal, Write},
+    io::{BufRead, Write},
     process::ExitCode,
 };
 
 use anyhow::{Context, bail};
 use kizuna_core::{Customer, CustomerId, Event, rfm::Segment, store::Recorded};
 
-use super::print_json;
 use crate::{
     args::{CustomerEraseArgs, CustomerListArgs, CustomerShowArgs},
-    home::Home,
+    context::{Ctx, Out},
     table::{Align, Table, thousands},
 };
 
-fn parse_id(id: &str) -> anyhow::Result<CustomerId> {
+/// A customer id from the command line, or why it is not one.
+pub fn parse_id(id: &str) -> anyhow::Result<CustomerId> {
     CustomerId::new(id).with_context(|| format!("customer id {id:?}"))
 }
 
@@ -25,7 +25,7 @@ fn segment_name(c: &Customer) -> String {
 }
 
 /// Lists customers, filtered by segment and/or tag.
-pub fn list(home: &Home, args: &CustomerListArgs) -> anyhow::Result<ExitCode> {
+pub fn list(ctx: &mut Ctx, o: &mut Out, args: &CustomerListArgs) -> anyhow::Result<ExitCode> {
     let segment = match &args.segment {
         Some(name) => Some(Segment::parse(name).with_context(|| {
             let names: Vec<&str> = Segment::ALL.iter().map(|s| s.as_str()).collect();
@@ -36,7 +36,7 @@ pub fn list(home: &Home, args: &CustomerListArgs) -> anyhow::Result<ExitCode> {
         })?),
         None => None,
     };
-    let (_, store) = home.open_store()?;
+    let store = ctx.store()?;
     let mut matches = Vec::new();
     for c in store.customers() {
         let c = c?;
@@ -47,7 +47,7 @@ pub fn list(home: &Home, args: &CustomerListArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if args.json {
-        print_json(&matches)?;
+        o.json(&matches)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new(&[
@@ -75,15 +75,15 @@ pub fn list(home: &Home, args: &CustomerListArgs) -> anyhow::Result<ExitCode> {
             c.tags.iter().cloned().collect::<Vec<_>>().join(","),
         ]);
     }
-    print!("{}", t.render());
-    println!("{} customer(s)", matches.len());
+    write!(o.stdout, "{}", t.render())?;
+    writeln!(o.stdout, "{} customer(s)", matches.len())?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Shows one customer with their latest events.
-pub fn show(home: &Home, args: &CustomerShowArgs) -> anyhow::Result<ExitCode> {
+pub fn show(ctx: &mut Ctx, o: &mut Out, args: &CustomerShowArgs) -> anyhow::Result<ExitCode> {
     let id = parse_id(&args.id)?;
-    let (_, store) = home.open_store()?;
+    let store = ctx.store()?;
     let Some(c) = store.customer(&id)? else {
         bail!("no customer {id}");
     };
@@ -102,9 +102,9 @@ pub fn show(home: &Home, args: &CustomerShowArgs) -> anyhow::Result<ExitCode> {
                 v
             })
             .collect();
-        print_json(&serde_json::json!({"customer": c, "events": events}))?;
+        o.json(&serde_json::json!({"customer": c, "events": events}))?;
     } else {
-        print!("{}", render(&c, &history));
+        write!(o.stdout, "{}", render(&c, &history))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -226,37 +226,44 @@ fn render(c: &Customer, events: &[(Event, Option<Recorded>)]) -> String {
 }
 
 /// Erases a customer completely, after confirmation.
-pub fn erase(home: &Home, args: &CustomerEraseArgs) -> anyhow::Result<ExitCode> {
+pub fn erase(ctx: &mut Ctx, o: &mut Out, args: &CustomerEraseArgs) -> anyhow::Result<ExitCode> {
     let id = parse_id(&args.id)?;
-    let (_, mut store) = home.open_store()?;
+    let interactive = ctx.interactive();
+    let store = ctx.store()?;
     if store.customer(&id)?.is_none() && store.history(&id, 1)?.is_empty() {
         bail!("no customer {id}; nothing erased");
     }
     if !args.yes {
-        if !std::io::stdin().is_terminal() {
+        if !interactive {
             bail!("refusing to erase {id} without confirmation: pass --yes");
         }
-        eprint!(
-            "This permanently deletes every event and all data of {id}. Type the id to confirm: "
-        );
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if answer.trim() != id.as_str() {
-            bail!("not confirmed; nothing erased");
-        }
+        confirm_erase(&id)?;
     }
     let report = store
         .erase_customer(&id)?
         .with_context(|| format!("no customer {id}"))?;
     store
-        .compact()
+        .compact_in_place()
         .context("compacting the database after the erase")?;
     // The id alone is logged: it is the business's reference, not personal data.
     tracing::info!(customer = %id, events = report.events, "customer erased");
-    println!(
+    writeln!(
+        o.stdout,
         "erased {id}: {} event(s) and the customer record; database compacted",
         report.events
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Asks the person at the terminal to type the id; fails unless they do. The CLI asks
+/// before it sends an erase to a daemon, which cannot ask anyone.
+pub fn confirm_erase(id: &CustomerId) -> anyhow::Result<()> {
+    eprint!("This permanently deletes every event and all data of {id}. Type the id to confirm: ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim() != id.as_str() {
+        bail!("not confirmed; nothing erased");
+    }
+    Ok(())
 }

@@ -1,18 +1,20 @@
 //! `kizuna event add`.
 
-use std::{path::Path, process::ExitCode};
+use std::process::ExitCode;
 
 use anyhow::bail;
 use jiff::Timestamp;
 use kizuna_core::Event;
 use serde_json::{Map, Value};
 
-use super::print_json;
-use crate::{args::EventAddArgs, home::Home};
+use crate::{
+    args::EventAddArgs,
+    context::{Ctx, Out},
+};
 
 /// Builds one event from flags and `key=value` pairs, validates it like an import line, and
 /// appends it (durably).
-pub fn add(home: &Home, rules: Option<&Path>, args: &EventAddArgs) -> anyhow::Result<ExitCode> {
+pub fn add(ctx: &mut Ctx, o: &mut Out, args: &EventAddArgs) -> anyhow::Result<ExitCode> {
     let mut obj = Map::new();
     for pair in &args.attrs {
         let Some((key, value)) = pair.split_once('=') else {
@@ -49,28 +51,27 @@ pub fn add(home: &Home, rules: Option<&Path>, args: &EventAddArgs) -> anyhow::Re
         Ok(event) => event,
         Err(errors) => {
             for e in &errors {
-                eprintln!("error: {e}");
+                writeln!(o.stderr, "error: {e}")?;
             }
-            eprintln!("error: the event was not stored");
+            writeln!(o.stderr, "error: the event was not stored")?;
             return Ok(ExitCode::FAILURE);
         }
     };
-    let rules = home.load_rules(rules)?;
-    let (_, mut store) = home.open_store()?;
-    store.set_rules(rules);
+    let store = ctx.store_with_rules()?;
     let report = store.append(std::slice::from_ref(&event))?;
     store.flush()?;
     if args.json {
-        print_json(&serde_json::json!({
+        o.json(&serde_json::json!({
             "event": event, "duplicate": report.duplicates > 0, "rule_errors": report.rule_errors,
         }))?;
     } else if report.duplicates > 0 {
-        println!("{} is already stored; nothing changed", event.id);
+        writeln!(o.stdout, "{} is already stored; nothing changed", event.id)?;
     } else {
-        println!(
+        writeln!(
+            o.stdout,
             "stored {} ({} for {})",
             event.id, event.kind, event.customer
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

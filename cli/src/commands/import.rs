@@ -1,59 +1,58 @@
 //! `kizuna import`.
 
-use std::{path::Path, process::ExitCode};
+use std::process::ExitCode;
 
 use anyhow::Context;
 use jiff::Timestamp;
 
-use super::print_json;
 use crate::{
     args::ImportArgs,
-    home::Home,
+    context::{Ctx, Out},
     import::{self, Outcome, Progress, Source},
 };
 
 /// Validates and imports the files; exit 1 (and nothing stored) if any record is bad
 /// without `--skip-invalid`.
-pub fn run(home: &Home, rules: Option<&Path>, args: &ImportArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &mut Ctx, o: &mut Out, args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let sources = args
         .files
         .iter()
-        .map(|p| Source::new(p))
+        .map(|p| Source::read_from(p, &ctx.input(p)?))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let rules = home.load_rules(rules)?;
-    let (config, mut store) = home.open_store()?;
-    store.set_rules(rules);
+    ctx.store_with_rules()?;
     let options = import::Options {
         skip_invalid: args.skip_invalid,
         csv_at: args.at.unwrap_or_else(Timestamp::now),
-        batch_size: config.import.batch_size,
+        batch_size: ctx.config()?.import.batch_size,
     };
-    let progress = if args.json {
+    // A bar on the user's terminal only: a daemon's terminal is not theirs.
+    let progress = if args.json || ctx.is_daemon() {
         Progress::hidden()
     } else {
         Progress::auto()
     };
-    match import::run(&mut store, &sources, &options, &progress)? {
+    match import::run(ctx.store()?, &sources, &options, &progress)? {
         Outcome::Invalid(rejected) => {
             for r in &rejected {
-                eprintln!("{}", import::describe(r));
+                writeln!(o.stderr, "{}", import::describe(r))?;
             }
             if args.json {
-                print_json(&serde_json::json!({
+                o.json(&serde_json::json!({
                     "imported": 0, "duplicates": 0, "rejected": rejected.len(), "errors": rejected,
                 }))?;
             }
-            eprintln!(
+            writeln!(
+                o.stderr,
                 "error: {} bad record(s); nothing was imported. Fix them, or pass --skip-invalid \
                  to import the rest.",
                 rejected.len()
-            );
+            )?;
             Ok(ExitCode::FAILURE)
         }
         Outcome::Imported { summary, rejected } => {
             if !rejected.is_empty() {
-                import::write_rejects(&args.rejects, &rejected)
-                    .with_context(|| "writing the rejects file".to_string())?;
+                ctx.write_file(&args.rejects, import::rejects_jsonl(&rejected)?)
+                    .context("writing the rejects file")?;
             }
             tracing::info!(
                 imported = summary.imported,
@@ -63,20 +62,26 @@ pub fn run(home: &Home, rules: Option<&Path>, args: &ImportArgs) -> anyhow::Resu
                 "import finished"
             );
             if args.json {
-                print_json(&summary)?;
+                o.json(&summary)?;
             } else {
-                println!(
+                writeln!(
+                    o.stdout,
                     "imported {} events ({} new customers), {} duplicates, {} rejected",
                     summary.imported, summary.new_customers, summary.duplicates, summary.rejected
-                );
+                )?;
                 if summary.rule_errors > 0 {
-                    println!(
+                    writeln!(
+                        o.stdout,
                         "{} rule error(s) while evaluating the rules: see `kizuna rules errors`",
                         summary.rule_errors
-                    );
+                    )?;
                 }
                 if !rejected.is_empty() {
-                    println!("rejected records written to {}", args.rejects.display());
+                    writeln!(
+                        o.stdout,
+                        "rejected records written to {}",
+                        args.rejects.display()
+                    )?;
                 }
             }
             Ok(ExitCode::SUCCESS)

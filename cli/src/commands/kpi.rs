@@ -5,16 +5,16 @@ use std::process::ExitCode;
 use jiff::SignedDuration;
 use kizuna_core::kpi::{Grouping, KpiReport, KpiRow, KpiSettings, kpis};
 
-use super::print_json;
 use crate::{
     args::{KpiArgs, KpiBy},
-    home::Home,
+    context::{Ctx, Out},
     table::{Align, Table, thousands},
 };
 
 /// Computes the KPIs over the whole log and prints them.
-pub fn run(home: &Home, args: &KpiArgs) -> anyhow::Result<ExitCode> {
-    let (config, store) = home.open_store()?;
+pub fn run(ctx: &mut Ctx, o: &mut Out, args: &KpiArgs) -> anyhow::Result<ExitCode> {
+    let config = ctx.config()?.clone();
+    let store = ctx.store()?;
     let settings = KpiSettings {
         reply_types: config.kpi.reply_types.clone(),
         reaction_types: config.kpi.reaction_types.clone(),
@@ -29,11 +29,11 @@ pub fn run(home: &Home, args: &KpiArgs) -> anyhow::Result<ExitCode> {
     let events = store.events().collect::<Result<Vec<_>, _>>()?;
     let report = kpis(events.iter(), &settings, by, args.since, args.until);
     if args.json {
-        print_json(&report)?;
+        o.json(&report)?;
     } else if args.csv {
-        print!("{}", csv(&report));
+        write!(o.stdout, "{}", csv(&report))?;
     } else {
-        print!("{}", render(&report, config.kpi.window_days));
+        write!(o.stdout, "{}", render(&report, config.kpi.window_days))?;
     }
     Ok(ExitCode::SUCCESS)
 }

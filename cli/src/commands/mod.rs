@@ -16,11 +16,87 @@ pub mod receipts;
 pub mod replay;
 pub mod rfm;
 pub mod rules;
+pub mod status;
 pub mod timers;
 
 use std::process::ExitCode;
 
-use crate::home::Home;
+use crate::{
+    args::{
+        CampaignCommand, Command, CustomerCommand, EventCommand, PointsCommand, ReportCommand,
+        RulesCommand, SegmentCommand,
+    },
+    context::{Ctx, Out},
+    home::Home,
+};
+
+/// Whether `command` works on the home's store: those are the commands a running daemon
+/// carries out for the CLI ([`crate::admin`]). The others work on files alone (`init`,
+/// `rules check`), start servers of their own (`run`, `demo`, `bench`), or talk to the
+/// daemon themselves (`rules reload`).
+pub fn on_store_command(command: &Command) -> bool {
+    match command {
+        Command::Init
+        | Command::Run(_)
+        | Command::Channels(_)
+        | Command::Demo(_)
+        | Command::Bench(_)
+        | Command::Rules(RulesCommand::Check { .. } | RulesCommand::Test { .. })
+        | Command::Rules(RulesCommand::Reload { .. }) => false,
+        Command::Status { .. }
+        | Command::Import(_)
+        | Command::Event(_)
+        | Command::Customer(_)
+        | Command::Rfm(_)
+        | Command::Segment(_)
+        | Command::Campaign(_)
+        | Command::Dispatch(_)
+        | Command::Outbox(_)
+        | Command::Send(_)
+        | Command::Report(_)
+        | Command::Tick(_)
+        | Command::Alerts(_)
+        | Command::Rules(RulesCommand::Errors { .. } | RulesCommand::Replay(_))
+        | Command::Points(_) => true,
+    }
+}
+
+/// Runs a command that works on the store ([`on_store_command`]): the one implementation
+/// behind every door, offline or in a daemon.
+pub fn on_store(ctx: &mut Ctx, o: &mut Out, command: &Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Status { json } => status::run(ctx, o, *json),
+        Command::Import(args) => import::run(ctx, o, args),
+        Command::Event(EventCommand::Add(args)) => event::add(ctx, o, args),
+        Command::Customer(CustomerCommand::List(args)) => customer::list(ctx, o, args),
+        Command::Customer(CustomerCommand::Show(args)) => customer::show(ctx, o, args),
+        Command::Customer(CustomerCommand::Erase(args)) => customer::erase(ctx, o, args),
+        Command::Rfm(args) => rfm::run(ctx, o, args),
+        Command::Segment(SegmentCommand::List { now, json }) => {
+            campaign::segment_list(ctx, o, *now, *json)
+        }
+        Command::Segment(SegmentCommand::Show { name, now, json }) => {
+            campaign::segment_show(ctx, o, name, *now, *json)
+        }
+        Command::Campaign(CampaignCommand::Run(args)) => campaign::run(ctx, o, args),
+        Command::Dispatch(args) => outbox::dispatch(ctx, o, args),
+        Command::Outbox(command) => outbox::outbox(ctx, o, command),
+        Command::Send(args) => outbox::send(ctx, o, args),
+        Command::Report(ReportCommand::Guards { since, json }) => {
+            outbox::report_guards(ctx, o, *since, *json)
+        }
+        Command::Report(ReportCommand::Rfm { json, csv }) => rfm::grid(ctx, o, *json, *csv),
+        Command::Report(ReportCommand::Kpi(args)) => kpi::run(ctx, o, args),
+        Command::Tick(args) => timers::tick(ctx, o, args),
+        Command::Alerts(args) => timers::alerts(ctx, o, args),
+        Command::Rules(RulesCommand::Errors { json }) => rules::errors(ctx, o, *json),
+        Command::Rules(RulesCommand::Replay(args)) => replay::run(ctx, o, args),
+        Command::Points(PointsCommand::Show { id, at, json }) => {
+            points::show(ctx, o, id, *at, *json)
+        }
+        other => anyhow::bail!("{other:?} does not work on the store"),
+    }
+}
 
 /// `kizuna init`.
 pub fn init(home: &Home) -> anyhow::Result<ExitCode> {

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use super::print_json;
 use crate::{
     args::{DispatchArgs, OutboxCommand, SendArgs},
+    context::{Ctx, Out},
     home::Home,
     table::{Align, Table, thousands},
 };
@@ -171,41 +172,35 @@ pub fn dispatcher(home: &Home, rules: Option<&Path>) -> anyhow::Result<Dispatche
 }
 
 /// Sends what is due.
-pub fn dispatch(
-    home: &Home,
-    rules: Option<&Path>,
-    args: &DispatchArgs,
-) -> anyhow::Result<ExitCode> {
-    let rule_set = home.load_rules(rules)?;
-    let dispatcher = dispatcher(home, rules)?;
-    let (_, mut store) = home.open_store()?;
-    store.set_rules(rule_set);
+pub fn dispatch(ctx: &mut Ctx, o: &mut Out, args: &DispatchArgs) -> anyhow::Result<ExitCode> {
+    let (store, dispatcher) = ctx.store_and_dispatcher()?;
     let now = args.now.unwrap_or_else(Timestamp::now);
     // `run` flushes before it returns.
-    let report = dispatcher.run(&mut store, now)?;
+    let report = dispatcher.run(store, now)?;
     tracing::info!(considered = report.considered, "dispatch");
     if args.json {
-        print_json(&report)?;
+        o.json(&report)?;
     } else {
         let outcomes: Vec<String> = report
             .outcomes
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
-        println!(
+        writeln!(
+            o.stdout,
             "{now}: {} message(s): {}",
             report.considered,
             outcomes.join(", ")
-        );
+        )?;
         for (guard, n) in &report.by_guard {
-            println!("  {guard}: {n}");
+            writeln!(o.stdout, "  {guard}: {n}")?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `kizuna outbox list|retry`.
-pub fn outbox(home: &Home, command: &OutboxCommand) -> anyhow::Result<ExitCode> {
+pub fn outbox(ctx: &mut Ctx, o: &mut Out, command: &OutboxCommand) -> anyhow::Result<ExitCode> {
     match command {
         OutboxCommand::List {
             status,
@@ -226,7 +221,7 @@ pub fn outbox(home: &Home, command: &OutboxCommand) -> anyhow::Result<ExitCode> 
             {
                 bail!("unknown status {s:?}; states are {}", STATES.join(", "));
             }
-            let (_, store) = home.open_store()?;
+            let store = ctx.store()?;
             let messages: Vec<_> = store
                 .outbox()?
                 .into_iter()
@@ -234,7 +229,7 @@ pub fn outbox(home: &Home, command: &OutboxCommand) -> anyhow::Result<ExitCode> 
                 .filter(|m| customer.as_ref().is_none_or(|c| m.customer.as_str() == c))
                 .collect();
             if *json {
-                print_json(&messages)?;
+                o.json(&messages)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let mut t = Table::new(&[
@@ -273,13 +268,13 @@ pub fn outbox(home: &Home, command: &OutboxCommand) -> anyhow::Result<ExitCode> 
                     detail,
                 ]);
             }
-            print!("{}", t.render());
-            println!("{} message(s)", messages.len());
+            write!(o.stdout, "{}", t.render())?;
+            writeln!(o.stdout, "{} message(s)", messages.len())?;
             Ok(ExitCode::SUCCESS)
         }
         OutboxCommand::Retry { id } => {
             let id: MessageId = id.parse().map_err(anyhow::Error::msg)?;
-            let (_, mut store) = home.open_store()?;
+            let store = ctx.store()?;
             let Some(mut message) = store.message(id)? else {
                 bail!("no message {id}");
             };
@@ -295,14 +290,17 @@ pub fn outbox(home: &Home, command: &OutboxCommand) -> anyhow::Result<ExitCode> 
             message.status = MessageStatus::Pending;
             message.attempts = 0;
             store.update_message(&message)?;
-            println!("{id} is pending again; `kizuna dispatch` will take it (through the guards)");
+            writeln!(
+                o.stdout,
+                "{id} is pending again; `kizuna dispatch` will take it (through the guards)"
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
 /// Queues one message as a `send_request` event.
-pub fn send(home: &Home, rules: Option<&Path>, args: &SendArgs) -> anyhow::Result<ExitCode> {
+pub fn send(ctx: &mut Ctx, o: &mut Out, args: &SendArgs) -> anyhow::Result<ExitCode> {
     CustomerId::new(&args.customer).with_context(|| format!("customer id {:?}", args.customer))?;
     let mut vars = Map::new();
     for pair in &args.vars {
@@ -330,20 +328,19 @@ pub fn send(home: &Home, rules: Option<&Path>, args: &SendArgs) -> anyhow::Resul
         Ok(e) => e,
         Err(errors) => {
             for e in &errors {
-                eprintln!("error: {e}");
+                writeln!(o.stderr, "error: {e}")?;
             }
             return Ok(ExitCode::FAILURE);
         }
     };
-    let rule_set = home.load_rules(rules)?;
-    let (_, mut store) = home.open_store()?;
+    let store = ctx.store_with_rules()?;
     if store.customer(&event.customer)?.is_none() {
         bail!("no customer {}", event.customer);
     }
-    store.set_rules(rule_set);
     store.append(std::slice::from_ref(&event))?;
     store.flush()?;
-    println!(
+    writeln!(
+        o.stdout,
         "queued {} for {} on {}{}; `kizuna dispatch` sends it",
         args.template,
         args.customer,
@@ -353,7 +350,7 @@ pub fn send(home: &Home, rules: Option<&Path>, args: &SendArgs) -> anyhow::Resul
         } else {
             ""
         }
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -370,11 +367,12 @@ struct GuardRow {
 
 /// Messages by outcome and guard, per channel, campaign and template.
 pub fn report_guards(
-    home: &Home,
+    ctx: &mut Ctx,
+    o: &mut Out,
     since: Option<Timestamp>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (_, store) = home.open_store()?;
+    let store = ctx.store()?;
     let mut rows: BTreeMap<GuardRow, u64> = BTreeMap::new();
     for m in store.outbox()? {
         if since.is_some_and(|s| m.created < s) {
@@ -408,7 +406,7 @@ pub fn report_guards(
                 v
             })
             .collect();
-        print_json(&list)?;
+        o.json(&list)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new(&[
@@ -436,6 +434,6 @@ pub fn report_guards(
             thousands(n),
         ]);
     }
-    print!("{}", t.render());
+    write!(o.stdout, "{}", t.render())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,22 +7,22 @@ use jiff::Timestamp;
 use kizuna_core::{CustomerId, rules::Effect};
 use serde_json::json;
 
-use super::print_json;
 use crate::{
-    home::Home,
+    context::{Ctx, Out},
     table::{Align, Table, thousands},
 };
 
 /// Balance, lots and history of one customer's points.
 pub fn show(
-    home: &Home,
+    ctx: &mut Ctx,
+    o: &mut Out,
     id: &str,
     at: Option<Timestamp>,
     as_json: bool,
 ) -> anyhow::Result<ExitCode> {
     let id = CustomerId::new(id).with_context(|| format!("customer id {id:?}"))?;
     let at = at.unwrap_or_else(Timestamp::now);
-    let (_, store) = home.open_store()?;
+    let store = ctx.store()?;
     let Some(c) = store.customer(&id)? else {
         bail!("no customer {id}");
     };
@@ -40,21 +40,22 @@ pub fn show(
     let l = &c.loyalty;
     let lots: Vec<_> = l.lots.iter().filter(|lot| lot.expires > at).collect();
     if as_json {
-        print_json(&json!({
+        o.json(&json!({
             "customer": id, "at": at, "balance": l.balance(at), "tier": l.tier,
             "issued": l.issued, "redeemed": l.redeemed, "expired": l.expired,
             "lots": lots, "history": history,
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    writeln!(
+        o.stdout,
         "{id}: {} points as of {at} (tier {}); issued {}, redeemed {}, expired {}",
         thousands(l.balance(at)),
         l.tier.as_deref().unwrap_or("-"),
         thousands(l.issued),
         thousands(l.redeemed),
         thousands(l.expired)
-    );
+    )?;
     let mut t = Table::new(&[
         ("remaining", Align::Right),
         ("of", Align::Right),
@@ -71,17 +72,18 @@ pub fn show(
             lot.event.to_string(),
         ]);
     }
-    print!("{}", t.render());
-    println!("history:");
+    write!(o.stdout, "{}", t.render())?;
+    writeln!(o.stdout, "history:")?;
     for h in &history {
-        println!(
+        writeln!(
+            o.stdout,
             "  {}  {:>+7}  {}  ({}, {})",
             h["at"].as_str().unwrap_or_default(),
             h["points"],
             h["reason"].as_str().unwrap_or_default(),
             h["script"].as_str().unwrap_or_default(),
             h["event"].as_str().unwrap_or_default()
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

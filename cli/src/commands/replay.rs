@@ -8,23 +8,24 @@ use kizuna_core::{
     rules::RuleSet,
 };
 
-use super::print_json;
 use crate::{
     args::ReplayArgs,
-    home::Home,
+    context::{Ctx, Out},
     table::{Align, Table, thousands},
 };
 
 /// Replays the history through the live and the candidate rules (one thread each) and
 /// prints the difference.
-pub fn run(home: &Home, rules: Option<&Path>, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
-    let live_dir = home.rules_dir_or(rules);
-    let live = home.load_rules(rules)?;
+pub fn run(ctx: &mut Ctx, o: &mut Out, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let live_dir = ctx.rules_dir();
+    let live = ctx.rules()?;
     let (candidate_dir, candidate) = match &args.scripts {
         Some(dir) => {
-            let set = RuleSet::load_dir(dir)
+            let local = ctx.input(dir)?;
+            check_candidate_dir(dir, &local)?;
+            let set = RuleSet::load_dir(&local)
                 .with_context(|| format!("compiling the candidate rules in {}", dir.display()))?;
-            (dir.clone(), Arc::new(set))
+            (local, Arc::new(set))
         }
         None => (live_dir.clone(), Arc::clone(&live)),
     };
@@ -38,10 +39,7 @@ pub fn run(home: &Home, rules: Option<&Path>, args: &ReplayArgs) -> anyhow::Resu
         }
     };
     let (live_templates, candidate_templates) = (templates(&live_dir), templates(&candidate_dir));
-    let (_, store) = home.open_store()?;
-    let history = History::load(&store, args.since, args.until)?;
-    // The live store is closed before the replay: nothing below can touch it.
-    drop(store);
+    let history = History::load(ctx.store()?, args.since, args.until)?;
     let (a, b) = std::thread::scope(|scope| {
         let other = scope.spawn(|| history.run(candidate, &candidate_templates));
         let a = history.run(live, &live_templates);
@@ -53,11 +51,20 @@ pub fn run(home: &Home, rules: Option<&Path>, args: &ReplayArgs) -> anyhow::Resu
         .context("replaying the candidate rules")?;
     let diff = replay::diff(live, candidate, args.top);
     if args.json {
-        print_json(&diff)?;
+        o.json(&diff)?;
     } else {
-        print!("{}", render(&diff, history.len()));
+        write!(o.stdout, "{}", render(&diff, history.len()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The candidate rules `dir` (read from `local`) must be a directory; the CLI checks it
+/// before it sends one to a daemon.
+pub fn check_candidate_dir(dir: &Path, local: &Path) -> anyhow::Result<()> {
+    if !local.is_dir() {
+        anyhow::bail!("{} is not a directory", dir.display());
+    }
+    Ok(())
 }
 
 fn opt(tier: &Option<String>) -> String {

@@ -1,28 +1,25 @@
 //! `kizuna rfm`.
 
-use std::{path::Path, process::ExitCode};
+use std::process::ExitCode;
 
 use jiff::Timestamp;
 use kizuna_core::store::RfmSummary;
 
-use super::print_json;
 use crate::{
     args::RfmArgs,
-    home::Home,
+    context::{Ctx, Out},
     table::{Align, Table, thousands},
 };
 
 /// Recomputes RFM for everyone and prints the segment table. Segment changes are recorded
 /// as events, so the rules (win-back, top-customer check-ins) run on them.
-pub fn run(home: &Home, rules: Option<&Path>, args: &RfmArgs) -> anyhow::Result<ExitCode> {
-    let rules = home.load_rules(rules)?;
-    let (_, mut store) = home.open_store()?;
-    store.set_rules(rules);
+pub fn run(ctx: &mut Ctx, o: &mut Out, args: &RfmArgs) -> anyhow::Result<ExitCode> {
+    let store = ctx.store_with_rules()?;
     let summary = store.recompute_rfm(args.now.unwrap_or_else(Timestamp::now))?;
     if args.json {
-        print_json(&summary)?;
+        o.json(&summary)?;
     } else {
-        print!("{}", render(&summary));
+        write!(o.stdout, "{}", render(&summary))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -63,8 +60,8 @@ pub fn render(summary: &RfmSummary) -> String {
 }
 
 /// `kizuna report rfm`: recency × frequency grid from the stored scores.
-pub fn grid(home: &Home, json: bool, csv: bool) -> anyhow::Result<ExitCode> {
-    let (_, store) = home.open_store()?;
+pub fn grid(ctx: &mut Ctx, o: &mut Out, json: bool, csv: bool) -> anyhow::Result<ExitCode> {
+    let store = ctx.store()?;
     // [r][f] = (customers, revenue), scores 1..=5 at index 0..=4.
     let mut cells = [[(0_u64, 0_i64); 5]; 5];
     let mut scored = 0;
@@ -88,14 +85,14 @@ pub fn grid(home: &Home, json: bool, csv: bool) -> anyhow::Result<ExitCode> {
             .flat_map(|r| (0..5).map(move |f| (r, f)))
             .map(|(r, f)| serde_json::json!({"r": r + 1, "f": f + 1, "customers": cells[r][f].0, "revenue": cells[r][f].1}))
             .collect();
-        print_json(&serde_json::json!({"computed_at": computed_at, "cells": rows}))?;
+        o.json(&serde_json::json!({"computed_at": computed_at, "cells": rows}))?;
         return Ok(ExitCode::SUCCESS);
     }
     if csv {
-        println!("r,f,customers,revenue");
+        writeln!(o.stdout, "r,f,customers,revenue")?;
         for (r, row) in cells.iter().enumerate().rev() {
             for (f, (n, revenue)) in row.iter().enumerate() {
-                println!("{},{},{n},{revenue}", r + 1, f + 1);
+                writeln!(o.stdout, "{},{},{n},{revenue}", r + 1, f + 1)?;
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -121,8 +118,11 @@ pub fn grid(home: &Home, json: bool, csv: bool) -> anyhow::Result<ExitCode> {
         t.row(row);
     }
     if let Some(at) = computed_at {
-        println!("customers / revenue by recency (R) and frequency (F) score, as of {at}");
+        writeln!(
+            o.stdout,
+            "customers / revenue by recency (R) and frequency (F) score, as of {at}"
+        )?;
     }
-    print!("{}", t.render());
+    write!(o.stdout, "{}", t.render())?;
     Ok(ExitCode::SUCCESS)
 }

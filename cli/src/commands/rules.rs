@@ -10,6 +10,7 @@ use kizuna_core::{
 
 use super::print_json;
 use crate::{
+    context::{Ctx, Out},
     home::Home,
     table::{Align, Table},
 };
@@ -104,11 +105,11 @@ pub fn test(
 }
 
 /// Lists recorded rule errors.
-pub fn errors(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
-    let (_, store) = home.open_store()?;
+pub fn errors(ctx: &mut Ctx, o: &mut Out, json: bool) -> anyhow::Result<ExitCode> {
+    let store = ctx.store()?;
     let errors = store.rule_errors()?;
     if json {
-        print_json(&errors)?;
+        o.json(&errors)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new(&[
@@ -127,7 +128,7 @@ pub fn errors(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
             e.message.clone(),
         ]);
     }
-    print!("{}", t.render());
-    println!("{} rule error(s)", errors.len());
+    write!(o.stdout, "{}", t.render())?;
+    writeln!(o.stdout, "{} rule error(s)", errors.len())?;
     Ok(ExitCode::SUCCESS)
 }

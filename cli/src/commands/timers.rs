@@ -1,22 +1,19 @@
 //! `kizuna tick` and `kizuna alerts`.
 
-use std::{path::Path, process::ExitCode};
+use std::process::ExitCode;
 
 use jiff::Timestamp;
 use kizuna_core::store::Alert;
 
-use super::print_json;
 use crate::{
     args::{AlertsArgs, TickArgs},
-    home::Home,
+    context::{Ctx, Out},
     table::{Align, Table},
 };
 
 /// Fires due timers through the rules, durably.
-pub fn tick(home: &Home, rules: Option<&Path>, args: &TickArgs) -> anyhow::Result<ExitCode> {
-    let rules = home.load_rules(rules)?;
-    let (_, mut store) = home.open_store()?;
-    store.set_rules(rules);
+pub fn tick(ctx: &mut Ctx, o: &mut Out, args: &TickArgs) -> anyhow::Result<ExitCode> {
+    let store = ctx.store_with_rules()?;
     let now = args.now.unwrap_or_else(Timestamp::now);
     let (alerts, outbox) = (store.alerts()?.len(), store.outbox()?.len());
     let report = store.fire_due_timers(now)?;
@@ -31,38 +28,43 @@ pub fn tick(home: &Home, rules: Option<&Path>, args: &TickArgs) -> anyhow::Resul
         None
     };
     // Seasonal campaigns whose window has opened (once per window, remembered).
-    let seasonal = kizuna_core::campaign::run_seasonal(&mut store, now)?;
+    let seasonal = kizuna_core::campaign::run_seasonal(store, now)?;
     store.flush()?;
     let new_alerts = store.alerts()?.len() - alerts;
     let queued = store.outbox()?.len() - outbox;
     tracing::info!(fired = report.appended, alerts = new_alerts, "tick");
     if args.json {
-        print_json(&serde_json::json!({
+        o.json(&serde_json::json!({
             "now": now, "fired": report.appended, "alerts": new_alerts,
             "messages_queued": queued, "rule_errors": report.rule_errors,
             "rfm_segment_changes": rfm, "seasonal": seasonal,
         }))?;
     } else {
-        println!(
+        writeln!(
+            o.stdout,
             "{now}: fired {} timer(s); {new_alerts} new alert(s), {queued} message(s) queued, {} rule error(s)",
             report.appended, report.rule_errors
-        );
+        )?;
         if let Some(changed) = rfm {
-            println!("RFM recomputed: {changed} customer(s) changed segment");
+            writeln!(
+                o.stdout,
+                "RFM recomputed: {changed} customer(s) changed segment"
+            )?;
         }
         for s in &seasonal {
-            println!(
+            writeln!(
+                o.stdout,
                 "seasonal campaign {} ({}): {} customer(s), {} message(s) queued",
                 s.campaign, s.year, s.members, s.queued.queued
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Lists staff alerts, oldest first (or by priority).
-pub fn alerts(home: &Home, args: &AlertsArgs) -> anyhow::Result<ExitCode> {
-    let (_, store) = home.open_store()?;
+pub fn alerts(ctx: &mut Ctx, o: &mut Out, args: &AlertsArgs) -> anyhow::Result<ExitCode> {
+    let store = ctx.store()?;
     let mut shown: Vec<Alert> = if args.open {
         store.open_alerts()?
     } else {
@@ -73,7 +75,7 @@ pub fn alerts(home: &Home, args: &AlertsArgs) -> anyhow::Result<ExitCode> {
         shown.sort_by_key(|a| std::cmp::Reverse(a.priority));
     }
     if args.json {
-        print_json(&shown)?;
+        o.json(&shown)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new(&[
@@ -92,11 +94,12 @@ pub fn alerts(home: &Home, args: &AlertsArgs) -> anyhow::Result<ExitCode> {
             a.script.clone(),
         ]);
     }
-    print!("{}", t.render());
-    println!(
+    write!(o.stdout, "{}", t.render())?;
+    writeln!(
+        o.stdout,
         "{} alert(s){}",
         shown.len(),
         if args.open { " open" } else { "" }
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -13,11 +13,34 @@ pub mod reload;
 pub mod request_id;
 pub mod writer;
 
-use std::{path::Path, process::ExitCode, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::{Arc, OnceLock},
+};
 
 use anyhow::Context;
 
-use crate::home::Home;
+use crate::{config::Config, home::Home};
+
+/// What a running daemon is, for the commands it runs (`kizuna status`).
+#[derive(Debug)]
+pub struct DaemonInfo {
+    /// The home it holds.
+    pub home: Home,
+    /// Its configuration, as read at start.
+    pub config: Config,
+    /// The rules directory it runs and watches.
+    pub rules_dir: PathBuf,
+    /// When it started.
+    pub started: jiff::Timestamp,
+    /// Its process id.
+    pub pid: u32,
+    /// The HTTP address it listens on, once bound.
+    pub listen: OnceLock<String>,
+    /// Reloads: the active version, and the last failure.
+    pub reloader: reload::Reloader,
+}
 
 /// The HTTP API's bearer token, from the environment.
 fn api_token(config: &crate::config::Config) -> anyhow::Result<String> {
@@ -48,13 +71,27 @@ pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<Ex
     store.set_background_checkpoints(true);
     let (tx, rx) = std::sync::mpsc::channel();
     let counters = Arc::new(metrics::Metrics::default());
+    let reloader = reload::Reloader::new(home.rules_dir_or(rules), tx.clone(), version);
+    let info = Arc::new(DaemonInfo {
+        home: home.clone(),
+        config: config.clone(),
+        rules_dir: home.rules_dir_or(rules),
+        started: jiff::Timestamp::now(),
+        pid: std::process::id(),
+        listen: OnceLock::new(),
+        reloader: reloader.clone(),
+    });
     let writer = {
         let counters = Arc::clone(&counters);
+        let info = Arc::clone(&info);
         std::thread::Builder::new()
             .name("kizuna-writer".into())
-            .spawn(move || writer::run(store, dispatcher, rx, counters))?
+            .spawn(move || writer::run(store, dispatcher, rx, counters, info))?
     };
-    let reloader = reload::Reloader::new(home.rules_dir_or(rules), tx.clone(), version);
+    // Every other command on this home now goes through the daemon ([`crate::admin`]).
+    let admin = crate::admin::server::bind(home.root())?;
+    let admin_in_flight =
+        crate::admin::server::serve(admin, home.root().to_path_buf(), tx.clone())?;
     // In place before the server answers; kept until the daemon stops.
     let _watch = match reloader.watch() {
         Ok(watch) => Some(watch),
@@ -79,6 +116,7 @@ pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<Ex
             .await
             .with_context(|| format!("listening on {listen}"))?;
         // Printed for people and scripts: the address actually bound (port 0 picks one).
+        let _ = info.listen.set(listener.local_addr()?.to_string());
         println!("kizuna listening on http://{}", listener.local_addr()?);
         tracing::info!(addr = %listener.local_addr()?, "listening");
         #[cfg(unix)]
@@ -99,8 +137,14 @@ pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<Ex
             .await?;
         Ok(())
     });
+    // New commands find no daemon from here on (and wait for the database, offline).
+    let _ = std::fs::remove_file(crate::admin::socket_path(home.root()));
     let _ = tx.send(writer::Command::Shutdown);
     let _ = writer.join();
+    // Commands the writer carried out are answered before the process ends.
+    if !admin_in_flight.wait_idle(std::time::Duration::from_secs(10)) {
+        tracing::warn!("stopping with admin commands unanswered");
+    }
     served?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

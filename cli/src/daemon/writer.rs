@@ -56,6 +56,11 @@ pub enum Command {
     ),
     /// Figures for `/health`.
     Health(oneshot::Sender<Health>),
+    /// A CLI command sent over the admin socket ([`crate::admin`]).
+    Admin(
+        crate::admin::server::Job,
+        oneshot::Sender<crate::admin::server::Answer>,
+    ),
     /// Use these rules, and read the message templates again, from the next command on
     /// (a hot reload).
     SetRules(std::sync::Arc<kizuna_core::rules::RuleSet>),
@@ -108,6 +113,7 @@ struct Writer {
     metrics: Arc<Metrics>,
     phones: super::inbound::PhoneBook,
     last_checkpoint: std::time::Instant,
+    daemon: Arc<super::DaemonInfo>,
 }
 
 /// How often the projections and timers are written while the daemon runs (on the store's
@@ -120,6 +126,7 @@ pub fn run(
     dispatcher: Dispatcher,
     commands: Receiver<Command>,
     metrics: Arc<Metrics>,
+    daemon: Arc<super::DaemonInfo>,
 ) {
     store.observe_latency(Arc::clone(&metrics.rule_latency));
     // Only each message's status, one message at a time: a store with a million messages
@@ -141,6 +148,7 @@ pub fn run(
         metrics,
         phones: super::inbound::PhoneBook::default(),
         last_checkpoint: std::time::Instant::now(),
+        daemon,
     };
     let tick = Duration::from_secs(1);
     let mut last_tick = std::time::Instant::now();
@@ -261,6 +269,17 @@ impl Writer {
                         .unwrap_or(0),
                     channels: self.dispatcher.channels(),
                 });
+            }
+            Command::Admin(job, reply) => {
+                let info = Arc::clone(&self.daemon);
+                let lent = crate::context::Lent {
+                    store,
+                    dispatcher: &mut self.dispatcher,
+                    daemon: &info,
+                    inputs: &job.inputs,
+                };
+                let answer = crate::admin::server::execute(&info.home, &job, lent);
+                let _ = reply.send(answer);
             }
             Command::SetRules(rules) => {
                 store.set_rules(rules);

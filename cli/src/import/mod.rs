@@ -15,7 +15,6 @@ mod read;
 
 use std::{
     collections::HashSet,
-    io::Write,
     path::{Path, PathBuf},
     time::Instant,
 };
@@ -234,17 +233,14 @@ fn validate(
     Ok(rejected)
 }
 
-/// Writes rejects as JSON lines to `path`.
-pub fn write_rejects(path: &Path, rejected: &[Rejected]) -> anyhow::Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut out = std::io::BufWriter::new(file);
+/// Rejects as JSON lines, the content of the `--rejects` file.
+pub fn rejects_jsonl(rejected: &[Rejected]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
     for r in rejected {
         serde_json::to_writer(&mut out, r)?;
-        out.write_all(b"\n")?;
+        out.push(b'\n');
     }
-    out.flush()
-        .with_context(|| format!("writing {}", path.display()))
+    Ok(out)
 }
 
 /// One line per reject: `file:line: field: reason; field: reason`.

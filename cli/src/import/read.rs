@@ -39,8 +39,10 @@ pub enum Format {
 /// An input file.
 #[derive(Debug, Clone)]
 pub struct Source {
-    /// Its path.
+    /// Its path as the user named it: what messages and the rejects file say.
     pub path: PathBuf,
+    /// Where it is read from: the path itself, or a daemon's copy of a file a client sent.
+    pub local: PathBuf,
     /// Its format.
     pub format: Format,
     /// Size in bytes, for progress.
@@ -50,6 +52,11 @@ pub struct Source {
 impl Source {
     /// Checks that `path` is a readable file of a known format.
     pub fn new(path: &Path) -> anyhow::Result<Self> {
+        Self::read_from(path, path)
+    }
+
+    /// The file the user named `path`, read from `local`.
+    pub fn read_from(path: &Path, local: &Path) -> anyhow::Result<Self> {
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
@@ -62,11 +69,12 @@ impl Source {
                 path.display()
             ),
         };
-        let bytes = std::fs::metadata(path)
+        let bytes = std::fs::metadata(local)
             .with_context(|| format!("{}: cannot read", path.display()))?
             .len();
         Ok(Self {
             path: path.to_path_buf(),
+            local: local.to_path_buf(),
             format,
             bytes,
         })
@@ -93,7 +101,7 @@ pub fn for_each_record(
     csv_at: Timestamp,
     each: &mut dyn FnMut(Record) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let file = File::open(&source.path)
+    let file = File::open(&source.local)
         .with_context(|| format!("{}: cannot open", source.path.display()))?;
     match source.format {
         Format::Events => read_jsonl(&source.path, BufReader::with_capacity(1 << 20, file), each),
@@ -111,7 +119,7 @@ pub fn for_each_record_in(
 ) -> anyhow::Result<()> {
     use std::io::{Read, Seek, SeekFrom};
     let open = || {
-        File::open(&source.path).with_context(|| format!("{}: cannot open", source.path.display()))
+        File::open(&source.local).with_context(|| format!("{}: cannot open", source.path.display()))
     };
     let mut lines_before = 0;
     if part.start > 0 {
@@ -134,7 +142,7 @@ pub fn for_each_record_in(
 /// Where to split a JSON-lines file in two: just after the first newline past the middle.
 pub fn split_point(source: &Source) -> anyhow::Result<u64> {
     use std::io::{Seek, SeekFrom};
-    let mut file = File::open(&source.path)
+    let mut file = File::open(&source.local)
         .with_context(|| format!("{}: cannot open", source.path.display()))?;
     let middle = source.bytes / 2;
     file.seek(SeekFrom::Start(middle))?;

@@ -11,6 +11,7 @@ use std::{
     collections::{BTreeMap, HashSet},
     fs,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use serde::Serialize;
@@ -177,6 +178,32 @@ impl Store {
             }
         }
         Ok(Some(report))
+    }
+
+    /// [`Store::compact`] for an owner that keeps the store (a daemon's writer): the
+    /// compacted store takes this one's place with the same settings (rules, latency
+    /// histogram, background checkpoints). If the compaction fails, the database is opened
+    /// again as it was left (an interrupted compaction finishes or rolls back at open); if
+    /// even that fails, this store refuses every write from then on.
+    pub fn compact_in_place(&mut self) -> Result<(), StoreError> {
+        let rules = Arc::clone(&self.rules);
+        let histogram = self.histogram.clone();
+        let background_checkpoints = self.background_checkpoints;
+        let (path, options) = (self.path.clone(), self.options);
+        let mut stand_in = Store::open_temporary()?;
+        stand_in.poisoned = true;
+        let this = std::mem::replace(self, stand_in);
+        let (result, reopened) = match this.compact() {
+            Ok(store) => (Ok(()), Ok(store)),
+            Err(e) => (Err(e), Store::open(&path, options)),
+        };
+        if let Ok(mut store) = reopened {
+            store.rules = rules;
+            store.histogram = histogram;
+            store.background_checkpoints = background_checkpoints;
+            *self = store;
+        }
+        result
     }
 
     /// Rewrites the database with only its live data, so that nothing removed survives on

@@ -1,0 +1,121 @@
+//! `kizuna status`: is a daemon running on this home, and how is the home doing.
+
+use std::process::ExitCode;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::{
+    context::{Ctx, Out},
+    daemon::reload::ReloadStatus,
+    table::thousands,
+};
+
+/// The daemon part of the status.
+#[derive(Debug, Serialize)]
+struct Daemon {
+    pid: u32,
+    since: Timestamp,
+    version: &'static str,
+    listen: Option<String>,
+    reload: ReloadStatus,
+}
+
+/// What `status` reports.
+#[derive(Debug, Serialize)]
+struct Status {
+    home: String,
+    /// `None`: no daemon holds the home (this command opened it itself).
+    daemon: Option<Daemon>,
+    /// The version of the rules in force, or why they do not compile.
+    rules: Result<String, String>,
+    events: u64,
+    customers: u64,
+    /// Messages due for dispatch now.
+    queue: usize,
+    /// Customers with a timer due and not fired.
+    timers_due: usize,
+    /// Staff alerts whose customer still waits.
+    open_alerts: usize,
+}
+
+/// Prints the status of the home and of the daemon holding it, if any.
+pub fn run(ctx: &mut Ctx, o: &mut Out, json: bool) -> anyhow::Result<ExitCode> {
+    let home = ctx.home().root().display().to_string();
+    let daemon = ctx.daemon_info().map(|d| Daemon {
+        pid: d.pid,
+        since: d.started,
+        version: crate::admin::VERSION,
+        listen: d.listen.get().cloned(),
+        reload: d.reloader.status(),
+    });
+    let rules = ctx
+        .rules()
+        .map(|r| r.version().to_owned())
+        .map_err(|e| format!("{e:#}"));
+    let now = Timestamp::now();
+    let store = ctx.store()?;
+    let status = Status {
+        home,
+        daemon,
+        rules,
+        events: store.event_count()?,
+        customers: store.customer_count()?,
+        queue: store.due_count(now)?,
+        timers_due: store.customers_with_timers_due(now)?,
+        open_alerts: store.open_alerts()?.len(),
+    };
+    if json {
+        o.json(&status)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut line = |k: &str, v: String| writeln!(o.stdout, "{k:<12}{v}");
+    line("home", status.home)?;
+    match &status.daemon {
+        None => line(
+            "daemon",
+            "not running (commands open the home themselves)".into(),
+        )?,
+        Some(d) => {
+            line(
+                "daemon",
+                format!(
+                    "running since {} (pid {}, kizuna {}){}",
+                    d.since,
+                    d.pid,
+                    d.version,
+                    d.listen
+                        .as_ref()
+                        .map(|l| format!(", http://{l}"))
+                        .unwrap_or_default()
+                ),
+            )?;
+            line(
+                "reloads",
+                format!("{} done, {} failed", d.reload.reloads, d.reload.failures),
+            )?;
+            if let Some(e) = &d.reload.last_error {
+                line("last reload", format!("failed: {e}"))?;
+            }
+        }
+    }
+    match &status.rules {
+        Ok(version) => line("rules", format!("version {version}"))?,
+        Err(e) => line("rules", format!("do not compile: {e}"))?,
+    }
+    line("events", thousands(status.events))?;
+    line("customers", thousands(status.customers))?;
+    line(
+        "queue",
+        format!("{} message(s) due", thousands(status.queue as u64)),
+    )?;
+    line(
+        "timers due",
+        format!("{} customer(s)", thousands(status.timers_due as u64)),
+    )?;
+    line(
+        "alerts",
+        format!("{} open", thousands(status.open_alerts as u64)),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,271 @@
+//! Where a command runs: the one seam between a command's logic and the process it runs in.
+//!
+//! Every command that reads or changes the store is written once, against [`Ctx`] (the
+//! store, the configuration, the dispatcher) and [`Out`] (its standard output and error).
+//! The same function then serves two doors:
+//!
+//! - **offline**: the CLI opens the home's database itself ([`Ctx::offline`]), as it always
+//!   has; output goes to the process's stdout and stderr.
+//! - **through a running daemon**: the CLI finds the daemon's admin socket and sends the
+//!   command there ([`crate::admin`]); the daemon's writer thread runs the same function
+//!   against the store it already holds ([`Ctx::daemon`]), into buffers it sends back.
+//!
+//! Invariant: a command never reaches the store, the configuration, its input files or the
+//! terminal except through these two types. That is what makes "the same text, the same
+//! JSON, the same exit code" through either door a property of the code rather than of
+//! tests: there is no second implementation to drift.
+
+use std::{
+    collections::HashMap,
+    io::Write,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use anyhow::{Context as _, bail};
+use kizuna_core::{Store, dispatch::Dispatcher, rules::RuleSet};
+
+use crate::{config::Config, daemon::DaemonInfo, home::Home};
+
+/// A command's standard output and error.
+pub struct Out<'a> {
+    /// Standard output: the command's result.
+    pub stdout: &'a mut dyn Write,
+    /// Standard error: warnings and rejected records.
+    pub stderr: &'a mut dyn Write,
+}
+
+impl std::fmt::Debug for Out<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Out")
+    }
+}
+
+impl Out<'_> {
+    /// Writes `value` as pretty JSON, one document, on stdout.
+    pub fn json(&mut self, value: &impl serde::Serialize) -> anyhow::Result<()> {
+        serde_json::to_writer_pretty(&mut *self.stdout, value)?;
+        writeln!(self.stdout)?;
+        Ok(())
+    }
+}
+
+/// What a daemon lends a command it runs: its store and dispatcher, what it knows of
+/// itself (configuration, rules directory), and the input files the client sent.
+#[derive(Debug)]
+pub struct Lent<'a> {
+    /// The daemon's store, with the daemon's rules set.
+    pub store: &'a mut Store,
+    /// The daemon's dispatcher (its channels and templates).
+    pub dispatcher: &'a mut Dispatcher,
+    /// The daemon.
+    pub daemon: &'a DaemonInfo,
+    /// Input files the client shipped: the path the user typed → where the daemon keeps a
+    /// copy.
+    pub inputs: &'a HashMap<PathBuf, PathBuf>,
+}
+
+/// What this process opened itself, offline, on first use.
+struct Offline<'a> {
+    /// `--rules`.
+    rules: Option<&'a Path>,
+    opened: Option<(Config, Store)>,
+    dispatcher: Option<Dispatcher>,
+    /// Whether the store has the rules in force set.
+    rules_set: bool,
+}
+
+enum Place<'a> {
+    Offline(Box<Offline<'a>>),
+    Daemon(Lent<'a>),
+}
+
+/// A command's view of the home it works on. See the module documentation.
+pub struct Ctx<'a> {
+    home: &'a Home,
+    /// Whether stdin is a terminal a person can answer on.
+    interactive: bool,
+    place: Place<'a>,
+    /// Files a command run by a daemon wrote for its client, which writes them.
+    written: Vec<(PathBuf, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("home", &self.home.root())
+            .field("daemon", &self.is_daemon())
+            .finish()
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// This process works on the home itself; `rules` is the `--rules` flag.
+    pub fn offline(home: &'a Home, rules: Option<&'a Path>) -> Self {
+        use std::io::IsTerminal;
+        Self {
+            home,
+            interactive: std::io::stdin().is_terminal(),
+            place: Place::Offline(Box::new(Offline {
+                rules,
+                opened: None,
+                dispatcher: None,
+                rules_set: false,
+            })),
+            written: Vec::new(),
+        }
+    }
+
+    /// A daemon runs the command for a client, with what it holds. Nobody can be asked
+    /// anything: the client asked before it sent the command.
+    pub fn daemon(home: &'a Home, rules: Option<&Path>, lent: Lent<'a>) -> anyhow::Result<Self> {
+        if let Some(flag) = rules {
+            let same = match (flag.canonicalize(), lent.daemon.rules_dir.canonicalize()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            };
+            if !same {
+                bail!(
+                    "--rules {} applies offline only: the daemon on {} runs the rules in {} \
+                     (try a rule change with `kizuna rules replay --scripts DIR`, or stop the \
+                     daemon)",
+                    flag.display(),
+                    home.root().display(),
+                    lent.daemon.rules_dir.display()
+                );
+            }
+        }
+        Ok(Self {
+            home,
+            interactive: false,
+            place: Place::Daemon(lent),
+            written: Vec::new(),
+        })
+    }
+
+    /// Whether a daemon runs this command.
+    pub fn is_daemon(&self) -> bool {
+        matches!(self.place, Place::Daemon(_))
+    }
+
+    /// The daemon running this command, if one does.
+    pub fn daemon_info(&self) -> Option<&DaemonInfo> {
+        match &self.place {
+            Place::Offline(_) => None,
+            Place::Daemon(lent) => Some(lent.daemon),
+        }
+    }
+
+    /// Whether a person at a terminal can be asked (a confirmation).
+    pub fn interactive(&self) -> bool {
+        self.interactive
+    }
+
+    /// The home.
+    pub fn home(&self) -> &Home {
+        self.home
+    }
+
+    /// The rules directory in force: the daemon's, or `--rules`, or the home's `rules/`.
+    pub fn rules_dir(&self) -> PathBuf {
+        match &self.place {
+            Place::Offline(offline) => self.home.rules_dir_or(offline.rules),
+            Place::Daemon(lent) => lent.daemon.rules_dir.clone(),
+        }
+    }
+
+    /// Where to read an input file the user named: the file itself offline, the copy the
+    /// client sent through a daemon. Messages keep naming `path` as the user typed it.
+    pub fn input(&self, path: &Path) -> anyhow::Result<PathBuf> {
+        match &self.place {
+            Place::Offline(_) => Ok(path.to_path_buf()),
+            Place::Daemon(lent) => {
+                lent.inputs.get(path).cloned().with_context(|| {
+                    format!("{}: the client did not send this file", path.display())
+                })
+            }
+        }
+    }
+
+    /// Writes an output file the user named (`import --rejects`): here offline; through a
+    /// daemon, the client writes it where the user is, as the user.
+    pub fn write_file(&mut self, path: &Path, content: Vec<u8>) -> anyhow::Result<()> {
+        match self.place {
+            Place::Offline(_) => {
+                std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))
+            }
+            Place::Daemon(_) => {
+                self.written.push((path.to_path_buf(), content));
+                Ok(())
+            }
+        }
+    }
+
+    /// The files [`Ctx::write_file`] left for the client.
+    pub fn take_written(&mut self) -> Vec<(PathBuf, Vec<u8>)> {
+        std::mem::take(&mut self.written)
+    }
+
+    /// The configuration and the store, the store opened on first use offline.
+    fn parts(&mut self) -> anyhow::Result<(&Config, &mut Store)> {
+        match &mut self.place {
+            Place::Offline(offline) => {
+                let home = match offline.opened.take() {
+                    Some(o) => o,
+                    None => self.home.open_store()?,
+                };
+                let (config, store) = offline.opened.insert(home);
+                Ok((config, store))
+            }
+            Place::Daemon(lent) => Ok((&lent.daemon.config, lent.store)),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&mut self) -> anyhow::Result<&Config> {
+        Ok(self.parts()?.0)
+    }
+
+    /// The store, for reading and for changes that run no rules.
+    pub fn store(&mut self) -> anyhow::Result<&mut Store> {
+        Ok(self.parts()?.1)
+    }
+
+    /// The store with the rules in force set, for changes that run them (ingest, timers,
+    /// campaigns). Offline the rules are compiled first, so a broken script is reported
+    /// before the database is opened.
+    pub fn store_with_rules(&mut self) -> anyhow::Result<&mut Store> {
+        if let Place::Offline(offline) = &mut self.place
+            && !offline.rules_set
+        {
+            let compiled = self.home.load_rules(offline.rules)?;
+            offline.rules_set = true;
+            self.store()?.set_rules(compiled);
+        }
+        self.store()
+    }
+
+    /// The rules in force.
+    pub fn rules(&mut self) -> anyhow::Result<Arc<RuleSet>> {
+        Ok(Arc::clone(self.store_with_rules()?.rules()))
+    }
+
+    /// The store (rules set) and the dispatcher, to send messages.
+    pub fn store_and_dispatcher(&mut self) -> anyhow::Result<(&mut Store, &mut Dispatcher)> {
+        self.store_with_rules()?;
+        match &mut self.place {
+            Place::Offline(offline) => {
+                let built = match offline.dispatcher.take() {
+                    Some(d) => d,
+                    None => crate::commands::outbox::dispatcher(self.home, offline.rules)?,
+                };
+                let dispatcher = offline.dispatcher.insert(built);
+                let Some((_, store)) = offline.opened.as_mut() else {
+                    unreachable!("store_with_rules opened the store")
+                };
+                Ok((store, dispatcher))
+            }
+            Place::Daemon(lent) => Ok((&mut *lent.store, &mut *lent.dispatcher)),
+        }
+    }
+}
