@@ -658,4 +658,9 @@ pub struct RunArgs {
     /// Address to listen on (default: [server] listen, 127.0.0.1:8640).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Fire timers and send messages only when told (`kizuna tick`, `kizuna dispatch`),
+    /// not every second: to look at a backlog after downtime, or hold every send while a
+    /// template is fixed, and still take events.
+    #[arg(long)]
+    pub manual_clock: bool,
 }

@@ -84,7 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(l) => l.clone(),
                 None => home.config()?.server.listen,
             };
-            daemon::run(&home, rules, &listen)
+            daemon::run(&home, rules, &listen, args.manual_clock)
         }
         Command::Channels(ChannelsCommand::Check { json }) => {
             commands::outbox::channels_check(&home, *json)

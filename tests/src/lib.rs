@@ -207,15 +207,18 @@ impl Default for TestHome {
     }
 }
 
-/// Whether any file under `dir` contains `needle`.
+/// Whether any file under `dir` contains `needle`. Files that vanish while it looks (a
+/// running daemon's temporary files) are passed over.
 pub fn tree_contains(dir: &Path, needle: &[u8]) -> bool {
-    std::fs::read_dir(dir).unwrap().any(|entry| {
-        let path = entry.unwrap().path();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.filter_map(Result::ok).any(|entry| {
+        let path = entry.path();
         if path.is_dir() {
             tree_contains(&path, needle)
         } else {
-            let bytes = std::fs::read(&path).unwrap();
-            bytes.windows(needle.len()).any(|w| w == needle)
+            std::fs::read(&path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
         }
     })
 }

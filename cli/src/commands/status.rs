@@ -18,6 +18,8 @@ struct Daemon {
     since: Timestamp,
     version: &'static str,
     listen: Option<String>,
+    /// Timers and dispatch only on command (`kizuna run --manual-clock`).
+    manual_clock: bool,
     reload: ReloadStatus,
 }
 
@@ -47,6 +49,7 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, json: bool) -> anyhow::Result<ExitCode> {
         since: d.started,
         version: crate::admin::VERSION,
         listen: d.listen.get().cloned(),
+        manual_clock: d.manual_clock,
         reload: d.reloader.status(),
     });
     let rules = ctx
@@ -90,6 +93,14 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, json: bool) -> anyhow::Result<ExitCode> {
                         .unwrap_or_default()
                 ),
             )?;
+            if d.manual_clock {
+                line(
+                    "clock",
+                    "manual: timers fire and messages go out on `kizuna tick` and \
+                     `kizuna dispatch` only"
+                        .into(),
+                )?;
+            }
             line(
                 "reloads",
                 format!("{} done, {} failed", d.reload.reloads, d.reload.failures),

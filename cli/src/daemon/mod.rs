@@ -40,6 +40,8 @@ pub struct DaemonInfo {
     pub listen: OnceLock<String>,
     /// Reloads: the active version, and the last failure.
     pub reloader: reload::Reloader,
+    /// Timers fire and messages go out only on `kizuna tick` / `kizuna dispatch`.
+    pub manual_clock: bool,
 }
 
 /// The HTTP API's bearer token, from the environment.
@@ -52,7 +54,12 @@ fn api_token(config: &crate::config::Config) -> anyhow::Result<String> {
 }
 
 /// Starts the daemon on `listen` and runs until a signal.
-pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<ExitCode> {
+pub fn run(
+    home: &Home,
+    rules: Option<&Path>,
+    listen: &str,
+    manual_clock: bool,
+) -> anyhow::Result<ExitCode> {
     let config = home.config()?;
     let token = api_token(&config)?;
     if token.len() < 16 {
@@ -80,6 +87,7 @@ pub fn run(home: &Home, rules: Option<&Path>, listen: &str) -> anyhow::Result<Ex
         pid: std::process::id(),
         listen: OnceLock::new(),
         reloader: reloader.clone(),
+        manual_clock,
     });
     let writer = {
         let counters = Arc::clone(&counters);
