@@ -2,8 +2,13 @@
 //!
 //! This crate wires kizuna-core (events, store, projection) to the outside world: clap
 //! arguments in `args`, one module per command in `commands`, file import in `import`, the
-//! home directory and its `kizuna.toml` in `home` and `config`. Errors become `anyhow` here
-//! and nowhere else; `main` prints them with their context chain and exits 1.
+//! home directory and its `kizuna.toml` in `home` and `config`, the daemon in `daemon`.
+//! Errors become `anyhow` here and nowhere else; `main` prints them with their context
+//! chain and exits 1.
+//!
+//! A command that works on the store is written once against `context::Ctx` and
+//! `context::Out`; `main` runs it in this process, or — when `kizuna run` holds the home —
+//! sends it over the admin socket (`admin`) for the daemon to run the same function.
 
 mod admin;
 mod args;
