@@ -30,8 +30,15 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address `kizuna run` listens on.
     pub listen: String,
-    /// The environment variable holding the bearer token for the HTTP API.
+    /// The environment variable holding the HTTP API's admin bearer token.
     pub token_env: String,
+    /// The environment variable that may hold a token of role `ingest` (POST /events only).
+    pub ingest_token_env: String,
+    /// The environment variable that may hold a token of role `read`.
+    pub read_token_env: String,
+    /// A file of `ROLE TOKEN` lines (relative to the home), the daemon user's alone; empty:
+    /// none.
+    pub tokens_file: String,
     /// Whether `/health` and `/metrics` answer without the token (a load balancer's
     /// health check and a Prometheus scraper usually carry none). They show counts and
     /// versions, no customer data.
@@ -43,6 +50,9 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8640".into(),
             token_env: "KIZUNA_TOKEN".into(),
+            ingest_token_env: "KIZUNA_INGEST_TOKEN".into(),
+            read_token_env: "KIZUNA_READ_TOKEN".into(),
+            tokens_file: String::new(),
             open_status: true,
         }
     }
@@ -353,10 +363,15 @@ rate = 0.0
 concurrency = 0
 
 [server]
-# `kizuna run`: the HTTP API. Requests need `Authorization: Bearer <token>`, the token
-# read from the variable token_env names (Kannel's callbacks may pass it as ?token=).
+# `kizuna run`: the HTTP API. Requests need `Authorization: Bearer <token>` (Kannel's
+# callbacks may pass it as ?token=). Tokens have roles: admin (everything; required),
+# read (every GET) and ingest (POST /events only, what a shop's website holds), each read
+# from the variable named here, or from tokens_file (lines `ROLE TOKEN`, mode 0600).
 listen = \"127.0.0.1:8640\"
 token_env = \"KIZUNA_TOKEN\"
+ingest_token_env = \"KIZUNA_INGEST_TOKEN\"
+read_token_env = \"KIZUNA_READ_TOKEN\"
+tokens_file = \"\"
 open_status = true    # /health and /metrics answer without the token
 
 [kpi]

@@ -45,6 +45,9 @@ mod conformance;
 /// `kizuna run`: the daemon over real HTTP.
 mod daemon;
 
+/// The HTTP API: tokens and roles.
+mod api;
+
 /// Every command beside a running daemon, through its admin socket; `kizuna status`.
 mod admin;
 

@@ -101,6 +101,49 @@ impl Daemon {
         )
     }
 
+    /// Sends `method path` with `token` (if any) and `body` (JSON, if any); status and
+    /// JSON body (`Null` when the body is not JSON).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("{}{path}", self.base);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let agent = Self::agent();
+        let result = match (method, body) {
+            ("GET", _) => {
+                let mut req = agent.get(&url);
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                req.call()
+            }
+            (_, body) => {
+                let mut req = match method {
+                    "POST" => agent.post(&url),
+                    "PUT" => agent.put(&url),
+                    "DELETE" => {
+                        let mut req = agent.delete(&url);
+                        if let Some(a) = &auth {
+                            req = req.header("Authorization", a);
+                        }
+                        return read(req.call().unwrap());
+                    }
+                    other => panic!("method {other}"),
+                };
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                let text = body.map(ToString::to_string).unwrap_or_default();
+                req.header("Content-Type", "application/json").send(text)
+            }
+        };
+        read(result.unwrap())
+    }
+
     /// Sends `sig` (`-TERM`, `-KILL`, `-HUP`) with kill(1).
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
@@ -116,6 +159,15 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn read(mut resp: ureq::http::Response<ureq::Body>) -> (u16, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// A purchase event as JSON.

@@ -15,7 +15,10 @@ use kizuna_core::{Event, ids::CustomerId};
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use super::writer::Command;
+use super::{
+    auth::{Role, Verdict},
+    writer::Command,
+};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Shared by the handlers.
@@ -25,8 +28,8 @@ pub struct AppState {
     pub metrics: Arc<super::metrics::Metrics>,
     /// The writer thread.
     pub writer: Sender<Command>,
-    /// The bearer token the API's requests must carry.
-    pub token: Arc<String>,
+    /// The bearer tokens and their roles ([`super::auth`]).
+    pub tokens: Arc<super::auth::Tokens>,
     /// Hot reload.
     pub reloader: super::reload::Reloader,
     /// `/health` and `/metrics` without the token (`[server] open_status`).
@@ -36,37 +39,39 @@ pub struct AppState {
 /// The largest accepted request body.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
 
-/// The routes.
+/// The routes, each behind the role it needs ([`super::auth`]).
 pub fn router(state: AppState) -> Router {
     let status = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics));
-    let mut protected = Router::new()
+    let ingest = Router::new()
         .route("/events", post(post_events))
-        .route("/customers/{id}", get(get_customer))
-        .route("/rules/reload", post(reload_rules));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_ingest,
+        ));
+    let mut read = Router::new().route("/customers/{id}", get(get_customer));
+    let admin = Router::new()
+        .route("/rules/reload", post(reload_rules))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     let open = if state.open_status {
         status
     } else {
-        protected = protected.merge(status);
+        read = read.merge(status);
         Router::new()
     };
-    let protected =
-        protected.route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let read = read.route_layer(middleware::from_fn_with_state(state.clone(), require_read));
     // Kannel's delivery reports carry no token of ours: the path is open, and what it can
     // do is limited to recording a report for a message that exists.
     open.route("/dlr", get(delivery_report))
         // Kannel's sms-service cannot send headers: the token may come as `?token=`.
         .route("/sms/inbound", get(inbound_sms))
-        .merge(protected)
+        .merge(ingest)
+        .merge(read)
+        .merge(admin)
         .layer(middleware::from_fn(super::request_id::layer))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
-}
-
-/// Compares in time independent of where the first difference is.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The bearer token of a request, if it has one.
@@ -82,22 +87,59 @@ fn unauthorized(state: &AppState) -> Response {
     state.metrics.unauthorized.fetch_add(1, Relaxed);
     (
         StatusCode::UNAUTHORIZED,
-        Json(json!({"error": "a valid bearer token is required"})),
+        Json(json!({"code": "unauthorized", "error": "a valid bearer token is required"})),
     )
         .into_response()
 }
 
-async fn require_token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: Request,
-    next: Next,
-) -> Response {
-    if same(bearer(&headers).as_bytes(), state.token.as_bytes()) {
-        next.run(request).await
-    } else {
-        unauthorized(&state)
+/// The answer to credentials that are not enough for `needed`, if they are not.
+fn refused(state: &AppState, presented: &str, needed: Role) -> Option<Response> {
+    match state.tokens.check(presented, needed) {
+        Verdict::Allowed => None,
+        Verdict::Unknown => Some(unauthorized(state)),
+        Verdict::Forbidden(role) => {
+            state.metrics.unauthorized.fetch_add(1, Relaxed);
+            let message = format!(
+                "this token's role ({}) may not do this; it needs a {} token",
+                role_name(role),
+                role_name(needed)
+            );
+            Some(
+                (
+                    StatusCode::FORBIDDEN,
+                    Json(json!({"code": "forbidden", "error": message})),
+                )
+                    .into_response(),
+            )
+        }
     }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Ingest => "ingest",
+        Role::Read => "read",
+        Role::Admin => "admin",
+    }
+}
+
+async fn authorize(state: AppState, needed: Role, request: Request, next: Next) -> Response {
+    match refused(&state, bearer(request.headers()), needed) {
+        Some(response) => response,
+        None => next.run(request).await,
+    }
+}
+
+async fn require_ingest(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    authorize(state, Role::Ingest, request, next).await
+}
+
+async fn require_read(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    authorize(state, Role::Read, request, next).await
+}
+
+async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    authorize(state, Role::Admin, request, next).await
 }
 
 async fn ask<T>(
@@ -277,10 +319,13 @@ async fn inbound_sms(
 ) -> Response {
     let query = uri.query().unwrap_or("");
     let token = super::inbound::query_token(query).unwrap_or_default();
-    let authorised = same(bearer(&headers).as_bytes(), state.token.as_bytes())
-        || same(token.as_bytes(), state.token.as_bytes());
-    if !authorised {
-        return unauthorized(&state);
+    let presented = if bearer(&headers).is_empty() {
+        token.as_str()
+    } else {
+        bearer(&headers)
+    };
+    if let Some(response) = refused(&state, presented, Role::Ingest) {
+        return response;
     }
     let sms = match super::inbound::InboundSms::from_query(query) {
         Ok(sms) => sms,

@@ -6,6 +6,7 @@
 //! An event is acknowledged (202) only after it is durable, so `kill -9` at any moment
 //! loses nothing that was acknowledged.
 
+pub mod auth;
 pub mod http;
 pub mod inbound;
 pub mod metrics;
@@ -44,15 +45,6 @@ pub struct DaemonInfo {
     pub manual_clock: bool,
 }
 
-/// The HTTP API's bearer token, from the environment.
-fn api_token(config: &crate::config::Config) -> anyhow::Result<String> {
-    crate::config::secret(
-        &config.server.token_env,
-        "[server] token_env",
-        "the HTTP API's bearer token",
-    )
-}
-
 /// Starts the daemon on `listen` and runs until a signal.
 pub fn run(
     home: &Home,
@@ -61,13 +53,7 @@ pub fn run(
     manual_clock: bool,
 ) -> anyhow::Result<ExitCode> {
     let config = home.config()?;
-    let token = api_token(&config)?;
-    if token.len() < 16 {
-        anyhow::bail!(
-            "the token in {} is shorter than 16 characters",
-            config.server.token_env
-        );
-    }
+    let tokens = auth::Tokens::load(&config, home.root())?;
     let rule_set = home.load_rules(rules)?;
     let version = rule_set.version().to_owned();
     let dispatcher = crate::commands::outbox::dispatcher(home, rules)?;
@@ -111,7 +97,7 @@ pub fn run(
     let state = http::AppState {
         metrics: counters,
         writer: tx.clone(),
-        token: Arc::new(token),
+        tokens: Arc::new(tokens),
         reloader: reloader.clone(),
         open_status: config.server.open_status,
     };
@@ -185,7 +171,7 @@ async fn shutdown_signal() {
 pub fn reload_remote(home: &Home, listen: Option<&str>) -> anyhow::Result<ExitCode> {
     let config = home.config()?;
     let addr = listen.map_or(config.server.listen.clone(), str::to_owned);
-    let token = api_token(&config)?;
+    let token = auth::admin_token(&config)?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(std::time::Duration::from_secs(60)))
