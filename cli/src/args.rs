@@ -62,6 +62,30 @@ pub enum Command {
     /// Import events (.jsonl) and customers (.csv). Nothing is imported if any line is bad,
     /// unless --skip-invalid.
     Import(ImportArgs),
+    /// Copy the home (configuration, rules, database) into DEST, consistently, also while
+    /// a daemon runs; the copy is opened and checked.
+    Backup {
+        /// A new or empty directory.
+        dest: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup into a new or empty home, and check it.
+    Restore {
+        /// A directory made by `kizuna backup`.
+        src: PathBuf,
+    },
+    /// Verify the home's database: every block readable, the indexes consistent with the
+    /// log, a sample of projections equal to a re-fold of their events. Exit 1 if not.
+    Check {
+        /// How many customers to re-fold.
+        #[arg(long, default_value_t = 100)]
+        sample: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Add or inspect single events.
     #[command(subcommand)]
     Event(EventCommand),

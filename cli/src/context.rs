@@ -63,6 +63,8 @@ pub struct Lent<'a> {
     /// Input files the client shipped: the path the user typed → where the daemon keeps a
     /// copy.
     pub inputs: &'a HashMap<PathBuf, PathBuf>,
+    /// The client's working directory.
+    pub cwd: &'a Path,
 }
 
 /// What this process opened itself, offline, on first use.
@@ -184,6 +186,16 @@ impl<'a> Ctx<'a> {
                     format!("{}: the client did not send this file", path.display())
                 })
             }
+        }
+    }
+
+    /// Where an output directory the user named (`backup DEST`) is: relative paths are
+    /// the user's, not the daemon's. The daemon writes it as its own user; the admin
+    /// socket lets only that user (and root) ask.
+    pub fn output_path(&self, path: &Path) -> PathBuf {
+        match &self.place {
+            Place::Offline(_) => path.to_path_buf(),
+            Place::Daemon(lent) => lent.cwd.join(path),
         }
     }
 

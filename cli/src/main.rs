@@ -84,6 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match &cli.command {
         Command::Init => commands::init(&home),
+        Command::Restore { src } => commands::backup::restore(&home, src),
         Command::Run(args) => {
             let listen = match &args.listen {
                 Some(l) => l.clone(),

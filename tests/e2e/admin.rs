@@ -225,6 +225,10 @@ const TABLE: &[&[&str]] = &[
         "--json",
     ],
     &["rules", "replay", "--scripts", "nodir"],
+    &["check"],
+    &["check", "--json", "--sample", "2"],
+    &["backup", "bk"],
+    &["backup", "bk"],
     &["customer", "erase", "c-2"],
     &["customer", "erase", "c-2", "--yes"],
     &["customer", "erase", "c-2", "--yes"],
@@ -534,4 +538,84 @@ fn a_daemon_killed_during_a_command_is_reported_and_the_command_can_be_run_again
     let again = h.run(&["import", "big.jsonl", "--json"]).ok().json();
     let status = h.run(&["status", "--json"]).ok().json();
     assert_eq!(status["events"], 60_001, "{again}");
+}
+
+#[test]
+fn a_backup_taken_during_ingest_holds_every_acknowledged_batch_and_restores() {
+    let h = TestHome::with_customer();
+    let daemon = Daemon::start(&h);
+    let batch = |n: usize| -> String {
+        (0..20)
+            .map(|i| {
+                kizuna_tests::daemon::purchase(&format!("b-{n}-{i}"), &format!("c-{}", i % 5), 10)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let acknowledged = std::sync::atomic::AtomicUsize::new(0);
+    let before = std::thread::scope(|s| {
+        let poster = s.spawn(|| {
+            for n in 0..60 {
+                let (status, _) = daemon.post(&batch(n), Some(kizuna_tests::daemon::TOKEN));
+                assert_eq!(status, 202);
+                acknowledged.store(n + 1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        while acknowledged.load(std::sync::atomic::Ordering::SeqCst) < 10 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let before = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
+        let out = h.run(&["backup", "bk", "--json"]).ok().json();
+        assert!(
+            out["check"]["problems"].as_array().unwrap().is_empty(),
+            "{out}"
+        );
+        poster.join().unwrap();
+        before
+    });
+    drop(daemon);
+    let restored = TestHome::new_empty();
+    let src = h.dir().join("bk");
+    let out = restored.run(&["restore", src.to_str().unwrap()]).ok();
+    assert!(out.stdout.contains("it passes a check"), "{}", out.stdout);
+    // Every batch acknowledged before the backup began is in the copy.
+    for c in 0..5 {
+        let shown = restored
+            .run(&[
+                "customer",
+                "show",
+                &format!("c-{c}"),
+                "--json",
+                "--events",
+                "100000",
+            ])
+            .ok()
+            .json();
+        let ids: std::collections::HashSet<&str> = shown["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        for n in 0..before {
+            for i in (c..20).step_by(5) {
+                assert!(
+                    ids.contains(format!("b-{n}-{i}").as_str()),
+                    "b-{n}-{i} missing"
+                );
+            }
+        }
+    }
+    restored.run(&["check"]).ok();
+    // A restore goes into an empty home only, from a backup only.
+    let again = restored.run(&["restore", src.to_str().unwrap()]).fails();
+    assert!(again.stderr.contains("is not empty"), "{}", again.stderr);
+    let other = TestHome::new_empty();
+    let not_backup = other.run(&["restore", h.dir().to_str().unwrap()]).fails();
+    assert!(
+        not_backup.stderr.contains("is not a kizuna backup"),
+        "{}",
+        not_backup.stderr
+    );
+    assert!(!other.home().join("kizuna.toml").exists());
 }

@@ -134,6 +134,13 @@ impl TestHome {
         home
     }
 
+    /// A scratch directory whose home does not exist yet (for `restore`).
+    pub fn new_empty() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     /// A home with one customer imported: `c-1`, Aiko, an e-mail address and no phone,
     /// in Tokyo (no consent recorded).
     pub fn with_customer() -> Self {

@@ -67,6 +67,7 @@ pub fn forward(home: &Home, cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
         argv,
         rules,
         inputs,
+        cwd: std::env::current_dir().context("the working directory")?,
     };
     // Socket errors become messages, not io::Errors: a broken pipe here is the daemon
     // going away, not the reader of our stdout closing it (which `main` treats as quiet).

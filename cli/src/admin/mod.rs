@@ -60,6 +60,8 @@ pub struct Request {
     pub rules: Option<PathBuf>,
     /// Input files and directories, as named on the command line; their bytes follow.
     pub inputs: Vec<Input>,
+    /// The client's working directory: where a relative output path (`backup DEST`) is.
+    pub cwd: PathBuf,
 }
 
 /// A file or directory the user named, and the files sent for it.
@@ -81,8 +83,10 @@ pub struct FileEntry {
     pub len: u64,
 }
 
-/// What the daemon answers.
+/// What the daemon answers. Fields a daemon of another version leaves out read as empty,
+/// so its refusal is still shown.
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Response {
     /// The daemon's kizuna version.
     pub version: String,

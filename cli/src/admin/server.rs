@@ -39,6 +39,8 @@ pub struct Job {
     pub rules: Option<PathBuf>,
     /// Input paths as the user named them → the daemon's copies.
     pub inputs: HashMap<PathBuf, PathBuf>,
+    /// The client's working directory.
+    pub cwd: PathBuf,
 }
 
 /// What a command printed and wrote.
@@ -160,19 +162,24 @@ fn failure(message: String) -> Answer {
 /// One connection: request, input files, the command on the writer, the answer.
 fn handle(stream: &UnixStream, home: &Path, writer: &Sender<Command>) -> anyhow::Result<()> {
     let mut input = BufReader::new(stream);
-    let Some(request) = read_line::<Request>(&mut input)? else {
+    // Read loosely first: a client of another version may send another shape, and must
+    // still be told which versions meet.
+    let Some(raw) = read_line::<serde_json::Value>(&mut input)? else {
         return Ok(());
     };
-    let answer = if request.protocol != PROTOCOL || request.version != VERSION {
+    let (protocol, version) = (
+        raw["protocol"].as_u64().unwrap_or(0),
+        raw["version"].as_str().unwrap_or("unknown").to_owned(),
+    );
+    let answer = if protocol != u64::from(PROTOCOL) || version != VERSION {
         failure(format!(
-            "this kizuna is version {} (admin protocol {}), and the daemon on {} is version \
-             {VERSION} (protocol {PROTOCOL}); use the kizuna the daemon runs, or restart the \
-             daemon with this one",
-            request.version,
-            request.protocol,
+            "this kizuna is version {version} (admin protocol {protocol}), and the daemon on \
+             {} is version {VERSION} (protocol {PROTOCOL}); use the kizuna the daemon runs, \
+             or restart the daemon with this one",
             home.display()
         ))
     } else {
+        let request: Request = serde_json::from_value(raw)?;
         // Customer data: kept in the home (not a shared /tmp), private, gone after.
         let spool = tempfile::Builder::new()
             .prefix(".admin-")
@@ -184,6 +191,7 @@ fn handle(stream: &UnixStream, home: &Path, writer: &Sender<Command>) -> anyhow:
             argv: request.argv,
             rules: request.rules,
             inputs,
+            cwd: request.cwd,
         };
         let stopping = || {
             failure(

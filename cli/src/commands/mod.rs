@@ -1,6 +1,7 @@
 //! One module per command. Each takes its parsed arguments and the home, and returns the
 //! process exit code; errors bubble up as `anyhow` with context for `main` to print.
 
+pub mod backup;
 pub mod bench;
 pub mod bench_campaign;
 pub mod bench_http;
@@ -37,6 +38,7 @@ use crate::{
 pub fn on_store_command(command: &Command) -> bool {
     match command {
         Command::Init
+        | Command::Restore { .. }
         | Command::Run(_)
         | Command::Channels(_)
         | Command::Demo(_)
@@ -44,6 +46,8 @@ pub fn on_store_command(command: &Command) -> bool {
         | Command::Rules(RulesCommand::Check { .. } | RulesCommand::Test { .. })
         | Command::Rules(RulesCommand::Reload { .. }) => false,
         Command::Status { .. }
+        | Command::Backup { .. }
+        | Command::Check { .. }
         | Command::Import(_)
         | Command::Event(_)
         | Command::Customer(_)
@@ -66,6 +70,8 @@ pub fn on_store_command(command: &Command) -> bool {
 pub fn on_store(ctx: &mut Ctx, o: &mut Out, command: &Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Status { json } => status::run(ctx, o, *json),
+        Command::Backup { dest, json } => backup::backup(ctx, o, dest, *json),
+        Command::Check { sample, json } => backup::check(ctx, o, *sample, *json),
         Command::Import(args) => import::run(ctx, o, args),
         Command::Event(EventCommand::Add(args)) => event::add(ctx, o, args),
         Command::Customer(CustomerCommand::List(args)) => customer::list(ctx, o, args),

@@ -277,6 +277,7 @@ impl Writer {
                     dispatcher: &mut self.dispatcher,
                     daemon: &info,
                     inputs: &job.inputs,
+                    cwd: &job.cwd,
                 };
                 let answer = crate::admin::server::execute(&info.home, &job, lent);
                 let _ = reply.send(answer);

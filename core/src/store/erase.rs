@@ -16,7 +16,7 @@ use std::{
 
 use serde::Serialize;
 
-use super::{Store, StoreError, TREE, block, ids, keys};
+use super::{Store, StoreError, block, ids, keys};
 use crate::ids::CustomerId;
 
 /// What [`Store::erase_customer`] removed.
@@ -229,35 +229,10 @@ impl Store {
         if fresh.exists() {
             fs::remove_dir_all(&fresh).map_err(io_err(&fresh))?;
         }
-        {
-            let sled_err = |source| StoreError::Sled {
-                path: fresh.clone(),
-                source,
-            };
-            let copy = super::open_sled(&fresh, options.cache_capacity)?;
-            let copy_tree = copy.open_tree(TREE).map_err(sled_err)?;
-            let mut batch = sled::Batch::default();
-            let mut pending = 0;
-            let Some(live) = tree.as_sled() else {
-                unreachable!("only in-memory stores have no sled tree")
-            };
-            for item in live.iter() {
-                let (k, v) = item.map_err(|source| StoreError::Sled {
-                    path: path.clone(),
-                    source,
-                })?;
-                batch.insert(k, v);
-                pending += 1;
-                if pending == 10_000 {
-                    copy_tree
-                        .apply_batch(std::mem::take(&mut batch))
-                        .map_err(sled_err)?;
-                    pending = 0;
-                }
-            }
-            copy_tree.apply_batch(batch).map_err(sled_err)?;
-            copy.flush().map_err(sled_err)?;
-        }
+        let Some(live) = tree.as_sled() else {
+            unreachable!("only in-memory stores have no sled tree")
+        };
+        super::copy::copy_tree(live, &path, &fresh, options.cache_capacity)?;
         drop(tree);
         drop(db);
         fs::rename(&path, &old).map_err(io_err(&path))?;

@@ -22,7 +22,9 @@ mod due;
 mod kv;
 use batch::Batch;
 mod block;
+mod check;
 mod checkpoint;
+mod copy;
 mod effects;
 mod erase;
 mod error;
@@ -47,6 +49,8 @@ use crate::{ids::CustomerId, rules::RuleSet};
 
 pub use crate::timer::TIMER_EVENT;
 pub use append::{AppendReport, PreparedBatch};
+pub use check::CheckReport;
+pub use copy::BackupReport;
 pub use effects::{Alert, MessageId, MessageStatus, OutboxMessage, Recorded, SEND_REQUEST, Timer};
 pub use erase::EraseReport;
 pub use error::StoreError;
@@ -442,6 +446,12 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn insert_raw_for_test(&self, key: &[u8], value: &[u8]) {
         self.tree.insert(key, value).unwrap();
+        self.sync().unwrap();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn remove_raw_for_test(&self, key: &[u8]) {
+        self.tree.remove(key).unwrap();
         self.sync().unwrap();
     }
 
