@@ -127,6 +127,9 @@ pub enum Command {
     Points(PointsCommand),
     /// Generate a sample business, import it and summarise it.
     Demo(DemoArgs),
+    /// Print the OpenAPI document of the daemon's HTTP API (as `/v1/openapi.json` serves
+    /// it; checked into docs/openapi.json).
+    Openapi,
     /// Measure performance.
     ///
     /// Each bench builds a scratch home under $TMPDIR (default /tmp) and removes it
@@ -211,6 +214,12 @@ pub struct CustomerListArgs {
     /// Only customers with this tag.
     #[arg(long)]
     pub tag: Option<String>,
+    /// Skip this many matching customers (in id order), for paging.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Show at most this many.
+    #[arg(long)]
+    pub limit: Option<usize>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -237,6 +246,9 @@ pub struct CustomerEraseArgs {
     /// Do not ask for confirmation (required when not on a terminal).
     #[arg(long)]
     pub yes: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kizuna rfm`.
@@ -299,6 +311,9 @@ pub enum OutboxCommand {
     Retry {
         /// Message id, e.g. m-12-0.
         id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -329,6 +344,9 @@ pub struct SendArgs {
     /// When the request is made (default: now).
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<Timestamp>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kizuna report ...`.

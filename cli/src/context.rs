@@ -27,6 +27,12 @@ use kizuna_core::{Store, dispatch::Dispatcher, rules::RuleSet};
 
 use crate::{config::Config, daemon::DaemonInfo, home::Home};
 
+/// What a command was asked about does not exist (a customer, a message): `404` over
+/// HTTP, the same `error: …` line on the command line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotFound(pub String);
+
 /// A command's standard output and error.
 pub struct Out<'a> {
     /// Standard output: the command's result.

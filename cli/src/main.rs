@@ -84,6 +84,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match &cli.command {
         Command::Init => commands::init(&home),
+        Command::Openapi => {
+            println!("{}", daemon::api::document());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Restore { src } => commands::backup::restore(&home, src),
         Command::Run(args) => {
             let listen = match &args.listen {

@@ -16,7 +16,7 @@ fn future(text: &str) -> String {
 }
 
 /// A home with the fixture customers and events, everything dated 2031.
-fn business() -> TestHome {
+pub(crate) fn business() -> TestHome {
     let h = TestHome::new();
     let customers = std::fs::read_to_string(TestHome::fixture("customers.csv")).unwrap();
     let events = std::fs::read_to_string(TestHome::fixture("events.jsonl")).unwrap();

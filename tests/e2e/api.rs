@@ -80,3 +80,239 @@ fn a_tokens_file_must_be_private_and_gives_roles() {
     assert_eq!(d.call("GET", "/customers/c-1", Some(READ), None).0, 200);
     assert_eq!(d.call("GET", "/customers/c-1", Some(INGEST), None).0, 403);
 }
+
+/// `value` without the measured durations (`…_seconds`), which differ from run to run.
+fn without_timings(mut value: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = value.as_object_mut() {
+        map.retain(|k, _| !k.ends_with("_seconds"));
+        for v in map.values_mut() {
+            *v = without_timings(v.take());
+        }
+    }
+    value
+}
+
+#[test]
+fn every_admin_endpoint_answers_as_the_cli_does() {
+    let h = crate::admin::business();
+    let d = Daemon::start_with(
+        &h,
+        &["--manual-clock"],
+        &[("KIZUNA_INGEST_TOKEN", INGEST), ("KIZUNA_READ_TOKEN", READ)],
+        None,
+    );
+    // The same question through HTTP and through the CLI: the same JSON.
+    let same: &[(&str, &[&str])] = &[
+        ("/v1/status", &["status", "--json"]),
+        (
+            "/v1/customers?offset=1&limit=2",
+            &[
+                "customer", "list", "--json", "--offset", "1", "--limit", "2",
+            ],
+        ),
+        (
+            "/v1/customers/c-1?events=3",
+            &["customer", "show", "c-1", "--json", "--events", "3"],
+        ),
+        (
+            "/v1/customers/c-1/points?at=2031-06-01T00:00:00Z",
+            &[
+                "points",
+                "show",
+                "c-1",
+                "--at",
+                "2031-06-01T00:00:00Z",
+                "--json",
+            ],
+        ),
+        ("/v1/alerts?open=true", &["alerts", "--open", "--json"]),
+        ("/v1/outbox", &["outbox", "list", "--json"]),
+        (
+            "/v1/segments?now=2031-06-01T00:00:00Z",
+            &["segment", "list", "--now", "2031-06-01T00:00:00Z", "--json"],
+        ),
+        (
+            "/v1/segments/email_ok?now=2031-06-01T00:00:00Z",
+            &[
+                "segment",
+                "show",
+                "email_ok",
+                "--now",
+                "2031-06-01T00:00:00Z",
+                "--json",
+            ],
+        ),
+        ("/v1/reports/guards", &["report", "guards", "--json"]),
+        (
+            "/v1/reports/kpi?by=channel",
+            &["report", "kpi", "--by", "channel", "--json"],
+        ),
+        ("/v1/rules/errors", &["rules", "errors", "--json"]),
+    ];
+    for (path, args) in same {
+        let (status, body) = d.call("GET", path, Some(READ), None);
+        assert_eq!(status, 200, "{path}: {body}");
+        let cli = h.run(args).ok().json();
+        assert_eq!(without_timings(body), without_timings(cli), "{path}");
+    }
+    // Errors: the CLI's message, a status and a stable code.
+    let (status, body) = d.call("GET", "/v1/customers/c-404", Some(READ), None);
+    assert_eq!(
+        (status, &body["code"]),
+        (404, &"not_found".into()),
+        "{body}"
+    );
+    assert_eq!(body["error"], "no customer c-404");
+    let cli = h.run(&["customer", "show", "c-404"]).fails();
+    assert_eq!(cli.stderr.trim(), "error: no customer c-404");
+    let (status, body) = d.call("GET", "/v1/reports/rfm", Some(READ), None);
+    assert_eq!((status, &body["code"]), (400, &"invalid".into()), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("run `kizuna rfm` first"),
+        "{body}"
+    );
+    let (status, body) = d.call("GET", "/v1/customers?limit=many", Some(READ), None);
+    assert_eq!((status, &body["code"]), (400, &"invalid".into()), "{body}");
+    let (status, body) = d.call("GET", "/v1/reports/kpi?by=week", Some(READ), None);
+    assert_eq!(status, 400, "{body}");
+    // Changes need the admin token.
+    let campaign = serde_json::json!({
+        "segment": "email_ok", "template": "notice", "dry_run": true,
+        "vars": {"subject": "News", "text": "Hello"}, "now": "2031-06-01T00:00:00Z",
+    });
+    let (status, _) = d.call(
+        "POST",
+        "/v1/campaigns/newsletter/run",
+        Some(READ),
+        Some(&campaign),
+    );
+    assert_eq!(status, 403);
+    let (status, body) = d.call(
+        "POST",
+        "/v1/campaigns/newsletter/run",
+        Some(TOKEN),
+        Some(&campaign),
+    );
+    assert_eq!(status, 200, "{body}");
+    let cli = h
+        .run(&[
+            "campaign",
+            "run",
+            "newsletter",
+            "--segment",
+            "email_ok",
+            "--template",
+            "notice",
+            "--var",
+            "subject=News",
+            "--var",
+            "text=Hello",
+            "--now",
+            "2031-06-01T00:00:00Z",
+            "--dry-run",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(body, cli);
+    let typo = serde_json::json!({"segment": "email_ok", "dryrun": true});
+    let (status, body) = d.call(
+        "POST",
+        "/v1/campaigns/newsletter/run",
+        Some(TOKEN),
+        Some(&typo),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("dryrun"), "{body}");
+    let send = serde_json::json!({
+        "customer": "c-3", "channel": "email", "template": "notice", "class": "service",
+        "vars": {"subject": "Hi", "text": "Hello"}, "at": "2031-06-01T01:00:00Z",
+    });
+    let (status, body) = d.call("POST", "/v1/send", Some(TOKEN), Some(&send));
+    assert_eq!(status, 200, "{body}");
+    let (_, outbox) = d.call(
+        "GET",
+        "/v1/outbox?customer=c-3&status=pending",
+        Some(READ),
+        None,
+    );
+    // Message ids are stored (and listed) as their parts; `m-SEQ-N` names one.
+    let id = &outbox[0]["id"];
+    assert!(id["seq"].is_u64(), "no pending message for c-3: {outbox}");
+    let id = format!("m-{}-{}", id["seq"], id["n"]);
+    let (status, body) = d.call("POST", &format!("/v1/outbox/{id}/retry"), Some(TOKEN), None);
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &"pending".into()),
+        "{body}"
+    );
+    let (status, body) = d.call("POST", "/v1/outbox/m-999999-0/retry", Some(TOKEN), None);
+    assert_eq!(
+        (status, &body["code"]),
+        (404, &"not_found".into()),
+        "{body}"
+    );
+    // A replay of a candidate sent in the request.
+    let points = std::fs::read_to_string(h.home().join("rules/points.rhai")).unwrap();
+    let replay = serde_json::json!({
+        "scripts": {"points.rhai": points.replace("/ 100", "/ 50")},
+        "until": "2031-06-05T00:00:00Z",
+    });
+    let (status, body) = d.call("POST", "/v1/rules/replay", Some(TOKEN), Some(&replay));
+    assert_eq!(status, 200, "{body}");
+    let escape = serde_json::json!({"scripts": {"../escape.rhai": ""}});
+    let (status, body) = d.call("POST", "/v1/rules/replay", Some(TOKEN), Some(&escape));
+    assert_eq!(status, 400, "{body}");
+    assert!(!h.home().join("escape.rhai").exists());
+    // Erase: once, then not found.
+    assert_eq!(
+        d.call("DELETE", "/v1/customers/c-2", Some(READ), None).0,
+        403
+    );
+    let (status, body) = d.call("DELETE", "/v1/customers/c-2", Some(TOKEN), None);
+    assert_eq!((status, &body["erased"]), (200, &"c-2".into()), "{body}");
+    let (status, body) = d.call("DELETE", "/v1/customers/c-2", Some(TOKEN), None);
+    assert_eq!(
+        (status, &body["code"]),
+        (404, &"not_found".into()),
+        "{body}"
+    );
+    // The shop's token reaches none of it, and events go in at /v1/events too.
+    assert_eq!(d.call("GET", "/v1/customers", Some(INGEST), None).0, 403);
+    let event = serde_json::from_str(&purchase("e-v1", "c-1", 100)).unwrap();
+    assert_eq!(
+        d.call("POST", "/v1/events", Some(INGEST), Some(&event)).0,
+        202
+    );
+}
+
+#[test]
+fn the_served_openapi_document_is_the_checked_in_one() {
+    let h = TestHome::with_customer();
+    let d = Daemon::start(&h);
+    let (status, served) = d.call("GET", "/v1/openapi.json", None, None);
+    assert_eq!(status, 200);
+    let checked_in: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(served, checked_in);
+    let printed = h.run(&["openapi"]).ok().json();
+    assert_eq!(printed, checked_in);
+    // Every path the API serves is documented.
+    for path in [
+        "/v1/status",
+        "/v1/customers",
+        "/v1/alerts",
+        "/v1/reports/kpi",
+        "/v1/send",
+    ] {
+        assert!(served["paths"][path].is_object(), "{path}");
+    }
+}

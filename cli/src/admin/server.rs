@@ -30,11 +30,21 @@ use crate::{
     home::Home,
 };
 
-/// A command for the writer thread to run.
+/// A command for the writer thread to run: a command line from the admin socket, or a
+/// command the HTTP API built from a request.
+#[derive(Debug)]
+pub enum What {
+    /// The command line, program name first.
+    Argv(Vec<String>),
+    /// A parsed command.
+    Parsed(Box<crate::args::Command>),
+}
+
+/// A command for the writer thread to run, and what it needs.
 #[derive(Debug)]
 pub struct Job {
-    /// The command line.
-    pub argv: Vec<String>,
+    /// The command.
+    pub what: What,
     /// `--rules`, absolute.
     pub rules: Option<PathBuf>,
     /// Input paths as the user named them → the daemon's copies.
@@ -54,6 +64,47 @@ pub struct Answer {
     pub exit: u8,
     /// Files for the client to write.
     pub written: Vec<(PathBuf, Vec<u8>)>,
+    /// Why it failed, when it failed with an error (the `error: …` line in `stderr`).
+    pub failure: Option<Failure>,
+}
+
+/// What kind of failure, for an HTTP status and a stable `code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// What the command was asked about does not exist.
+    NotFound,
+    /// The request is wrong: a bad argument, a bad record, a rule that does not apply.
+    Invalid,
+    /// The store failed (I/O, damage): not the caller's fault.
+    Store,
+}
+
+/// A command's error, classified.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// Its kind.
+    pub kind: FailureKind,
+    /// The message, with its context chain.
+    pub message: String,
+}
+
+impl Failure {
+    fn of(error: &anyhow::Error) -> Self {
+        let kind = if error.chain().any(|e| e.is::<crate::context::NotFound>()) {
+            FailureKind::NotFound
+        } else if error
+            .chain()
+            .any(|e| e.is::<kizuna_core::store::StoreError>())
+        {
+            FailureKind::Store
+        } else {
+            FailureKind::Invalid
+        };
+        Self {
+            kind,
+            message: format!("{error:#}"),
+        }
+    }
 }
 
 /// Creates the home's admin socket, owner-only. The caller holds the home's database, so
@@ -155,6 +206,10 @@ fn failure(message: String) -> Answer {
     Answer {
         stderr: format!("error: {message}\n").into_bytes(),
         exit: 1,
+        failure: Some(Failure {
+            kind: FailureKind::Invalid,
+            message,
+        }),
         ..Answer::default()
     }
 }
@@ -188,7 +243,7 @@ fn handle(stream: &UnixStream, home: &Path, writer: &Sender<Command>) -> anyhow:
         let inputs = receive(&mut input, &request, spool.path())?;
         let (tx, rx) = oneshot::channel();
         let job = Job {
-            argv: request.argv,
+            what: What::Argv(request.argv),
             rules: request.rules,
             inputs,
             cwd: request.cwd,
@@ -269,11 +324,14 @@ fn receive(
     Ok(inputs)
 }
 
-/// Runs `job` on the writer thread, with what the daemon lends it.
-pub fn execute(home: &Home, job: &Job, lent: Lent<'_>) -> Answer {
-    let cli = match Cli::try_parse_from(&job.argv) {
-        Ok(cli) => cli,
-        Err(e) => return failure(e.to_string().trim_end().to_owned()),
+/// Runs a command on the writer thread, with what the daemon lends it.
+pub fn execute(home: &Home, what: What, rules: Option<&Path>, lent: Lent<'_>) -> Answer {
+    let command = match what {
+        What::Parsed(command) => *command,
+        What::Argv(argv) => match Cli::try_parse_from(&argv) {
+            Ok(cli) => cli.command,
+            Err(e) => return failure(e.to_string().trim_end().to_owned()),
+        },
     };
     let mut answer = Answer::default();
     let result = {
@@ -281,9 +339,9 @@ pub fn execute(home: &Home, job: &Job, lent: Lent<'_>) -> Answer {
             stdout: &mut answer.stdout,
             stderr: &mut answer.stderr,
         };
-        match Ctx::daemon(home, job.rules.as_deref(), lent) {
+        match Ctx::daemon(home, rules, lent) {
             Ok(mut ctx) => {
-                let result = crate::commands::on_store(&mut ctx, &mut out, &cli.command);
+                let result = crate::commands::on_store(&mut ctx, &mut out, &command);
                 answer.written = ctx.take_written();
                 result
             }
@@ -295,6 +353,7 @@ pub fn execute(home: &Home, job: &Job, lent: Lent<'_>) -> Answer {
         Ok(_) => 1,
         Err(e) => {
             let _ = writeln!(answer.stderr, "error: {e:#}");
+            answer.failure = Some(Failure::of(&e));
             1
         }
     };

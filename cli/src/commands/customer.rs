@@ -10,7 +10,7 @@ use kizuna_core::{Customer, CustomerId, Event, rfm::Segment, store::Recorded};
 
 use crate::{
     args::{CustomerEraseArgs, CustomerListArgs, CustomerShowArgs},
-    context::{Ctx, Out},
+    context::{Ctx, NotFound, Out},
     table::{Align, Table, thousands},
 };
 
@@ -38,13 +38,22 @@ pub fn list(ctx: &mut Ctx, o: &mut Out, args: &CustomerListArgs) -> anyhow::Resu
     };
     let store = ctx.store()?;
     let mut matches = Vec::new();
+    let mut skipped = 0;
     for c in store.customers() {
         let c = c?;
         let in_segment = segment.is_none_or(|s| c.segment() == Some(s));
         let tagged = args.tag.as_ref().is_none_or(|t| c.tags.contains(t));
-        if in_segment && tagged {
-            matches.push(c);
+        if !(in_segment && tagged) {
+            continue;
         }
+        if skipped < args.offset {
+            skipped += 1;
+            continue;
+        }
+        if args.limit.is_some_and(|l| matches.len() >= l) {
+            break;
+        }
+        matches.push(c);
     }
     if args.json {
         o.json(&matches)?;
@@ -85,7 +94,7 @@ pub fn show(ctx: &mut Ctx, o: &mut Out, args: &CustomerShowArgs) -> anyhow::Resu
     let id = parse_id(&args.id)?;
     let store = ctx.store()?;
     let Some(c) = store.customer(&id)? else {
-        bail!("no customer {id}");
+        return Err(NotFound(format!("no customer {id}")).into());
     };
     let history = store.history_with_effects(&id, args.events)?;
     if args.json {
@@ -231,7 +240,7 @@ pub fn erase(ctx: &mut Ctx, o: &mut Out, args: &CustomerEraseArgs) -> anyhow::Re
     let interactive = ctx.interactive();
     let store = ctx.store()?;
     if store.customer(&id)?.is_none() && store.history(&id, 1)?.is_empty() {
-        bail!("no customer {id}; nothing erased");
+        return Err(NotFound(format!("no customer {id}; nothing erased")).into());
     }
     if !args.yes {
         if !interactive {
@@ -241,17 +250,21 @@ pub fn erase(ctx: &mut Ctx, o: &mut Out, args: &CustomerEraseArgs) -> anyhow::Re
     }
     let report = store
         .erase_customer(&id)?
-        .with_context(|| format!("no customer {id}"))?;
+        .ok_or_else(|| NotFound(format!("no customer {id}")))?;
     store
         .compact_in_place()
         .context("compacting the database after the erase")?;
     // The id alone is logged: it is the business's reference, not personal data.
     tracing::info!(customer = %id, events = report.events, "customer erased");
-    writeln!(
-        o.stdout,
-        "erased {id}: {} event(s) and the customer record; database compacted",
-        report.events
-    )?;
+    if args.json {
+        o.json(&serde_json::json!({"erased": id, "events": report.events, "compacted": true}))?;
+    } else {
+        writeln!(
+            o.stdout,
+            "erased {id}: {} event(s) and the customer record; database compacted",
+            report.events
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

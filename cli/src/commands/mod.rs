@@ -42,6 +42,7 @@ pub fn on_store_command(command: &Command) -> bool {
         | Command::Run(_)
         | Command::Channels(_)
         | Command::Demo(_)
+        | Command::Openapi
         | Command::Bench(_)
         | Command::Rules(RulesCommand::Check { .. } | RulesCommand::Test { .. })
         | Command::Rules(RulesCommand::Reload { .. }) => false,

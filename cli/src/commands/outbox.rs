@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::print_json;
 use crate::{
     args::{DispatchArgs, OutboxCommand, SendArgs},
-    context::{Ctx, Out},
+    context::{Ctx, NotFound, Out},
     home::Home,
     table::{Align, Table, thousands},
 };
@@ -272,11 +272,11 @@ pub fn outbox(ctx: &mut Ctx, o: &mut Out, command: &OutboxCommand) -> anyhow::Re
             writeln!(o.stdout, "{} message(s)", messages.len())?;
             Ok(ExitCode::SUCCESS)
         }
-        OutboxCommand::Retry { id } => {
+        OutboxCommand::Retry { id, json } => {
             let id: MessageId = id.parse().map_err(anyhow::Error::msg)?;
             let store = ctx.store()?;
             let Some(mut message) = store.message(id)? else {
-                bail!("no message {id}");
+                return Err(NotFound(format!("no message {id}")).into());
             };
             if matches!(
                 message.status,
@@ -290,10 +290,14 @@ pub fn outbox(ctx: &mut Ctx, o: &mut Out, command: &OutboxCommand) -> anyhow::Re
             message.status = MessageStatus::Pending;
             message.attempts = 0;
             store.update_message(&message)?;
-            writeln!(
-                o.stdout,
-                "{id} is pending again; `kizuna dispatch` will take it (through the guards)"
-            )?;
+            if *json {
+                o.json(&serde_json::json!({"id": id.to_string(), "status": "pending"}))?;
+            } else {
+                writeln!(
+                    o.stdout,
+                    "{id} is pending again; `kizuna dispatch` will take it (through the guards)"
+                )?;
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -335,10 +339,17 @@ pub fn send(ctx: &mut Ctx, o: &mut Out, args: &SendArgs) -> anyhow::Result<ExitC
     };
     let store = ctx.store_with_rules()?;
     if store.customer(&event.customer)?.is_none() {
-        bail!("no customer {}", event.customer);
+        return Err(NotFound(format!("no customer {}", event.customer)).into());
     }
     store.append(std::slice::from_ref(&event))?;
     store.flush()?;
+    if args.json {
+        o.json(&serde_json::json!({
+            "queued": args.template, "customer": args.customer, "channel": args.channel,
+            "class": args.class, "forced": args.force, "event": event.id,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     writeln!(
         o.stdout,
         "queued {} for {} on {}{}; `kizuna dispatch` sends it",

@@ -2,13 +2,13 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use jiff::Timestamp;
 use kizuna_core::{CustomerId, rules::Effect};
 use serde_json::json;
 
 use crate::{
-    context::{Ctx, Out},
+    context::{Ctx, NotFound, Out},
     table::{Align, Table, thousands},
 };
 
@@ -24,7 +24,7 @@ pub fn show(
     let at = at.unwrap_or_else(Timestamp::now);
     let store = ctx.store()?;
     let Some(c) = store.customer(&id)? else {
-        bail!("no customer {id}");
+        return Err(NotFound(format!("no customer {id}")).into());
     };
     let mut history = Vec::new();
     for (event, recorded) in store.history_with_effects(&id, usize::MAX)? {

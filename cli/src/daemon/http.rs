@@ -34,6 +34,8 @@ pub struct AppState {
     pub reloader: super::reload::Reloader,
     /// `/health` and `/metrics` without the token (`[server] open_status`).
     pub open_status: bool,
+    /// The home the daemon holds.
+    pub home: crate::home::Home,
 }
 
 /// The largest accepted request body.
@@ -44,15 +46,22 @@ pub fn router(state: AppState) -> Router {
     let status = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics));
+    // The admin API (`/v1/…`), generated with its OpenAPI document.
+    let (api_read, api_admin, _) = super::api::routes();
     let ingest = Router::new()
         .route("/events", post(post_events))
+        .route("/v1/events", post(post_events))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_ingest,
         ));
-    let mut read = Router::new().route("/customers/{id}", get(get_customer));
+    let mut read = Router::new()
+        .route("/customers/{id}", get(get_customer))
+        .merge(api_read);
     let admin = Router::new()
         .route("/rules/reload", post(reload_rules))
+        .route("/v1/rules/reload", post(reload_rules))
+        .merge(api_admin)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     let open = if state.open_status {
         status
@@ -64,6 +73,7 @@ pub fn router(state: AppState) -> Router {
     // Kannel's delivery reports carry no token of ours: the path is open, and what it can
     // do is limited to recording a report for a message that exists.
     open.route("/dlr", get(delivery_report))
+        .route("/v1/openapi.json", get(super::api::openapi))
         // Kannel's sms-service cannot send headers: the token may come as `?token=`.
         .route("/sms/inbound", get(inbound_sms))
         .merge(ingest)
@@ -142,7 +152,8 @@ async fn require_admin(State(state): State<AppState>, request: Request, next: Ne
     authorize(state, Role::Admin, request, next).await
 }
 
-async fn ask<T>(
+/// Sends a command to the writer and waits for its answer (`503` if it is gone).
+pub(super) async fn ask<T>(
     state: &AppState,
     make: impl FnOnce(oneshot::Sender<T>) -> Command,
 ) -> Result<T, Response> {

@@ -6,6 +6,7 @@
 //! An event is acknowledged (202) only after it is durable, so `kill -9` at any moment
 //! loses nothing that was acknowledged.
 
+pub mod api;
 pub mod auth;
 pub mod http;
 pub mod inbound;
@@ -100,6 +101,7 @@ pub fn run(
         tokens: Arc::new(tokens),
         reloader: reloader.clone(),
         open_status: config.server.open_status,
+        home: home.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -272,14 +272,21 @@ impl Writer {
             }
             Command::Admin(job, reply) => {
                 let info = Arc::clone(&self.daemon);
+                let crate::admin::server::Job {
+                    what,
+                    rules,
+                    inputs,
+                    cwd,
+                } = job;
                 let lent = crate::context::Lent {
                     store,
                     dispatcher: &mut self.dispatcher,
                     daemon: &info,
-                    inputs: &job.inputs,
-                    cwd: &job.cwd,
+                    inputs: &inputs,
+                    cwd: &cwd,
                 };
-                let answer = crate::admin::server::execute(&info.home, &job, lent);
+                let answer =
+                    crate::admin::server::execute(&info.home, what, rules.as_deref(), lent);
                 let _ = reply.send(answer);
             }
             Command::SetRules(rules) => {
