@@ -62,8 +62,9 @@ impl Out<'_> {
 pub struct Lent<'a> {
     /// The daemon's store, with the daemon's rules set.
     pub store: &'a mut Store,
-    /// The daemon's dispatcher (its channels and templates).
-    pub dispatcher: &'a mut Dispatcher,
+    /// The daemon's dispatcher (its channels and templates); none for a command that
+    /// runs beside the writer with a reading handle.
+    pub dispatcher: Option<&'a mut Dispatcher>,
     /// The daemon.
     pub daemon: &'a DaemonInfo,
     /// Input files the client shipped: the path the user typed → where the daemon keeps a
@@ -283,7 +284,10 @@ impl<'a> Ctx<'a> {
                 };
                 Ok((store, dispatcher))
             }
-            Place::Daemon(lent) => Ok((&mut *lent.store, &mut *lent.dispatcher)),
+            Place::Daemon(lent) => match lent.dispatcher.as_deref_mut() {
+                Some(dispatcher) => Ok((&mut *lent.store, dispatcher)),
+                None => bail!("this command cannot send: it runs with a reading handle"),
+            },
         }
     }
 }

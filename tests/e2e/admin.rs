@@ -619,3 +619,58 @@ fn a_backup_taken_during_ingest_holds_every_acknowledged_batch_and_restores() {
     );
     assert!(!other.home().join("kizuna.toml").exists());
 }
+
+#[test]
+fn ingest_is_answered_while_a_replay_runs_beside_the_writer() {
+    let h = TestHome::new();
+    let lines: Vec<String> = (0..20_000)
+        .map(|i| {
+            format!(
+                r#"{{"id":"r-{i}","customer":"c-{}","type":"purchase","at":"2026-{:02}-{:02}T10:00:00+09:00","amount":{}}}"#,
+                i % 400,
+                i % 12 + 1,
+                i % 28 + 1,
+                100 + i % 5000
+            )
+        })
+        .collect();
+    h.file("year.jsonl", &(lines.join("\n") + "\n"));
+    h.run(&["import", "year.jsonl"]).ok();
+    let daemon = Daemon::start(&h);
+    let replay = std::process::Command::new(kizuna_tests::kizuna_bin())
+        .args([
+            "--home",
+            h.home().to_str().unwrap(),
+            "rules",
+            "replay",
+            "--json",
+        ])
+        .current_dir(h.dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Posted while the replay runs: acknowledged before the replay ends.
+    for n in 0..5 {
+        let (status, body) = daemon.post(
+            &kizuna_tests::daemon::purchase(&format!("live-{n}"), "c-1", 10),
+            Some(kizuna_tests::daemon::TOKEN),
+        );
+        assert_eq!(status, 202, "{body}");
+    }
+    let mut replay = replay;
+    let still_running = replay.try_wait().unwrap().is_none();
+    let out = replay.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        still_running,
+        "the replay ended before the posts were answered: too small to show anything"
+    );
+    let diff: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(diff.is_object(), "{diff}");
+}

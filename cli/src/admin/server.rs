@@ -30,21 +30,12 @@ use crate::{
     home::Home,
 };
 
-/// A command for the writer thread to run: a command line from the admin socket, or a
-/// command the HTTP API built from a request.
-#[derive(Debug)]
-pub enum What {
-    /// The command line, program name first.
-    Argv(Vec<String>),
-    /// A parsed command.
-    Parsed(Box<crate::args::Command>),
-}
-
-/// A command for the writer thread to run, and what it needs.
+/// A command for the writer thread to run (parsed from a client's command line, or built
+/// by the HTTP API from a request), and what it needs.
 #[derive(Debug)]
 pub struct Job {
     /// The command.
-    pub what: What,
+    pub command: Box<crate::args::Command>,
     /// `--rules`, absolute.
     pub rules: Option<PathBuf>,
     /// Input paths as the user named them → the daemon's copies.
@@ -241,23 +232,28 @@ fn handle(stream: &UnixStream, home: &Path, writer: &Sender<Command>) -> anyhow:
             .tempdir_in(home)
             .context("a spool directory for the command's files")?;
         let inputs = receive(&mut input, &request, spool.path())?;
-        let (tx, rx) = oneshot::channel();
-        let job = Job {
-            what: What::Argv(request.argv),
-            rules: request.rules,
-            inputs,
-            cwd: request.cwd,
-        };
-        let stopping = || {
-            failure(
-                "the daemon is stopping; the command did not run (run it again once \
-                 the daemon is stopped or restarted)"
-                    .into(),
-            )
-        };
-        match writer.send(Command::Admin(job, tx)) {
-            Ok(()) => rx.blocking_recv().unwrap_or_else(|_| stopping()),
-            Err(_) => stopping(),
+        match Cli::try_parse_from(&request.argv) {
+            Err(e) => failure(e.to_string().trim_end().to_owned()),
+            Ok(cli) => {
+                let job = Job {
+                    command: Box::new(cli.command),
+                    rules: request.rules,
+                    inputs,
+                    cwd: request.cwd,
+                };
+                let (tx, rx) = oneshot::channel();
+                let stopping = || {
+                    failure(
+                        "the daemon is stopping; the command did not run (run it again once \
+                         the daemon is stopped or restarted)"
+                            .into(),
+                    )
+                };
+                match writer.send(Command::Admin(job, tx)) {
+                    Ok(()) => rx.blocking_recv().unwrap_or_else(|_| stopping()),
+                    Err(_) => stopping(),
+                }
+            }
         }
     };
     let response = Response {
@@ -324,15 +320,14 @@ fn receive(
     Ok(inputs)
 }
 
-/// Runs a command on the writer thread, with what the daemon lends it.
-pub fn execute(home: &Home, what: What, rules: Option<&Path>, lent: Lent<'_>) -> Answer {
-    let command = match what {
-        What::Parsed(command) => *command,
-        What::Argv(argv) => match Cli::try_parse_from(&argv) {
-            Ok(cli) => cli.command,
-            Err(e) => return failure(e.to_string().trim_end().to_owned()),
-        },
-    };
+/// Runs a command with what the daemon lends it: on the writer thread, or on a thread of
+/// its own with a reading handle ([`crate::commands::reads_log_only`]).
+pub fn execute(
+    home: &Home,
+    command: &crate::args::Command,
+    rules: Option<&Path>,
+    lent: Lent<'_>,
+) -> Answer {
     let mut answer = Answer::default();
     let result = {
         let mut out = Out {
@@ -341,7 +336,7 @@ pub fn execute(home: &Home, what: What, rules: Option<&Path>, lent: Lent<'_>) ->
         };
         match Ctx::daemon(home, rules, lent) {
             Ok(mut ctx) => {
-                let result = crate::commands::on_store(&mut ctx, &mut out, &command);
+                let result = crate::commands::on_store(&mut ctx, &mut out, command);
                 answer.written = ctx.take_written();
                 result
             }

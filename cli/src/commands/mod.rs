@@ -66,6 +66,18 @@ pub fn on_store_command(command: &Command) -> bool {
     }
 }
 
+/// Whether `command` reads only the log, the outbox and the recorded rule errors, which a
+/// reading handle sees exactly ([`kizuna_core::Store::reader`]): a daemon runs these beside
+/// its writer, so a long replay or report does not hold ingest up.
+pub fn reads_log_only(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Rules(RulesCommand::Replay(_) | RulesCommand::Errors { .. })
+            | Command::Report(ReportCommand::Kpi(_) | ReportCommand::Guards { .. })
+            | Command::Outbox(crate::args::OutboxCommand::List { .. })
+    )
+}
+
 /// Runs a command that works on the store ([`on_store_command`]): the one implementation
 /// behind every door, offline or in a daemon.
 pub fn on_store(ctx: &mut Ctx, o: &mut Out, command: &Command) -> anyhow::Result<ExitCode> {

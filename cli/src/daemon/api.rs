@@ -29,7 +29,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::http::{AppState, ask};
 use crate::{
-    admin::server::{Answer, FailureKind, Job, What},
+    admin::server::{Answer, FailureKind, Job},
     args::{
         AlertsArgs, CampaignCommand, CampaignRunArgs, Command, CustomerCommand, CustomerEraseArgs,
         CustomerListArgs, CustomerShowArgs, KpiArgs, KpiBy, OutboxCommand, PointsCommand,
@@ -113,7 +113,7 @@ async fn run_with_inputs(
     inputs: HashMap<PathBuf, PathBuf>,
 ) -> Response {
     let job = Job {
-        what: What::Parsed(Box::new(command)),
+        command: Box::new(command),
         rules: None,
         inputs,
         cwd: PathBuf::from("/"),

@@ -272,21 +272,30 @@ impl Writer {
             }
             Command::Admin(job, reply) => {
                 let info = Arc::clone(&self.daemon);
+                // A long read gets a reading handle and a thread of its own: ingest goes on.
+                if crate::commands::reads_log_only(&job.command) {
+                    match store.reader() {
+                        Ok(reader) => return read_apart(reader, job, info, reply),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "no reading handle; running on the writer")
+                        }
+                    }
+                }
                 let crate::admin::server::Job {
-                    what,
+                    command,
                     rules,
                     inputs,
                     cwd,
                 } = job;
                 let lent = crate::context::Lent {
                     store,
-                    dispatcher: &mut self.dispatcher,
+                    dispatcher: Some(&mut self.dispatcher),
                     daemon: &info,
                     inputs: &inputs,
                     cwd: &cwd,
                 };
                 let answer =
-                    crate::admin::server::execute(&info.home, what, rules.as_deref(), lent);
+                    crate::admin::server::execute(&info.home, &command, rules.as_deref(), lent);
                 let _ = reply.send(answer);
             }
             Command::SetRules(rules) => {
@@ -334,5 +343,32 @@ impl Writer {
             }
         }
         full
+    }
+}
+
+/// Runs a command that only reads the log and the outbox on a thread of its own, with a
+/// reading handle on the store ([`Store::reader`]), so that the writer goes on meanwhile.
+fn read_apart(
+    mut reader: Store,
+    job: crate::admin::server::Job,
+    info: Arc<super::DaemonInfo>,
+    reply: oneshot::Sender<crate::admin::server::Answer>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("kizuna-reader".into())
+        .spawn(move || {
+            let lent = crate::context::Lent {
+                store: &mut reader,
+                dispatcher: None,
+                daemon: &info,
+                inputs: &job.inputs,
+                cwd: &job.cwd,
+            };
+            let answer =
+                crate::admin::server::execute(&info.home, &job.command, job.rules.as_deref(), lent);
+            let _ = reply.send(answer);
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "no thread for a reading command");
     }
 }

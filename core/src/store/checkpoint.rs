@@ -449,6 +449,11 @@ impl Store {
 
     /// Applies a sled batch; a failure poisons the store, since memory is now ahead of disk.
     pub(super) fn apply(&mut self, batch: Batch) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
         self.tree.apply(batch).map_err(|e| {
             self.poisoned = true;
             self.sled_err(e)

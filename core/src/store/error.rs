@@ -49,6 +49,12 @@ pub enum StoreError {
         /// The database directory.
         path: PathBuf,
     },
+    /// A handle made for reading ([`super::Store::reader`]) was asked to write.
+    #[error("database {path}: this handle only reads")]
+    ReadOnly {
+        /// The database directory.
+        path: PathBuf,
+    },
     /// Another process has the database open.
     #[error(
         "database {path} is in use by another kizuna process (stop it, or wait for it to finish)"

@@ -166,6 +166,8 @@ pub struct Store {
     customers_stored: u64,
     /// Automatic checkpoints run on the background thread.
     background_checkpoints: bool,
+    /// A second handle for reading ([`Store::reader`]): every write refuses.
+    read_only: bool,
 }
 
 impl Store {
@@ -225,6 +227,7 @@ impl Store {
             checkpointed: 0,
             customers_stored: 0,
             background_checkpoints: false,
+            read_only: false,
         };
         store.check_schema()?;
         store.load_baskets()?;
@@ -249,6 +252,44 @@ impl Store {
             store.background = Some(background);
         }
         Ok(store)
+    }
+
+    /// A second handle on this store's database, for reading on another thread while this
+    /// one goes on writing: a long read (a replay's history, a KPI report) then holds no
+    /// writer. It reads the tree alone, not this handle's memory, so it sees the log (each
+    /// append is written at once) and the outbox exactly, and projections and timers as of
+    /// the last checkpoint. Every write through it fails with [`StoreError::ReadOnly`].
+    pub fn reader(&self) -> Result<Self, StoreError> {
+        let (Some(db), Some(tree)) = (self.db.clone(), self.tree.as_sled().cloned()) else {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        };
+        Ok(Self {
+            db: Some(db),
+            tree: kv::Kv::Sled(tree),
+            path: self.path.clone(),
+            options: self.options,
+            next_seq: self.next_seq,
+            ids: None,
+            cache: HashMap::new(),
+            dirty: 0,
+            sealed: Vec::new(),
+            poisoned: false,
+            rules: Arc::clone(&self.rules),
+            latencies: None,
+            histogram: None,
+            baskets: Arc::clone(&self.baskets),
+            baskets_until: self.baskets_until,
+            baskets_dirty: false,
+            temporary: false,
+            due_overlay: Default::default(),
+            background: None,
+            checkpointed: self.checkpointed,
+            customers_stored: self.customers_stored,
+            background_checkpoints: false,
+            read_only: true,
+        })
     }
 
     /// Sets the rules that run on every event appended from now on. Events already stored
@@ -343,6 +384,11 @@ impl Store {
     }
 
     fn check_writable(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
         if self.poisoned || self.background.as_ref().is_some_and(|b| b.failed()) {
             return Err(StoreError::Poisoned {
                 path: self.path.clone(),

@@ -485,3 +485,28 @@ fn a_scratch_store_asked_for_background_checkpoints_still_evicts() {
         .unwrap();
     assert_eq!(c.stats.revenue, 5);
 }
+
+/// A reading handle sees what the writer appends (the log is written at once), and
+/// refuses to write.
+#[test]
+fn a_reader_sees_the_log_as_it_grows_and_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    store
+        .append(&[purchase("e1", "c-1", "2026-01-01T00:00:00Z", 100)])
+        .unwrap();
+    let mut reader = store.reader().unwrap();
+    store
+        .append(&[purchase("e2", "c-2", "2026-01-02T00:00:00Z", 50)])
+        .unwrap();
+    store.sync_events().unwrap();
+    let seen: Vec<String> = reader.events().map(|e| e.unwrap().id.to_string()).collect();
+    assert_eq!(seen, ["e1", "e2"]);
+    let err = reader
+        .append(&[purchase("e3", "c-3", "2026-01-03T00:00:00Z", 10)])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err}");
+    assert!(reader.flush().is_err());
+    assert_eq!(store.event_count().unwrap(), 2);
+    assert!(Store::open_temporary().unwrap().reader().is_err());
+}
