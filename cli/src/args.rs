@@ -559,6 +559,16 @@ pub struct BenchHttpArgs {
     /// messages while it ingests, the work a backfill through the API brings.
     #[arg(long)]
     pub history: bool,
+    /// Once half the events are acknowledged, run this through the admin socket while the
+    /// clients go on posting, and report ingest during it apart: `replay` (of the history
+    /// ingested so far, through the default pack) or `campaign` (to every customer with
+    /// e-mail consent).
+    #[arg(long, value_parser = ["replay", "campaign"])]
+    pub during: Option<String>,
+    /// After the load, time this many `customer show` commands answered by the daemon over
+    /// its admin socket.
+    #[arg(long, default_value_t = 0)]
+    pub probe_show: usize,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

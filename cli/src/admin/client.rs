@@ -105,6 +105,24 @@ pub fn forward(home: &Home, cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
     Ok(Some(ExitCode::from(response.exit)))
 }
 
+/// One command, without input files, through the daemon on `home`: its answer. For
+/// measuring the exchange (`kizuna bench http --probe-show`).
+pub fn exchange(home: &Path, argv: &[&str]) -> anyhow::Result<Response> {
+    let stream = UnixStream::connect(socket_path(home))
+        .with_context(|| format!("no daemon answers on {}", socket_path(home).display()))?;
+    let request = Request {
+        protocol: PROTOCOL,
+        version: VERSION.into(),
+        argv: argv.iter().map(|a| (*a).to_owned()).collect(),
+        rules: None,
+        inputs: Vec::new(),
+        cwd: std::env::current_dir()?,
+    };
+    send(&stream, &request, &Vec::new())?;
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    read_line(&mut BufReader::new(&stream))?.context("the daemon closed without an answer")
+}
+
 /// Sends the request and the bytes of its files.
 fn send(stream: &UnixStream, request: &Request, files: &Sent) -> std::io::Result<()> {
     let mut out = BufWriter::new(stream);

@@ -143,6 +143,22 @@ struct Figures {
     events_per_second: f64,
     request_ms: Option<Millis>,
     reload_ms: Option<Millis>,
+    /// Ingest while an admin command ran (`--during`).
+    during: Option<During>,
+    /// `customer show` through the daemon's admin socket (`--probe-show`).
+    customer_show_ms: Option<Millis>,
+}
+
+/// Ingest while an admin command ran, and outside it.
+#[derive(Debug, Serialize)]
+struct During {
+    command: String,
+    command_seconds: f64,
+    command_ok: bool,
+    events_per_second_during: f64,
+    events_per_second_outside: f64,
+    request_ms_during: Option<Millis>,
+    request_ms_outside: Option<Millis>,
 }
 
 /// Copies the directory tree `from` to `to` (which must not exist).
@@ -191,12 +207,32 @@ pub fn http(args: &BenchHttpArgs, rules: Option<&std::path::Path>) -> anyhow::Re
     let next = AtomicUsize::new(0);
     let acknowledged = AtomicU64::new(0);
     let failed = AtomicU64::new(0);
-    let latencies = Mutex::new(Vec::with_capacity(bodies.len()));
+    // Per request: when it was sent (from the start), how long until its answer, and how
+    // many events it stored.
+    let latencies = Mutex::new(Vec::<(Duration, Duration, u64)>::with_capacity(
+        bodies.len(),
+    ));
     let first_error = Mutex::new(None::<String>);
     let deadline = Duration::from_secs(args.seconds);
     let url = daemon.url("/events");
     let started = Instant::now();
+    let window = Mutex::new(None::<(Duration, Duration, bool)>);
     std::thread::scope(|scope| {
+        if let Some(command) = &args.during {
+            // Half-way through, the admin command; the clients go on posting meanwhile.
+            let (acknowledged, window, home) = (&acknowledged, &window, &home);
+            let half = (lines.len() / 2) as u64;
+            scope.spawn(move || {
+                while acknowledged.load(Relaxed) < half && started.elapsed() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let from = started.elapsed();
+                let ok = admin_command(home.root(), command);
+                if let Ok(mut w) = window.lock() {
+                    *w = Some((from, started.elapsed(), ok));
+                }
+            });
+        }
         for _ in 0..args.concurrency {
             scope.spawn(|| {
                 let agent = agent();
@@ -230,14 +266,18 @@ pub fn http(args: &BenchHttpArgs, rules: Option<&std::path::Path>) -> anyhow::Re
                                 Err(format!("{status}: {body}"))
                             }
                         });
-                    mine.push(t0.elapsed());
+                    let took = t0.elapsed();
+                    let sent_at = t0.saturating_duration_since(started);
                     match result {
                         Ok(body) => {
                             let v: serde_json::Value =
                                 serde_json::from_str(&body).unwrap_or_default();
-                            acknowledged.fetch_add(v["accepted"].as_u64().unwrap_or(0), Relaxed);
+                            let accepted = v["accepted"].as_u64().unwrap_or(0);
+                            acknowledged.fetch_add(accepted, Relaxed);
+                            mine.push((sent_at, took, accepted));
                         }
                         Err(e) => {
+                            mine.push((sent_at, took, 0));
                             failed.fetch_add(1, Relaxed);
                             if let Ok(mut first) = first_error.lock() {
                                 first.get_or_insert(e);
@@ -255,7 +295,15 @@ pub fn http(args: &BenchHttpArgs, rules: Option<&std::path::Path>) -> anyhow::Re
     let requests = next.load(Relaxed).min(bodies.len()) as u64;
     let events_sent = lines.len().min(requests as usize * args.batch) as u64;
     let acknowledged = acknowledged.into_inner();
+    let samples = latencies.into_inner().unwrap_or_default();
+    let during = window
+        .into_inner()
+        .ok()
+        .flatten()
+        .zip(args.during.clone())
+        .map(|((from, to, ok), command)| split(&samples, from, to, seconds, command, ok));
     let reload_ms = millis(reloads(&daemon, home.rules_dir(), args.reloads)?);
+    let customer_show_ms = millis(probe_show(home.root(), args.probe_show)?);
     let events_stored = health(&daemon)?["events"].as_u64().unwrap_or(0);
     daemon.stop()?;
     if let Some(e) = first_error.into_inner().ok().flatten() {
@@ -275,8 +323,10 @@ pub fn http(args: &BenchHttpArgs, rules: Option<&std::path::Path>) -> anyhow::Re
         rate: args.rate,
         seconds,
         events_per_second: acknowledged as f64 / seconds,
-        request_ms: millis(latencies.into_inner().unwrap_or_default()),
+        request_ms: millis(samples.iter().map(|s| s.1).collect()),
         reload_ms,
+        during,
+        customer_show_ms,
     };
     if args.json {
         print_json(&figures)?;
@@ -284,13 +334,109 @@ pub fn http(args: &BenchHttpArgs, rules: Option<&std::path::Path>) -> anyhow::Re
         print(&figures);
     }
     // Every event sent was new, so every one must have been acknowledged as stored.
+    let admin_ok = figures.during.as_ref().is_none_or(|d| d.command_ok);
     Ok(
-        if figures.failed_requests == 0 && acknowledged == events_sent {
+        if figures.failed_requests == 0 && acknowledged == events_sent && admin_ok {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
         },
     )
+}
+
+/// Ingest during `[from, to)` of the run and outside it.
+fn split(
+    samples: &[(Duration, Duration, u64)],
+    from: Duration,
+    to: Duration,
+    seconds: f64,
+    command: String,
+    ok: bool,
+) -> During {
+    let (inside, outside): (Vec<_>, Vec<_>) = samples
+        .iter()
+        .partition(|(sent, _, _)| *sent >= from && *sent < to);
+    let events = |v: &[&(Duration, Duration, u64)]| v.iter().map(|s| s.2).sum::<u64>() as f64;
+    let window = (to - from).as_secs_f64().max(1e-9);
+    During {
+        command,
+        command_seconds: window,
+        command_ok: ok,
+        events_per_second_during: events(&inside) / window,
+        events_per_second_outside: events(&outside) / (seconds - window).max(1e-9),
+        request_ms_during: millis(inside.iter().map(|s| s.1).collect()),
+        request_ms_outside: millis(outside.iter().map(|s| s.1).collect()),
+    }
+}
+
+/// Runs `kizuna replay` or a campaign against the daemon's home, through its admin
+/// socket (a separate CLI process, as an admin would). Whether it succeeded.
+fn admin_command(home: &std::path::Path, command: &str) -> bool {
+    let args: &[&str] = match command {
+        "replay" => &["rules", "replay", "--json"],
+        _ => &[
+            "campaign",
+            "run",
+            "bench",
+            "--segment",
+            "email_ok",
+            "--template",
+            "notice",
+            "--var",
+            "subject=Hello",
+            "--var",
+            "text=News",
+            "--json",
+        ],
+    };
+    let run = std::env::current_exe().and_then(|exe| {
+        Command::new(exe)
+            .arg("--home")
+            .arg(home)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .status()
+    });
+    run.is_ok_and(|s| s.success())
+}
+
+/// Times `n` `customer show` commands answered by the daemon over its admin socket (the
+/// exchange itself, without starting a process each time).
+fn probe_show(home: &std::path::Path, n: usize) -> anyhow::Result<Vec<Duration>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let listed = crate::admin::client::exchange(
+        home,
+        &["kizuna", "customer", "list", "--json", "--limit", "1000"],
+    )?;
+    let listed: serde_json::Value = serde_json::from_str(&listed.stdout)?;
+    let ids: Vec<String> = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_str().map(str::to_owned))
+        .collect();
+    if ids.is_empty() {
+        bail!("no customers to show");
+    }
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = &ids[i * 7919 % ids.len()];
+        let argv = ["kizuna", "customer", "show", id, "--json"];
+        let t0 = Instant::now();
+        let response = crate::admin::client::exchange(home, &argv)?;
+        times.push(t0.elapsed());
+        if response.exit != 0 {
+            bail!(
+                "customer show {id} through the daemon failed: {}",
+                response.stderr
+            );
+        }
+    }
+    Ok(times)
 }
 
 fn health(daemon: &Daemon) -> anyhow::Result<serde_json::Value> {
@@ -351,6 +497,28 @@ fn print(f: &Figures) {
         println!(
             "  request latency (until 202, durable): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             m.p50, m.p90, m.p99, m.max
+        );
+    }
+    if let Some(d) = &f.during {
+        let p99 = |m: &Option<Millis>| {
+            m.as_ref()
+                .map_or("-".into(), |m| format!("{:.1} ms", m.p99))
+        };
+        println!(
+            "  while `{}` ran ({:.2} s, {}): {} events/s, p99 {}; the rest of the run: {} events/s, p99 {}",
+            d.command,
+            d.command_seconds,
+            if d.command_ok { "ok" } else { "FAILED" },
+            thousands(d.events_per_second_during as u64),
+            p99(&d.request_ms_during),
+            thousands(d.events_per_second_outside as u64),
+            p99(&d.request_ms_outside),
+        );
+    }
+    if let Some(m) = &f.customer_show_ms {
+        println!(
+            "  customer show through the admin socket: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            m.p50, m.p99, m.max
         );
     }
     if let Some(m) = &f.reload_ms {
