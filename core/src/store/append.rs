@@ -292,6 +292,34 @@ impl Store {
         }
     }
 
+    /// The recorded effects of the `wanted` events of the block starting at `first`. The
+    /// block's other records are only scanned for their sequence number, not decoded.
+    pub(super) fn block_effects_of(
+        &self,
+        first: u64,
+        wanted: &std::collections::HashSet<u64>,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Seq {
+            seq: u64,
+        }
+        let key = keys::block_effects(first);
+        let Some(v) = self.tree.get(key).map_err(|e| self.sled_err(e))? else {
+            return Ok(Vec::new());
+        };
+        let corrupt = |e: serde_json::Error| self.corrupt(&key, e.to_string());
+        let raws: Vec<&serde_json::value::RawValue> =
+            serde_json::from_slice(&v).map_err(corrupt)?;
+        let mut found = Vec::new();
+        for raw in raws {
+            let Seq { seq } = serde_json::from_str(raw.get()).map_err(corrupt)?;
+            if wanted.contains(&seq) {
+                found.push(serde_json::from_str(raw.get()).map_err(corrupt)?);
+            }
+        }
+        Ok(found)
+    }
+
     /// Whether an event with `event`'s id is already in the log or earlier in this call.
     fn is_stored(
         &self,

@@ -1,6 +1,9 @@
 //! Reading: customers, one customer's history, the global log, counters.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use super::{
     Alert, OutboxMessage, Recorded, Store, StoreError, block,
@@ -161,6 +164,10 @@ impl Store {
 
     /// Like [`Store::history`], with the rule effects each event produced: why a customer
     /// has their points, tier and tags.
+    ///
+    /// A customer's events are spread over many blocks of 256, so only the entries asked
+    /// for are parsed: the events by their sequence number, the effects after a scan for
+    /// theirs (a whole block's JSON made `customer show` cost ~12 ms at 20 events).
     pub fn history_with_effects(
         &self,
         id: &CustomerId,
@@ -168,32 +175,49 @@ impl Store {
     ) -> Result<Vec<(Event, Option<Recorded>)>, StoreError> {
         let entries = self.history_entries(id)?;
         let newest = &entries[entries.len().saturating_sub(limit)..];
-        type Decoded = (HashMap<u64, Event>, HashMap<u64, Recorded>);
-        let mut blocks: HashMap<Vec<u8>, Decoded> = HashMap::new();
-        let mut events = Vec::with_capacity(newest.len());
+        // Block key -> (block, its first seq, the wanted seqs in it), in order of need.
+        let mut blocks: Vec<(sled::IVec, sled::IVec, u64, HashSet<u64>)> = Vec::new();
         for entry in newest {
             let Some((k, v)) = self.block_of(entry.seq)? else {
                 return Err(self.corrupt(&keys::block(entry.seq), "history points at no block"));
             };
-            if !blocks.contains_key(k.as_ref()) {
-                let decoded = block::decode(&v).map_err(|e| self.corrupt(&k, e))?;
-                let first = keys::seq_of(&k).unwrap_or_default();
-                let effects = self
-                    .block_effects(first)?
-                    .into_iter()
-                    .map(|r| (r.seq, r))
-                    .collect();
-                blocks.insert(k.to_vec(), (decoded.into_iter().collect(), effects));
+            match blocks.iter_mut().find(|b| b.0 == k) {
+                Some(b) => {
+                    b.3.insert(entry.seq);
+                }
+                None => {
+                    let first = keys::seq_of(&k).unwrap_or_default();
+                    blocks.push((k, v, first, HashSet::from([entry.seq])));
+                }
             }
-            let (block_events, block_effects) = blocks
-                .get_mut(k.as_ref())
-                .ok_or_else(|| self.corrupt(&k, "block vanished"))?;
-            let event = block_events.remove(&entry.seq).ok_or_else(|| {
-                self.corrupt(&k, format!("history points at missing event {}", entry.seq))
-            })?;
-            events.push((event, block_effects.remove(&entry.seq)));
         }
-        Ok(events)
+        let mut events: HashMap<u64, Event> = HashMap::with_capacity(newest.len());
+        let mut effects: HashMap<u64, Recorded> = HashMap::new();
+        for (k, v, first, wanted) in &blocks {
+            for entry in block::entries(v) {
+                let (seq, json) = entry.map_err(|e| self.corrupt(k, e))?;
+                if wanted.contains(&seq) {
+                    let event = serde_json::from_slice(json)
+                        .map_err(|e| self.corrupt(k, format!("event {seq}: {e}")))?;
+                    events.insert(seq, event);
+                }
+            }
+            for recorded in self.block_effects_of(*first, wanted)? {
+                effects.insert(recorded.seq, recorded);
+            }
+        }
+        newest
+            .iter()
+            .map(|entry| {
+                let event = events.remove(&entry.seq).ok_or_else(|| {
+                    self.corrupt(
+                        &keys::block(entry.seq),
+                        format!("history points at missing event {}", entry.seq),
+                    )
+                })?;
+                Ok((event, effects.remove(&entry.seq)))
+            })
+            .collect()
     }
 
     /// Every rule error, oldest first.
