@@ -21,7 +21,7 @@ use crate::{
 const VERIFY_SAMPLE: usize = 50;
 
 /// Copies a directory tree.
-fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+pub fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
     for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
         let entry = entry?;

@@ -161,21 +161,6 @@ struct During {
     request_ms_outside: Option<Millis>,
 }
 
-/// Copies the directory tree `from` to `to` (which must not exist).
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
-}
-
 /// Runs the benchmark with the rules in `rules` (`--rules`; copied into the scratch home,
 /// since `--reloads` edits them) or the default pack.
 pub fn http(args: &BenchHttpArgs, rules: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
@@ -188,7 +173,7 @@ pub fn http(args: &BenchHttpArgs, rules: Option<&std::path::Path>) -> anyhow::Re
     let (_dir, home) = scratch_home()?;
     if let Some(dir) = rules {
         std::fs::remove_dir_all(home.rules_dir())?;
-        copy_tree(dir, &home.rules_dir()).with_context(|| format!("copying {}", dir.display()))?;
+        super::backup::copy_dir(dir, &home.rules_dir())?;
     }
     // Live traffic: the last hour, so timers set by the events fall due after the run, as
     // they would in a shop. --history: the past year, whose timers fire during the run.
