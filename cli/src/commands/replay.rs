@@ -40,15 +40,26 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, args: &ReplayArgs) -> anyhow::Result<Exit
     };
     let (live_templates, candidate_templates) = (templates(&live_dir), templates(&candidate_dir));
     let history = History::load(ctx.store()?, args.since, args.until)?;
-    let (a, b) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| history.run(candidate, &candidate_templates));
+    // Offline, the two replays take a core each. A daemon runs them one after the other,
+    // leaving the other core to its writer: ingest goes on meanwhile.
+    let (a, b) = if ctx.is_daemon() {
         let a = history.run(live, &live_templates);
-        (a, other.join())
-    });
+        (a, history.run(candidate, &candidate_templates))
+    } else {
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| history.run(candidate, &candidate_templates));
+            let a = history.run(live, &live_templates);
+            let b = other.join().unwrap_or_else(|_| {
+                Err(kizuna_core::StoreError::Io {
+                    path: "(replay)".into(),
+                    source: std::io::Error::other("the candidate replay panicked"),
+                })
+            });
+            (a, b)
+        })
+    };
     let live = a.context("replaying the live rules")?;
-    let candidate = b
-        .map_err(|_| anyhow::anyhow!("the candidate replay panicked"))?
-        .context("replaying the candidate rules")?;
+    let candidate = b.context("replaying the candidate rules")?;
     let diff = replay::diff(live, candidate, args.top);
     if args.json {
         o.json(&diff)?;

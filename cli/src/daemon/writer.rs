@@ -357,6 +357,10 @@ fn read_apart(
     let spawned = std::thread::Builder::new()
         .name("kizuna-reader".into())
         .spawn(move || {
+            // Behind the writer for the cores: on Linux a thread's nice value is its own.
+            // Best effort; the read is correct either way.
+            #[cfg(target_os = "linux")]
+            let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
             let lent = crate::context::Lent {
                 store: &mut reader,
                 dispatcher: None,
