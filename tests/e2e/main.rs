@@ -51,5 +51,9 @@ mod api;
 /// Every command beside a running daemon, through its admin socket; `kizuna status`.
 mod admin;
 
+/// Beside a running daemon under load and faults: concurrent admins, erase, backup and
+/// restore, a killed daemon, a long replay.
+mod beside;
+
 /// `kizuna demo` and `kizuna bench`.
 mod demo;
