@@ -27,6 +27,9 @@ use kizuna_core::{Store, dispatch::Dispatcher, rules::RuleSet};
 
 use crate::{config::Config, daemon::DaemonInfo, home::Home};
 
+/// What a long change calls between its chunks ([`Ctx::store_between_chunks`]).
+pub type Between<'b> = &'b mut dyn FnMut(&mut Store);
+
 /// What a command was asked about does not exist (a customer, a message): `404` over
 /// HTTP, the same `error: …` line on the command line.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +61,6 @@ impl Out<'_> {
 
 /// What a daemon lends a command it runs: its store and dispatcher, what it knows of
 /// itself (configuration, rules directory), and the input files the client sent.
-#[derive(Debug)]
 pub struct Lent<'a> {
     /// The daemon's store, with the daemon's rules set.
     pub store: &'a mut Store,
@@ -72,6 +74,9 @@ pub struct Lent<'a> {
     pub inputs: &'a HashMap<PathBuf, PathBuf>,
     /// The client's working directory.
     pub cwd: &'a Path,
+    /// Stores the events that arrived meanwhile: a long command calls it between its
+    /// chunks, so ingest is answered while it runs.
+    pub breathe: Option<&'a mut dyn FnMut(&mut Store)>,
 }
 
 /// What this process opened itself, offline, on first use.
@@ -82,6 +87,19 @@ struct Offline<'a> {
     dispatcher: Option<Dispatcher>,
     /// Whether the store has the rules in force set.
     rules_set: bool,
+    /// Between chunks offline: nothing waits.
+    nothing: fn(&mut Store),
+}
+
+impl std::fmt::Debug for Lent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lent")
+            .field("daemon", &self.daemon.pid)
+            .field("inputs", self.inputs)
+            .field("cwd", &self.cwd)
+            .field("breathes", &self.breathe.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 enum Place<'a> {
@@ -120,6 +138,7 @@ impl<'a> Ctx<'a> {
                 opened: None,
                 dispatcher: None,
                 rules_set: false,
+                nothing: |_| {},
             })),
             written: Vec::new(),
         }
@@ -267,6 +286,26 @@ impl<'a> Ctx<'a> {
     /// The rules in force.
     pub fn rules(&mut self) -> anyhow::Result<Arc<RuleSet>> {
         Ok(Arc::clone(self.store_with_rules()?.rules()))
+    }
+
+    /// The store (rules set), for a long change made in chunks, and what to call between
+    /// them: in a daemon, it stores the events that arrived meanwhile; offline, nothing.
+    pub fn store_between_chunks(&mut self) -> anyhow::Result<(&mut Store, Between<'_>)> {
+        self.store_with_rules()?;
+        match &mut self.place {
+            Place::Offline(offline) => {
+                let Some((_, store)) = offline.opened.as_mut() else {
+                    unreachable!("store_with_rules opened the store")
+                };
+                Ok((store, &mut offline.nothing))
+            }
+            Place::Daemon(lent) => match lent.breathe.as_deref_mut() {
+                Some(breathe) => Ok((&mut *lent.store, breathe)),
+                None => {
+                    bail!("this command cannot change the store: it runs with a reading handle")
+                }
+            },
+        }
     }
 
     /// The store (rules set) and the dispatcher, to send messages.

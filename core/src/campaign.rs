@@ -123,6 +123,11 @@ pub struct Queued {
 /// Requests recorded per atomic write.
 const BATCH: usize = 10_000;
 
+/// Customers per chunk when something waits between chunks
+/// ([`Campaign::select_and_queue_between`]): a daemon's ingest waits at most one chunk
+/// (about 15 ms) instead of one [`BATCH`].
+pub const CHUNK_BESIDE_INGEST: usize = 500;
+
 impl Campaign {
     /// A campaign from a seasonal declaration.
     pub fn seasonal(s: &Seasonal) -> Self {
@@ -213,6 +218,24 @@ impl Campaign {
         audience: &Audience,
         at: Timestamp,
     ) -> Result<(Selection, Queued), CampaignError> {
+        self.select_and_queue_between(store, audience, at, BATCH, &mut |_| {})
+    }
+
+    /// [`Campaign::select_and_queue`] in chunks of `chunk` customers (at most [`BATCH`]),
+    /// calling `between` after each:
+    /// a daemon stores the events that arrived meanwhile there, so ingest is answered
+    /// while a campaign to every customer runs. Customers are scanned in id order from
+    /// where the last chunk ended, so each is considered once, with whatever the events
+    /// stored in between changed.
+    pub fn select_and_queue_between(
+        &self,
+        store: &mut Store,
+        audience: &Audience,
+        at: Timestamp,
+        chunk: usize,
+        between: &mut dyn FnMut(&mut Store),
+    ) -> Result<(Selection, Queued), CampaignError> {
+        let chunk = chunk.clamp(1, BATCH);
         if store.is_temporary() {
             // A scratch store never writes its records (checkpoints are for durability),
             // so the scan would not see them; in memory, two passes cost little.
@@ -227,11 +250,12 @@ impl Campaign {
             let mut queued = Queued::default();
             let mut after = None;
             loop {
-                let scan = store.scan_customers(after.as_ref(), BATCH, |customer| {
+                let scan = store.scan_customers(after.as_ref(), chunk, |customer| {
                     selection.consider(audience, customer, at)
                 })?;
                 self.queue_chunk(store, &scan.kept, at, &mut queued)?;
                 selection.members.extend(scan.kept);
+                between(store);
                 match scan.last {
                     Some(last) => after = Some(last),
                     None => return Ok((selection, queued)),

@@ -247,3 +247,71 @@ fn ingest_is_answered_while_a_replay_runs_beside_the_writer() {
     let diff: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(diff.is_object(), "{diff}");
 }
+
+#[test]
+fn ingest_is_answered_while_a_campaign_to_everyone_is_queued() {
+    let h = TestHome::new();
+    let mut csv = String::from("id,name,email,phone,kind,tz,birthday\n");
+    let mut consent = String::new();
+    for i in 0..6_000 {
+        csv.push_str(&format!(
+            "c-{i:05},N{i},n{i}@example.jp,,personal,Asia/Tokyo,\n"
+        ));
+        consent.push_str(&format!(
+            r#"{{"id":"o-{i}","customer":"c-{i:05}","type":"opt_in","at":"2026-03-01T10:00:00+09:00","channel":"email"}}"#
+        ));
+        consent.push('\n');
+    }
+    h.file("c.csv", &csv);
+    h.file("o.jsonl", &consent);
+    h.run(&["import", "c.csv", "o.jsonl", "--at", "2026-02-01T00:00:00Z"])
+        .ok();
+    let daemon = Daemon::start_with(&h, &["--manual-clock"], &[], None);
+    let campaign = std::process::Command::new(kizuna_tests::kizuna_bin())
+        .args(["--home", h.home().to_str().unwrap()])
+        .args([
+            "campaign",
+            "run",
+            "news",
+            "--segment",
+            "email_ok",
+            "--template",
+            "notice",
+        ])
+        .args(["--var", "subject=News", "--var", "text=Hello", "--json"])
+        .current_dir(h.dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    for n in 0..5 {
+        let (status, body) = daemon.post(
+            &kizuna_tests::daemon::purchase(&format!("live-{n}"), "c-00001", 10),
+            Some(kizuna_tests::daemon::TOKEN),
+        );
+        assert_eq!(status, 202, "{body}");
+    }
+    let mut campaign = campaign;
+    let still_running = campaign.try_wait().unwrap().is_none();
+    let out = campaign.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["queued"], 6_000, "{report}");
+    assert!(
+        still_running,
+        "the campaign ended before the posts were answered: too small to show anything"
+    );
+    // Nothing queued twice, nobody left out, the posts stored.
+    let status = h.run(&["status", "--json"]).ok().json();
+    assert_eq!(status["queue"], 6_000, "{status}");
+    let c1 = h
+        .run(&["customer", "show", "c-00001", "--json"])
+        .ok()
+        .json();
+    assert_eq!(c1["customer"]["stats"]["orders"], 5);
+}

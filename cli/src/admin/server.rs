@@ -322,11 +322,11 @@ fn receive(
 
 /// Runs a command with what the daemon lends it: on the writer thread, or on a thread of
 /// its own with a reading handle ([`crate::commands::reads_log_only`]).
-pub fn execute(
-    home: &Home,
+pub fn execute<'a>(
+    home: &'a Home,
     command: &crate::args::Command,
     rules: Option<&Path>,
-    lent: Lent<'_>,
+    lent: Lent<'a>,
 ) -> Answer {
     let mut answer = Answer::default();
     let result = {

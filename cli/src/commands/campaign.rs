@@ -228,8 +228,16 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, args: &CampaignRunArgs) -> anyhow::Result
         let preview = dispatcher.preview(store, &drafts, now)?;
         return dry_run(o, &campaign, &selection, &preview, args.json);
     }
-    let store = ctx.store_with_rules()?;
-    let (selection, queued) = campaign.select_and_queue(store, &audience, now)?;
+    // In chunks: a daemon stores the events that arrive meanwhile between them, so its
+    // chunks are small; offline nothing waits, and large chunks are cheaper.
+    let chunk = if ctx.is_daemon() {
+        kizuna_core::campaign::CHUNK_BESIDE_INGEST
+    } else {
+        usize::MAX
+    };
+    let (store, between) = ctx.store_between_chunks()?;
+    let (selection, queued) =
+        campaign.select_and_queue_between(store, &audience, now, chunk, between)?;
     report_errors(o, &selection)?;
     tracing::info!(campaign = %campaign.name, queued = queued.queued, "campaign queued");
     if args.json {

@@ -7,6 +7,7 @@
 //! dispatches due messages.
 
 use std::{
+    collections::VecDeque,
     sync::{
         Arc,
         atomic::Ordering::Relaxed,
@@ -152,7 +153,9 @@ pub fn run(
     };
     let tick = Duration::from_secs(1);
     let mut last_tick = std::time::Instant::now();
-    let mut next: Option<Command> = None;
+    // Commands taken from the channel and not handled yet: the one that ended a group
+    // commit, and those an admin command's pauses passed over (they keep their order).
+    let mut deferred: VecDeque<Command> = VecDeque::new();
     let mut behind = false;
     loop {
         let wait = if behind {
@@ -160,7 +163,7 @@ pub fn run(
         } else {
             tick.saturating_sub(last_tick.elapsed())
         };
-        let command = match next.take() {
+        let command = match deferred.pop_front() {
             Some(c) => Ok(c),
             None => commands.recv_timeout(wait),
         };
@@ -174,7 +177,7 @@ pub fn run(
                     match commands.try_recv() {
                         Ok(Command::Append(e, s, r)) => group.push((e, s, r)),
                         Ok(other) => {
-                            next = Some(other);
+                            deferred.push_front(other);
                             break;
                         }
                         Err(_) => break,
@@ -183,7 +186,7 @@ pub fn run(
                 writer.append(group);
             }
             Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
-            Ok(other) => writer.handle(other),
+            Ok(other) => writer.handle(other, &commands, &mut deferred),
             Err(RecvTimeoutError::Timeout) => {}
         }
         // The clock, once a second (or between requests while it has a backlog): due
@@ -203,38 +206,18 @@ pub fn run(
 impl Writer {
     /// Stores each batch of the group, flushes once, then answers every request.
     fn append(&mut self, group: Vec<PendingAppend>) {
-        let mut done = Vec::with_capacity(group.len());
-        for (events, span, reply) in group {
-            let _in_request = span.enter();
-            let profiles = self.phones.profiles(&events);
-            let result = self.store.append_owned(events).map_err(|e| e.to_string());
-            match &result {
-                Err(e) => tracing::error!(error = %e, "append failed"),
-                Ok(r) if r.rule_errors > 0 => tracing::warn!(
-                    rule_errors = r.rule_errors,
-                    "rules failed on ingested events (the events are stored); see `kizuna rules errors`"
-                ),
-                Ok(_) => self.phones.stored(&self.store, &profiles),
-            }
-            drop(_in_request);
-            done.push((result, span, reply));
-        }
-        let flushed = self.store.sync_events().map_err(|e| e.to_string());
-        for (result, span, reply) in done {
-            let result = match (&flushed, result) {
-                (Err(e), _) => {
-                    let _in_request = span.enter();
-                    tracing::error!(error = %e, "flush failed; the events are not acknowledged");
-                    Err(e.clone())
-                }
-                (Ok(()), result) => result,
-            };
-            let _ = reply.send(result);
-        }
+        append_group(&mut self.store, &mut self.phones, group);
     }
 
-    /// Everything but appends and shutdown.
-    fn handle(&mut self, command: Command) {
+    /// Everything but appends and shutdown. An admin command may pause between its
+    /// chunks to store the appends waiting meanwhile (`commands`); anything else it finds
+    /// goes to `deferred`, in order.
+    fn handle(
+        &mut self,
+        command: Command,
+        commands: &Receiver<Command>,
+        deferred: &mut VecDeque<Command>,
+    ) {
         let store = &mut self.store;
         match command {
             Command::InboundSms(sms, span, reply) => {
@@ -287,12 +270,27 @@ impl Writer {
                     inputs,
                     cwd,
                 } = job;
+                let phones = &mut self.phones;
+                let mut breathe = |store: &mut Store| {
+                    let mut group = Vec::new();
+                    while group.len() < MAX_GROUP {
+                        match commands.try_recv() {
+                            Ok(Command::Append(e, s, r)) => group.push((e, s, r)),
+                            Ok(other) => deferred.push_back(other),
+                            Err(_) => break,
+                        }
+                    }
+                    if !group.is_empty() {
+                        append_group(store, phones, group);
+                    }
+                };
                 let lent = crate::context::Lent {
                     store,
                     dispatcher: Some(&mut self.dispatcher),
                     daemon: &info,
                     inputs: &inputs,
                     cwd: &cwd,
+                    breathe: Some(&mut breathe),
                 };
                 let answer =
                     crate::admin::server::execute(&info.home, &command, rules.as_deref(), lent);
@@ -367,6 +365,7 @@ fn read_apart(
                 daemon: &info,
                 inputs: &job.inputs,
                 cwd: &job.cwd,
+                breathe: None,
             };
             let answer =
                 crate::admin::server::execute(&info.home, &job.command, job.rules.as_deref(), lent);
@@ -374,5 +373,41 @@ fn read_apart(
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "no thread for a reading command");
+    }
+}
+
+/// Stores each batch of the group, flushes once, then answers every request.
+fn append_group(
+    store: &mut Store,
+    phones: &mut super::inbound::PhoneBook,
+    group: Vec<PendingAppend>,
+) {
+    let mut done = Vec::with_capacity(group.len());
+    for (events, span, reply) in group {
+        let _in_request = span.enter();
+        let profiles = phones.profiles(&events);
+        let result = store.append_owned(events).map_err(|e| e.to_string());
+        match &result {
+            Err(e) => tracing::error!(error = %e, "append failed"),
+            Ok(r) if r.rule_errors > 0 => tracing::warn!(
+                rule_errors = r.rule_errors,
+                "rules failed on ingested events (the events are stored); see `kizuna rules errors`"
+            ),
+            Ok(_) => phones.stored(store, &profiles),
+        }
+        drop(_in_request);
+        done.push((result, span, reply));
+    }
+    let flushed = store.sync_events().map_err(|e| e.to_string());
+    for (result, span, reply) in done {
+        let result = match (&flushed, result) {
+            (Err(e), _) => {
+                let _in_request = span.enter();
+                tracing::error!(error = %e, "flush failed; the events are not acknowledged");
+                Err(e.clone())
+            }
+            (Ok(()), result) => result,
+        };
+        let _ = reply.send(result);
     }
 }
