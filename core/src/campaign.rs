@@ -243,9 +243,23 @@ impl Campaign {
             let queued = self.queue(store, &selection.members, at)?;
             return Ok((selection, queued));
         }
-        // Every customer in the tree, where the scan reads them.
-        store.flush()?;
-        queueing(store, |store| {
+        // Every customer in the tree, where the scan reads them; and at the end, every
+        // change written and synced. When something waits between chunks, the writing is
+        // done in the background and the waiting goes on meanwhile.
+        let beside = chunk < BATCH;
+        let written = |store: &mut Store, between: &mut dyn FnMut(&mut Store)| {
+            if beside {
+                store.checkpoint_while(between)?;
+                store.sync_events()
+            } else {
+                store.flush()
+            }
+        };
+        written(store, between)?;
+        // A message to each member touches every member's record: automatic checkpoints
+        // go to the background thread, overlapping the queueing.
+        let was = store.set_background_checkpoints(true);
+        let result = (|| {
             let mut selection = Selection::default();
             let mut queued = Queued::default();
             let mut after = None;
@@ -258,10 +272,14 @@ impl Campaign {
                 between(store);
                 match scan.last {
                     Some(last) => after = Some(last),
-                    None => return Ok((selection, queued)),
+                    None => return Ok::<_, CampaignError>((selection, queued)),
                 }
             }
-        })
+        })();
+        store.set_background_checkpoints(was);
+        let out = result?;
+        written(store, between)?;
+        Ok(out)
     }
 
     /// The messages the campaign would queue, for [`crate::dispatch::Dispatcher::preview`].

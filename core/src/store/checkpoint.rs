@@ -378,6 +378,31 @@ impl Store {
         self.apply(batch)
     }
 
+    /// Writes every record and timer to the tree, like [`Store::flush`] without the sync,
+    /// calling `between` until it is written: a live store writes on its background thread
+    /// meanwhile, so a caller that stores other requests' events in `between` goes on
+    /// answering them. A store without the thread checkpoints here.
+    pub fn checkpoint_while(
+        &mut self,
+        between: &mut dyn FnMut(&mut Store),
+    ) -> Result<(), StoreError> {
+        if self.background.is_none() {
+            return self.checkpoint();
+        }
+        // A checkpoint under way (the daemon's periodic one, paced) is waited for the same
+        // way: starting the next one would block until it is written.
+        let mut written = |store: &mut Store| {
+            while store.background.as_ref().is_some_and(|b| !b.idle()) {
+                between(store);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        written(self);
+        self.start_checkpoint(Duration::ZERO)?;
+        written(self);
+        self.wait_checkpoints()
+    }
+
     /// Waits for the background thread to write every checkpoint started so far.
     pub(super) fn wait_checkpoints(&self) -> Result<(), StoreError> {
         match &self.background {
