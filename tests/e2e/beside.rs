@@ -93,13 +93,7 @@ fn a_daemon_killed_during_a_command_is_reported_and_the_command_can_be_run_again
         .collect();
     h.file("big.jsonl", &(lines.join("\n") + "\n"));
     let daemon = Daemon::start(&h);
-    let import = std::process::Command::new(kizuna_tests::kizuna_bin())
-        .args(["--home", h.home().to_str().unwrap(), "import", "big.jsonl"])
-        .current_dir(h.dir())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let import = h.spawn(&["import", "big.jsonl"]);
     std::thread::sleep(std::time::Duration::from_millis(700));
     daemon.signal("-KILL");
     let out = import.wait_with_output().unwrap();
@@ -210,40 +204,7 @@ fn ingest_is_answered_while_a_replay_runs_beside_the_writer() {
     h.file("year.jsonl", &(lines.join("\n") + "\n"));
     h.run(&["import", "year.jsonl"]).ok();
     let daemon = Daemon::start(&h);
-    let replay = std::process::Command::new(kizuna_tests::kizuna_bin())
-        .args([
-            "--home",
-            h.home().to_str().unwrap(),
-            "rules",
-            "replay",
-            "--json",
-        ])
-        .current_dir(h.dir())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    // Posted while the replay runs: acknowledged before the replay ends.
-    for n in 0..5 {
-        let (status, body) = daemon.post(
-            &kizuna_tests::daemon::purchase(&format!("live-{n}"), "c-1", 10),
-            Some(kizuna_tests::daemon::TOKEN),
-        );
-        assert_eq!(status, 202, "{body}");
-    }
-    let mut replay = replay;
-    let still_running = replay.try_wait().unwrap().is_none();
-    let out = replay.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        still_running,
-        "the replay ended before the posts were answered: too small to show anything"
-    );
+    let out = posted_while(&daemon, "c-1", h.spawn(&["rules", "replay", "--json"]));
     let diff: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(diff.is_object(), "{diff}");
 }
@@ -267,45 +228,23 @@ fn ingest_is_answered_while_a_campaign_to_everyone_is_queued() {
     h.run(&["import", "c.csv", "o.jsonl", "--at", "2026-02-01T00:00:00Z"])
         .ok();
     let daemon = Daemon::start_with(&h, &["--manual-clock"], &[], None);
-    let campaign = std::process::Command::new(kizuna_tests::kizuna_bin())
-        .args(["--home", h.home().to_str().unwrap()])
-        .args([
-            "campaign",
-            "run",
-            "news",
-            "--segment",
-            "email_ok",
-            "--template",
-            "notice",
-        ])
-        .args(["--var", "subject=News", "--var", "text=Hello", "--json"])
-        .current_dir(h.dir())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(400));
-    for n in 0..5 {
-        let (status, body) = daemon.post(
-            &kizuna_tests::daemon::purchase(&format!("live-{n}"), "c-00001", 10),
-            Some(kizuna_tests::daemon::TOKEN),
-        );
-        assert_eq!(status, 202, "{body}");
-    }
-    let mut campaign = campaign;
-    let still_running = campaign.try_wait().unwrap().is_none();
-    let out = campaign.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let campaign = h.spawn(&[
+        "campaign",
+        "run",
+        "news",
+        "--segment",
+        "email_ok",
+        "--template",
+        "notice",
+        "--var",
+        "subject=News",
+        "--var",
+        "text=Hello",
+        "--json",
+    ]);
+    let out = posted_while(&daemon, "c-00001", campaign);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["queued"], 6_000, "{report}");
-    assert!(
-        still_running,
-        "the campaign ended before the posts were answered: too small to show anything"
-    );
     // Nothing queued twice, nobody left out, the posts stored.
     let status = h.run(&["status", "--json"]).ok().json();
     assert_eq!(status["queue"], 6_000, "{status}");
@@ -314,4 +253,34 @@ fn ingest_is_answered_while_a_campaign_to_everyone_is_queued() {
         .ok()
         .json();
     assert_eq!(c1["customer"]["stats"]["orders"], 5);
+}
+
+/// Posts five purchases for `customer` while `command` runs; each must be acknowledged,
+/// and `command` must still be running after the last (else it was too short to show
+/// that ingest went on beside it). Its output, after checking that it succeeded.
+fn posted_while(
+    daemon: &Daemon,
+    customer: &str,
+    mut command: std::process::Child,
+) -> std::process::Output {
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    for n in 0..5 {
+        let (status, body) = daemon.post(
+            &kizuna_tests::daemon::purchase(&format!("live-{n}"), customer, 10),
+            Some(kizuna_tests::daemon::TOKEN),
+        );
+        assert_eq!(status, 202, "{body}");
+    }
+    let still_running = command.try_wait().unwrap().is_none();
+    let out = command.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        still_running,
+        "the command ended before the posts were answered: too small to show anything"
+    );
+    out
 }

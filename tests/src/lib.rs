@@ -180,6 +180,23 @@ impl TestHome {
         run_in(self.dir(), &all)
     }
 
+    /// Starts `kizuna --home <home> args…` in the scratch directory without waiting for
+    /// it, stdout and stderr captured: a command that runs while the test does more.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(kizuna_bin())
+            .arg("--home")
+            .arg(self.home())
+            .args(args)
+            .current_dir(self.dir())
+            .env_remove("KIZUNA_HOME")
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting kizuna")
+    }
+
     /// Writes `content` to `name` in the scratch directory and returns its path as text.
     pub fn file(&self, name: &str, content: &str) -> String {
         let path = self.dir().join(name);
