@@ -214,7 +214,7 @@ fn ingest_is_answered_while_a_campaign_to_everyone_is_queued() {
     let h = TestHome::new();
     let mut csv = String::from("id,name,email,phone,kind,tz,birthday\n");
     let mut consent = String::new();
-    for i in 0..6_000 {
+    for i in 0..15_000 {
         csv.push_str(&format!(
             "c-{i:05},N{i},n{i}@example.jp,,personal,Asia/Tokyo,\n"
         ));
@@ -244,10 +244,10 @@ fn ingest_is_answered_while_a_campaign_to_everyone_is_queued() {
     ]);
     let out = posted_while(&daemon, "c-00001", campaign);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["queued"], 6_000, "{report}");
+    assert_eq!(report["queued"], 15_000, "{report}");
     // Nothing queued twice, nobody left out, the posts stored.
     let status = h.run(&["status", "--json"]).ok().json();
-    assert_eq!(status["queue"], 6_000, "{status}");
+    assert_eq!(status["queue"], 15_000, "{status}");
     let c1 = h
         .run(&["customer", "show", "c-00001", "--json"])
         .ok()
