@@ -61,14 +61,7 @@ pub fn forward(home: &Home, cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
         None => None,
     };
     let (inputs, paths) = inputs(&cli.command)?;
-    let request = Request {
-        protocol: PROTOCOL,
-        version: VERSION.into(),
-        argv,
-        rules,
-        inputs,
-        cwd: std::env::current_dir().context("the working directory")?,
-    };
+    let request = request(argv, rules, inputs)?;
     // Socket errors become messages, not io::Errors: a broken pipe here is the daemon
     // going away, not the reader of our stdout closing it (which `main` treats as quiet).
     let lost = |e: std::io::Error| {
@@ -78,21 +71,7 @@ pub fn forward(home: &Home, cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
             home.root().display()
         )
     };
-    let sent = send(&stream, &request, &paths);
-    // Nothing more to say: a daemon still waiting for bytes that never came sees the end.
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let mut answer = BufReader::new(&stream);
-    // A daemon that refuses a request answers before it has read the files: its answer
-    // counts, even when sending the rest failed.
-    let response: Response = match read_line(&mut answer) {
-        Ok(Some(response)) => response,
-        Ok(None) => {
-            return Err(lost(sent.err().unwrap_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed")
-            })));
-        }
-        Err(e) => return Err(lost(sent.err().unwrap_or(e))),
-    };
+    let (response, mut answer) = talk(&stream, &request, &paths).map_err(lost)?;
     for file in &response.written {
         let mut to = std::fs::File::create(&file.path)
             .with_context(|| format!("writing {}", file.path.display()))?;
@@ -110,17 +89,47 @@ pub fn forward(home: &Home, cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
 pub fn exchange(home: &Path, argv: &[&str]) -> anyhow::Result<Response> {
     let stream = UnixStream::connect(socket_path(home))
         .with_context(|| format!("no daemon answers on {}", socket_path(home).display()))?;
-    let request = Request {
+    let argv = argv.iter().map(|a| (*a).to_owned()).collect();
+    let (response, _) = talk(&stream, &request(argv, None, Vec::new())?, &Vec::new())?;
+    Ok(response)
+}
+
+/// A request from this client.
+fn request(
+    argv: Vec<String>,
+    rules: Option<PathBuf>,
+    inputs: Vec<Input>,
+) -> anyhow::Result<Request> {
+    Ok(Request {
         protocol: PROTOCOL,
         version: VERSION.into(),
-        argv: argv.iter().map(|a| (*a).to_owned()).collect(),
-        rules: None,
-        inputs: Vec::new(),
-        cwd: std::env::current_dir()?,
-    };
-    send(&stream, &request, &Vec::new())?;
+        argv,
+        rules,
+        inputs,
+        cwd: std::env::current_dir().context("the working directory")?,
+    })
+}
+
+/// Sends `request` and its files, then reads the answer; the reader stays positioned at
+/// the bytes of the files the answer lists.
+fn talk<'s>(
+    stream: &'s UnixStream,
+    request: &Request,
+    files: &Sent,
+) -> std::io::Result<(Response, BufReader<&'s UnixStream>)> {
+    let sent = send(stream, request, files);
+    // Nothing more to say: a daemon still waiting for bytes that never came sees the end.
     let _ = stream.shutdown(std::net::Shutdown::Write);
-    read_line(&mut BufReader::new(&stream))?.context("the daemon closed without an answer")
+    let mut answer = BufReader::new(stream);
+    // A daemon that refuses a request answers before it has read the files: its answer
+    // counts, even when sending the rest failed.
+    match read_line(&mut answer) {
+        Ok(Some(response)) => Ok((response, answer)),
+        Ok(None) => Err(sent.err().unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed")
+        })),
+        Err(e) => Err(sent.err().unwrap_or(e)),
+    }
 }
 
 /// Sends the request and the bytes of its files.

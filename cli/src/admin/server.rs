@@ -226,12 +226,22 @@ fn handle(stream: &UnixStream, home: &Path, writer: &Sender<Command>) -> anyhow:
         ))
     } else {
         let request: Request = serde_json::from_value(raw)?;
-        // Customer data: kept in the home (not a shared /tmp), private, gone after.
-        let spool = tempfile::Builder::new()
-            .prefix(".admin-")
-            .tempdir_in(home)
-            .context("a spool directory for the command's files")?;
-        let inputs = receive(&mut input, &request, spool.path())?;
+        // Customer data: kept in the home (not a shared /tmp), private, gone after; made
+        // only for a command that sends files (most send none).
+        let spool = if request.inputs.is_empty() {
+            None
+        } else {
+            Some(
+                tempfile::Builder::new()
+                    .prefix(".admin-")
+                    .tempdir_in(home)
+                    .context("a spool directory for the command's files")?,
+            )
+        };
+        let inputs = match &spool {
+            Some(dir) => receive(&mut input, &request, dir.path())?,
+            None => HashMap::new(),
+        };
         match Cli::try_parse_from(&request.argv) {
             Err(e) => failure(e.to_string().trim_end().to_owned()),
             Ok(cli) => {
