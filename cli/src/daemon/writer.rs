@@ -172,9 +172,15 @@ pub fn run(
                 // Group commit: every append already waiting joins this one, and one
                 // flush makes them all durable. Each batch is still stored (or refused)
                 // on its own; every reply waits for the flush.
+                // Only the appends next in line join: deferred commands come first, and
+                // the channel holds only what arrived after them.
                 let mut group = vec![(events, span, reply)];
                 while group.len() < MAX_GROUP {
-                    match commands.try_recv() {
+                    let next = match deferred.pop_front() {
+                        Some(c) => Ok(c),
+                        None => commands.try_recv(),
+                    };
+                    match next {
                         Ok(Command::Append(e, s, r)) => group.push((e, s, r)),
                         Ok(other) => {
                             deferred.push_front(other);
