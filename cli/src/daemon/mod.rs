@@ -111,25 +111,27 @@ pub fn run(
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
+        // Signals are caught from before the daemon says it listens: a SIGTERM or SIGHUP
+        // sent right after that line must stop it gracefully or reload, not kill it.
+        use tokio::signal::unix::{SignalKind, signal};
+        let (term, interrupt, mut hup) = (
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::hangup())?,
+        );
         // Printed for people and scripts: the address actually bound (port 0 picks one).
         let _ = info.listen.set(listener.local_addr()?.to_string());
         println!("kizuna listening on http://{}", listener.local_addr()?);
         tracing::info!(addr = %listener.local_addr()?, "listening");
-        #[cfg(unix)]
-        {
-            let on_hup = reloader.clone();
-            tokio::spawn(async move {
-                use tokio::signal::unix::{SignalKind, signal};
-                if let Ok(mut hup) = signal(SignalKind::hangup()) {
-                    while hup.recv().await.is_some() {
-                        let r = on_hup.clone();
-                        let _ = tokio::task::spawn_blocking(move || r.reload()).await;
-                    }
-                }
-            });
-        }
+        let on_hup = reloader.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let r = on_hup.clone();
+                let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+            }
+        });
         axum::serve(listener, http::router(state))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(shutdown_signal(term, interrupt))
             .await?;
         Ok(())
     });
@@ -146,24 +148,14 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
+/// Resolves on SIGTERM or SIGINT (ctrl-c), whose handlers the caller installed.
+async fn shutdown_signal(
+    mut term: tokio::signal::unix::Signal,
+    mut interrupt: tokio::signal::unix::Signal,
+) {
     tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+        _ = term.recv() => {}
+        _ = interrupt.recv() => {}
     }
     tracing::info!("shutting down: finishing requests in flight");
 }
