@@ -76,6 +76,17 @@ pub enum Command {
         /// A directory made by `kizuna backup`.
         src: PathBuf,
     },
+    /// Write every event as JSON lines in the import format, oldest append first (erased
+    /// customers stay erased): `kizuna import` of it into an empty home gives the same
+    /// customers, and sends nothing already sent.
+    Export {
+        /// Only events that happened at or after this time.
+        #[arg(long, value_name = "RFC3339")]
+        since: Option<Timestamp>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Verify the home's database: every block readable, the indexes consistent with the
     /// log, a sample of projections equal to a re-fold of their events. Exit 1 if not.
     Check {

@@ -229,6 +229,15 @@ const TABLE: &[&[&str]] = &[
     &["check", "--json", "--sample", "2"],
     &["backup", "bk"],
     &["backup", "bk"],
+    &["export"],
+    &[
+        "export",
+        "--since",
+        "2031-06-01T00:00:00Z",
+        "-o",
+        "recent.jsonl",
+    ],
+    &["export", "--since", "yesterday"],
     &["customer", "erase", "c-2"],
     &["customer", "erase", "c-2", "--yes"],
     &["customer", "erase", "c-2", "--yes"],
@@ -322,6 +331,14 @@ fn every_command_prints_the_same_offline_and_through_a_running_daemon() {
     let read = |h: &TestHome| std::fs::read_to_string(h.dir().join("r.jsonl")).unwrap();
     assert_eq!(read(&offline), read(&held));
     assert!(read(&held).contains("\"line\":2"));
+    // So is an export's output file, with the same lines.
+    let recent = |h: &TestHome| std::fs::read_to_string(h.dir().join("recent.jsonl")).unwrap();
+    assert_eq!(recent(&offline), recent(&held));
+    assert!(
+        recent(&held).contains("\"customer\":\"c-"),
+        "{}",
+        recent(&held)
+    );
     // Messages the two dispatches wrote are the same files.
     let eml = |h: &TestHome| {
         let mut names: Vec<_> = std::fs::read_dir(h.home().join("outbox/email"))

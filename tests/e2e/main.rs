@@ -55,5 +55,8 @@ mod admin;
 /// restore, a killed daemon, a long replay.
 mod beside;
 
+/// `kizuna export` and its round trip through `import`.
+mod export;
+
 /// `kizuna demo` and `kizuna bench`.
 mod demo;

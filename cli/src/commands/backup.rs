@@ -1,4 +1,5 @@
-//! `kizuna backup`, `kizuna restore` and `kizuna check`: keeping the history safe.
+//! `kizuna backup`, `kizuna restore`, `kizuna export` and `kizuna check`: keeping the
+//! history safe.
 //!
 //! A backup is a directory shaped like a home — `kizuna.toml`, `rules/`, `db/` — so a
 //! restore is a copy back and a check. Secrets are not in it: they never are in a home
@@ -128,6 +129,27 @@ pub fn check(ctx: &mut Ctx, o: &mut Out, sample: usize, json: bool) -> anyhow::R
         store.path().display()
     )?;
     Ok(ExitCode::FAILURE)
+}
+
+/// `kizuna export [--since T] [--output FILE]`: the events on standard output (or into
+/// FILE, written as the user who asked), a one-line summary on standard error.
+pub fn export(
+    ctx: &mut Ctx,
+    o: &mut Out,
+    since: Option<jiff::Timestamp>,
+    output: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let report = match output {
+        None => ctx.store()?.export(since, o.stdout)?,
+        Some(path) => {
+            let mut lines = Vec::new();
+            let report = ctx.store()?.export(since, &mut lines)?;
+            ctx.write_file(path, lines)?;
+            report
+        }
+    };
+    writeln!(o.stderr, "exported {} event(s)", report.events)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `kizuna restore SRC`: a backup into an empty home, checked before it is called done.

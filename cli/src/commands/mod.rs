@@ -48,6 +48,7 @@ pub fn on_store_command(command: &Command) -> bool {
         | Command::Rules(RulesCommand::Reload { .. }) => false,
         Command::Status { .. }
         | Command::Backup { .. }
+        | Command::Export { .. }
         | Command::Check { .. }
         | Command::Import(_)
         | Command::Event(_)
@@ -75,6 +76,7 @@ pub fn reads_log_only(command: &Command) -> bool {
         Command::Rules(RulesCommand::Replay(_) | RulesCommand::Errors { .. })
             | Command::Report(ReportCommand::Kpi(_) | ReportCommand::Guards { .. })
             | Command::Outbox(crate::args::OutboxCommand::List { .. })
+            | Command::Export { .. }
     )
 }
 
@@ -85,6 +87,7 @@ pub fn on_store(ctx: &mut Ctx, o: &mut Out, command: &Command) -> anyhow::Result
         Command::Status { json } => status::run(ctx, o, *json),
         Command::Backup { dest, json } => backup::backup(ctx, o, dest, *json),
         Command::Check { sample, json } => backup::check(ctx, o, *sample, *json),
+        Command::Export { since, output } => backup::export(ctx, o, *since, output.as_deref()),
         Command::Import(args) => import::run(ctx, o, args),
         Command::Event(EventCommand::Add(args)) => event::add(ctx, o, args),
         Command::Customer(CustomerCommand::List(args)) => customer::list(ctx, o, args),

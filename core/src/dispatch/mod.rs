@@ -206,6 +206,14 @@ impl Dispatcher {
         message: &OutboxMessage,
         now: Timestamp,
     ) -> Result<Decision, StoreError> {
+        if let Some(sent) = store.recorded_sent(message)? {
+            // Delivered before: by this store before a crash, or in the home whose export
+            // was imported here. Recorded as sent, never handed to a channel again.
+            return Ok(Decision::Final(MessageStatus::Sent {
+                at: sent.at.instant(),
+                receipt: format!("on record as event {}", sent.id),
+            }));
+        }
         let (decision, errors) = self.evaluate(store, templates, message, now)?;
         store.record_rule_errors(message.id, &errors)?;
         Ok(decision)
@@ -449,11 +457,15 @@ fn render(
     }
 }
 
-/// The `message_sent` event of a delivered message. Its id derives from the message id, so
-/// a resend after a crash does not record the contact twice.
+/// The `message_sent` event of a delivered message. Its id derives from the message
+/// ([`OutboxMessage::sent_event_id`]), so a resend after a crash does not record the
+/// contact twice, and a history exported and imported elsewhere does not send it again.
 fn sent_event(store: &Store, message: &OutboxMessage, now: Timestamp) -> Result<Event, StoreError> {
     let mut obj = Map::new();
-    obj.insert("id".into(), Value::String(format!("sent-{}", message.id)));
+    obj.insert(
+        "id".into(),
+        Value::String(message.sent_event_id().to_string()),
+    );
     obj.insert(
         "customer".into(),
         Value::String(message.customer.to_string()),

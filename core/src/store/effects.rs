@@ -60,6 +60,24 @@ pub struct OutboxMessage {
     pub forced: Option<String>,
 }
 
+impl OutboxMessage {
+    /// The id of the `message_sent` event that records this message's delivery:
+    /// `sent-<triggering event id>-<effect index>`, or the id's xxh3 hash in its place when
+    /// that would be too long. It names the message by what any home holding the same
+    /// events agrees on, not by this store's sequence numbers, so an exported history
+    /// imported elsewhere recognises its messages as already sent
+    /// ([`Store::recorded_sent`]).
+    pub fn sent_event_id(&self) -> EventId {
+        let n = self.id.n;
+        let plain = format!("sent-{}-{n}", self.event);
+        if plain.len() <= crate::ids::MAX_ID_LEN {
+            return EventId::from_trusted(plain);
+        }
+        let hash = xxhash_rust::xxh3::xxh3_64(self.event.as_str().as_bytes());
+        EventId::from_trusted(format!("sent-h{hash:016x}-{n}"))
+    }
+}
+
 /// An outbox message's id: `m-<event seq>-<effect index>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MessageId {

@@ -35,6 +35,18 @@ impl Store {
         Ok(due)
     }
 
+    /// The `message_sent` event already recorded for `message`, if any: the one its
+    /// dispatch appended, or one imported from an exported history
+    /// ([`OutboxMessage::sent_event_id`]). The dispatcher asks before every send, so a
+    /// message whose delivery is on record is never handed to a channel again.
+    pub fn recorded_sent(
+        &mut self,
+        message: &OutboxMessage,
+    ) -> Result<Option<crate::event::Event>, StoreError> {
+        self.load_ids()?;
+        self.event(&message.sent_event_id())
+    }
+
     /// How many messages are due at `now`, from the index alone (no message is read):
     /// the queue depth a health check or metrics endpoint reports on every call.
     pub fn due_count(&self, now: Timestamp) -> Result<usize, StoreError> {
