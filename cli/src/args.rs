@@ -455,6 +455,9 @@ pub enum RulesCommand {
     Check {
         /// Rules directory (default: --rules, else the home's rules/).
         dir: Option<PathBuf>,
+        /// Print the result as JSON (errors with file, line, column).
+        #[arg(long)]
+        json: bool,
     },
     /// Run the fixtures (`*.test.json`) next to the scripts; exit 1 if any case fails.
     Test {

@@ -73,14 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(code);
         }
         let mut ctx = Ctx::offline(&home, rules);
-        let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr());
-        let mut out = Out {
-            stdout: &mut stdout,
-            stderr: &mut stderr,
-        };
-        let code = commands::on_store(&mut ctx, &mut out, &cli.command)?;
-        stdout.flush()?;
-        return Ok(code);
+        return with_out(|o| commands::on_store(&mut ctx, o, &cli.command));
     }
     match &cli.command {
         Command::Init => commands::init(&home),
@@ -104,11 +97,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max,
             seconds,
         }) => commands::receipts::listen(&home, listen, *max, *seconds),
-        Command::Rules(RulesCommand::Check { dir }) => {
-            commands::rules::check(&home, rules, dir.as_deref())
+        Command::Rules(RulesCommand::Check { dir, json }) => {
+            let dir = dir.clone().unwrap_or_else(|| home.rules_dir_or(rules));
+            with_out(|o| commands::rules::check(&dir, &dir, o, *json))
         }
         Command::Rules(RulesCommand::Test { dir, json }) => {
-            commands::rules::test(&home, rules, dir.as_deref(), *json)
+            let dir = dir.clone().unwrap_or_else(|| home.rules_dir_or(rules));
+            with_out(|o| commands::rules::test(&dir, &dir, o, *json))
         }
         Command::Rules(RulesCommand::Reload { listen }) => {
             daemon::reload_remote(&home, listen.as_deref())
@@ -122,6 +117,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Http(args)) => commands::bench_http::http(args, rules),
         other => anyhow::bail!("{other:?} is a store command"),
     }
+}
+
+/// Runs `f` on the process's standard output and error.
+fn with_out(f: impl FnOnce(&mut Out) -> anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+    let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr());
+    let code = f(&mut Out {
+        stdout: &mut stdout,
+        stderr: &mut stderr,
+    })?;
+    stdout.flush()?;
+    Ok(code)
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default `default_level`: warnings only for

@@ -267,6 +267,63 @@ fn every_admin_endpoint_answers_as_the_cli_does() {
     let (status, body) = d.call("POST", "/v1/rules/replay", Some(TOKEN), Some(&escape));
     assert_eq!(status, 400, "{body}");
     assert!(!h.home().join("escape.rhai").exists());
+    // Rules check and test: the live rules as the CLI sees them, and a candidate whose
+    // every error comes back with file, line and column.
+    let cli = |args: &[&str]| h.run(args).json();
+    let (status, body) = d.call(
+        "POST",
+        "/v1/rules/check",
+        Some(TOKEN),
+        Some(&serde_json::json!({})),
+    );
+    assert_eq!((status, &body), (200, &cli(&["rules", "check", "--json"])));
+    assert_eq!(body["ok"], true, "{body}");
+    let (status, body) = d.call(
+        "POST",
+        "/v1/rules/test",
+        Some(TOKEN),
+        Some(&serde_json::json!({})),
+    );
+    assert_eq!((status, &body), (200, &cli(&["rules", "test", "--json"])));
+    let bad = "fn on_event(e, c) {\n    let x = ;\n}\n";
+    let candidate = serde_json::json!({"scripts": {"points.rhai": points, "oops.rhai": bad}});
+    let (status, body) = d.call("POST", "/v1/rules/check", Some(TOKEN), Some(&candidate));
+    assert_eq!((status, &body["code"]), (400, &"invalid".into()), "{body}");
+    let errors = &body["details"]["errors"];
+    assert_eq!(
+        (&errors[0]["file"], &errors[0]["line"]),
+        (&"oops.rhai".into(), &2.into()),
+        "{body}"
+    );
+    std::fs::create_dir_all(h.dir().join("cand")).unwrap();
+    std::fs::write(h.dir().join("cand/points.rhai"), &points).unwrap();
+    std::fs::write(h.dir().join("cand/oops.rhai"), bad).unwrap();
+    let offline = h.run(&["rules", "check", "cand", "--json"]).fails().json();
+    assert_eq!(body["details"], offline, "the same report as the CLI's");
+    let failing = serde_json::json!({"scripts": {
+        "points.rhai": points.replace("/ 100", "/ 50"),
+        "points.test.json": std::fs::read_to_string(h.home().join("rules/points.test.json")).unwrap(),
+    }});
+    let (status, body) = d.call("POST", "/v1/rules/test", Some(TOKEN), Some(&failing));
+    assert_eq!((status, &body["code"]), (400, &"invalid".into()), "{body}");
+    assert!(
+        body["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| !r["failures"].as_array().unwrap().is_empty()),
+        "{body}"
+    );
+    assert_eq!(
+        d.call(
+            "POST",
+            "/v1/rules/check",
+            Some(READ),
+            Some(&serde_json::json!({}))
+        )
+        .0,
+        403
+    );
     // Erase: once, then not found.
     assert_eq!(
         d.call("DELETE", "/v1/customers/c-2", Some(READ), None).0,

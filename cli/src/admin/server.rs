@@ -338,21 +338,25 @@ pub fn execute<'a>(
     rules: Option<&Path>,
     lent: Lent<'a>,
 ) -> Answer {
+    let mut written = Vec::new();
+    let mut answer = answer_of(|out| {
+        let mut ctx = Ctx::daemon(home, rules, lent)?;
+        let result = crate::commands::on_store(&mut ctx, out, command);
+        written = ctx.take_written();
+        result
+    });
+    answer.written = written;
+    answer
+}
+
+/// What `run` printed and how it ended, as an answer: an error becomes its `error: …`
+/// line and a classified [`Failure`], as the CLI would print and exit.
+pub fn answer_of(run: impl FnOnce(&mut Out) -> anyhow::Result<ExitCode>) -> Answer {
     let mut answer = Answer::default();
-    let result = {
-        let mut out = Out {
-            stdout: &mut answer.stdout,
-            stderr: &mut answer.stderr,
-        };
-        match Ctx::daemon(home, rules, lent) {
-            Ok(mut ctx) => {
-                let result = crate::commands::on_store(&mut ctx, &mut out, command);
-                answer.written = ctx.take_written();
-                result
-            }
-            Err(e) => Err(e),
-        }
-    };
+    let result = run(&mut Out {
+        stdout: &mut answer.stdout,
+        stderr: &mut answer.stderr,
+    });
     answer.exit = match result {
         Ok(code) if code == ExitCode::SUCCESS => 0,
         Ok(_) => 1,

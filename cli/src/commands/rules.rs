@@ -8,10 +8,8 @@ use kizuna_core::{
     rules::{LoadError, RuleSet},
 };
 
-use super::print_json;
 use crate::{
     context::{Ctx, Out},
-    home::Home,
     table::{Align, Table},
 };
 
@@ -22,83 +20,149 @@ fn compile(dir: &Path) -> anyhow::Result<Result<RuleSet, LoadError>> {
     Ok(RuleSet::load_dir(dir))
 }
 
-/// Compiles every script and reports each error with its position and source line.
-pub fn check(home: &Home, flag: Option<&Path>, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let dir = dir.map_or_else(|| home.rules_dir_or(flag), Path::to_path_buf);
-    let segments = RuleSet::load_segments(&dir);
-    match (compile(&dir)?, segments) {
-        (Ok(rules), Ok(segments)) => {
-            let names: Vec<&str> = rules.script_names().collect();
-            println!(
-                "ok: {} script(s) in {} compile (rules version {}): {}",
-                names.len(),
-                dir.display(),
-                rules.version(),
-                names.join(", ")
-            );
-            let segments: Vec<&str> = segments.script_names().collect();
-            if !segments.is_empty() {
-                println!("ok: {} segment(s): {}", segments.len(), segments.join(", "));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        (rules, segments) => {
-            for err in [rules.err(), segments.err()].into_iter().flatten() {
-                eprintln!("{err}");
-            }
-            Ok(ExitCode::FAILURE)
+/// What `rules check --json` prints.
+#[derive(Debug, serde::Serialize)]
+struct CheckReport {
+    ok: bool,
+    /// The rules version of a directory that compiles.
+    version: Option<String>,
+    scripts: Vec<String>,
+    segments: Vec<String>,
+    errors: Vec<CheckError>,
+}
+
+/// One compile error: where and why.
+#[derive(Debug, serde::Serialize)]
+struct CheckError {
+    file: String,
+    line: Option<usize>,
+    column: Option<usize>,
+    message: String,
+    source_line: Option<String>,
+}
+
+impl CheckError {
+    fn all(err: &LoadError) -> Vec<Self> {
+        match err {
+            LoadError::Compile(errors) => errors
+                .iter()
+                .map(|e| Self {
+                    file: e.pos.file.clone(),
+                    line: e.pos.line,
+                    column: e.pos.column,
+                    message: e.message.clone(),
+                    source_line: e.source_line.clone(),
+                })
+                .collect(),
+            other => vec![Self {
+                file: String::new(),
+                line: None,
+                column: None,
+                message: other.to_string(),
+                source_line: None,
+            }],
         }
     }
 }
 
-/// Runs the fixtures next to the scripts.
-pub fn test(
-    home: &Home,
-    flag: Option<&Path>,
-    dir: Option<&Path>,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let dir = dir.map_or_else(|| home.rules_dir_or(flag), Path::to_path_buf);
-    let rules = match compile(&dir)? {
+/// Compiles every script in `dir` (named `shown`) and reports each error with its
+/// position and source line. The CLI and `POST /v1/rules/check` both run this.
+pub fn check(dir: &Path, shown: &Path, o: &mut Out, json: bool) -> anyhow::Result<ExitCode> {
+    let compiled = compile(dir)?;
+    let segments = RuleSet::load_segments(dir);
+    let mut report = CheckReport {
+        ok: compiled.is_ok() && segments.is_ok(),
+        version: None,
+        scripts: Vec::new(),
+        segments: Vec::new(),
+        errors: Vec::new(),
+    };
+    for err in [compiled.as_ref().err(), segments.as_ref().err()]
+        .into_iter()
+        .flatten()
+    {
+        report.errors.extend(CheckError::all(err));
+        if !json {
+            writeln!(o.stderr, "{err}")?;
+        }
+    }
+    if let (Ok(rules), Ok(segments)) = (&compiled, &segments) {
+        report.version = Some(rules.version().to_owned());
+        report.scripts = rules.script_names().map(str::to_owned).collect();
+        report.segments = segments.script_names().map(str::to_owned).collect();
+        if !json {
+            writeln!(
+                o.stdout,
+                "ok: {} script(s) in {} compile (rules version {}): {}",
+                report.scripts.len(),
+                shown.display(),
+                rules.version(),
+                report.scripts.join(", ")
+            )?;
+            if !report.segments.is_empty() {
+                writeln!(
+                    o.stdout,
+                    "ok: {} segment(s): {}",
+                    report.segments.len(),
+                    report.segments.join(", ")
+                )?;
+            }
+        }
+    }
+    if json {
+        o.json(&report)?;
+    }
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs the fixtures next to the scripts in `dir` (named `shown`). The CLI and
+/// `POST /v1/rules/test` both run this.
+pub fn test(dir: &Path, shown: &Path, o: &mut Out, json: bool) -> anyhow::Result<ExitCode> {
+    let rules = match compile(dir)? {
         Ok(rules) => Arc::new(rules),
         Err(err) => {
-            eprintln!("{err}");
+            writeln!(o.stderr, "{err}")?;
             return Ok(ExitCode::FAILURE);
         }
     };
-    let files = fixtures::find(&dir).with_context(|| format!("reading {}", dir.display()))?;
+    let files = fixtures::find(dir).with_context(|| format!("reading {}", shown.display()))?;
     let mut results = Vec::new();
     for file in &files {
         results.extend(fixtures::run_file(&rules, file)?);
     }
     let failed = results.iter().filter(|r| !r.passed()).count();
     if json {
-        print_json(&results)?;
+        o.json(&results)?;
     } else {
         for r in &results {
             let name = Path::new(&r.file)
                 .file_name()
                 .map_or(r.file.clone(), |n| n.to_string_lossy().into_owned());
             if r.passed() {
-                println!("pass  {name}: {}", r.name);
+                writeln!(o.stdout, "pass  {name}: {}", r.name)?;
             } else {
-                println!("FAIL  {name}: {}", r.name);
+                writeln!(o.stdout, "FAIL  {name}: {}", r.name)?;
                 for f in &r.failures {
-                    println!("      {f}");
+                    writeln!(o.stdout, "      {f}")?;
                 }
             }
         }
-        println!(
+        writeln!(
+            o.stdout,
             "{} passed, {failed} failed ({} fixture file(s))",
             results.len() - failed,
             files.len()
-        );
+        )?;
     }
     Ok(if failed == 0 && !results.is_empty() {
         ExitCode::SUCCESS
     } else {
         if results.is_empty() {
-            eprintln!("no fixture cases found in {}", dir.display());
+            writeln!(o.stderr, "no fixture cases found in {}", shown.display())?;
         }
         ExitCode::FAILURE
     })

@@ -60,6 +60,12 @@ impl Reloader {
     }
 
     /// The reload figures as they are now, for `/health` and `/metrics`.
+    /// The live rules directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Where the live rules stand: active version, last reload and its error.
     pub fn status(&self) -> ReloadStatus {
         self.lock().clone()
     }

@@ -124,52 +124,16 @@ pub(super) async fn replay(
 ) -> Response {
     // The candidate files go to a private directory in the home, as a CLI's would.
     let mut inputs = HashMap::new();
-    let mut spool = None;
-    if let Some(files) = &b.scripts {
-        let dir = match tempfile::Builder::new()
-            .prefix(".api-")
-            .tempdir_in(state.home.root())
-        {
-            Ok(d) => d,
-            Err(e) => {
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "store",
-                    e.to_string(),
-                    None,
-                );
+    let spool = match &b.scripts {
+        Some(files) => match spool(&state, files) {
+            Ok(dir) => {
+                inputs.insert(PathBuf::from("candidate"), dir.path().to_path_buf());
+                Some(dir)
             }
-        };
-        for (name, text) in files {
-            let rel = std::path::Path::new(name);
-            let safe = rel
-                .components()
-                .all(|c| matches!(c, std::path::Component::Normal(_)));
-            if !safe {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid",
-                    format!("scripts: {name:?} is not a relative path inside the rules directory"),
-                    None,
-                );
-            }
-            let path = dir.path().join(rel);
-            let written = path
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::write(&path, text));
-            if let Err(e) = written {
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "store",
-                    e.to_string(),
-                    None,
-                );
-            }
-        }
-        inputs.insert(PathBuf::from("candidate"), dir.path().to_path_buf());
-        spool = Some(dir);
-    }
+            Err(response) => return *response,
+        },
+        None => None,
+    };
     let args = ReplayArgs {
         scripts: b.scripts.as_ref().map(|_| PathBuf::from("candidate")),
         since: b.since,
@@ -223,4 +187,126 @@ pub(super) async fn send(State(state): State<AppState>, Body(b): Body<SendReques
         json: true,
     };
     run(&state, Command::Send(args)).await
+}
+
+/// Writes a candidate rules directory, sent file by file, to a private directory in the
+/// home; refuses a name that would leave it.
+fn spool(
+    state: &AppState,
+    files: &std::collections::BTreeMap<String, String>,
+) -> Result<tempfile::TempDir, Box<Response>> {
+    let failed = |e: std::io::Error| {
+        Box::new(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store",
+            e.to_string(),
+            None,
+        ))
+    };
+    let dir = tempfile::Builder::new()
+        .prefix(".api-")
+        .tempdir_in(state.home.root())
+        .map_err(failed)?;
+    for (name, text) in files {
+        let rel = std::path::Path::new(name);
+        let safe = rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !safe {
+            return Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                format!("scripts: {name:?} is not a relative path inside the rules directory"),
+                None,
+            )));
+        }
+        let path = dir.path().join(rel);
+        path.parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, text))
+            .map_err(failed)?;
+    }
+    Ok(dir)
+}
+
+/// A rules directory to check or test: sent file by file, or the live one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CandidateRequest {
+    /// The candidate rules directory, file by file (`points.rhai`, `points.test.json`,
+    /// `segments/lapsed.rhai`); none: the live rules.
+    scripts: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Which of `rules check` and `rules test`.
+#[derive(Clone, Copy)]
+enum Trial {
+    Check,
+    Test,
+}
+
+/// Runs `rules check` or `rules test --json` on the candidate (or the live rules), off
+/// the writer: compiling touches no store.
+async fn trial(state: AppState, b: CandidateRequest, which: Trial) -> Response {
+    let spooled = match &b.scripts {
+        Some(files) => match spool(&state, files) {
+            Ok(dir) => Some(dir),
+            Err(response) => return *response,
+        },
+        None => None,
+    };
+    let dir = spooled.as_ref().map_or_else(
+        || state.reloader.dir().to_path_buf(),
+        |d| d.path().to_path_buf(),
+    );
+    let shown = if spooled.is_some() {
+        PathBuf::from("candidate")
+    } else {
+        dir.clone()
+    };
+    let answer = tokio::task::spawn_blocking(move || {
+        let answer = crate::admin::server::answer_of(|o| match which {
+            Trial::Check => crate::commands::rules::check(&dir, &shown, o, true),
+            Trial::Test => crate::commands::rules::test(&dir, &shown, o, true),
+        });
+        drop(spooled);
+        answer
+    })
+    .await;
+    match answer {
+        Ok(answer) => super::respond(answer),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store",
+            e.to_string(),
+            None,
+        ),
+    }
+}
+
+/// Compiles a candidate rule set (or the live one): `kizuna rules check --json`. A set
+/// that does not compile is `400 invalid` with every error, file, line and column, in
+/// `details`.
+#[utoipa::path(post, path = "/v1/rules/check", tag = "rules",
+    request_body = CandidateRequest,
+    responses((status = 200, description = "`kizuna rules check --json`", body = Value),
+              (status = 400, body = ApiError)))]
+pub(super) async fn rules_check(
+    State(state): State<AppState>,
+    Body(b): Body<CandidateRequest>,
+) -> Response {
+    trial(state, b, Trial::Check).await
+}
+
+/// Runs a candidate rule set's fixtures (or the live one's): `kizuna rules test --json`.
+/// A failing case is `400 invalid` with every case's result in `details`.
+#[utoipa::path(post, path = "/v1/rules/test", tag = "rules",
+    request_body = CandidateRequest,
+    responses((status = 200, description = "`kizuna rules test --json`", body = Value),
+              (status = 400, body = ApiError)))]
+pub(super) async fn rules_test(
+    State(state): State<AppState>,
+    Body(b): Body<CandidateRequest>,
+) -> Response {
+    trial(state, b, Trial::Test).await
 }

@@ -86,6 +86,8 @@ pub fn routes() -> (
         .routes(routes!(change::campaign_run))
         .routes(routes!(change::replay))
         .routes(routes!(change::send))
+        .routes(routes!(change::rules_check))
+        .routes(routes!(change::rules_test))
         .split_for_parts();
     let mut doc = ApiDoc::openapi();
     doc.merge(read_doc);
@@ -136,7 +138,7 @@ pub(super) fn error(
 }
 
 /// A command's answer as an HTTP response.
-fn respond(answer: Answer) -> Response {
+pub(super) fn respond(answer: Answer) -> Response {
     let output: Option<Value> = serde_json::from_slice(&answer.stdout).ok();
     if answer.exit == 0 {
         return match output {
