@@ -778,3 +778,29 @@ fn the_daemon_counts_the_dead_letters_it_finds_at_start() {
         "{metrics}"
     );
 }
+
+/// CPU time (user + system) a process has used, in clock ticks (`/proc/PID/stat`).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// An idle daemon sleeps: with its own clock and with a manual one (whose writer once
+/// spun on its channel from the first second on, a core burnt for nothing).
+#[test]
+fn an_idle_daemon_uses_almost_no_cpu() {
+    for args in [&[][..], &["--manual-clock"][..]] {
+        let h = TestHome::with_customer();
+        let d = Daemon::start_with(&h, args, &[], None);
+        // Past the first tick, then two seconds of nothing to do.
+        std::thread::sleep(Duration::from_millis(1500));
+        let before = cpu_ticks(d.child.id());
+        std::thread::sleep(Duration::from_secs(2));
+        let used = cpu_ticks(d.child.id()) - before;
+        // Clock ticks are 1/100 s: a spinning writer uses ~200 in two seconds.
+        assert!(used < 20, "{args:?}: {used} ticks of CPU in 2 s idle");
+    }
+}

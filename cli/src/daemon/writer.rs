@@ -196,9 +196,11 @@ pub fn run(
             Err(RecvTimeoutError::Timeout) => {}
         }
         // The clock, once a second (or between requests while it has a backlog): due
-        // timers fire, due messages go out. Cheap when nothing is due (both read ordered
-        // indexes).
-        if !writer.daemon.manual_clock && (behind || last_tick.elapsed() >= tick) {
+        // timers fire, due messages go out (not with a manual clock), the checkpoint is
+        // written when due. Cheap when nothing is due (both read ordered indexes). The
+        // tick is taken with a manual clock too, or the wait above would be zero from
+        // the first second on: a writer spinning on an idle channel.
+        if behind || last_tick.elapsed() >= tick {
             last_tick = std::time::Instant::now();
             behind = writer.tick(Timestamp::now());
         }
@@ -312,10 +314,30 @@ impl Writer {
         }
     }
 
-    /// Fires due timers and dispatches due messages, a slice of each, and writes the
+    /// Fires due timers and dispatches due messages, a slice of each (not with a manual
+    /// clock: `kizuna tick` and `kizuna dispatch` do that then), and writes the
     /// projections changed since the last tick (a checkpoint: what a restart after a
     /// crash must re-fold). Returns whether a slice was full (more may be due).
     fn tick(&mut self, now: Timestamp) -> bool {
+        let mut full = false;
+        if !self.daemon.manual_clock {
+            full = self.fire_and_dispatch(now);
+        }
+        // Checkpoint every few seconds: bounds what a restart re-folds, without paying for
+        // it between every slice of a backlog. Written in the background: requests do
+        // not wait for it.
+        if self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            self.last_checkpoint = std::time::Instant::now();
+            if let Err(e) = self.store.checkpoint_in_background() {
+                tracing::error!(error = %e, "checkpoint failed");
+            }
+        }
+        full
+    }
+
+    /// One slice of due timers and due messages; whether a slice was full (more may be
+    /// due).
+    fn fire_and_dispatch(&mut self, now: Timestamp) -> bool {
         let mut full = false;
         match self.store.fire_due_timers_at_most(now, TICK_SLICE) {
             Ok(fired) => {
@@ -336,15 +358,6 @@ impl Writer {
                 self.metrics.add_dispatch(&report);
             }
             Err(e) => tracing::error!(error = %e, "dispatch failed"),
-        }
-        // Checkpoint every few seconds: bounds what a restart re-folds, without paying for
-        // it between every slice of a backlog. Written in the background: requests do
-        // not wait for it.
-        if self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-            self.last_checkpoint = std::time::Instant::now();
-            if let Err(e) = self.store.checkpoint_in_background() {
-                tracing::error!(error = %e, "checkpoint failed");
-            }
         }
         full
     }

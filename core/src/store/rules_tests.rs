@@ -405,3 +405,41 @@ fn a_backup_opens_whole_and_a_check_finds_what_is_broken() {
         "{problems:?}"
     );
 }
+
+/// One customer's history finds exactly the effects each of their events recorded, in a
+/// block shared with other customers, events without effects among them, and a script
+/// whose message variables spell out a record's opening.
+#[test]
+fn history_finds_each_events_own_effects_in_a_shared_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let decoy = r#"
+        fn on_event(event, customer) {
+            if event.type == "purchase" {
+                send("email", "decoy", #{ seq: 1, rules: "x", effects: [], text: "{\"seq\":1,\"rules\":" });
+            }
+        }
+    "#;
+    let mut store = open(&dir, Some(rules(&[("decoy.rhai", decoy)])));
+    let mut events = Vec::new();
+    for i in 0..40 {
+        let customer = format!("c-{}", i % 3 + 1);
+        let kind = if i % 4 == 3 { "visit" } else { "purchase" };
+        events.push(ev(&format!(
+            r#"{{"id":"e{i}","customer":"{customer}","type":"{kind}","at":"2026-03-01T10:{i:02}:00Z","amount":{}}}"#,
+            100 * (i + 1)
+        )));
+    }
+    store.append(&events).unwrap();
+    let all = store.block_effects(0).unwrap();
+    for customer in ["c-1", "c-2", "c-3"] {
+        let id = CustomerId::new(customer).unwrap();
+        let history = store.history_with_effects(&id, 100).unwrap();
+        assert!(history.len() > 10);
+        for (event, recorded) in history {
+            let seq = events.iter().position(|e| e.id == event.id).unwrap() as u64;
+            let expected = all.iter().find(|r| r.seq == seq);
+            assert_eq!(recorded.as_ref(), expected, "{}", event.id);
+            assert_eq!(recorded.is_some(), event.kind.as_str() == "purchase");
+        }
+    }
+}
