@@ -154,6 +154,9 @@ struct Figures {
 struct During {
     command: String,
     command_seconds: f64,
+    /// The part of the command's run during which clients were posting: the rates
+    /// "during" are over this.
+    posting_seconds: f64,
     command_ok: bool,
     events_per_second_during: f64,
     events_per_second_outside: f64,
@@ -338,6 +341,9 @@ fn split(
     command: String,
     ok: bool,
 ) -> During {
+    let command_seconds = (to - from).as_secs_f64();
+    // A command that outlasts the posting is measured while there was posting.
+    let to = to.min(Duration::from_secs_f64(seconds)).max(from);
     let (inside, outside): (Vec<_>, Vec<_>) = samples
         .iter()
         .partition(|(sent, _, _)| *sent >= from && *sent < to);
@@ -345,7 +351,8 @@ fn split(
     let window = (to - from).as_secs_f64().max(1e-9);
     During {
         command,
-        command_seconds: window,
+        command_seconds,
+        posting_seconds: window,
         command_ok: ok,
         events_per_second_during: events(&inside) / window,
         events_per_second_outside: events(&outside) / (seconds - window).max(1e-9),
@@ -489,8 +496,13 @@ fn print(f: &Figures) {
             m.as_ref()
                 .map_or("-".into(), |m| format!("{:.1} ms", m.p99))
         };
+        let posted = if d.posting_seconds + 0.05 < d.command_seconds {
+            format!("; posting ended {:.2} s into it", d.posting_seconds)
+        } else {
+            String::new()
+        };
         println!(
-            "  while `{}` ran ({:.2} s, {}): {} events/s, p99 {}; the rest of the run: {} events/s, p99 {}",
+            "  while `{}` ran ({:.2} s, {}{posted}): {} events/s, p99 {}; the rest of the run: {} events/s, p99 {}",
             d.command,
             d.command_seconds,
             if d.command_ok { "ok" } else { "FAILED" },
