@@ -126,7 +126,7 @@ const BATCH: usize = 10_000;
 /// Customers per chunk when something waits between chunks
 /// ([`Campaign::select_and_queue_between`]): a daemon's ingest waits at most one chunk
 /// (about 15 ms) instead of one [`BATCH`].
-pub const CHUNK_BESIDE_INGEST: usize = 500;
+pub const CHUNK_BESIDE_INGEST: usize = 150;
 
 impl Campaign {
     /// A campaign from a seasonal declaration.
