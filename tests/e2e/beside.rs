@@ -255,6 +255,35 @@ fn ingest_is_answered_while_a_campaign_to_everyone_is_queued() {
     assert_eq!(c1["customer"]["stats"]["orders"], 5);
 }
 
+#[test]
+fn ingest_is_answered_while_an_rfm_pass_rescores_everyone() {
+    let h = TestHome::new();
+    let lines: Vec<String> = (0..15_000)
+        .map(|i| {
+            format!(
+                r#"{{"id":"b-{i}","customer":"c-{i:05}","type":"purchase","at":"2026-{:02}-{:02}T10:00:00+09:00","amount":{}}}"#,
+                i % 12 + 1,
+                i % 28 + 1,
+                100 + i % 5000
+            )
+        })
+        .collect();
+    h.file("buys.jsonl", &(lines.join("\n") + "\n"));
+    h.run(&["import", "buys.jsonl"]).ok();
+    let daemon = Daemon::start_with(&h, &["--manual-clock"], &[], None);
+    let rfm = h.spawn(&["rfm", "--now", "2027-01-01T00:00:00Z", "--json"]);
+    let out = posted_while(&daemon, "c-00001", rfm);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["customers"], 15_000, "{summary}");
+    // The purchases stored during the pass are in the record beside its new scores.
+    let c1 = h
+        .run(&["customer", "show", "c-00001", "--json"])
+        .ok()
+        .json();
+    assert_eq!(c1["customer"]["stats"]["orders"], 6, "{c1}");
+    assert!(c1["customer"]["rfm"]["segment"].is_string(), "{c1}");
+}
+
 /// Posts five purchases for `customer` while `command` runs; each must be acknowledged,
 /// and `command` must still be running after the last (else it was too short to show
 /// that ingest went on beside it). Its output, after checking that it succeeded.

@@ -14,14 +14,25 @@ use crate::{
 /// Recomputes RFM for everyone and prints the segment table. Segment changes are recorded
 /// as events, so the rules (win-back, top-customer check-ins) run on them.
 pub fn run(ctx: &mut Ctx, o: &mut Out, args: &RfmArgs) -> anyhow::Result<ExitCode> {
-    let store = ctx.store_with_rules()?;
-    let summary = store.recompute_rfm(args.now.unwrap_or_else(Timestamp::now))?;
+    let summary = pass(ctx, args.now.unwrap_or_else(Timestamp::now))?;
     if args.json {
         o.json(&summary)?;
     } else {
         write!(o.stdout, "{}", render(&summary))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Rescores every customer as of `now`: in one go offline; in a daemon in small steps,
+/// storing the events that arrived meanwhile between them.
+pub fn pass(ctx: &mut Ctx, now: Timestamp) -> anyhow::Result<RfmSummary> {
+    let chunk = if ctx.is_daemon() {
+        kizuna_core::store::RFM_CHUNK_BESIDE_INGEST
+    } else {
+        usize::MAX
+    };
+    let (store, between) = ctx.store_between_chunks()?;
+    Ok(store.recompute_rfm_between(now, chunk, between)?)
 }
 
 /// The segment table as text.

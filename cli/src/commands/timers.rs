@@ -23,10 +23,11 @@ pub fn tick(ctx: &mut Ctx, o: &mut Out, args: &TickArgs) -> anyhow::Result<ExitC
         .rfm_computed_at()?
         .is_none_or(|at| now.duration_since(at) >= jiff::SignedDuration::from_hours(24));
     let rfm = if rfm_due && !args.no_rfm {
-        Some(store.recompute_rfm(now)?.changed)
+        Some(super::rfm::pass(ctx, now)?.changed)
     } else {
         None
     };
+    let store = ctx.store_with_rules()?;
     // Seasonal campaigns whose window has opened (once per window, remembered).
     let seasonal = kizuna_core::campaign::run_seasonal(store, now)?;
     store.flush()?;

@@ -57,7 +57,7 @@ pub use erase::EraseReport;
 pub use error::StoreError;
 pub use export::ExportReport;
 pub use outbox::MessageUpdate;
-pub use rfm::{RfmSummary, SegmentRow};
+pub use rfm::{RFM_CHUNK_BESIDE_INGEST, RfmSummary, SegmentRow};
 pub use scan::CustomerScan;
 
 /// The schema this build reads and writes. Bump it, with a migration, when the layout in

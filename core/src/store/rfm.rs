@@ -1,7 +1,7 @@
 //! Recomputing RFM for the whole population and summarising it by segment.
 
 use super::batch::Batch;
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, ops::Bound, sync::Arc};
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -10,7 +10,8 @@ use super::{Store, StoreError, keys, record::Record};
 use crate::{
     customer::Customer,
     event::Event,
-    rfm::{RfmInput, SEGMENT_CHANGED, Segment, TOP_SHARE_PERCENT, score},
+    ids::CustomerId,
+    rfm::{Rfm, RfmInput, SEGMENT_CHANGED, Segment, TOP_SHARE_PERCENT, score},
 };
 
 /// The population by RFM segment, as printed by `kizuna rfm`.
@@ -42,6 +43,11 @@ pub struct SegmentRow {
 
 const RFM_AT: &str = "rfm_at";
 
+/// Customers per step of an RFM pass beside a daemon's ingest
+/// ([`Store::recompute_rfm_between`]): each step reads or rescores this many records
+/// (some from disk) or appends this many `segment_changed` events, tens of milliseconds.
+pub const RFM_CHUNK_BESIDE_INGEST: usize = 250;
+
 impl Store {
     /// When RFM was last recomputed (`None`: never), so a periodic job knows if it is due.
     pub fn rfm_computed_at(&self) -> Result<Option<Timestamp>, StoreError> {
@@ -59,59 +65,45 @@ impl Store {
     /// Scores every customer as of `now`, stores the scores in the projections (flushed)
     /// and returns the segment table.
     ///
-    /// Records are rewritten in batches; a crash part-way leaves some customers with the
-    /// previous scores, which the next run replaces. Scores are a snapshot, not history.
+    /// A crash part-way leaves some customers with the previous scores, which the next
+    /// run replaces. Scores are a snapshot, not history.
     pub fn recompute_rfm(&mut self, now: Timestamp) -> Result<RfmSummary, StoreError> {
-        // Every record on disk (scratch stores included), since the pass reads them there.
-        self.checkpoint()?;
-        self.sync()?;
-        let mut records = Vec::new();
-        for item in self.tree.scan_prefix([keys::CUSTOMER]) {
-            let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            records.push(Record::decode(&v).map_err(|e| self.corrupt(&k, e))?);
-        }
-        let mut customers: Vec<&mut crate::customer::Customer> = records
-            .iter_mut()
-            .map(|r| Arc::make_mut(&mut r.customer))
-            .collect();
-        let buyers: Vec<usize> = (0..customers.len())
-            .filter(|&i| customers[i].stats.last_order.is_some())
-            .collect();
-        let inputs: Vec<RfmInput> = buyers
-            .iter()
-            .filter_map(|&i| {
-                let s = &customers[i].stats;
-                Some(RfmInput {
-                    last_order: s.last_order?,
-                    orders: s.orders,
-                    revenue: s.revenue,
-                })
-            })
-            .collect();
-        let scores = score(&inputs, now);
-        let before: Vec<(Option<Segment>, bool)> = customers
-            .iter()
-            .map(|c| (c.segment(), c.rfm.as_ref().is_some_and(|r| r.top)))
-            .collect();
-        for c in &mut customers {
-            c.rfm = None;
-        }
-        for (&i, rfm) in buyers.iter().zip(scores) {
-            let mut rfm = rfm;
-            rfm.revenue_12m = customers[i].loyalty.spend_12m(now);
-            customers[i].rfm = Some(rfm);
-        }
-        mark_top(&mut customers);
-        let mut changes = Vec::new();
-        for (c, (was, was_top)) in customers.iter().zip(before) {
-            let now_top = c.rfm.as_ref().is_some_and(|r| r.top);
-            let segment = c.segment().unwrap_or(Segment::Prospect);
-            if was != Some(segment) || was_top != now_top {
-                changes.push(segment_changed(c, was, was_top, now)?);
-            }
-        }
+        self.recompute_rfm_between(now, usize::MAX, &mut |_| {})
+    }
 
-        let mut rows: BTreeMap<Segment, SegmentRow> = Segment::ALL
+    /// [`Store::recompute_rfm`] in steps of `chunk` customers, calling `between` after
+    /// each: a daemon stores the events that arrived meanwhile there, so the pass never
+    /// holds its writer longer than a step (a single pass held it ~10 s on a million
+    /// events).
+    ///
+    /// Invariant: the pass changes nothing but each customer's scores (and appends the
+    /// `segment_changed` events), so an event stored between two steps is never
+    /// overwritten. It holds because the scores are set on the record in force when they
+    /// are set (the one in memory, else the stored one), not by writing back records read
+    /// at the start. The population is scored as read, customer by customer: one that
+    /// buys during the pass is scored on what was read before.
+    pub fn recompute_rfm_between(
+        &mut self,
+        now: Timestamp,
+        chunk: usize,
+        between: &mut dyn FnMut(&mut Store),
+    ) -> Result<RfmSummary, StoreError> {
+        let chunk = chunk.max(1);
+        // Every record on disk (scratch stores included), since the pass reads them there.
+        self.checkpoint_while(between)?;
+        self.sync()?;
+        let mut rows = self.rfm_rows(now, chunk, between)?;
+        let buyers: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].input.is_some())
+            .collect();
+        let inputs: Vec<RfmInput> = buyers.iter().filter_map(|&i| rows[i].input).collect();
+        for (&i, mut rfm) in buyers.iter().zip(score(&inputs, now)) {
+            rfm.revenue_12m = rows[i].spend_12m;
+            rows[i].after = Some(rfm);
+        }
+        mark_top(&mut rows);
+
+        let mut table: BTreeMap<Segment, SegmentRow> = Segment::ALL
             .into_iter()
             .map(|segment| {
                 let row = SegmentRow {
@@ -123,81 +115,188 @@ impl Store {
                 (segment, row)
             })
             .collect();
-        for c in &customers {
-            let segment = c.segment().unwrap_or(Segment::Prospect);
-            if let Some(row) = rows.get_mut(&segment) {
-                row.customers += 1;
-                row.orders += c.stats.orders;
-                row.revenue += c.stats.revenue;
+        let mut changes = Vec::new();
+        for row in &rows {
+            let segment = row.segment();
+            if let Some(line) = table.get_mut(&segment) {
+                line.customers += 1;
+                line.orders += row.orders;
+                line.revenue += row.revenue;
+            }
+            let now_top = row.after.as_ref().is_some_and(|r| r.top);
+            if row.before != (Some(segment), now_top) {
+                changes.push(segment_changed(row, now)?);
             }
         }
-        let count = customers.len() as u64;
-        drop(customers);
-        for chunk in records.chunks(500) {
-            let mut batch = Batch::default();
-            for r in chunk {
-                let key = keys::customer(&r.customer.id);
-                let bytes = r.encode().map_err(|e| self.corrupt(&key, e.to_string()))?;
-                batch.insert(key, bytes);
+        let count = rows.len() as u64;
+        // Every record changes: beside a daemon's ingest, the checkpoints this brings go
+        // to the background thread, as a campaign's do.
+        let beside = chunk != usize::MAX;
+        let was = self.set_background_checkpoints(beside);
+        let scored = (|| {
+            for step in rows.chunks(chunk) {
+                for row in step {
+                    self.set_rfm(&row.id, row.after.clone())?;
+                }
+                if self.dirty >= self.options.checkpoint_customers {
+                    if self.background_checkpoints {
+                        self.start_checkpoint(std::time::Duration::ZERO)?;
+                    } else {
+                        self.checkpoint()?;
+                    }
+                }
+                between(self);
             }
-            self.apply(batch)?;
-        }
-        self.sync()?;
-        // The cached copies predate the new scores.
-        self.cache.clear();
+            Ok::<_, StoreError>(())
+        })();
+        self.set_background_checkpoints(was);
+        scored?;
         // Recorded as events, so campaigns react through the rules like to anything else,
         // and a replay sees them. Their ids derive from content: a second pass at the same
         // `now` records nothing twice.
         let changed = changes.len() as u64;
-        self.append_owned(changes)?;
+        let mut changes = changes.into_iter().peekable();
+        while changes.peek().is_some() {
+            let step: Vec<Event> = changes.by_ref().take(chunk).collect();
+            self.append_owned(step)?;
+            between(self);
+        }
         let mut batch = Batch::default();
         batch.insert(keys::meta(RFM_AT), now.to_string().as_bytes());
         self.apply(batch)?;
-        self.flush()?;
+        if beside {
+            self.checkpoint_while(between)?;
+            self.sync_events()?;
+        } else {
+            self.flush()?;
+        }
         // Segment's order is its declaration order, which is `Segment::ALL`'s.
         Ok(RfmSummary {
             computed_at: now,
             customers: count,
             changed,
-            segments: rows.into_values().collect(),
+            segments: table.into_values().collect(),
         })
+    }
+
+    /// What the pass needs of every customer, in id order, read `chunk` at a time (the
+    /// record in memory when there is one: it is newer than the tree's).
+    fn rfm_rows(
+        &mut self,
+        now: Timestamp,
+        chunk: usize,
+        between: &mut dyn FnMut(&mut Store),
+    ) -> Result<Vec<RfmRow>, StoreError> {
+        let mut rows = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let start = match &after {
+                Some(key) => Bound::Excluded(key.clone()),
+                None => Bound::Included(vec![keys::CUSTOMER]),
+            };
+            let end = Bound::Excluded(vec![keys::CUSTOMER + 1]);
+            let mut read = 0;
+            for item in self.tree.range((start, end)).take(chunk) {
+                let (k, v) = item.map_err(|e| self.sled_err(e))?;
+                read += 1;
+                after = Some(k.to_vec());
+                let stored = Record::decode(&v).map_err(|e| self.corrupt(&k, e))?;
+                let customer = match self.cache.get(&stored.customer.id) {
+                    Some(cached) => &cached.record.customer,
+                    None => &stored.customer,
+                };
+                rows.push(RfmRow::of(customer, now));
+            }
+            if read < chunk {
+                return Ok(rows);
+            }
+            between(self);
+        }
+    }
+
+    /// Sets a customer's scores on the record in force, marking it for the next
+    /// checkpoint.
+    fn set_rfm(&mut self, id: &CustomerId, rfm: Option<Rfm>) -> Result<(), StoreError> {
+        self.load_cached(id)?;
+        if let Some(cached) = self.cache.get_mut(id) {
+            Arc::make_mut(&mut cached.record.customer).rfm = rfm;
+            self.dirty += usize::from(cached.touch());
+        }
+        Ok(())
+    }
+}
+
+/// One customer as the RFM pass sees them.
+#[derive(Debug)]
+struct RfmRow {
+    id: CustomerId,
+    /// What scoring needs; `None` for a customer who never bought.
+    input: Option<RfmInput>,
+    spend_12m: i64,
+    orders: u64,
+    revenue: i64,
+    /// Segment and top mark before the pass.
+    before: (Option<Segment>, bool),
+    /// The new scores.
+    after: Option<Rfm>,
+}
+
+impl RfmRow {
+    fn of(c: &Customer, now: Timestamp) -> Self {
+        let s = &c.stats;
+        Self {
+            id: c.id.clone(),
+            input: s.last_order.map(|last_order| RfmInput {
+                last_order,
+                orders: s.orders,
+                revenue: s.revenue,
+            }),
+            spend_12m: c.loyalty.spend_12m(now),
+            orders: s.orders,
+            revenue: s.revenue,
+            before: (c.segment(), c.rfm.as_ref().is_some_and(|r| r.top)),
+            after: None,
+        }
+    }
+
+    /// The segment after the pass ([`Customer::segment`] of the new scores).
+    fn segment(&self) -> Segment {
+        match &self.after {
+            Some(rfm) => rfm.segment,
+            None => Segment::Prospect,
+        }
     }
 }
 
 /// Marks the top [`TOP_SHARE_PERCENT`] of customers with any 12-month revenue (at least
 /// one), highest first; equal revenue at the cut-off is all in or all out by id order.
-fn mark_top(customers: &mut [&mut Customer]) {
-    let mut ranked: Vec<(i64, usize)> = customers
+fn mark_top(rows: &mut [RfmRow]) {
+    let mut ranked: Vec<(i64, usize)> = rows
         .iter()
         .enumerate()
-        .filter_map(|(i, c)| c.rfm.as_ref().map(|r| (r.revenue_12m, i)))
+        .filter_map(|(i, row)| row.after.as_ref().map(|r| (r.revenue_12m, i)))
         .filter(|(revenue, _)| *revenue > 0)
         .collect();
     ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let take = ranked.len().div_ceil(100 / TOP_SHARE_PERCENT.max(1));
     for &(_, i) in ranked.iter().take(take) {
-        if let Some(r) = customers[i].rfm.as_mut() {
+        if let Some(r) = rows[i].after.as_mut() {
             r.top = true;
         }
     }
 }
 
 /// The `segment_changed` event for one customer.
-fn segment_changed(
-    c: &Customer,
-    was: Option<Segment>,
-    was_top: bool,
-    now: Timestamp,
-) -> Result<Event, StoreError> {
-    let rfm = c.rfm.as_ref();
+fn segment_changed(row: &RfmRow, now: Timestamp) -> Result<Event, StoreError> {
+    let rfm = row.after.as_ref();
     let json = serde_json::json!({
-        "customer": c.id.as_str(),
+        "customer": row.id.as_str(),
         "type": SEGMENT_CHANGED,
         "at": now.to_string(),
-        "from": was.map(|s| s.to_string()),
-        "to": c.segment().unwrap_or(Segment::Prospect).to_string(),
+        "from": row.before.0.map(|s| s.to_string()),
+        "to": row.segment().to_string(),
         "top": rfm.is_some_and(|r| r.top),
-        "was_top": was_top,
+        "was_top": row.before.1,
         "revenue_12m": rfm.map_or(0, |r| r.revenue_12m),
         "r": rfm.map(|r| r.r), "f": rfm.map(|r| r.f), "m": rfm.map(|r| r.m),
     });
@@ -206,7 +305,7 @@ fn segment_changed(
     };
     Event::from_json(obj).map_err(|errors| StoreError::Corrupt {
         path: "(rfm)".into(),
-        key: c.id.to_string(),
+        key: row.id.to_string(),
         reason: format!("{errors:?}"),
     })
 }

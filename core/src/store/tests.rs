@@ -510,3 +510,89 @@ fn a_reader_sees_the_log_as_it_grows_and_cannot_write() {
     assert_eq!(store.event_count().unwrap(), 2);
     assert!(Store::open_temporary().unwrap().reader().is_err());
 }
+
+/// Customers with a spread of purchases: enough for every RFM score to differ.
+fn rfm_population(store: &mut Store) {
+    let mut events = Vec::new();
+    for c in 0..60 {
+        for k in 0..(c % 7 + 1) {
+            let day = 1 + (c * 3 + k * 5) % 28;
+            events.push(purchase(
+                &format!("p{c}-{k}"),
+                &format!("c-{c:02}"),
+                &format!("2026-0{}-{day:02}T10:00:00Z", 1 + c % 6),
+                100 * (c as i64 + 1),
+            ));
+        }
+    }
+    events.push(ev(
+        r#"{"id":"s1","customer":"c-99","type":"profile","at":"2026-01-01T00:00:00Z","name":"No orders"}"#,
+    ));
+    store.append(&events).unwrap();
+}
+
+/// The RFM pass in small steps gives what the pass in one go gives, and an event stored
+/// between two steps (a daemon's ingest) is kept, not overwritten by the scores.
+#[test]
+fn rfm_in_steps_equals_rfm_in_one_go_and_keeps_events_stored_meanwhile() {
+    let now: jiff::Timestamp = "2026-07-01T00:00:00Z".parse().unwrap();
+    let (one, steps) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = open(&one);
+    let mut b = open(&steps);
+    rfm_population(&mut a);
+    rfm_population(&mut b);
+    let whole = a.recompute_rfm(now).unwrap();
+    let mut calls = 0;
+    let stepped = b
+        .recompute_rfm_between(now, 7, &mut |store| {
+            let _ = store;
+            calls += 1
+        })
+        .unwrap();
+    assert!(calls > 10, "{calls} steps");
+    assert_eq!(whole, stepped);
+    assert!(whole.changed > 50, "{whole:?}");
+    let all = |s: &Store| -> Vec<_> { s.customers().map(Result::unwrap).collect() };
+    assert_eq!(all(&a), all(&b));
+    let events =
+        |s: &Store| -> Vec<String> { s.events().map(|e| e.unwrap().id.to_string()).collect() };
+    assert_eq!(events(&a), events(&b), "the same segment_changed events");
+
+    // A purchase stored in the middle of the pass stays in the customer's record.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    rfm_population(&mut store);
+    let mut stored = false;
+    let later: jiff::Timestamp = "2026-08-01T00:00:00Z".parse().unwrap();
+    store
+        .recompute_rfm_between(later, 5, &mut |store| {
+            if !stored {
+                stored = true;
+                store
+                    .append(&[purchase("late", "c-59", "2026-07-15T00:00:00Z", 99_999)])
+                    .unwrap();
+            }
+        })
+        .unwrap();
+    assert!(stored);
+    let c = store
+        .customer(&CustomerId::new("c-59").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        c.stats.last_order.map(|t| t.to_string()).as_deref(),
+        Some("2026-07-15T00:00:00Z")
+    );
+    assert!(c.stats.revenue >= 99_999, "{:?}", c.stats);
+    assert!(c.rfm.is_some(), "and it has its scores");
+    drop(store);
+    let reopened = open(&dir);
+    let c = reopened
+        .customer(&CustomerId::new("c-59").unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(
+        c.stats.revenue >= 99_999 && c.rfm.is_some(),
+        "after a restart too"
+    );
+}
