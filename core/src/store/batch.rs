@@ -4,7 +4,7 @@ use sled::IVec;
 
 /// Writes applied together: atomically, as one sled batch, in a live store; into the map of
 /// an in-memory scratch store ([`super::kv::Kv`]).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Batch {
     ops: Vec<(IVec, Option<IVec>)>,
 }

@@ -479,6 +479,9 @@ impl Store {
                 path: self.path.clone(),
             });
         }
+        if let Some(log) = self.mirror.as_mut() {
+            log.push(batch.clone());
+        }
         self.tree.apply(batch).map_err(|e| {
             self.poisoned = true;
             self.sled_err(e)

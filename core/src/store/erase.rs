@@ -10,6 +10,7 @@ use super::batch::Batch;
 use std::{
     collections::{BTreeMap, HashSet},
     fs,
+    ops::Bound,
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -39,6 +40,32 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Keys copied per step of a compaction beside ingest ([`Store::compact_in_place`]): a
+/// few milliseconds of copying between two chances for the daemon to store events.
+const COPY_STEP: usize = 2_000;
+
+/// Closes `store`, puts the copy at `fresh` in its place and opens it.
+fn swap_in(store: Store, fresh: &Path) -> Result<Store, StoreError> {
+    let Store {
+        db,
+        tree,
+        path,
+        options,
+        background,
+        ..
+    } = store;
+    // Their handles on the tree would keep the database (and its lock) open.
+    drop(background);
+    drop(tree);
+    drop(db);
+    let old = sibling(&path, ".old");
+    fs::rename(&path, &old).map_err(io_err(&path))?;
+    fs::rename(fresh, &path).map_err(io_err(&path))?;
+    // Before the caller reports the erasure done: these files hold the erased bytes.
+    fs::remove_dir_all(&old).map_err(io_err(&old))?;
+    Store::open(&path, options)
 }
 
 /// Completes or discards a compaction that a crash interrupted (see the module doc).
@@ -180,20 +207,46 @@ impl Store {
         Ok(Some(report))
     }
 
-    /// [`Store::compact`] for an owner that keeps the store (a daemon's writer): the
-    /// compacted store takes this one's place with the same settings (rules, latency
-    /// histogram, background checkpoints). If the compaction fails, the database is opened
-    /// again as it was left (an interrupted compaction finishes or rolls back at open); if
-    /// even that fails, this store refuses every write from then on.
-    pub fn compact_in_place(&mut self) -> Result<(), StoreError> {
+    /// [`Store::compact`] for an owner that keeps the store (a daemon's writer), copying
+    /// the tree in steps and calling `between` after each: a daemon stores the events that
+    /// arrived meanwhile there, so ingest is answered during the copy (a copy in one go
+    /// held it ~20 s at a million events). The compacted store takes this one's place with
+    /// the same settings (rules, latency histogram, background checkpoints). If the
+    /// compaction fails, the database is opened again as it was left (an interrupted
+    /// compaction finishes or rolls back at open); if even that fails, this store refuses
+    /// every write from then on.
+    ///
+    /// Invariant: the copy ends equal to the live tree. Every write goes through
+    /// [`Store::apply`] on this thread while the copy is made (background checkpoints are
+    /// off, and the one under way is waited for), and each batch written then is logged
+    /// and written to the copy, in order, after the step it came in: a key copied before
+    /// the batch changed it gets the change; one not copied yet is copied later from the
+    /// live tree, which has it already (a key the batch removed is then not there to copy).
+    pub fn compact_in_place(
+        &mut self,
+        between: &mut dyn FnMut(&mut Store),
+    ) -> Result<(), StoreError> {
+        if self.temporary {
+            // In memory: removed entries are gone already.
+            return Ok(());
+        }
+        self.flush()?;
+        let background_checkpoints = self.set_background_checkpoints(false);
+        let copied = self.copy_beside(between);
+        self.mirror = None;
+        self.set_background_checkpoints(background_checkpoints);
+        let fresh = sibling(&self.path, ".compact");
+        if let Err(e) = copied {
+            let _ = fs::remove_dir_all(&fresh);
+            return Err(e);
+        }
         let rules = Arc::clone(&self.rules);
         let histogram = self.histogram.clone();
-        let background_checkpoints = self.background_checkpoints;
         let (path, options) = (self.path.clone(), self.options);
         let mut stand_in = Store::open_temporary()?;
         stand_in.poisoned = true;
         let this = std::mem::replace(self, stand_in);
-        let (result, reopened) = match this.compact() {
+        let (result, reopened) = match swap_in(this, &fresh) {
             Ok(store) => (Ok(()), Ok(store)),
             Err(e) => (Err(e), Store::open(&path, options)),
         };
@@ -206,6 +259,72 @@ impl Store {
         result
     }
 
+    /// Copies the tree into the `.compact` sibling in steps of [`COPY_STEP`] keys, then
+    /// writes the batches logged meanwhile to it, durably.
+    fn copy_beside(&mut self, between: &mut dyn FnMut(&mut Store)) -> Result<(), StoreError> {
+        let fresh = sibling(&self.path, ".compact");
+        if fresh.exists() {
+            fs::remove_dir_all(&fresh).map_err(io_err(&fresh))?;
+        }
+        let Some(live) = self.tree.as_sled().cloned() else {
+            unreachable!("only in-memory stores have no sled tree")
+        };
+        let copy_err = |source| StoreError::Sled {
+            path: fresh.clone(),
+            source,
+        };
+        let copy = super::open_sled(&fresh, self.options.cache_capacity)?;
+        let copy_tree = copy.open_tree(super::TREE).map_err(copy_err)?;
+        self.mirror = Some(Vec::new());
+        let mut after: Option<sled::IVec> = None;
+        let mut steps = 0u64;
+        loop {
+            let range = match after.take() {
+                Some(k) => live.range::<sled::IVec, _>((Bound::Excluded(k), Bound::Unbounded)),
+                None => live.iter(),
+            };
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for item in range.take(COPY_STEP) {
+                let (k, v) = item.map_err(|e| self.sled_err(e))?;
+                after = Some(k.clone());
+                batch.insert(k, v);
+                n += 1;
+            }
+            copy_tree.apply_batch(batch).map_err(copy_err)?;
+            if n < COPY_STEP {
+                break;
+            }
+            between(self);
+            // Projections changed meanwhile are written as they come (the background
+            // thread, whose writes would escape the log, is off), and what was written
+            // goes onto the copy at once: the work left for the end, when nothing else
+            // runs, stays small. The copy is made durable as it grows, for the same reason.
+            if self.dirty >= COPY_STEP / 2 {
+                self.checkpoint()?;
+            }
+            self.mirror_onto(&copy_tree).map_err(copy_err)?;
+            steps += 1;
+            if steps.is_multiple_of(16) {
+                copy.flush().map_err(copy_err)?;
+            }
+        }
+        self.flush()?;
+        self.mirror_onto(&copy_tree).map_err(copy_err)?;
+        self.mirror = None;
+        copy.flush().map_err(copy_err)?;
+        Ok(())
+    }
+
+    /// Writes the batches logged since the last call onto `copy`, in order. A key not
+    /// copied yet is copied later from the live tree, which has the same change.
+    fn mirror_onto(&mut self, copy: &sled::Tree) -> sled::Result<()> {
+        for batch in self.mirror.as_mut().map(std::mem::take).unwrap_or_default() {
+            batch.apply(copy)?;
+        }
+        Ok(())
+    }
+
     /// Rewrites the database with only its live data, so that nothing removed survives on
     /// disk. Costs a full copy; meant for erasure requests, not for routine use.
     pub fn compact(mut self) -> Result<Store, StoreError> {
@@ -214,30 +333,14 @@ impl Store {
             // In memory: removed entries are gone already.
             return Ok(self);
         }
-        let Store {
-            db,
-            tree,
-            path,
-            options,
-            background,
-            ..
-        } = self;
-        // Its handle on the tree would keep the database (and its lock) open.
-        drop(background);
-        let fresh = sibling(&path, ".compact");
-        let old = sibling(&path, ".old");
+        let fresh = sibling(&self.path, ".compact");
         if fresh.exists() {
             fs::remove_dir_all(&fresh).map_err(io_err(&fresh))?;
         }
-        let Some(live) = tree.as_sled() else {
+        let Some(live) = self.tree.as_sled() else {
             unreachable!("only in-memory stores have no sled tree")
         };
-        super::copy::copy_tree(live, &path, &fresh, options.cache_capacity)?;
-        drop(tree);
-        drop(db);
-        fs::rename(&path, &old).map_err(io_err(&path))?;
-        fs::rename(&fresh, &path).map_err(io_err(&path))?;
-        fs::remove_dir_all(&old).map_err(io_err(&old))?;
-        Store::open(&path, options)
+        super::copy::copy_tree(live, &self.path, &fresh, self.options.cache_capacity)?;
+        swap_in(self, &fresh)
     }
 }

@@ -170,6 +170,9 @@ pub struct Store {
     background_checkpoints: bool,
     /// A second handle for reading ([`Store::reader`]): every write refuses.
     read_only: bool,
+    /// While a compaction copies the tree beside ingest, every batch written meanwhile,
+    /// to be written to the copy after it ([`erase`]).
+    mirror: Option<Vec<batch::Batch>>,
 }
 
 impl Store {
@@ -230,6 +233,7 @@ impl Store {
             customers_stored: 0,
             background_checkpoints: false,
             read_only: false,
+            mirror: None,
         };
         store.check_schema()?;
         store.load_baskets()?;
@@ -291,6 +295,7 @@ impl Store {
             customers_stored: self.customers_stored,
             background_checkpoints: false,
             read_only: true,
+            mirror: None,
         })
     }
 

@@ -216,7 +216,7 @@ fn sequence_numbers_are_not_reused_after_erasing_the_end_of_the_log() {
             .unwrap();
         store.flush().unwrap();
         store.erase_customer(&c9).unwrap().unwrap();
-        store.compact_in_place().unwrap();
+        store.compact_in_place(&mut |_| {}).unwrap();
         store
             .append(&[purchase("e4", "c-2", "2026-01-04T00:00:00Z", 70)])
             .unwrap();
@@ -595,4 +595,80 @@ fn rfm_in_steps_equals_rfm_in_one_go_and_keeps_events_stored_meanwhile() {
         c.stats.revenue >= 99_999 && c.rfm.is_some(),
         "after a restart too"
     );
+}
+
+/// A compaction beside ingest: events appended between the copy's steps are all in the
+/// compacted store, checkpoints made meanwhile included, and the erased customer's bytes
+/// are gone from the disk.
+#[test]
+fn compaction_in_steps_keeps_what_was_written_during_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    let mut events: Vec<Event> = (0..9_000)
+        .map(|i| {
+            purchase(
+                &format!("p{i}"),
+                &format!("c-{i:04}"),
+                "2026-01-01T00:00:00Z",
+                10,
+            )
+        })
+        .collect();
+    events.push(ev(
+        r#"{"id":"x","customer":"c-gone","type":"profile","at":"2026-01-01T00:00:00Z","email":"gone@secret.example"}"#,
+    ));
+    store.append(&events).unwrap();
+    store.flush().unwrap();
+    store
+        .erase_customer(&CustomerId::new("c-gone").unwrap())
+        .unwrap()
+        .unwrap();
+    let mut steps = 0;
+    store
+        .compact_in_place(&mut |store| {
+            steps += 1;
+            // New customers and a second purchase for an old one, each step.
+            store
+                .append(&[
+                    purchase(
+                        &format!("n{steps}"),
+                        &format!("new-{steps}"),
+                        "2026-02-01T00:00:00Z",
+                        5,
+                    ),
+                    purchase(&format!("m{steps}"), "c-0001", "2026-02-01T00:00:00Z", 1),
+                ])
+                .unwrap();
+            // And a checkpoint, as a busy daemon's appends bring.
+            store.checkpoint().unwrap();
+        })
+        .unwrap();
+    assert!(steps >= 3, "{steps} steps");
+    let check = |store: &Store| {
+        assert_eq!(store.event_count().unwrap(), 9_000 + 2 * steps as u64);
+        assert_eq!(store.customer_count().unwrap(), 9_000 + steps as u64);
+        let c1 = store
+            .customer(&CustomerId::new("c-0001").unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(c1.stats.orders, 1 + steps as u64);
+        for n in 1..=steps {
+            assert!(
+                store
+                    .event(&format!("n{n}").parse().unwrap())
+                    .unwrap()
+                    .is_some(),
+                "n{n}"
+            );
+        }
+        let report = store.check(50).unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+    };
+    check(&store);
+    drop(store);
+    assert!(
+        !dir_contains(dir.path(), b"secret.example"),
+        "erased bytes on disk"
+    );
+    check(&open(&dir));
 }
