@@ -328,19 +328,7 @@ impl Store {
     /// Rewrites the database with only its live data, so that nothing removed survives on
     /// disk. Costs a full copy; meant for erasure requests, not for routine use.
     pub fn compact(mut self) -> Result<Store, StoreError> {
-        self.flush()?;
-        if self.temporary {
-            // In memory: removed entries are gone already.
-            return Ok(self);
-        }
-        let fresh = sibling(&self.path, ".compact");
-        if fresh.exists() {
-            fs::remove_dir_all(&fresh).map_err(io_err(&fresh))?;
-        }
-        let Some(live) = self.tree.as_sled() else {
-            unreachable!("only in-memory stores have no sled tree")
-        };
-        super::copy::copy_tree(live, &self.path, &fresh, self.options.cache_capacity)?;
-        swap_in(self, &fresh)
+        self.compact_in_place(&mut |_| {})?;
+        Ok(self)
     }
 }

@@ -1,12 +1,12 @@
 //! Recomputing RFM for the whole population and summarising it by segment.
 
 use super::batch::Batch;
-use std::{collections::BTreeMap, ops::Bound, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc};
 
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::{Store, StoreError, keys, record::Record};
+use super::{Store, StoreError, keys};
 use crate::{
     customer::Customer,
     event::Event,
@@ -188,27 +188,15 @@ impl Store {
         between: &mut dyn FnMut(&mut Store),
     ) -> Result<Vec<RfmRow>, StoreError> {
         let mut rows = Vec::new();
-        let mut after: Option<Vec<u8>> = None;
+        let mut after = None;
         loop {
-            let start = match &after {
-                Some(key) => Bound::Excluded(key.clone()),
-                None => Bound::Included(vec![keys::CUSTOMER]),
-            };
-            let end = Bound::Excluded(vec![keys::CUSTOMER + 1]);
-            let mut read = 0;
-            for item in self.tree.range((start, end)).take(chunk) {
-                let (k, v) = item.map_err(|e| self.sled_err(e))?;
-                read += 1;
-                after = Some(k.to_vec());
-                let stored = Record::decode(&v).map_err(|e| self.corrupt(&k, e))?;
-                let customer = match self.cache.get(&stored.customer.id) {
-                    Some(cached) => &cached.record.customer,
-                    None => &stored.customer,
-                };
+            let scan = self.scan_customers(after.as_ref(), chunk, |customer| {
                 rows.push(RfmRow::of(customer, now));
-            }
-            if read < chunk {
-                return Ok(rows);
+                false
+            })?;
+            match scan.last {
+                Some(last) => after = Some(last),
+                None => return Ok(rows),
             }
             between(self);
         }
