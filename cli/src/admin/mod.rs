@@ -122,6 +122,13 @@ pub fn read_line<T: serde::de::DeserializeOwned>(
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
+/// Whether `path` stays inside the directory it is joined to: relative, and made of
+/// plain names only (no `..`, no root). Every file a client sends is checked with it.
+pub fn stays_inside(path: &Path) -> bool {
+    path.components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
 /// Copies exactly `len` bytes of `r` to `w`.
 pub fn copy_exact(r: &mut impl Read, w: &mut impl Write, len: u64) -> std::io::Result<()> {
     let copied = std::io::copy(&mut r.take(len), w)?;

@@ -12,7 +12,7 @@ use std::{
         fs::PermissionsExt,
         net::{UnixListener, UnixStream},
     },
-    path::{Component, Path, PathBuf},
+    path::{Path, PathBuf},
     process::ExitCode,
     sync::{Arc, Condvar, Mutex, mpsc::Sender},
     time::Duration,
@@ -309,11 +309,7 @@ fn receive(
             let to = if is_file {
                 base.clone()
             } else {
-                let safe = file
-                    .path
-                    .components()
-                    .all(|c| matches!(c, Component::Normal(_)));
-                if !safe {
+                if !super::stays_inside(&file.path) {
                     bail!("refusing input path {}", file.path.display());
                 }
                 let to = base.join(&file.path);

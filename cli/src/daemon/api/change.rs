@@ -209,10 +209,7 @@ fn spool(
         .map_err(failed)?;
     for (name, text) in files {
         let rel = std::path::Path::new(name);
-        let safe = rel
-            .components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)));
-        if !safe {
+        if !crate::admin::stays_inside(rel) {
             return Err(Box::new(error(
                 StatusCode::BAD_REQUEST,
                 "invalid",
