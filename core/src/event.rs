@@ -67,12 +67,53 @@ pub struct Purchase {
     pub items: Vec<String>,
 }
 
+/// The prefix of derived ids ([`Event::derive_id`]). A chosen id with this prefix is
+/// accepted only if it is the event's derived id (an exported event coming back), so a
+/// chosen id can never name a different event than a derived one.
+const DERIVED: &str = "h-";
+
 const ENVELOPE: [&str; 4] = ["id", "customer", "type", "at"];
 
 impl Event {
-    /// Parses and validates one JSON object. When `id` is absent it is derived from the
-    /// content (see [`Event::derive_id`]).
-    pub fn from_json(mut obj: Map<String, Value>) -> Result<Self, Vec<FieldError>> {
+    /// Parses and validates one new JSON object: the door every ingest path goes through.
+    /// When `id` is absent it is derived from the content (see [`Event::derive_id`]).
+    /// Besides the shape, the door refuses what the store must never hold from now on: odd
+    /// times ([`EventTime::parse_new`]) and control characters ([`refuse_control_chars`]).
+    pub fn from_json(obj: Map<String, Value>) -> Result<Self, Vec<FieldError>> {
+        let mut errors = refuse_control_chars(&obj);
+        if let Some(Value::String(at)) = obj.get("at")
+            && EventTime::parse(at).is_ok()
+            && let Err(e) = EventTime::parse_new(at)
+        {
+            errors.push(FieldError::new("at", e.to_string()));
+        }
+        let explicit_derived =
+            matches!(obj.get("id"), Some(Value::String(id)) if id.starts_with(DERIVED));
+        match Self::from_stored(obj) {
+            Ok(event) if explicit_derived && !event.has_derived_id() => {
+                errors.push(FieldError::new(
+                    "id",
+                    format!(
+                        "ids starting with {DERIVED:?} are kizuna's own, derived from an event's \
+                         content, and {:?} is not this event's; choose another id or leave it out",
+                        event.id.as_str()
+                    ),
+                ));
+                Err(errors)
+            }
+            Ok(event) if errors.is_empty() => Ok(event),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                errors.extend(more);
+                Err(errors)
+            }
+        }
+    }
+
+    /// Decodes an event the store already holds: the shape and attribute checks of
+    /// [`Event::from_json`] without the door's newer rules, so an event acknowledged before
+    /// a rule was tightened stays readable.
+    pub fn from_stored(mut obj: Map<String, Value>) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut take_str =
             |obj: &mut Map<String, Value>, field: &str, required: bool| match obj.remove(field) {
@@ -154,6 +195,37 @@ impl Event {
         Self::derive_id_from_text(customer, kind, at, &Self::attrs_text(attrs))
     }
 
+    /// The id of a profile made from a CSV row: derived from the customer and the row's
+    /// fields, not from the time of the import, so the same row imported again (at another
+    /// `--at`) is the same event, and a changed row a new one.
+    pub fn row_id(customer: &CustomerId, attrs: &Map<String, Value>) -> EventId {
+        Self::derive_id(
+            customer,
+            &EventKind::Profile,
+            EventTime::utc(jiff::Timestamp::UNIX_EPOCH),
+            attrs,
+        )
+    }
+
+    /// Whether the id is the one kizuna derives from this event's content
+    /// ([`Event::derive_id`], or [`Event::row_id`] for a profile).
+    pub fn has_derived_id(&self) -> bool {
+        self.id == Self::derive_id(&self.customer, &self.kind, self.at, &self.attrs)
+            || (self.kind == EventKind::Profile
+                && self.id == Self::row_id(&self.customer, &self.attrs))
+    }
+
+    /// Whether `other` is this event again: the same content, or — for a CSV row's profile
+    /// ([`Event::row_id`]), whose time is only when it was first imported — the same row.
+    pub fn is_same_as(&self, other: &Event) -> bool {
+        self == other
+            || (self.id == other.id
+                && self.kind == EventKind::Profile
+                && self.customer == other.customer
+                && self.attrs == other.attrs
+                && self.id == Self::row_id(&self.customer, &self.attrs))
+    }
+
     /// The attributes' canonical JSON text, as [`Event::derive_id`] hashes it: serde_json's
     /// Map is ordered by key.
     pub(crate) fn attrs_text(attrs: &Map<String, Value>) -> String {
@@ -176,7 +248,7 @@ impl Event {
         h.update(attrs.as_bytes());
         let digest = h.finalize();
         let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-        EventId::from_trusted(format!("h-{hex}"))
+        EventId::from_trusted(format!("{DERIVED}{hex}"))
     }
 
     /// The amount of a valid purchase, without parsing its items.
@@ -211,6 +283,52 @@ impl Event {
 
 fn id_err(errors: &mut Vec<FieldError>, field: &str, e: crate::ids::IdError) {
     errors.push(FieldError::new(field, e.to_string()));
+}
+
+/// Control characters a new event may not carry. No string anywhere in an event may hold
+/// NUL, DEL or a C0 control other than tab, CR and LF; the fields that end up in message
+/// headers and addresses (a profile's fields, a message's template `vars`) may hold none at
+/// all, since a CR/LF in a name would end an e-mail's subject line early.
+fn refuse_control_chars(obj: &Map<String, Value>) -> Vec<FieldError> {
+    fn walk(path: &str, value: &Value, strict: bool, errors: &mut Vec<FieldError>) {
+        match value {
+            Value::String(s) => {
+                let bad = s
+                    .chars()
+                    .find(|&c| c.is_control() && (strict || !matches!(c, '\t' | '\n' | '\r')));
+                if let Some(c) = bad {
+                    errors.push(FieldError::new(
+                        path,
+                        format!("contains the control character U+{:04X}", u32::from(c)),
+                    ));
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(&format!("{path}[{i}]"), item, strict, errors);
+                }
+            }
+            Value::Object(fields) => {
+                for (k, v) in fields {
+                    walk(&format!("{path}.{k}"), v, strict, errors);
+                }
+            }
+            _ => {}
+        }
+    }
+    let profile = obj.get("type").and_then(Value::as_str) == Some("profile");
+    let mut errors = Vec::new();
+    for (field, value) in obj {
+        if field.chars().any(char::is_control) {
+            errors.push(FieldError::new(
+                field.escape_debug().to_string(),
+                "a field name may not contain control characters",
+            ));
+        }
+        let strict = profile || field == "vars" || ENVELOPE.contains(&field.as_str());
+        walk(field, value, strict, &mut errors);
+    }
+    errors
 }
 
 /// Checks the attributes of the kinds the core interprets; other kinds pass untouched.
@@ -351,7 +469,7 @@ impl Serialize for Event {
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let obj = Map::deserialize(d)?;
-        Self::from_json(obj).map_err(|errors| {
+        Self::from_stored(obj).map_err(|errors| {
             let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
             serde::de::Error::custom(text.join("; "))
         })
@@ -397,6 +515,43 @@ mod tests {
         assert_eq!(a.id.as_str(), "h-560b09327939cc009e3c32bf");
         assert_eq!(a.id, b.id);
         assert_ne!(a.id, c.id);
+    }
+
+    #[test]
+    fn the_door_refuses_control_characters_and_odd_times_but_stored_events_still_decode() {
+        let bad = r#"{"customer":"c1","type":"profile","at":"0000-01-01T00:00:00Z","name":"Bob\r\nBcc: x","vars":{"a":"\u0000"}}"#;
+        let errors = fields(parse(bad).unwrap_err());
+        assert_eq!(errors, ["name", "vars.a", "at"], "{errors:?}");
+        let note = r#"{"customer":"c1","type":"note","at":"2026-03-01T10:00:00Z","text":"two\nlines","vars":{"who":"a\tb"},"x":["\u0007"]}"#;
+        assert_eq!(fields(parse(note).unwrap_err()), ["vars.who", "x[0]"]);
+        let fine =
+            r#"{"customer":"c1","type":"note","at":"2026-03-01T10:00:00Z","text":"two\nlines"}"#;
+        assert!(parse(fine).is_ok());
+        // What the store already holds decodes as before.
+        let old: Event = serde_json::from_str(
+            r#"{"id":"e1","customer":"c1","type":"profile","at":"0000-01-01T00:00:00Z","name":"Bob\r\n"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.attr_str("name"), Some("Bob\r\n"));
+    }
+
+    #[test]
+    fn a_chosen_id_cannot_take_a_derived_one() {
+        let derived = parse(r#"{"customer":"c1","type":"visit","at":"2026-03-01T10:00:00Z"}"#)
+            .unwrap()
+            .id;
+        let again = format!(
+            r#"{{"id":"{derived}","customer":"c1","type":"visit","at":"2026-03-01T10:00:00Z"}}"#
+        );
+        assert_eq!(
+            parse(&again).unwrap().id,
+            derived,
+            "an exported event comes back"
+        );
+        let other = format!(
+            r#"{{"id":"{derived}","customer":"c2","type":"visit","at":"2026-03-01T10:00:00Z"}}"#
+        );
+        assert_eq!(fields(parse(&other).unwrap_err()), ["id"]);
     }
 
     #[test]

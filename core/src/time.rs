@@ -57,7 +57,41 @@ impl EventTime {
         };
         Ok(Self { instant, offset })
     }
+
+    /// [`EventTime::parse`] plus the rules of the door: what a new event may say about its
+    /// own time. A year outside [`YEARS`], an offset beyond ±23:59 or with seconds, and a
+    /// leap second (`:60`, which jiff would quietly read as `:59`) are refused. Stored
+    /// events are decoded with the plain parse, so tightening these rules never makes an
+    /// acknowledged event unreadable.
+    pub fn parse_new(s: &str) -> Result<Self, TimeError> {
+        let t = Self::parse(s)?;
+        let refuse = |why: String| Err(TimeError(format!("{s:?} {why}")));
+        let local = t.instant.to_zoned(jiff::tz::TimeZone::fixed(t.offset));
+        if !YEARS.contains(&local.year()) {
+            return refuse(format!(
+                "is out of range: the year must be {} to {}",
+                YEARS.start(),
+                YEARS.end()
+            ));
+        }
+        let seconds = t.offset.seconds();
+        if seconds.abs() > MAX_OFFSET_SECONDS || seconds % 60 != 0 {
+            return refuse("has an offset beyond ±23:59 or with seconds".into());
+        }
+        // `YYYY-MM-DDTHH:MM:SS`: the seconds are bytes 17 and 18.
+        if s.as_bytes().get(16) == Some(&b':') && s.get(17..19) == Some("60") {
+            return refuse("is a leap second; write :59 or the next minute".into());
+        }
+        Ok(t)
+    }
 }
+
+/// The years a new event may be in: nothing a customer did predates 1900, and a time past
+/// 2999 is a typo, not a plan.
+pub const YEARS: std::ops::RangeInclusive<i16> = 1900..=2999;
+
+/// RFC 3339's widest offset, ±23:59.
+const MAX_OFFSET_SECONDS: i32 = 23 * 3600 + 59 * 60;
 
 impl PartialEq for EventTime {
     fn eq(&self, other: &Self) -> bool {
@@ -126,5 +160,31 @@ mod tests {
         assert!(EventTime::parse("2026-03-01T10:15:00").is_err());
         assert!(EventTime::parse("yesterday").is_err());
         assert!(EventTime::parse("2026-02-30T10:00:00Z").is_err());
+    }
+
+    #[test]
+    fn the_door_refuses_odd_years_offsets_and_leap_seconds() {
+        for bad in [
+            "0000-01-01T00:00:00Z",
+            "1899-12-31T23:59:59Z",
+            "3000-01-01T00:00:00Z",
+            "2026-03-01T10:15:00+24:00",
+            "2026-03-01T10:15:00-25:30",
+            "2026-03-01T10:15:00+09:00:30",
+            "2016-12-31T23:59:60Z",
+        ] {
+            assert!(EventTime::parse_new(bad).is_err(), "{bad} passed the door");
+        }
+        for good in [
+            "1900-01-01T00:00:00Z",
+            "2999-12-31T23:59:59+00:00",
+            "2026-03-01T10:15:00+23:59",
+            "2026-03-01T10:15:00-23:59",
+            "2026-03-01T10:15:59.999+09:00",
+        ] {
+            assert!(EventTime::parse_new(good).is_ok(), "{good} was refused");
+        }
+        // Stored events are read with the plain parse, which stays as lenient as it was.
+        assert!(EventTime::parse("0000-01-01T00:00:00Z").is_ok());
     }
 }

@@ -60,3 +60,7 @@ mod export;
 
 /// `kizuna demo` and `kizuna bench`.
 mod demo;
+
+/// Faults and hostile input: conflicting ids, refused input, a damaged store, a full disk,
+/// slow clients, runaway templates and scripts, complete erasure.
+mod faults;

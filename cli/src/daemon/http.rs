@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use super::{
     auth::{Role, Verdict},
-    writer::Command,
+    writer::{AppendError, Command},
 };
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -241,7 +241,34 @@ async fn post_events(State(state): State<AppState>, body: Bytes) -> Response {
             )
                 .into_response()
         }
-        Ok(Err(e)) => {
+        Ok(Err(AppendError::Conflict(conflicts))) => {
+            state
+                .metrics
+                .events_conflict
+                .fetch_add(conflicts.len() as u64, Relaxed);
+            let errors: Vec<_> = conflicts
+                .iter()
+                .map(|c| {
+                    json!({
+                        "item": records.get(c.index).map_or(c.index + 1, |r| r.0),
+                        "field": "id",
+                        "message": format!(
+                            "{:?} is already stored with other content; an id names one event for good",
+                            c.id.as_str()
+                        ),
+                    })
+                })
+                .collect();
+            (
+                StatusCode::CONFLICT,
+                Json(json!({
+                    "error": "events reuse the id of a different stored event; nothing was stored",
+                    "errors": errors,
+                })),
+            )
+                .into_response()
+        }
+        Ok(Err(AppendError::Failed(e))) => {
             (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e}))).into_response()
         }
         Err(r) => r,

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub events_duplicate: AtomicU64,
     /// Batches refused as invalid.
     pub batches_rejected: AtomicU64,
+    /// Events refused because their id is stored with other content.
+    pub events_conflict: AtomicU64,
     /// Rule errors raised by ingested events and fired timers.
     pub rule_errors: AtomicU64,
     /// Requests refused for a missing or wrong token.
@@ -83,6 +85,11 @@ impl Metrics {
                 "kizuna_batches_rejected_total",
                 "Batches refused as invalid.",
                 self.batches_rejected.load(Relaxed),
+            ),
+            (
+                "kizuna_events_conflict_total",
+                "Events refused because their id names a different stored event.",
+                self.events_conflict.load(Relaxed),
             ),
             (
                 "kizuna_rule_errors_total",

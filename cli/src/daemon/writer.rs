@@ -36,7 +36,7 @@ pub enum Command {
     Append(
         Vec<Event>,
         tracing::Span,
-        oneshot::Sender<Result<AppendReport, String>>,
+        oneshot::Sender<Result<AppendReport, AppendError>>,
     ),
     /// One customer's projection.
     Customer(
@@ -104,8 +104,26 @@ const TICK_SLICE: usize = 200;
 type PendingAppend = (
     Vec<Event>,
     tracing::Span,
-    oneshot::Sender<Result<AppendReport, String>>,
+    oneshot::Sender<Result<AppendReport, AppendError>>,
 );
+
+/// Why a posted batch was not stored.
+#[derive(Debug)]
+pub enum AppendError {
+    /// Some of its events reuse the id of a different stored event (nothing was stored).
+    Conflict(Vec<kizuna_core::store::Conflict>),
+    /// The store failed.
+    Failed(String),
+}
+
+impl From<kizuna_core::StoreError> for AppendError {
+    fn from(e: kizuna_core::StoreError) -> Self {
+        match e {
+            kizuna_core::StoreError::Conflict(c) => Self::Conflict(c),
+            other => Self::Failed(other.to_string()),
+        }
+    }
+}
 
 /// What the writer thread owns.
 struct Writer {
@@ -405,9 +423,15 @@ fn append_group(
     for (events, span, reply) in group {
         let _in_request = span.enter();
         let profiles = phones.profiles(&events);
-        let result = store.append_owned(events).map_err(|e| e.to_string());
+        let result = store.append_owned(events).map_err(AppendError::from);
         match &result {
-            Err(e) => tracing::error!(error = %e, "append failed"),
+            Err(AppendError::Conflict(c)) => {
+                tracing::warn!(
+                    conflicts = c.len(),
+                    "events refused: ids stored with other content"
+                )
+            }
+            Err(AppendError::Failed(e)) => tracing::error!(error = %e, "append failed"),
             Ok(r) if r.rule_errors > 0 => tracing::warn!(
                 rule_errors = r.rule_errors,
                 "rules failed on ingested events (the events are stored); see `kizuna rules errors`"
@@ -423,7 +447,7 @@ fn append_group(
             (Err(e), _) => {
                 let _in_request = span.enter();
                 tracing::error!(error = %e, "flush failed; the events are not acknowledged");
-                Err(e.clone())
+                Err(AppendError::Failed(e.clone()))
             }
             (Ok(()), result) => result,
         };

@@ -22,8 +22,8 @@ use std::{
 use anyhow::Context;
 use jiff::Timestamp;
 use kizuna_core::{
-    Event, FieldError, Store,
-    store::{AppendReport, PreparedBatch},
+    Event, FieldError, Store, StoreError,
+    store::{AppendReport, Conflict, PreparedBatch},
 };
 use serde::Serialize;
 
@@ -116,16 +116,18 @@ pub fn run(
     let started = Instant::now();
     progress.start("importing", total);
     let mut report = AppendReport::default();
+    let mut conflicted = Vec::new();
     // Parsing and storing overlap: a reader thread parses batches while this thread
     // appends the previous one (a rendezvous channel: one batch being built, one being
     // stored, so memory stays bounded).
-    let (tx, rx) = std::sync::mpsc::sync_channel::<PreparedBatch>(0);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(PreparedBatch, Vec<Place>)>(0);
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let skip = &skip;
         let reader = scope.spawn(move || -> anyhow::Result<()> {
             // Owns the sender: when this thread ends, the store side's loop ends too.
             let tx = tx;
             let mut batch: Vec<Event> = Vec::with_capacity(options.batch_size);
+            let mut places: Vec<Place> = Vec::with_capacity(options.batch_size);
             for source in sources {
                 read::for_each_record(source, options.csv_at, &mut |record| {
                     progress.advance(record.bytes);
@@ -143,11 +145,16 @@ pub fn run(
                         )
                     })?;
                     batch.push(event);
+                    places.push(Place {
+                        file: &source.path,
+                        line: record.line,
+                    });
                     if batch.len() >= options.batch_size {
                         let full =
                             std::mem::replace(&mut batch, Vec::with_capacity(options.batch_size));
+                        let at = std::mem::take(&mut places);
                         // A closed channel means the store side failed; it reports why.
-                        if tx.send(PreparedBatch::new(full)?).is_err() {
+                        if tx.send((PreparedBatch::new(full)?, at)).is_err() {
                             anyhow::bail!("import stopped");
                         }
                     }
@@ -155,16 +162,42 @@ pub fn run(
                 })?;
             }
             if !batch.is_empty() {
-                let _ = tx.send(PreparedBatch::new(batch)?);
+                let _ = tx.send((PreparedBatch::new(batch)?, places));
             }
             Ok(())
         });
         let mut stored = Ok(());
-        for batch in rx.iter() {
-            match store.append_prepared(batch) {
+        for (batch, places) in rx.iter() {
+            let result = if options.skip_invalid {
+                store
+                    .append_prepared_skipping_conflicts(batch)
+                    .map(|(r, conflicts)| {
+                        conflicted.extend(conflicts.iter().map(|c| conflict_reject(&places, c)));
+                        r
+                    })
+            } else {
+                store.append_prepared(batch)
+            };
+            match result {
                 Ok(r) => report.add(r),
+                Err(StoreError::Conflict(conflicts)) => {
+                    let lines: Vec<String> = conflicts
+                        .iter()
+                        .map(|c| describe(&conflict_reject(&places, c)))
+                        .collect();
+                    stored = Err(anyhow::anyhow!(
+                        "{}\nerror: the import stopped at a batch with {} event(s) whose id is \
+                         already stored with other content; that batch was not stored, the {} \
+                         event(s) before it were. Fix the id, or pass --skip-invalid to import \
+                         the rest; re-running stores nothing twice.",
+                        lines.join("\n"),
+                        conflicts.len(),
+                        report.appended,
+                    ));
+                    break;
+                }
                 Err(e) => {
-                    stored = Err(e);
+                    stored = Err(e.into());
                     break;
                 }
             }
@@ -177,6 +210,7 @@ pub fn run(
     })?;
     drop(skip);
     store.flush().context("flushing the database")?;
+    rejected.extend(conflicted);
     progress.finish();
     let summary = Summary {
         files: sources.iter().map(|s| s.path.clone()).collect(),
@@ -189,6 +223,29 @@ pub fn run(
         append_seconds: started.elapsed().as_secs_f64(),
     };
     Ok(Outcome::Imported { summary, rejected })
+}
+
+/// Where a record of a batch came from, to name it if the store refuses it.
+struct Place<'a> {
+    file: &'a Path,
+    line: u64,
+}
+
+/// The reject of an event whose id is already stored with other content.
+fn conflict_reject(places: &[Place<'_>], conflict: &Conflict) -> Rejected {
+    let place = places.get(conflict.index);
+    Rejected {
+        file: place.map(|p| p.file.to_path_buf()).unwrap_or_default(),
+        line: place.map_or(0, |p| p.line),
+        errors: vec![FieldError::new(
+            "id",
+            format!(
+                "{:?} is already stored with other content; an id names one event for good",
+                conflict.id.as_str()
+            ),
+        )],
+        record: serde_json::to_string(&*conflict.event).unwrap_or_default(),
+    }
 }
 
 /// Files larger than this are validated in two halves on two threads.

@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use jiff::Timestamp;
-use kizuna_core::{Event, EventKind, EventTime, FieldError};
+use kizuna_core::{Event, FieldError};
 use serde_json::{Map, Value};
 
 /// The columns a customers CSV may have; `id` is required.
@@ -280,11 +280,6 @@ fn csv_profile(
     obj.insert("at".into(), Value::String(at.to_string()));
     obj.extend(attrs.clone());
     let mut event = Event::from_json(obj)?;
-    event.id = Event::derive_id(
-        &event.customer,
-        &EventKind::Profile,
-        EventTime::utc(Timestamp::UNIX_EPOCH),
-        &attrs,
-    );
+    event.id = Event::row_id(&event.customer, &attrs);
     Ok(event)
 }

@@ -51,6 +51,25 @@ impl PreparedBatch {
         })
     }
 
+    /// The events with their JSON and id hash, borrowed.
+    fn ready(&self) -> Vec<Ready<'_>> {
+        let mut start = 0;
+        self.events
+            .iter()
+            .zip(&self.ends)
+            .zip(&self.hashes)
+            .map(|((event, &end), &id_hash)| {
+                let ready = Ready {
+                    event: Arc::new(event.clone()),
+                    json: &self.json[start..end],
+                    id_hash,
+                };
+                start = end;
+                ready
+            })
+            .collect()
+    }
+
     /// Number of events.
     pub fn len(&self) -> usize {
         self.events.len()
@@ -68,6 +87,47 @@ struct Ready<'a> {
     event: Arc<Event>,
     json: &'a [u8],
     id_hash: u64,
+}
+
+/// How an event of a batch relates to what is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    New,
+    /// The same event again: a no-op.
+    Duplicate,
+    /// Its id names a different event: refused.
+    Conflict,
+}
+
+impl Seen {
+    fn same_or_conflict(stored: &Event, new: &Event) -> Self {
+        if stored.is_same_as(new) {
+            Self::Duplicate
+        } else {
+            Self::Conflict
+        }
+    }
+}
+
+/// What to do with the rest of a batch when some of its events conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnConflict {
+    /// Store none of it.
+    Refuse,
+    /// Store the rest.
+    Skip,
+}
+
+/// An event refused because its id is already stored with other content.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conflict {
+    /// Its place in the batch, from 0.
+    pub index: usize,
+    /// The id it shares with a different event.
+    pub id: crate::ids::EventId,
+    /// The refused event.
+    #[serde(skip)]
+    pub event: Arc<Event>,
 }
 
 /// What one [`Store::append`] did.
@@ -115,6 +175,27 @@ impl Store {
     /// [`Store::append`] for events already [prepared](PreparedBatch), typically on another
     /// thread while this one stores the previous batch.
     pub fn append_prepared(&mut self, batch: PreparedBatch) -> Result<AppendReport, StoreError> {
+        self.append_with(batch, OnConflict::Refuse, &mut Vec::new())
+    }
+
+    /// [`Store::append_prepared`] that stores the rest of a batch when some of its events
+    /// conflict ([`StoreError::Conflict`]), and returns those it left out. An import with
+    /// `--skip-invalid` uses it: the conflicting lines go to its rejects.
+    pub fn append_prepared_skipping_conflicts(
+        &mut self,
+        batch: PreparedBatch,
+    ) -> Result<(AppendReport, Vec<Conflict>), StoreError> {
+        let mut conflicts = Vec::new();
+        let report = self.append_with(batch, OnConflict::Skip, &mut conflicts)?;
+        Ok((report, conflicts))
+    }
+
+    fn append_with(
+        &mut self,
+        batch: PreparedBatch,
+        on_conflict: OnConflict,
+        conflicts: &mut Vec<Conflict>,
+    ) -> Result<AppendReport, StoreError> {
         self.check_writable()?;
         let PreparedBatch {
             events,
@@ -137,28 +218,43 @@ impl Store {
                 ready
             })
             .collect();
-        let result = self.append_inner(&events).and_then(|report| {
-            // In the caller's time unless asked otherwise: a background checkpoint holds
-            // a snapshot of every record it writes, and an import that went on folding
-            // meanwhile would copy most of them (~80 MiB more at a million events).
-            if self.dirty >= self.options.checkpoint_customers {
-                if self.background_checkpoints {
-                    self.start_checkpoint(std::time::Duration::ZERO)?;
-                } else {
-                    self.checkpoint()?;
+        let result = self
+            .append_inner(&events, on_conflict, conflicts)
+            .and_then(|report| {
+                // In the caller's time unless asked otherwise: a background checkpoint holds
+                // a snapshot of every record it writes, and an import that went on folding
+                // meanwhile would copy most of them (~80 MiB more at a million events).
+                if self.dirty >= self.options.checkpoint_customers {
+                    if self.background_checkpoints {
+                        self.start_checkpoint(std::time::Duration::ZERO)?;
+                    } else {
+                        self.checkpoint()?;
+                    }
                 }
-            }
-            Ok(report)
-        });
-        if result.is_err() {
-            // Projections may already hold events that never reached the log.
+                Ok(report)
+            });
+        if result
+            .as_ref()
+            .is_err_and(|e| !matches!(e, StoreError::Conflict(_)))
+        {
+            // Projections may already hold events that never reached the log (a conflict
+            // is found before anything is folded).
             self.poisoned = true;
         }
         result
     }
 
-    fn append_inner(&mut self, events: &[Ready<'_>]) -> Result<AppendReport, StoreError> {
-        self.load_ids()?;
+    fn append_inner(
+        &mut self,
+        events: &[Ready<'_>],
+        on_conflict: OnConflict,
+        conflicts_out: &mut Vec<Conflict>,
+    ) -> Result<AppendReport, StoreError> {
+        let (seen, conflicts) = self.classify(events)?;
+        if !conflicts.is_empty() && on_conflict == OnConflict::Refuse {
+            return Err(StoreError::Conflict(conflicts));
+        }
+        *conflicts_out = conflicts;
         let first_seq = self.next_seq;
         let mut report = AppendReport::default();
         let mut accepted: Vec<(u64, &Event)> = Vec::with_capacity(events.len());
@@ -170,11 +266,15 @@ impl Store {
         let mut block_first = first_seq;
         let mut seq = first_seq;
         let rules = Arc::clone(&self.rules);
-        for prepared in events {
+        for (prepared, seen) in events.iter().zip(seen) {
             let (event, hash) = (&prepared.event, prepared.id_hash);
-            if self.is_stored(hash, event, first_seq, &accepted)? {
-                report.duplicates += 1;
-                continue;
+            match seen {
+                Seen::New => {}
+                Seen::Duplicate => {
+                    report.duplicates += 1;
+                    continue;
+                }
+                Seen::Conflict => continue,
             }
             let json = prepared.json;
             if block_ids.is_empty() {
@@ -332,29 +432,56 @@ impl Store {
     }
 
     /// Whether an event with `event`'s id is already in the log or earlier in this call.
-    fn is_stored(
-        &self,
-        hash: u64,
-        event: &Event,
-        first_new: u64,
-        accepted: &[(u64, &Event)],
-    ) -> Result<bool, StoreError> {
-        let Some(index) = &self.ids else {
-            return Ok(false);
-        };
-        for seq in index.candidates(hash) {
-            let same = if seq >= first_new {
-                accepted
-                    .get((seq - first_new) as usize)
-                    .is_some_and(|(_, e)| e.id == event.id)
-            } else {
-                self.event_at(seq)?.is_some_and(|e| e.id == event.id)
-            };
-            if same {
-                return Ok(true);
+    /// Sorts a batch into new events, exact repeats and conflicts, before anything is
+    /// written: an id already stored (or earlier in the batch) with the same content is a
+    /// repeat, with other content a conflict. Content is everything but the spelling of
+    /// the time: `10:15+09:00` and `01:15Z` are the same event.
+    fn classify(&mut self, events: &[Ready<'_>]) -> Result<(Vec<Seen>, Vec<Conflict>), StoreError> {
+        self.load_ids()?;
+        let mut seen = Vec::with_capacity(events.len());
+        let mut in_batch: std::collections::HashMap<u64, Vec<usize>> =
+            std::collections::HashMap::new();
+        let mut conflicts = Vec::new();
+        for (i, ready) in events.iter().enumerate() {
+            let event = &*ready.event;
+            let mut verdict = Seen::New;
+            if let Some(index) = &self.ids {
+                for seq in index.candidates(ready.id_hash) {
+                    if let Some(stored) = self.event_at(seq)?
+                        && stored.id == event.id
+                    {
+                        verdict = Seen::same_or_conflict(&stored, event);
+                        break;
+                    }
+                }
             }
+            if verdict == Seen::New {
+                let earlier = in_batch.entry(ready.id_hash).or_default();
+                if let Some(&j) = earlier.iter().find(|&&j| events[j].event.id == event.id) {
+                    verdict = Seen::same_or_conflict(&events[j].event, event);
+                } else {
+                    earlier.push(i);
+                }
+            }
+            if verdict == Seen::Conflict {
+                conflicts.push(Conflict {
+                    index: i,
+                    id: event.id.clone(),
+                    event: Arc::clone(&ready.event),
+                });
+            }
+            seen.push(verdict);
         }
-        Ok(false)
+        Ok((seen, conflicts))
+    }
+
+    /// The events of `events` whose id is already stored with other content, by index:
+    /// what [`Store::append`] would refuse. An importer uses it to set those lines aside
+    /// and store the rest.
+    pub fn conflicts(&mut self, events: &[Event]) -> Result<Vec<Conflict>, StoreError> {
+        let batch = PreparedBatch::new(events.to_vec())?;
+        let ready = batch.ready();
+        Ok(self.classify(&ready)?.1)
     }
 
     /// Loads the id index from the blocks' id lists, once.

@@ -63,6 +63,10 @@ pub enum StoreError {
         /// The database directory.
         path: PathBuf,
     },
+    /// Events whose id is already stored (or earlier in the batch) with other content.
+    /// Nothing of the batch was written: an id names one event for good.
+    #[error("{} event(s) reuse the id of a different event (first: {}); nothing was stored", .0.len(), .0.first().map(|c| c.id.as_str()).unwrap_or_default())]
+    Conflict(Vec<super::append::Conflict>),
     /// File-system work around the database (compaction) failed.
     #[error("database {path}: {source}")]
     Io {

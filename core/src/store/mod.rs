@@ -49,7 +49,7 @@ use std::sync::Arc;
 use crate::{ids::CustomerId, rules::RuleSet};
 
 pub use crate::timer::TIMER_EVENT;
-pub use append::{AppendReport, PreparedBatch};
+pub use append::{AppendReport, Conflict, PreparedBatch};
 pub use check::CheckReport;
 pub use copy::BackupReport;
 pub use effects::{Alert, MessageId, MessageStatus, OutboxMessage, Recorded, SEND_REQUEST, Timer};

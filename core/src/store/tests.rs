@@ -50,6 +50,44 @@ fn append_is_idempotent_by_id_and_survives_reopen() {
 }
 
 #[test]
+fn an_id_reused_for_other_content_is_refused_and_nothing_of_its_batch_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    let a = purchase("e1", "c-1", "2026-01-02T00:00:00Z", 100);
+    store.append(std::slice::from_ref(&a)).unwrap();
+    // The same instant spelt in another offset is the same event: a repeat, not a conflict.
+    let same = purchase("e1", "c-1", "2026-01-02T09:00:00+09:00", 100);
+    assert_eq!(store.append(&[same]).unwrap().duplicates, 1);
+
+    let changed = purchase("e1", "c-1", "2026-01-02T00:00:00Z", 999);
+    let fresh = purchase("e2", "c-2", "2026-01-02T00:00:00Z", 5);
+    let err = store.append(&[fresh.clone(), changed.clone()]).unwrap_err();
+    let StoreError::Conflict(conflicts) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        conflicts
+            .iter()
+            .map(|c| (c.index, c.id.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "e1")]
+    );
+    assert_eq!(store.conflicts(&[fresh.clone(), changed]).unwrap().len(), 1);
+    // Two versions of one new id in a batch: the second is the conflict.
+    let twin = purchase("e2", "c-2", "2026-01-02T00:00:00Z", 6);
+    let err = store.append(&[fresh.clone(), twin]).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(c) if c[0].index == 1),
+        "{err}"
+    );
+    // The store was left as it was, and still takes writes.
+    assert_eq!(store.event_count().unwrap(), 1);
+    let c = store.customer(&"c-1".parse().unwrap()).unwrap().unwrap();
+    assert_eq!(c.stats.revenue, 100);
+    assert_eq!(store.append(&[fresh]).unwrap().appended, 1);
+}
+
+#[test]
 fn history_is_per_customer_in_time_order_and_limited() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(&dir);

@@ -1,0 +1,164 @@
+//! Faults and hostile input (issue 25): conflicting ids, input refused at the door, a
+//! damaged store, a full disk, slow clients, runaway templates and scripts, erasure.
+
+use kizuna_tests::{TestHome, daemon::Daemon};
+
+const BUY: &str = r#"{"id":"o-1","customer":"c-1","type":"purchase","at":"2026-03-01T10:00:00+09:00","amount":1200}"#;
+const BUY_CHANGED: &str = r#"{"id":"o-1","customer":"c-1","type":"purchase","at":"2026-03-01T10:00:00+09:00","amount":9999}"#;
+const OTHER: &str = r#"{"id":"o-2","customer":"c-2","type":"purchase","at":"2026-03-01T11:00:00+09:00","amount":500}"#;
+
+fn revenue(h: &TestHome, customer: &str) -> serde_json::Value {
+    let shown = h.run(&["customer", "show", customer, "--json"]).ok().json();
+    shown["customer"]["stats"]["revenue"].clone()
+}
+
+#[test]
+fn an_import_naming_a_stored_id_with_other_content_is_refused_by_line() {
+    let h = TestHome::new();
+    h.run(&["import", &h.file("a.jsonl", BUY)]).ok();
+    // The same record again is a duplicate, as always.
+    let again = h
+        .run(&["import", &h.file("b.jsonl", BUY), "--json"])
+        .ok()
+        .json();
+    assert_eq!(again["duplicates"], 1);
+
+    let changed = h.file("c.jsonl", &format!("{OTHER}\n{BUY_CHANGED}\n"));
+    let run = h.run(&["import", &changed]).fails();
+    assert!(
+        run.stderr.contains("c.jsonl:2") && run.stderr.contains("\"o-1\" is already stored"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        revenue(&h, "c-1"),
+        1200,
+        "the stored event was not overwritten"
+    );
+    h.run(&["customer", "show", "c-2"]).fails();
+
+    // --skip-invalid stores the rest and writes the conflicting line to the rejects.
+    let rejects = h.dir().join("rejects.jsonl");
+    let run = h
+        .run(&[
+            "import",
+            &changed,
+            "--skip-invalid",
+            "--rejects",
+            rejects.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (run["imported"].as_u64(), run["rejected"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let written = std::fs::read_to_string(&rejects).unwrap();
+    assert!(
+        written.contains("\"line\":2") && written.contains("9999"),
+        "{written}"
+    );
+    assert_eq!(revenue(&h, "c-1"), 1200);
+    assert_eq!(revenue(&h, "c-2"), 500);
+}
+
+#[test]
+fn a_post_naming_a_stored_id_with_other_content_gets_409_with_the_item() {
+    let h = TestHome::new();
+    let d = Daemon::start(&h);
+    assert_eq!(d.post(BUY, Some(kizuna_tests::daemon::TOKEN)).0, 202);
+    let body = format!("[{OTHER},{BUY_CHANGED}]");
+    let (status, answer) = d.post(&body, Some(kizuna_tests::daemon::TOKEN));
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["errors"][0]["item"], 2, "{answer}");
+    assert_eq!(answer["errors"][0]["field"], "id", "{answer}");
+    // An exact repeat is still a no-op.
+    let (status, answer) = d.post(BUY, Some(kizuna_tests::daemon::TOKEN));
+    assert_eq!(
+        (status, &answer["duplicates"]),
+        (202, &1.into()),
+        "{answer}"
+    );
+    let (_, c) = d.get("/customers/c-1");
+    assert_eq!(c["stats"]["revenue"], 1200);
+    assert_eq!(
+        d.get("/customers/c-2").0,
+        404,
+        "nothing of the refused batch was stored"
+    );
+    let metrics = Daemon::agent()
+        .get(format!("{}/metrics", d.base))
+        .header(
+            "Authorization",
+            &format!("Bearer {}", kizuna_tests::daemon::TOKEN),
+        )
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains("kizuna_events_conflict_total 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn odd_times_and_control_characters_are_refused_at_the_door_with_the_field_named() {
+    let h = TestHome::new();
+    let cases = [
+        (
+            r#"{"customer":"c-1","type":"visit","at":"0000-01-01T00:00:00Z"}"#,
+            "at",
+        ),
+        (
+            r#"{"customer":"c-1","type":"visit","at":"2026-03-01T10:00:00+24:00"}"#,
+            "at",
+        ),
+        (
+            r#"{"customer":"c-1","type":"visit","at":"2016-12-31T23:59:60Z"}"#,
+            "at",
+        ),
+        (
+            r#"{"customer":"c-1","type":"profile","at":"2026-03-01T10:00:00Z","name":"Bob\r\nBcc: x@example.com"}"#,
+            "name",
+        ),
+        (
+            r#"{"customer":"c-1","type":"profile","at":"2026-03-01T10:00:00Z","email":"a\u0000@example.com"}"#,
+            "email",
+        ),
+        (
+            r#"{"customer":"c-1","type":"send_request","at":"2026-03-01T10:00:00Z","channel":"email","template":"t","vars":{"v":"a\nb"}}"#,
+            "vars.v",
+        ),
+    ];
+    for (line, field) in cases {
+        let run = h
+            .run(&["import", &h.file("bad.jsonl", line), "--json"])
+            .fails()
+            .json();
+        assert_eq!(
+            run["errors"][0]["errors"][0]["field"], field,
+            "{line}: {run}"
+        );
+    }
+    assert_eq!(h.run(&["status", "--json"]).ok().json()["events"], 0);
+    let run = h
+        .run(&[
+            "event",
+            "add",
+            "--customer",
+            "c-1",
+            "--type",
+            "visit",
+            "--at",
+            "0000-01-01T00:00:00Z",
+        ])
+        .fails();
+    assert!(
+        run.stderr.contains("year must be 1900 to 2999"),
+        "{}",
+        run.stderr
+    );
+}
