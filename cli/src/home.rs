@@ -38,7 +38,7 @@ impl Home {
         self.root.join("kizuna.toml")
     }
 
-    fn db_path(&self) -> PathBuf {
+    pub fn db_path(&self) -> PathBuf {
         self.root.join("db")
     }
 

@@ -16,6 +16,7 @@ mod commands;
 mod config;
 mod context;
 mod daemon;
+mod damaged;
 mod home;
 mod import;
 mod pack;
@@ -40,6 +41,7 @@ use crate::{
 };
 
 fn main() -> ExitCode {
+    damaged::install_panic_hook();
     let cli = Cli::parse();
     let daemon = matches!(cli.command, Command::Run(_));
     init_tracing(cli.log_format, if daemon { "info" } else { "warn" });
@@ -64,6 +66,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let explicit_home = cli.home.clone();
     let home = Home::resolve(cli.home.clone());
+    damaged::set_database(home.db_path());
     let rules = cli.rules.as_deref();
     if commands::on_store_command(&cli.command) {
         // A daemon holding the home carries the command out; else this process does.

@@ -197,6 +197,28 @@ impl TestHome {
             .expect("starting kizuna")
     }
 
+    /// [`TestHome::run`] that must end within `limit`: a command that hangs is killed and
+    /// fails the test, instead of hanging the suite.
+    #[track_caller]
+    pub fn run_within(&self, limit: std::time::Duration, args: &[&str]) -> Run {
+        let mut child = self.spawn(args);
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("`kizuna {}` did not end within {limit:?}", args.join(" "));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// Writes `content` to `name` in the scratch directory and returns its path as text.
     pub fn file(&self, name: &str, content: &str) -> String {
         let path = self.dir().join(name);

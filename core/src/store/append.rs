@@ -351,6 +351,7 @@ impl Store {
         }
         let total = self.counter("events")? + accepted.len() as u64;
         batch.insert(keys::meta("events"), &total.to_be_bytes());
+        batch.insert(keys::meta("seq_high"), &seq.to_be_bytes());
         self.apply(batch)?;
         self.next_seq = seq;
         self.write_sealed()?;

@@ -43,6 +43,18 @@ pub enum StoreError {
         /// What failed.
         reason: String,
     },
+    /// The database files are damaged: sled found them corrupt or failed on them.
+    #[error(
+        "database {path} is damaged ({reason}); kizuna will not read or write it. Keep a copy \
+         of it for diagnosis, then restore your last backup into a new home with \
+         `kizuna restore <backup> --home <new home>`"
+    )]
+    Damaged {
+        /// The database directory.
+        path: PathBuf,
+        /// What sled reported.
+        reason: String,
+    },
     /// An earlier write failed; the in-memory state may not match the disk any more.
     #[error("database {path}: an earlier write failed; reopen the store")]
     Poisoned {

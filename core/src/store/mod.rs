@@ -31,6 +31,7 @@ mod error;
 mod export;
 mod ids;
 mod keys;
+mod mark;
 mod migrate;
 mod outbox;
 mod read;
@@ -75,11 +76,19 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 pub(crate) fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
     let started = std::time::Instant::now();
     loop {
-        match sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_capacity)
-            .open()
-        {
+        // sled panics on some damaged files instead of returning `Corruption`; a panic
+        // while opening is the same answer (the files are not a database it can read).
+        let opened = std::panic::catch_unwind(|| {
+            sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_capacity)
+                .open()
+        })
+        .map_err(|panic| StoreError::Damaged {
+            path: path.to_path_buf(),
+            reason: panic_text(&*panic),
+        })?;
+        match opened {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
                 if started.elapsed() > LOCK_WAIT {
@@ -89,14 +98,32 @@ pub(crate) fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, St
                 }
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            Err(source) => {
-                return Err(StoreError::Sled {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
+            Err(source) => return Err(sled_error(path, source)),
         }
     }
+}
+
+/// A sled error as a [`StoreError`]: corruption is [`StoreError::Damaged`].
+pub(crate) fn sled_error(path: &Path, source: sled::Error) -> StoreError {
+    match source {
+        sled::Error::Corruption { .. } => StoreError::Damaged {
+            path: path.to_path_buf(),
+            reason: source.to_string(),
+        },
+        source => StoreError::Sled {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "the storage library failed on it".to_owned())
 }
 
 /// Tuning for [`Store::open`].
@@ -132,6 +159,8 @@ pub struct Store {
     options: StoreOptions,
     /// The sequence number the next appended event gets.
     next_seq: u64,
+    /// When the high-water mark was last written ([`mark`]).
+    mark_written: Option<std::time::Instant>,
     /// The id index, loaded on first need ([`ids`]).
     ids: Option<ids::IdIndex>,
     /// Customer records in memory: those changed since the last checkpoint, and recently
@@ -180,7 +209,22 @@ impl Store {
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         erase::finish_interrupted_compaction(&path)?;
+        // A store is created with its schema version written and synced, so a database
+        // directory that already has files but opens empty lost its data (sled takes a log
+        // it cannot read for a torn write and starts afresh): damaged, not new.
+        let existed = path.join("db").exists();
         let db = open_sled(&path, options.cache_capacity)?;
+        let empty = db
+            .open_tree(TREE)
+            .map_err(|e| sled_error(&path, e))?
+            .is_empty();
+        if existed && empty {
+            return Err(StoreError::Damaged {
+                path,
+                reason: "its files hold no kizuna data any more: damaged, cut short or replaced"
+                    .into(),
+            });
+        }
         Self::from_db(db, path, options)
     }
 
@@ -234,6 +278,7 @@ impl Store {
             background_checkpoints: false,
             read_only: false,
             mirror: None,
+            mark_written: None,
         };
         store.check_schema()?;
         store.load_baskets()?;
@@ -245,7 +290,9 @@ impl Store {
         store.next_seq = store
             .last_seq()?
             .map_or(0, |s| s + 1)
-            .max(store.checkpointed);
+            .max(store.checkpointed)
+            .max(store.counter("seq_high")?);
+        store.check_mark()?;
         store.customers_stored = store.counter("customers")?;
         store.recover()?;
         store.migrate_legacy_timers()?;
@@ -296,6 +343,7 @@ impl Store {
             background_checkpoints: false,
             read_only: true,
             mirror: None,
+            mark_written: None,
         })
     }
 
@@ -343,7 +391,8 @@ impl Store {
             return Ok(());
         }
         self.checkpoint()?;
-        self.sync()
+        self.sync()?;
+        self.write_mark(true)
     }
 
     /// Whether this is a scratch store in memory ([`Store::open_temporary`]): nothing is
@@ -359,7 +408,8 @@ impl Store {
     /// `flush` every few seconds, so a crash costs a few seconds of re-folding at start.
     pub fn sync_events(&mut self) -> Result<(), StoreError> {
         self.check_writable()?;
-        self.sync()
+        self.sync()?;
+        self.write_mark(false)
     }
 
     /// Starts a checkpoint (writing projections and timers) and returns without waiting
@@ -474,10 +524,7 @@ impl Store {
     }
 
     fn sled_err(&self, source: sled::Error) -> StoreError {
-        StoreError::Sled {
-            path: self.path.clone(),
-            source,
-        }
+        sled_error(&self.path, source)
     }
 
     fn corrupt(&self, key: &[u8], reason: impl Into<String>) -> StoreError {

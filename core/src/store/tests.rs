@@ -710,3 +710,29 @@ fn compaction_in_steps_keeps_what_was_written_during_the_copy() {
     );
     check(&open(&dir));
 }
+
+#[test]
+fn a_log_that_ends_below_its_high_water_mark_is_damaged_not_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    store
+        .append(&[purchase("e1", "c-1", "2026-01-02T00:00:00Z", 100)])
+        .unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let mark = dir.path().join("db").join("kizuna.mark");
+    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "1");
+    drop(open(&dir));
+    // As if sled had come back with an older state than it had acknowledged.
+    std::fs::write(&mark, "5").unwrap();
+    let err = Store::open(dir.path().join("db"), StoreOptions::default())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, StoreError::Damaged { reason, .. } if reason.contains("had reached event 5")),
+        "{err}"
+    );
+    // An unreadable mark is no evidence either way.
+    std::fs::write(&mark, "").unwrap();
+    drop(open(&dir));
+}
