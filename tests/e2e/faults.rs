@@ -260,3 +260,80 @@ fn a_damaged_store_is_a_clear_error_never_a_panic() {
         std::fs::write(snap, bytes).unwrap();
     });
 }
+
+#[test]
+fn a_runaway_template_fails_its_message_with_an_alert_and_the_rest_flows() {
+    let h = TestHome::with_customer();
+    h.run(&[
+        "event",
+        "add",
+        "--customer",
+        "c-1",
+        "--type",
+        "opt_in",
+        "--at",
+        "2026-03-01T00:00:00Z",
+        "channel=email",
+    ])
+    .ok();
+    let templates = h.home().join("rules/templates");
+    std::fs::write(
+        templates.join("runaway.email"),
+        "Subject: Hi\n\n{% for a in range(100000) %}{% for b in range(100000) %}.{% endfor %}{% endfor %}",
+    )
+    .unwrap();
+    for template in ["runaway", "notice"] {
+        h.run(&[
+            "send",
+            "--customer",
+            "c-1",
+            "--channel",
+            "email",
+            "--template",
+            template,
+            "--var",
+            "subject=News",
+            "--var",
+            "text=Hello",
+            "--class",
+            "transactional",
+            "--at",
+            "2026-03-05T02:00:00Z",
+        ])
+        .ok();
+    }
+    let limit = std::time::Duration::from_secs(60);
+    let report = h
+        .run_within(
+            limit,
+            &["dispatch", "--now", "2026-03-05T03:00:00Z", "--json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(
+        (&report["outcomes"]["sent"], &report["outcomes"]["dead"]),
+        (&1.into(), &1.into()),
+        "{report}"
+    );
+    let dead = h
+        .run(&["outbox", "list", "--status", "dead", "--json"])
+        .ok()
+        .json();
+    let reason = dead[0]["status"]["reason"].as_str().unwrap();
+    assert!(reason.contains("ran out of fuel"), "{reason}");
+    let alerts = h.run(&["alerts", "--json"]).ok().json();
+    let text = alerts.to_string();
+    assert!(
+        text.contains("runaway") && text.contains("was not sent"),
+        "{text}"
+    );
+    // Not retried: the next run has nothing to do.
+    let again = h
+        .run_within(
+            limit,
+            &["dispatch", "--now", "2026-03-05T04:00:00Z", "--json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(again["considered"], 0, "{again}");
+}

@@ -9,6 +9,7 @@
 //! channels rewrite the same file). A sent message appends a `message_sent` event, so contact
 //! history lives in the event store where guards and reports see it.
 
+mod render;
 mod round;
 
 use std::{
@@ -19,11 +20,10 @@ use std::{
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::{
     channel::{AddressField, Channel, Delivery, OutgoingMessage},
-    customer::Customer,
     event::Event,
     rules::{GuardDecision, GuardMessage},
     store::{MessageStatus, OutboxMessage, Store, StoreError},
@@ -216,6 +216,11 @@ impl Dispatcher {
         }
         let (decision, errors) = self.evaluate(store, templates, message, now)?;
         store.record_rule_errors(message.id, &errors)?;
+        if let Decision::Final(MessageStatus::Dead { reason }) = &decision
+            && reason.starts_with(render::FAILED)
+        {
+            store.alert_broken_template(message, reason, now)?;
+        }
         Ok(decision)
     }
 
@@ -250,7 +255,7 @@ impl Dispatcher {
                 message.channel
             ));
         };
-        let (subject, body, html) = match render(templates, message, &customer, now) {
+        let (subject, body, html) = match render::render(templates, message, &customer, now) {
             Ok(rendered) => rendered,
             Err(reason) => return dead(reason),
         };
@@ -367,93 +372,7 @@ impl Dispatcher {
     }
 
     fn make_templates(&self) -> minijinja::Environment<'static> {
-        let mut env = minijinja::Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let dir = self.templates.clone();
-        // minijinja caches the templates it finds, not the ones it does not: without this,
-        // every e-mail without an HTML twin looked for `<name>.email.html` on disk again.
-        let missing = std::sync::Mutex::new(std::collections::HashSet::<String>::new());
-        env.set_loader(move |name| {
-            // Template names are `<template>.<channel>` made by kizuna; refuse anything else.
-            if name.contains(['/', '\\']) || name.starts_with('.') {
-                return Ok(None);
-            }
-            let mut missing = missing
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if missing.contains(name) {
-                return Ok(None);
-            }
-            match std::fs::read_to_string(dir.join(name)) {
-                Ok(text) => Ok(Some(text)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    missing.insert(name.to_owned());
-                    Ok(None)
-                }
-                Err(e) => Err(minijinja::Error::new(
-                    minijinja::ErrorKind::InvalidOperation,
-                    format!("cannot read template {name}: {e}"),
-                )),
-            }
-        });
-        env
-    }
-}
-
-/// Renders `<template>.<channel>`: for e-mail (and, optionally, webhooks) the first line is `Subject: …`, then a blank
-/// line, then the body. A missing template or variable is an error on this message.
-fn render(
-    env: &minijinja::Environment<'static>,
-    message: &OutboxMessage,
-    customer: &Customer,
-    now: Timestamp,
-) -> Result<(Option<String>, String, Option<String>), String> {
-    let name = format!("{}.{}", message.template, message.channel);
-    let template = env
-        .get_template(&name)
-        .map_err(|e| format!("template {name}: {e}"))?;
-    let p = &customer.profile;
-    let context = json!({
-        "customer": {
-            "id": customer.id, "name": p.name, "kind": p.kind, "tier": customer.loyalty.tier,
-            "points": customer.loyalty.balance(now),
-        },
-        "vars": message.vars,
-        "message": {"id": message.id.to_string(), "class": message.class},
-    });
-    let text = template
-        .render(&context)
-        .map_err(|e| format!("template {name}: {e}"))?;
-    // An e-mail template may have an HTML twin, `<template>.email.html`: the message then
-    // goes as multipart/alternative, text and HTML.
-    let html = if message.channel == "email" {
-        let html_name = format!("{name}.html");
-        match env.get_template(&html_name) {
-            Ok(t) => Some(
-                t.render(&context)
-                    .map_err(|e| format!("template {html_name}: {e}"))?,
-            ),
-            Err(e) if e.kind() == minijinja::ErrorKind::TemplateNotFound => None,
-            Err(e) => return Err(format!("template {html_name}: {e}")),
-        }
-    } else {
-        None
-    };
-    // E-mail must start with `Subject: …`; other channels may (a webhook receiver gets it
-    // as `subject`), and SMS never has one.
-    let has_subject = text.starts_with("Subject:") && message.channel != "sms";
-    if message.channel == "email" || has_subject {
-        let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-        let subject = first
-            .strip_prefix("Subject:")
-            .ok_or_else(|| format!("template {name}: the first line must be `Subject: …`"))?;
-        Ok((
-            Some(subject.trim().to_owned()),
-            rest.trim_start_matches(['\r', '\n']).to_owned(),
-            html,
-        ))
-    } else {
-        Ok((None, text, html))
+        render::environment(self.templates.clone())
     }
 }
 

@@ -37,6 +37,19 @@ thread_local! {
     static CONSTANTS: RefCell<Option<Constants>> = const { RefCell::new(None) };
 }
 
+thread_local! {
+    /// When the script running on this thread must stop ([`past_deadline`]).
+    static DEADLINE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Whether the script running on this thread has used up its wall-clock budget: asked by
+/// the engine's progress callback every so many operations.
+pub(super) fn past_deadline() -> bool {
+    DEADLINE
+        .get()
+        .is_some_and(|d| std::time::Instant::now() > d)
+}
+
 /// Runs `f` with an open sink at time `now`, and the calling script's top-level constants
 /// visible, and returns the effects it recorded.
 pub(super) fn with_sink<T>(
@@ -51,7 +64,11 @@ pub(super) fn with_sink<T>(
         })
     });
     CONSTANTS.with(|c| *c.borrow_mut() = Some(Arc::clone(constants)));
+    DEADLINE.set(Some(
+        std::time::Instant::now() + super::engine::limits::WALL_TIME,
+    ));
     let out = f();
+    DEADLINE.set(None);
     CONSTANTS.with(|c| *c.borrow_mut() = None);
     let effects = SINK.with(|s| s.borrow_mut().take().map(|s| s.effects).unwrap_or_default());
     (out, effects)

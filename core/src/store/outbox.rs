@@ -181,6 +181,37 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Raises a staff alert that `message` could not be sent because of its template, so
+    /// a broken template is noticed the first time it costs a message. Written beside the
+    /// alerts of the triggering event, after them (from 1,000), one per message.
+    pub fn alert_broken_template(
+        &mut self,
+        message: &OutboxMessage,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let alert = super::Alert {
+            customer: message.customer.clone(),
+            text: format!(
+                "message {} was not sent: template {:?} failed ({reason}); fix the template \
+                 and send again",
+                message.id, message.template
+            ),
+            script: "dispatch".into(),
+            event: message.event.clone(),
+            at,
+            priority: 10,
+        };
+        let key = keys::item(keys::ALERT, message.id.seq, 1_000 + message.id.n);
+        let json = serde_json::to_vec(&alert).map_err(|e| self.corrupt(&key, e.to_string()))?;
+        let mut batch = Batch::default();
+        batch.insert(&key, json);
+        self.apply(batch)?;
+        self.sync()
+    }
+}
+
 /// A message with a new status, and where the due index has it: the due time
 /// ([`super::MessageStatus::due_from`]) of the status it has in the store.
 #[derive(Debug, Clone, Copy)]

@@ -189,3 +189,23 @@ fn customer_view_shows_projection_fields() {
     assert_eq!(eval.errors, []);
     assert_eq!(eval.effects.len(), 1);
 }
+
+#[test]
+fn a_script_within_the_operation_limit_is_still_stopped_by_the_clock() {
+    // Few operations, each over a 16 KiB string: slow without being many.
+    let started = std::time::Instant::now();
+    let eval = run(r#"
+        fn on_event(event, customer) {
+            let s = "x";
+            while s.len() < 16000 { s += s; }
+            s.truncate(16000);
+            for i in 0..20000 { s.index_of("xy"); }
+            tag("finished");
+        }
+    "#);
+    let took = started.elapsed();
+    assert!(eval.effects.is_empty(), "{:?}", eval.effects);
+    let message = &eval.errors.first().expect("stopped").message;
+    assert!(message.contains("stopped after 100 ms"), "{message}");
+    assert!(took < limits::WALL_TIME * 5, "took {took:?}");
+}

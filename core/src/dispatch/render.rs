@@ -1,0 +1,175 @@
+//! Message templates: finding them, and rendering one message within bounds.
+//!
+//! A template is the business's own code, run once per message, and a mistake in it must
+//! cost that one message, never the dispatcher. Two bounds hold for every render: minijinja's
+//! fuel ([`FUEL`] instructions, so a loop nested in a loop ends) and the size of what it
+//! writes ([`MAX_OUTPUT`] bytes, checked as it writes, so a short loop over a long string
+//! cannot fill memory first). A render that hits either fails with the reason, and the
+//! message is dead with it: not retried, since the same template would fail the same way.
+
+use std::{io::Write, path::PathBuf};
+
+use jiff::Timestamp;
+use serde_json::json;
+
+use crate::{customer::Customer, store::OutboxMessage};
+
+/// Instructions one render may run: a newsletter listing a few hundred items uses a few
+/// tens of thousands.
+pub const FUEL: u64 = 1_000_000;
+
+/// How the reason of a message that failed to render begins: the dispatcher raises a staff
+/// alert for those.
+pub const FAILED: &str = "template ";
+
+/// Bytes one render may write (a subject and body, or an HTML twin).
+pub const MAX_OUTPUT: usize = 512 * 1024;
+
+pub(super) fn environment(dir: PathBuf) -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
+    // minijinja caches the templates it finds, not the ones it does not: without this,
+    // every e-mail without an HTML twin looked for `<name>.email.html` on disk again.
+    let missing = std::sync::Mutex::new(std::collections::HashSet::<String>::new());
+    env.set_loader(move |name| {
+        // Template names are `<template>.<channel>` made by kizuna; refuse anything else.
+        if name.contains(['/', '\\']) || name.starts_with('.') {
+            return Ok(None);
+        }
+        let mut missing = missing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if missing.contains(name) {
+            return Ok(None);
+        }
+        match std::fs::read_to_string(dir.join(name)) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                missing.insert(name.to_owned());
+                Ok(None)
+            }
+            Err(e) => Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("cannot read template {name}: {e}"),
+            )),
+        }
+    });
+    env
+}
+
+/// Renders `<template>.<channel>`: for e-mail (and, optionally, webhooks) the first line is `Subject: …`, then a blank
+/// line, then the body. A missing template or variable is an error on this message.
+pub(super) fn render(
+    env: &minijinja::Environment<'static>,
+    message: &OutboxMessage,
+    customer: &Customer,
+    now: Timestamp,
+) -> Result<(Option<String>, String, Option<String>), String> {
+    let name = format!("{}.{}", message.template, message.channel);
+    let template = env
+        .get_template(&name)
+        .map_err(|e| format!("template {name}: {e}"))?;
+    let p = &customer.profile;
+    let context = json!({
+        "customer": {
+            "id": customer.id, "name": p.name, "kind": p.kind, "tier": customer.loyalty.tier,
+            "points": customer.loyalty.balance(now),
+        },
+        "vars": message.vars,
+        "message": {"id": message.id.to_string(), "class": message.class},
+    });
+    let text = limited(&template, &context).map_err(|e| format!("template {name}: {e}"))?;
+    // An e-mail template may have an HTML twin, `<template>.email.html`: the message then
+    // goes as multipart/alternative, text and HTML.
+    let html = if message.channel == "email" {
+        let html_name = format!("{name}.html");
+        match env.get_template(&html_name) {
+            Ok(t) => Some(limited(&t, &context).map_err(|e| format!("template {html_name}: {e}"))?),
+            Err(e) if e.kind() == minijinja::ErrorKind::TemplateNotFound => None,
+            Err(e) => return Err(format!("template {html_name}: {e}")),
+        }
+    } else {
+        None
+    };
+    // E-mail must start with `Subject: …`; other channels may (a webhook receiver gets it
+    // as `subject`), and SMS never has one.
+    let has_subject = text.starts_with("Subject:") && message.channel != "sms";
+    if message.channel == "email" || has_subject {
+        let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+        let subject = first
+            .strip_prefix("Subject:")
+            .ok_or_else(|| format!("template {name}: the first line must be `Subject: …`"))?;
+        Ok((
+            Some(subject.trim().to_owned()),
+            rest.trim_start_matches(['\r', '\n']).to_owned(),
+            html,
+        ))
+    } else {
+        Ok((None, text, html))
+    }
+}
+
+/// Renders `template` into a string of at most [`MAX_OUTPUT`] bytes.
+fn limited(
+    template: &minijinja::Template<'_, '_>,
+    context: &serde_json::Value,
+) -> Result<String, String> {
+    let mut out = Capped(Vec::new());
+    match template.render_captured_to(context, &mut out) {
+        Ok(_) => String::from_utf8(out.0).map_err(|e| e.to_string()),
+        Err(_) if out.0.len() > MAX_OUTPUT => Err(format!(
+            "the message grew past {} KiB; a loop in the template runs too often",
+            MAX_OUTPUT / 1024
+        )),
+        Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => Err(format!(
+            "the template ran out of fuel ({FUEL} steps); a loop in it runs too often"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A buffer that refuses to grow past [`MAX_OUTPUT`].
+struct Capped(Vec<u8>);
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_OUTPUT {
+            self.0.resize(MAX_OUTPUT + 1, 0);
+            return Err(std::io::Error::other("message too large"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render_text(source: &str) -> Result<String, String> {
+        let mut env = minijinja::Environment::new();
+        env.set_fuel(Some(FUEL));
+        env.add_template("t", source).unwrap();
+        limited(
+            &env.get_template("t").unwrap(),
+            &json!({"name": "x".repeat(1000)}),
+        )
+    }
+
+    #[test]
+    fn a_runaway_template_fails_with_a_reason_instead_of_running_on() {
+        assert_eq!(render_text("Hi {{ name[:2] }}").unwrap(), "Hi xx");
+        let nested =
+            "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}";
+        let err = render_text(nested).unwrap_err();
+        assert!(err.contains("ran out of fuel"), "{err}");
+        let huge = "{% for a in range(1000) %}{{ name }}{% endfor %}";
+        let err = render_text(huge).unwrap_err();
+        assert!(err.contains("grew past 512 KiB"), "{err}");
+    }
+}
