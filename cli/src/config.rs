@@ -43,6 +43,13 @@ pub struct ServerConfig {
     /// health check and a Prometheus scraper usually carry none). They show counts and
     /// versions, no customer data.
     pub open_status: bool,
+    /// Seconds a client has to send a request's headers; also the longest a kept-alive
+    /// connection stays open between requests ([`crate::daemon::serve`]).
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body once its headers are in.
+    pub body_timeout_secs: u64,
+    /// Connections served at once; more wait in the kernel's queue until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +61,9 @@ impl Default for ServerConfig {
             read_token_env: "KIZUNA_READ_TOKEN".into(),
             tokens_file: String::new(),
             open_status: true,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            max_connections: 4096,
         }
     }
 }
@@ -373,6 +383,12 @@ ingest_token_env = \"KIZUNA_INGEST_TOKEN\"
 read_token_env = \"KIZUNA_READ_TOKEN\"
 tokens_file = \"\"
 open_status = true    # /health and /metrics answer without the token
+# Slow and idle clients: a request's headers must arrive within header_timeout_secs (also
+# how long a kept-alive connection may idle), its body within body_timeout_secs; at most
+# max_connections are served at once (the rest wait in the kernel's queue).
+header_timeout_secs = 10
+body_timeout_secs = 30
+max_connections = 4096
 
 [kpi]
 # `report kpi`: a customer's reply, reaction or purchase counts for the latest contact

@@ -337,3 +337,132 @@ fn a_runaway_template_fails_its_message_with_an_alert_and_the_rest_flows() {
         .json();
     assert_eq!(again["considered"], 0, "{again}");
 }
+
+/// Sets `[server]` settings in `h`'s kizuna.toml.
+fn server_settings(h: &TestHome, settings: &[(&str, &str)]) {
+    let path = h.home().join("kizuna.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (key, value) in settings {
+        let start = text.find(&format!("\n{key} = ")).unwrap() + 1;
+        let end = start + text[start..].find('\n').unwrap();
+        text.replace_range(start..end, &format!("{key} = {value}"));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// The sockets a process has open, from /proc.
+fn sockets_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+/// Whether the server closed `socket` (end of file or a reset) within `wait`.
+fn closed_by_server(socket: &mut std::net::TcpStream, wait: std::time::Duration) -> bool {
+    use std::io::Read;
+    socket.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 512];
+    loop {
+        match socket.read(&mut buf) {
+            Ok(0) => return true,
+            // An answer (a 400 to a stalled body) before the close: read on.
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn idle_and_slow_clients_are_timed_out_while_others_are_served() {
+    use std::io::Write;
+    let h = TestHome::new();
+    server_settings(
+        &h,
+        &[("header_timeout_secs", "2"), ("body_timeout_secs", "2")],
+    );
+    let d = Daemon::start(&h);
+    let addr = d.base.trim_start_matches("http://").to_owned();
+    let connect = || std::net::TcpStream::connect(&addr).unwrap();
+    // 2,000 connections that say nothing, 100 that drip their headers, 100 their body.
+    let mut idle: Vec<_> = (0..2000).map(|_| connect()).collect();
+    let mut drip_head: Vec<_> = (0..100).map(|_| connect()).collect();
+    let mut drip_body: Vec<_> = (0..100).map(|_| connect()).collect();
+    for s in &mut drip_head {
+        s.write_all(b"POST /events HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+    }
+    for s in &mut drip_body {
+        let head = format!(
+            "POST /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 1000\r\n\r\n{{",
+            kizuna_tests::daemon::TOKEN
+        );
+        s.write_all(head.as_bytes()).unwrap();
+    }
+    let started = std::time::Instant::now();
+    let (status, answer) = d.post(BUY, Some(kizuna_tests::daemon::TOKEN));
+    let took = started.elapsed();
+    assert_eq!(status, 202, "{answer}");
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "a normal client waited {took:?}"
+    );
+    // Keep dripping for longer than the timeouts: a byte a few times a second.
+    for _ in 0..12 {
+        for s in drip_head.iter_mut().chain(drip_body.iter_mut()) {
+            let _ = s.write_all(b"x");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let wait = std::time::Duration::from_secs(5);
+    for (what, sockets) in [
+        ("idle", &mut idle[..50]),
+        ("dripping headers", &mut drip_head[..]),
+        ("dripping a body", &mut drip_body[..]),
+    ] {
+        for s in sockets.iter_mut() {
+            assert!(
+                closed_by_server(s, wait),
+                "a connection {what} was left open"
+            );
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let open = sockets_of(d.child.id());
+    assert!(open < 100, "the daemon still holds {open} sockets");
+    assert_eq!(d.post(OTHER, Some(kizuna_tests::daemon::TOKEN)).0, 202);
+}
+
+#[test]
+fn connections_past_the_cap_wait_instead_of_taking_descriptors() {
+    let h = TestHome::new();
+    server_settings(
+        &h,
+        &[("header_timeout_secs", "2"), ("max_connections", "20")],
+    );
+    let d = Daemon::start(&h);
+    let addr = d.base.trim_start_matches("http://").to_owned();
+    let before = sockets_of(d.child.id());
+    let idle: Vec<_> = (0..60)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let held = sockets_of(d.child.id()) - before;
+    assert!(
+        held <= 20,
+        "the daemon holds {held} connections past a cap of 20"
+    );
+    // The idle ones time out in turn, so a real request is served within a few timeouts.
+    let started = std::time::Instant::now();
+    let (status, _) = d.post(BUY, Some(kizuna_tests::daemon::TOKEN));
+    assert_eq!(status, 202);
+    assert!(started.elapsed() < std::time::Duration::from_secs(9));
+    drop(idle);
+}

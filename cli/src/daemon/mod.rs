@@ -13,6 +13,7 @@ pub mod inbound;
 pub mod metrics;
 pub mod reload;
 pub mod request_id;
+pub mod serve;
 pub mod writer;
 
 use std::{
@@ -103,6 +104,25 @@ pub fn run(
         open_status: config.server.open_status,
         home: home.clone(),
     };
+    let files = serve::raise_fd_limit();
+    let limits = serve::Limits {
+        header_timeout: std::time::Duration::from_secs(config.server.header_timeout_secs),
+        body_timeout: std::time::Duration::from_secs(config.server.body_timeout_secs),
+        // Below the descriptors the process may hold, leaving room for the store's files,
+        // the admin socket and channels.
+        max_connections: config
+            .server
+            .max_connections
+            .min(files.map_or(usize::MAX, |n| {
+                usize::try_from(n.saturating_sub(256)).unwrap_or(usize::MAX)
+            }))
+            .max(1),
+    };
+    tracing::info!(
+        max_connections = limits.max_connections,
+        open_files = files,
+        "connection limits"
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -130,9 +150,13 @@ pub fn run(
                 let _ = tokio::task::spawn_blocking(move || r.reload()).await;
             }
         });
-        axum::serve(listener, http::router(state))
-            .with_graceful_shutdown(shutdown_signal(term, interrupt))
-            .await?;
+        serve::serve(
+            listener,
+            http::router(state),
+            limits,
+            shutdown_signal(term, interrupt),
+        )
+        .await;
         Ok(())
     });
     // New commands find no daemon from here on (and wait for the database, offline).
