@@ -44,7 +44,11 @@ fn main() -> ExitCode {
     damaged::install_panic_hook();
     let cli = Cli::parse();
     let daemon = matches!(cli.command, Command::Run(_));
-    init_tracing(cli.log_format, if daemon { "info" } else { "warn" });
+    // sled's own log lines repeat, less clearly, the errors a command reports.
+    init_tracing(
+        cli.log_format,
+        if daemon { "info" } else { "warn,sled=off" },
+    );
     match run(cli) {
         Ok(code) => code,
         // `kizuna … | head`: the reader has what it wanted; nothing is wrong.

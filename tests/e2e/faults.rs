@@ -466,3 +466,137 @@ fn connections_past_the_cap_wait_instead_of_taking_descriptors() {
     assert!(started.elapsed() < std::time::Duration::from_secs(9));
     drop(idle);
 }
+
+/// `n` purchases as JSON lines, ids `{prefix}-0…`, over 500 customers.
+fn purchases(prefix: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"id":"{prefix}-{i}","customer":"c-{}","type":"purchase","at":"2026-03-01T10:00:00Z","amount":{},"note":"{}"}}"#,
+                i % 500,
+                100 + i,
+                "x".repeat(100)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn an_import_onto_a_full_disk_fails_fast_and_resumes_to_the_same_store() {
+    let (h, disk) = TestHome::on_small_disk("10m");
+    let file = h.file("big.jsonl", &purchases("e", 60_000));
+    let run = h.run_within(std::time::Duration::from_secs(60), &["import", &file]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the disk is full")
+            && run
+                .stderr
+                .contains(&format!("mounted at {}", h.home().display())),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    // Space comes back: the same import again completes the store.
+    disk.resize("200m");
+    h.run(&["import", &file]).ok();
+    let resumed = h.run(&["export"]).ok().stdout;
+    let clean = TestHome::new();
+    clean.run(&["import", &file]).ok();
+    assert!(
+        resumed == clean.run(&["export"]).ok().stdout,
+        "a resumed import differs from a clean one"
+    );
+}
+
+#[test]
+fn a_daemon_on_a_full_disk_refuses_ingest_keeps_reading_and_recovers_by_itself() {
+    use kizuna_tests::daemon::TOKEN;
+    let (h, disk) = TestHome::on_small_disk("32m");
+    let log = h.dir().join("daemon.log");
+    let d = Daemon::start_with(&h, &[], &[("RUST_LOG", "info")], Some(&log));
+    assert_eq!(d.post(BUY, Some(TOKEN)).0, 202);
+    let filler = disk.fill("filler", 256 << 10);
+    // Post until the store cannot write; every batch acknowledged must survive.
+    let mut acknowledged = vec!["o-1".to_owned()];
+    let mut refused = None;
+    for n in 0..400 {
+        let batch = purchases(&format!("b{n}"), 200);
+        let (status, answer) = d.post(&batch, Some(TOKEN));
+        match status {
+            202 => acknowledged.extend((0..200).map(|i| format!("b{n}-{i}"))),
+            503 => {
+                refused = Some(answer);
+                break;
+            }
+            other => panic!("{other}: {answer}"),
+        }
+    }
+    let refused = refused.expect("the disk never filled");
+    assert!(
+        refused["error"].as_str().unwrap().contains("disk is full"),
+        "{refused}"
+    );
+    assert!(refused["retry_after"].as_u64().is_some(), "{refused}");
+    let (status, health) = d.get("/health");
+    assert_eq!(
+        (status, &health["status"]),
+        (503, &"degraded".into()),
+        "{health}"
+    );
+    assert!(
+        health["reason"].as_str().unwrap().contains("disk is full"),
+        "{health}"
+    );
+    // Reads go on, and show every acknowledged batch (c-1 buys 101 in each) and perhaps
+    // the refused one, written in memory but never flushed; status says why ingest is
+    // refused.
+    let batches = (acknowledged.len() - 1) as u64 / 200;
+    let (status, c) = d.get("/customers/c-1");
+    assert_eq!(status, 200, "{c}");
+    let revenue = c["stats"]["revenue"].as_u64().unwrap();
+    assert!(
+        (1200 + 101 * batches..=1200 + 101 * (batches + 1)).contains(&revenue),
+        "{batches} batches acknowledged: {c}"
+    );
+    let status = h.run(&["status"]).ok().stdout;
+    assert!(status.contains("DEGRADED"), "{status}");
+    // Still refused while the disk is full.
+    assert_eq!(d.post(OTHER, Some(TOKEN)).0, 503);
+
+    // Space returns: within the backoff the daemon takes writes again, by itself.
+    std::fs::remove_file(filler).unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let (status, answer) = d.post(OTHER, Some(TOKEN));
+        if status == 202 {
+            break;
+        }
+        assert_eq!(status, 503, "{answer}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(45),
+            "not writable 45 s after space returned"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(d.get("/health").1["status"], "ok");
+    // Everything acknowledged is there: posting it again stores nothing.
+    for chunk in acknowledged.chunks(200).skip(1) {
+        let n = chunk[0].split('-').next().unwrap();
+        let (status, answer) = d.post(&purchases(n, 200), Some(TOKEN));
+        assert_eq!(
+            (status, &answer["duplicates"]),
+            (202, &200.into()),
+            "{answer}"
+        );
+    }
+    // A stop is prompt and says how the last flush went.
+    let stopping = std::time::Instant::now();
+    d.signal("-TERM");
+    let mut child = d;
+    let code = child.child.wait().unwrap();
+    assert!(code.success() && stopping.elapsed() < std::time::Duration::from_secs(10));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("store flushed"), "{text}");
+    assert!(text.contains("the store takes writes again"), "{text}");
+}

@@ -13,6 +13,7 @@ use std::{
 };
 
 pub mod daemon;
+pub mod disk;
 pub mod kannel;
 pub mod smtp;
 

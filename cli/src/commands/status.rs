@@ -21,6 +21,8 @@ struct Daemon {
     /// Timers and dispatch only on command (`kizuna run --manual-clock`).
     manual_clock: bool,
     reload: ReloadStatus,
+    /// Why the store cannot write, while it cannot (ingest is refused meanwhile).
+    degraded: Option<String>,
 }
 
 /// What `status` reports.
@@ -51,6 +53,7 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, json: bool) -> anyhow::Result<ExitCode> {
         listen: d.listen.get().cloned(),
         manual_clock: d.manual_clock,
         reload: d.reloader.status(),
+        degraded: d.degraded.lock().ok().and_then(|g| g.clone()),
     });
     let rules = ctx
         .rules()
@@ -93,6 +96,12 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, json: bool) -> anyhow::Result<ExitCode> {
                         .unwrap_or_default()
                 ),
             )?;
+            if let Some(reason) = &d.degraded {
+                line(
+                    "store",
+                    format!("DEGRADED, ingest refused until it can write: {reason}"),
+                )?;
+            }
             if d.manual_clock {
                 line(
                     "clock",

@@ -271,6 +271,18 @@ async fn post_events(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(Err(AppendError::Failed(e))) => {
             (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e}))).into_response()
         }
+        Ok(Err(AppendError::Unavailable {
+            reason,
+            retry_after,
+        })) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(axum::http::header::RETRY_AFTER, retry_after.to_string())],
+            Json(json!({
+                "error": format!("the store cannot write now; nothing was stored: {reason}"),
+                "retry_after": retry_after,
+            })),
+        )
+            .into_response(),
         Err(r) => r,
     }
 }
@@ -300,9 +312,14 @@ async fn get_customer(State(state): State<AppState>, Path(id): Path<String>) -> 
 async fn health(State(state): State<AppState>) -> Response {
     match ask(&state, Command::Health).await {
         Ok(h) => {
+            let status = if h.status == "ok" {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
             let mut body = json!(h);
             body["reload"] = json!(state.reloader.status());
-            Json(body).into_response()
+            (status, Json(body)).into_response()
         }
         Err(r) => r,
     }

@@ -148,6 +148,11 @@ impl Metrics {
                 "Customers with a timer due and not fired yet.",
                 health.timers_due as u64,
             ),
+            (
+                "kizuna_store_degraded",
+                "1 while the store cannot write (a full disk) and ingest is refused.",
+                u64::from(health.reason.is_some()),
+            ),
         ];
         for (name, help, value) in gauges {
             header(&mut out, name, "gauge", help);
@@ -255,6 +260,7 @@ mod tests {
             queue: 1,
             timers_due: 0,
             channels: std::collections::BTreeMap::new(),
+            reason: None,
         };
         let text = m.render(&health, &ReloadStatus::default());
         for line in [

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod degraded;
 pub mod http;
 pub mod inbound;
 pub mod metrics;
@@ -45,6 +46,8 @@ pub struct DaemonInfo {
     pub reloader: reload::Reloader,
     /// Timers fire and messages go out only on `kizuna tick` / `kizuna dispatch`.
     pub manual_clock: bool,
+    /// Why the store cannot write, while it cannot ([`degraded`]).
+    pub degraded: std::sync::Mutex<Option<String>>,
 }
 
 /// Starts the daemon on `listen` and runs until a signal.
@@ -76,6 +79,7 @@ pub fn run(
         listen: OnceLock::new(),
         reloader: reloader.clone(),
         manual_clock,
+        degraded: std::sync::Mutex::new(None),
     });
     let writer = {
         let counters = Arc::clone(&counters);
@@ -162,6 +166,18 @@ pub fn run(
     // New commands find no daemon from here on (and wait for the database, offline).
     let _ = std::fs::remove_file(crate::admin::socket_path(home.root()));
     let _ = tx.send(writer::Command::Shutdown);
+    // Bounded: a store that cannot finish its last flush must not hold the stop forever.
+    let stopping = std::time::Instant::now();
+    while !writer.is_finished() {
+        if stopping.elapsed() > STOP_WITHIN {
+            tracing::error!(
+                "the writer did not stop within {STOP_WITHIN:?}; stopping without its final \
+                 flush (what was acknowledged was flushed before its answer)"
+            );
+            std::process::exit(1);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let _ = writer.join();
     // Commands the writer carried out are answered before the process ends.
     if !admin_in_flight.wait_idle(std::time::Duration::from_secs(10)) {
@@ -171,6 +187,9 @@ pub fn run(
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
+
+/// How long a stop waits for the writer's final flush.
+const STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Resolves on SIGTERM or SIGINT (ctrl-c), whose handlers the caller installed.
 async fn shutdown_signal(

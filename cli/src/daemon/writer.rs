@@ -26,7 +26,7 @@ use kizuna_core::{
 };
 use tokio::sync::oneshot;
 
-use super::metrics::Metrics;
+use super::{degraded::Degraded, metrics::Metrics};
 
 /// What the writer is asked to do.
 #[derive(Debug)]
@@ -74,8 +74,11 @@ pub enum Command {
 /// What `/health` reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Health {
-    /// Always "ok" when the writer answers.
+    /// "ok", or "degraded" while the store cannot write ([`super::degraded`]).
     pub status: &'static str,
+    /// Why the daemon is degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The active rules version.
     pub rules: String,
     /// Events stored.
@@ -114,6 +117,13 @@ pub enum AppendError {
     Conflict(Vec<kizuna_core::store::Conflict>),
     /// The store failed.
     Failed(String),
+    /// The store cannot write now (a full disk); try again after `retry_after` seconds.
+    Unavailable {
+        /// Why.
+        reason: String,
+        /// Seconds.
+        retry_after: u64,
+    },
 }
 
 impl From<kizuna_core::StoreError> for AppendError {
@@ -133,6 +143,8 @@ struct Writer {
     phones: super::inbound::PhoneBook,
     last_checkpoint: std::time::Instant,
     daemon: Arc<super::DaemonInfo>,
+    /// Set while the store cannot write ([`super::degraded`]).
+    degraded: Option<Degraded>,
 }
 
 /// How often the projections and timers are written while the daemon runs (on the store's
@@ -168,6 +180,7 @@ pub fn run(
         phones: super::inbound::PhoneBook::default(),
         last_checkpoint: std::time::Instant::now(),
         daemon,
+        degraded: None,
     };
     let tick = Duration::from_secs(1);
     let mut last_tick = std::time::Instant::now();
@@ -223,16 +236,115 @@ pub fn run(
             behind = writer.tick(Timestamp::now());
         }
     }
-    if let Err(e) = writer.store.flush() {
-        tracing::error!(error = %e, "final flush failed");
+    if writer.degraded.is_some() {
+        tracing::warn!(
+            "writer stopped without a final flush: the store cannot write; what was acknowledged was flushed before its answer"
+        );
+    } else if let Err(e) = writer.store.flush() {
+        tracing::error!(error = %e, "writer stopped; the final flush failed: what was acknowledged was flushed before its answer, later projections will be re-folded at start");
+    } else {
+        tracing::info!("writer stopped; store flushed");
     }
-    tracing::info!("writer stopped; store flushed");
 }
 
 impl Writer {
     /// Stores each batch of the group, flushes once, then answers every request.
     fn append(&mut self, group: Vec<PendingAppend>) {
-        append_group(&mut self.store, &mut self.phones, group);
+        if let Some(degraded) = &self.degraded {
+            for (_, _, reply) in group {
+                let _ = reply.send(Err(AppendError::Unavailable {
+                    reason: degraded.reason.clone(),
+                    retry_after: degraded.retry_after(),
+                }));
+            }
+            return;
+        }
+        let (answers, failure) = append_group(&mut self.store, &mut self.phones, group);
+        if let Some(failure) = failure {
+            self.degrade(failure);
+        }
+        // A refused batch names the cause the writer found (a full disk), not the
+        // second-hand error of the write that met it.
+        let reason = self.degraded.as_ref().map(|d| d.reason.clone());
+        for (result, reply) in answers {
+            let result = match (result, &reason) {
+                (Err(AppendError::Unavailable { retry_after, .. }), Some(reason)) => {
+                    Err(AppendError::Unavailable {
+                        reason: reason.clone(),
+                        retry_after,
+                    })
+                }
+                (result, _) => result,
+            };
+            let _ = reply.send(result);
+        }
+    }
+
+    /// The store cannot write: refuse ingest and pause the clock until it can again.
+    fn degrade(&mut self, reason: String) {
+        // A failure seen second-hand ("an earlier write failed") names no cause: ask the
+        // disk for it.
+        let db = self.store.path().to_path_buf();
+        let reason = match super::degraded::disk_takes_writes(&db) {
+            Err(e) if kizuna_core::store::is_disk_full(&e) => format!(
+                "database {}: the disk is full ({})",
+                db.display(),
+                kizuna_core::store::disk_of(&db)
+            ),
+            _ => reason,
+        };
+        tracing::error!(
+            reason,
+            "the store cannot write: ingest is refused (503) until it can again; reads go on"
+        );
+        self.set_degraded(Some(Degraded::new(reason)));
+    }
+
+    fn set_degraded(&mut self, degraded: Option<Degraded>) {
+        if let Ok(mut shown) = self.daemon.degraded.lock() {
+            *shown = degraded.as_ref().map(|d| d.reason.clone());
+        }
+        self.degraded = degraded;
+    }
+
+    /// A degraded writer's retry: when the disk takes writes again, drop the failed store
+    /// and open it anew ([`super::degraded`]). A store that will not open again ends the
+    /// daemon (a supervisor restarts it) rather than serve an empty one.
+    fn try_to_recover(&mut self) {
+        let Some(degraded) = self.degraded.as_mut() else {
+            return;
+        };
+        if !degraded.due() {
+            return;
+        }
+        let db = self.store.path().to_path_buf();
+        if let Err(e) = super::degraded::disk_takes_writes(&db) {
+            degraded.failed_again(format!(
+                "{}; still cannot write there: {e}",
+                degraded.reason.split("; still").next().unwrap_or_default()
+            ));
+            return;
+        }
+        let rules = Arc::clone(self.store.rules());
+        let Ok(scratch) = Store::open_temporary() else {
+            return;
+        };
+        // The failed store goes first: it holds the database's lock.
+        drop(std::mem::replace(&mut self.store, scratch));
+        match self.daemon.home.open_store() {
+            Ok((_, mut store)) => {
+                store.set_rules(rules);
+                store.observe_latency(Arc::clone(&self.metrics.rule_latency));
+                store.set_background_checkpoints(true);
+                self.store = store;
+                self.set_degraded(None);
+                tracing::info!("the store takes writes again; ingest resumed");
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "the store does not open again; stopping");
+                std::process::exit(1);
+            }
+        }
     }
 
     /// Everything but appends and shutdown. An admin command may pause between its
@@ -268,7 +380,12 @@ impl Writer {
             }
             Command::Health(reply) => {
                 let _ = reply.send(Health {
-                    status: "ok",
+                    status: if self.degraded.is_some() {
+                        "degraded"
+                    } else {
+                        "ok"
+                    },
+                    reason: self.degraded.as_ref().map(|d| d.reason.clone()),
                     rules: store.rules().version().to_owned(),
                     events: store.event_count().unwrap_or(0),
                     customers: store.customer_count().unwrap_or(0),
@@ -307,7 +424,9 @@ impl Writer {
                         }
                     }
                     if !group.is_empty() {
-                        append_group(store, phones, group);
+                        // A failure here fails the admin command too; the next append
+                        // or tick finds the store unwritable and degrades.
+                        let _ = append_group(store, phones, group);
                     }
                 };
                 let lent = crate::context::Lent {
@@ -337,6 +456,11 @@ impl Writer {
     /// projections changed since the last tick (a checkpoint: what a restart after a
     /// crash must re-fold). Returns whether a slice was full (more may be due).
     fn tick(&mut self, now: Timestamp) -> bool {
+        if self.degraded.is_some() {
+            // Timers, dispatch and checkpoints all write: paused until the store can.
+            self.try_to_recover();
+            return false;
+        }
         let mut full = false;
         if !self.daemon.manual_clock {
             full = self.fire_and_dispatch(now);
@@ -348,6 +472,9 @@ impl Writer {
             self.last_checkpoint = std::time::Instant::now();
             if let Err(e) = self.store.checkpoint_in_background() {
                 tracing::error!(error = %e, "checkpoint failed");
+                if super::degraded::cannot_write(&e) {
+                    self.degrade(e.to_string());
+                }
             }
         }
         full
@@ -365,7 +492,13 @@ impl Writer {
                     .rule_errors
                     .fetch_add(fired.rule_errors, Relaxed);
             }
-            Err(e) => tracing::error!(error = %e, "firing timers failed"),
+            Err(e) => {
+                tracing::error!(error = %e, "firing timers failed");
+                if super::degraded::cannot_write(&e) {
+                    self.degrade(e.to_string());
+                    return false;
+                }
+            }
         }
         match self
             .dispatcher
@@ -375,7 +508,12 @@ impl Writer {
                 full |= report.considered as usize >= TICK_SLICE;
                 self.metrics.add_dispatch(&report);
             }
-            Err(e) => tracing::error!(error = %e, "dispatch failed"),
+            Err(e) => {
+                tracing::error!(error = %e, "dispatch failed");
+                if super::degraded::cannot_write(&e) {
+                    self.degrade(e.to_string());
+                }
+            }
         }
         full
     }
@@ -413,17 +551,34 @@ fn read_apart(
     }
 }
 
-/// Stores each batch of the group, flushes once, then answers every request.
+/// An answer to send, and where to send it.
+type Answer = (
+    Result<AppendReport, AppendError>,
+    oneshot::Sender<Result<AppendReport, AppendError>>,
+);
+
+/// Stores each batch of the group and flushes once. Returns the answers (sent by the
+/// caller) and why the store cannot write any more, if a write failed that way.
 fn append_group(
     store: &mut Store,
     phones: &mut super::inbound::PhoneBook,
     group: Vec<PendingAppend>,
-) {
+) -> (Vec<Answer>, Option<String>) {
+    let mut failure = None;
     let mut done = Vec::with_capacity(group.len());
     for (events, span, reply) in group {
         let _in_request = span.enter();
         let profiles = phones.profiles(&events);
-        let result = store.append_owned(events).map_err(AppendError::from);
+        let result = store.append_owned(events).map_err(|e| {
+            if super::degraded::cannot_write(&e) {
+                failure = Some(e.to_string());
+                return AppendError::Unavailable {
+                    reason: e.to_string(),
+                    retry_after: 1,
+                };
+            }
+            AppendError::from(e)
+        });
         match &result {
             Err(AppendError::Conflict(c)) => {
                 tracing::warn!(
@@ -431,7 +586,9 @@ fn append_group(
                     "events refused: ids stored with other content"
                 )
             }
-            Err(AppendError::Failed(e)) => tracing::error!(error = %e, "append failed"),
+            Err(AppendError::Failed(e) | AppendError::Unavailable { reason: e, .. }) => {
+                tracing::error!(error = %e, "append failed")
+            }
             Ok(r) if r.rule_errors > 0 => tracing::warn!(
                 rule_errors = r.rule_errors,
                 "rules failed on ingested events (the events are stored); see `kizuna rules errors`"
@@ -441,16 +598,26 @@ fn append_group(
         drop(_in_request);
         done.push((result, span, reply));
     }
-    let flushed = store.sync_events().map_err(|e| e.to_string());
+    let flushed = store.sync_events().map_err(|e| {
+        if super::degraded::cannot_write(&e) {
+            failure = Some(e.to_string());
+        }
+        e.to_string()
+    });
+    let mut answers = Vec::with_capacity(done.len());
     for (result, span, reply) in done {
         let result = match (&flushed, result) {
             (Err(e), _) => {
                 let _in_request = span.enter();
                 tracing::error!(error = %e, "flush failed; the events are not acknowledged");
-                Err(AppendError::Failed(e.clone()))
+                Err(AppendError::Unavailable {
+                    reason: e.clone(),
+                    retry_after: 1,
+                })
             }
             (Ok(()), result) => result,
         };
-        let _ = reply.send(result);
+        answers.push((result, reply));
     }
+    (answers, failure)
 }

@@ -43,6 +43,17 @@ pub enum StoreError {
         /// What failed.
         reason: String,
     },
+    /// The file system holding the database is full (or the user's quota is used up).
+    #[error(
+        "database {path}: the disk is full ({disk}); what was not acknowledged was not kept. \
+         Free space there and run the command again (an import resumes where it stopped)"
+    )]
+    DiskFull {
+        /// The database directory.
+        path: PathBuf,
+        /// The file system, as `mounted at /x, N bytes free`.
+        disk: String,
+    },
     /// The database files are damaged: sled found them corrupt or failed on them.
     #[error(
         "database {path} is damaged ({reason}); kizuna will not read or write it. Keep a copy \
@@ -87,4 +98,40 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// Whether an I/O error means the disk (or the quota) is full: ENOSPC or EDQUOT, also when
+/// wrapped in another error, as sled does.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    if e.kind() == std::io::ErrorKind::StorageFull
+        || matches!(e.raw_os_error(), Some(28 | 122))
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+    {
+        return true;
+    }
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+        .is_some_and(is_disk_full)
+        || e.to_string().contains("No space left on device")
+}
+
+/// Where `path` lives: the mount point of its file system and the space left there, for
+/// an error an operator can act on (`mounted at /var, 0 bytes free`).
+pub fn disk_of(path: &std::path::Path) -> String {
+    let full = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mount = mounts
+        .lines()
+        .filter_map(|line| line.split(' ').nth(1))
+        .filter(|m| full.starts_with(m))
+        .max_by_key(|m| m.len())
+        .unwrap_or("/")
+        .to_owned();
+    match rustix::fs::statvfs(mount.as_str()) {
+        Ok(v) => format!(
+            "the file system mounted at {mount}, {} bytes free",
+            v.f_bavail.saturating_mul(v.f_frsize)
+        ),
+        Err(_) => format!("the file system mounted at {mount}"),
+    }
 }

@@ -52,6 +52,7 @@ impl Store {
     }
 
     /// Records the current position after a successful sync; `always` for a full flush.
+    /// Never fails: see [`Store::write_mark`]'s comment on errors.
     pub(super) fn write_mark(&mut self, always: bool) -> Result<(), StoreError> {
         if self.temporary || self.read_only {
             return Ok(());
@@ -60,13 +61,13 @@ impl Store {
             return Ok(());
         }
         let tmp = self.path.join(format!("{FILE}.tmp"));
-        std::fs::write(&tmp, self.next_seq.to_string())
-            .and_then(|()| std::fs::rename(&tmp, self.path.join(FILE)))
-            .map_err(|source| StoreError::Io {
-                path: self.path.join(FILE),
-                source,
-            })?;
-        self.mark_written = Some(Instant::now());
+        let written = std::fs::write(&tmp, self.next_seq.to_string())
+            .and_then(|()| std::fs::rename(&tmp, self.path.join(FILE)));
+        match written {
+            Ok(()) => self.mark_written = Some(Instant::now()),
+            // The events are durable either way; a mark left older only checks less.
+            Err(e) => tracing::warn!(error = %e, "cannot update the store's high-water mark"),
+        }
         Ok(())
     }
 }

@@ -56,6 +56,7 @@ pub use copy::BackupReport;
 pub use effects::{Alert, MessageId, MessageStatus, OutboxMessage, Recorded, SEND_REQUEST, Timer};
 pub use erase::EraseReport;
 pub use error::StoreError;
+pub use error::{disk_of, is_disk_full};
 pub use export::ExportReport;
 pub use outbox::MessageUpdate;
 pub use rfm::{RFM_CHUNK_BESIDE_INGEST, RfmSummary, SegmentRow};
@@ -106,6 +107,10 @@ pub(crate) fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, St
 /// A sled error as a [`StoreError`]: corruption is [`StoreError::Damaged`].
 pub(crate) fn sled_error(path: &Path, source: sled::Error) -> StoreError {
     match source {
+        sled::Error::Io(ref e) if error::is_disk_full(e) => StoreError::DiskFull {
+            path: path.to_path_buf(),
+            disk: error::disk_of(path),
+        },
         sled::Error::Corruption { .. } => StoreError::Damaged {
             path: path.to_path_buf(),
             reason: source.to_string(),
