@@ -227,7 +227,15 @@ impl<'a> Ctx<'a> {
 
     /// Writes an output file the user named (`import --rejects`): here offline; through a
     /// daemon, the client writes it where the user is, as the user.
+    /// Either way the file is listed in the home, for an erase to look in
+    /// ([`crate::written`]).
     pub fn write_file(&mut self, path: &Path, content: Vec<u8>) -> anyhow::Result<()> {
+        let absolute = match &self.place {
+            Place::Offline(_) => std::path::absolute(path)
+                .with_context(|| format!("resolving {}", path.display()))?,
+            Place::Daemon(lent) => lent.cwd.join(path),
+        };
+        crate::written::record(self.home, &absolute);
         match self.place {
             Place::Offline(_) => {
                 std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))

@@ -23,6 +23,7 @@ mod pack;
 mod query;
 mod sample;
 mod table;
+mod written;
 
 use std::{io::Write, process::ExitCode};
 

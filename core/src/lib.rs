@@ -33,6 +33,7 @@ pub mod customer;
 pub mod dispatch;
 pub mod event;
 pub mod fixtures;
+pub mod forget;
 pub mod ids;
 pub mod kpi;
 pub mod loyalty;

@@ -151,3 +151,141 @@ fn the_rfm_grid_needs_scores_and_adds_up() {
     assert_eq!(csv.lines().count(), 26);
     assert_eq!(csv.lines().next(), Some("r,f,customers,revenue"));
 }
+
+/// The customer's files beside the store: a sent e-mail and SMS, an import's rejects
+/// outside the home, an export. Erase removes the customer from all of them, and the
+/// export's events, imported again, do not bring the customer back.
+#[test]
+fn erase_leaves_no_file_naming_the_customer_and_old_events_stay_out() {
+    let h = TestHome::new();
+    let people = h.file(
+        "people.csv",
+        "id,name,email,phone,kind,tz,birthday\n\
+         c-1,Hanako Sato,hanako.sato@example.jp,+819055551234,personal,Asia/Tokyo,\n\
+         c-2,Taro Kato,taro.kato@example.jp,+819066669876,personal,Asia/Tokyo,\n",
+    );
+    h.run(&["import", &people, "--at", "2026-03-01T00:00:00Z"])
+        .ok();
+    for (customer, channel) in [
+        ("c-1", "email"),
+        ("c-1", "sms"),
+        ("c-2", "email"),
+        ("c-2", "sms"),
+    ] {
+        h.run(&[
+            "send",
+            "--customer",
+            customer,
+            "--channel",
+            channel,
+            "--template",
+            "notice",
+            "--var",
+            "subject=Order",
+            "--var",
+            "text=Your beans are ready",
+            "--class",
+            "service",
+            "--at",
+            "2026-03-05T10:00:00+09:00",
+        ])
+        .ok();
+    }
+    let sent = h
+        .run(&["dispatch", "--now", "2026-03-05T10:00:00+09:00", "--json"])
+        .ok()
+        .json();
+    assert_eq!(sent["outcomes"]["sent"], 4, "{sent}");
+    // A bad line naming her goes to the rejects, beside the scratch directory (not the home).
+    let more = h.file(
+        "more.jsonl",
+        concat!(
+            r#"{"id":"p-1","customer":"c-1","type":"purchase","at":"2026-03-06T10:00:00Z","amount":900}"#, "\n",
+            r#"{"id":"p-2","customer":"c-1","type":"profile","at":"2026-03-06T10:00:00Z","email":"hanako.sato@example.jp","phone":"nope"}"#, "\n",
+            r#"{"id":"p-3","customer":"c-2","type":"purchase","at":"2026-03-06T10:00:00Z","amount":700}"#, "\n",
+        ),
+    );
+    h.run(&["import", &more, "--skip-invalid"]).ok();
+    let rejects = h.dir().join("kizuna-rejects.jsonl");
+    let export = h.dir().join("export.jsonl");
+    h.run(&["export", "--output", export.to_str().unwrap()])
+        .ok();
+    let saved_export = std::fs::read(&export).unwrap();
+    let needles = ["hanako.sato@example.jp", "+819055551234", "Hanako Sato"];
+    for needle in needles {
+        assert!(
+            tree_contains(&h.home().join("outbox"), needle.as_bytes()) || needle == "Hanako Sato",
+            "precondition: {needle} is in the outbox"
+        );
+        assert!(
+            tree_contains(h.dir(), needle.as_bytes()),
+            "precondition: {needle} is on disk"
+        );
+    }
+    assert!(std::fs::read_to_string(&rejects).unwrap().contains("c-1"));
+
+    let erased = h
+        .run(&["customer", "erase", "c-1", "--yes", "--json"])
+        .ok()
+        .json();
+    assert_eq!(erased["files_removed"], 1, "{erased}");
+    assert!(erased["lines_removed"].as_u64().unwrap() >= 3, "{erased}");
+    // Every byte of the home (store included), the rejects and the export: none of her.
+    // (The scratch directory also holds the files the test wrote for import.)
+    for needle in needles {
+        let file_has = |f: &std::path::Path| {
+            let bytes = std::fs::read(f).unwrap();
+            bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+        };
+        assert!(
+            !tree_contains(&h.home(), needle.as_bytes())
+                && !file_has(&rejects)
+                && !file_has(&export),
+            "{needle} is still on disk"
+        );
+    }
+    assert!(
+        !std::fs::read_to_string(&rejects)
+            .unwrap()
+            .contains("\"c-1\"")
+    );
+    // The others are untouched.
+    for kept in ["taro.kato@example.jp", "+819066669876"] {
+        assert!(
+            tree_contains(&h.home().join("outbox"), kept.as_bytes()),
+            "{kept}"
+        );
+    }
+    assert!(
+        std::fs::read_to_string(&export)
+            .unwrap()
+            .contains("\"p-3\"")
+    );
+
+    // Her old events, imported again, stay out and are counted.
+    let old = h.dir().join("old-export.jsonl");
+    std::fs::write(&old, saved_export).unwrap();
+    let run = h.run(&["import", old.to_str().unwrap()]).ok();
+    assert!(
+        run.stdout.contains("events of erased customers skipped"),
+        "{}",
+        run.stdout
+    );
+    h.run(&["customer", "show", "c-1"]).fails();
+    assert_eq!(h.customer_ids(), ["c-2"]);
+    let added = h
+        .run(&[
+            "event",
+            "add",
+            "--customer",
+            "c-1",
+            "--type",
+            "purchase",
+            "--at",
+            "2026-03-07T00:00:00Z",
+            "amount=100",
+        ])
+        .fails();
+    assert!(added.stderr.contains("c-1 was erased"), "{}", added.stderr);
+    assert_eq!(h.customer_ids(), ["c-2"]);
+}

@@ -248,7 +248,12 @@ pub fn erase(ctx: &mut Ctx, o: &mut Out, args: &CustomerEraseArgs) -> anyhow::Re
         }
         confirm_erase(&id)?;
     }
-    let report = store
+    // Files first: if one cannot be rewritten, nothing is erased yet and the erase can
+    // simply run again. Again after the store, for a message sent meanwhile.
+    let who = store.personal_data(&id)?;
+    let mut forgotten = crate::written::forget(ctx.home(), &who)?;
+    let report = ctx
+        .store()?
         .erase_customer(&id)?
         .ok_or_else(|| NotFound(format!("no customer {id}")))?;
     // A daemon stores the events that arrive during the compaction's copy. (Offline,
@@ -260,15 +265,22 @@ pub fn erase(ctx: &mut Ctx, o: &mut Out, args: &CustomerEraseArgs) -> anyhow::Re
         ctx.store()?.compact_in_place(&mut |_| {})
     };
     compacted.context("compacting the database after the erase")?;
+    let after = crate::written::forget(ctx.home(), &who)?;
+    forgotten.files += after.files;
+    forgotten.lines += after.lines;
     // The id alone is logged: it is the business's reference, not personal data.
     tracing::info!(customer = %id, events = report.events, "customer erased");
     if args.json {
-        o.json(&serde_json::json!({"erased": id, "events": report.events, "compacted": true}))?;
+        o.json(&serde_json::json!({
+            "erased": id, "events": report.events, "compacted": true,
+            "files_removed": forgotten.files, "lines_removed": forgotten.lines,
+        }))?;
     } else {
         writeln!(
             o.stdout,
-            "erased {id}: {} event(s) and the customer record; database compacted",
-            report.events
+            "erased {id}: {} event(s) and the customer record; database compacted; \
+             {} outbox file(s) and {} line(s) of logs and output files removed",
+            report.events, forgotten.files, forgotten.lines
         )?;
     }
     Ok(ExitCode::SUCCESS)

@@ -60,6 +60,14 @@ pub fn add(ctx: &mut Ctx, o: &mut Out, args: &EventAddArgs) -> anyhow::Result<Ex
     let store = ctx.store_with_rules()?;
     let report = store.append(std::slice::from_ref(&event))?;
     store.flush()?;
+    if report.erased > 0 {
+        writeln!(
+            o.stderr,
+            "error: {} was erased; its events are not taken back. The event was not stored.",
+            event.customer
+        )?;
+        return Ok(ExitCode::FAILURE);
+    }
     if args.json {
         o.json(&serde_json::json!({
             "event": event, "duplicate": report.duplicates > 0, "rule_errors": report.rule_errors,

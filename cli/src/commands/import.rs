@@ -58,6 +58,7 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, args: &ImportArgs) -> anyhow::Result<Exit
                 imported = summary.imported,
                 rule_errors = summary.rule_errors,
                 duplicates = summary.duplicates,
+                erased = summary.erased,
                 rejected = summary.rejected,
                 "import finished"
             );
@@ -69,6 +70,13 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, args: &ImportArgs) -> anyhow::Result<Exit
                     "imported {} events ({} new customers), {} duplicates, {} rejected",
                     summary.imported, summary.new_customers, summary.duplicates, summary.rejected
                 )?;
+                if summary.erased > 0 {
+                    writeln!(
+                        o.stdout,
+                        "{} events of erased customers skipped",
+                        summary.erased
+                    )?;
+                }
                 if summary.rule_errors > 0 {
                     writeln!(
                         o.stdout,

@@ -231,11 +231,13 @@ async fn post_events(State(state): State<AppState>, body: Bytes) -> Response {
             let m = &state.metrics;
             m.events_ingested.fetch_add(report.appended, Relaxed);
             m.events_duplicate.fetch_add(report.duplicates, Relaxed);
+            m.events_erased.fetch_add(report.erased, Relaxed);
             m.rule_errors.fetch_add(report.rule_errors, Relaxed);
             (
                 StatusCode::ACCEPTED,
                 Json(json!({
                     "accepted": report.appended, "duplicates": report.duplicates,
+                    "erased": report.erased,
                     "rule_errors": report.rule_errors, "ids": ids,
                 })),
             )

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub batches_rejected: AtomicU64,
     /// Events refused because their id is stored with other content.
     pub events_conflict: AtomicU64,
+    /// Events skipped because their customer was erased.
+    pub events_erased: AtomicU64,
     /// Rule errors raised by ingested events and fired timers.
     pub rule_errors: AtomicU64,
     /// Requests refused for a missing or wrong token.
@@ -90,6 +92,11 @@ impl Metrics {
                 "kizuna_events_conflict_total",
                 "Events refused because their id names a different stored event.",
                 self.events_conflict.load(Relaxed),
+            ),
+            (
+                "kizuna_events_erased_total",
+                "Events skipped because their customer was erased.",
+                self.events_erased.load(Relaxed),
             ),
             (
                 "kizuna_rule_errors_total",

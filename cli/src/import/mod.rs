@@ -63,6 +63,8 @@ pub struct Summary {
     pub imported: u64,
     /// Records already stored (same id).
     pub duplicates: u64,
+    /// Records of erased customers, skipped: never taken back in.
+    pub erased: u64,
     /// Records rejected (only non-zero with --skip-invalid).
     pub rejected: u64,
     /// Customers seen for the first time.
@@ -216,6 +218,7 @@ pub fn run(
         files: sources.iter().map(|s| s.path.clone()).collect(),
         imported: report.appended,
         duplicates: report.duplicates,
+        erased: report.erased,
         rejected: rejected.len() as u64,
         new_customers: report.new_customers,
         rule_errors: report.rule_errors,

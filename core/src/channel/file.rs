@@ -12,6 +12,7 @@ use std::{
 };
 
 use super::{AddressField, Channel, Delivery, OutgoingMessage};
+use crate::forget::PersonalData;
 
 /// E-mail written as RFC 5322 `.eml` files into a directory.
 #[derive(Debug)]
@@ -139,6 +140,27 @@ pub struct FileSmsChannel {
     dir: PathBuf,
 }
 
+/// Held while a line is appended to an SMS log and while an erase rewrites one, so that
+/// no line sent meanwhile is lost with the old file.
+static SMS_LOG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl FileSmsChannel {
+    /// Removes the lines about `who` from the log (an erase); returns how many went.
+    pub fn forget(&self, who: &PersonalData) -> std::io::Result<usize> {
+        let _log = SMS_LOG
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::forget::scrub_lines(&self.dir.join("sms.jsonl"), who)
+    }
+}
+
+impl FileEmailChannel {
+    /// Removes the messages that mention `who` (an erase); returns how many went.
+    pub fn forget(&self, who: &PersonalData) -> std::io::Result<usize> {
+        crate::forget::remove_files_mentioning(&self.dir, "eml", who)
+    }
+}
+
 impl FileSmsChannel {
     /// Appends to `dir/sms.jsonl` (created on first send).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
@@ -169,6 +191,9 @@ impl Channel for FileSmsChannel {
             "chars": m.body.chars().count(),
         });
         let path = self.dir.join("sms.jsonl");
+        let _log = SMS_LOG
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let written = fs::create_dir_all(&self.dir).and_then(|()| {
             let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
             writeln!(f, "{line}")?;

@@ -97,6 +97,8 @@ enum Seen {
     Duplicate,
     /// Its id names a different event: refused.
     Conflict,
+    /// Its customer was erased ([`super::erased`]): skipped.
+    Erased,
 }
 
 impl Seen {
@@ -142,6 +144,8 @@ pub struct AppendReport {
     pub new_customers: u64,
     /// Scripts that failed (or effects refused) on these events; see `kizuna rules errors`.
     pub rule_errors: u64,
+    /// Events skipped because their customer was erased: never taken back in.
+    pub erased: u64,
 }
 
 impl AppendReport {
@@ -151,6 +155,7 @@ impl AppendReport {
         self.duplicates += other.duplicates;
         self.new_customers += other.new_customers;
         self.rule_errors += other.rule_errors;
+        self.erased += other.erased;
     }
 }
 
@@ -275,6 +280,10 @@ impl Store {
                     continue;
                 }
                 Seen::Conflict => continue,
+                Seen::Erased => {
+                    report.erased += 1;
+                    continue;
+                }
             }
             let json = prepared.json;
             if block_ids.is_empty() {
@@ -439,12 +448,25 @@ impl Store {
     /// the time: `10:15+09:00` and `01:15Z` are the same event.
     fn classify(&mut self, events: &[Ready<'_>]) -> Result<(Vec<Seen>, Vec<Conflict>), StoreError> {
         self.load_ids()?;
+        let erased = self.erased()?;
+        let erased: Vec<bool> = if erased.is_empty() {
+            vec![false; events.len()]
+        } else {
+            events
+                .iter()
+                .map(|ready| erased.contains(&ready.event.customer))
+                .collect()
+        };
         let mut seen = Vec::with_capacity(events.len());
         let mut in_batch: std::collections::HashMap<u64, Vec<usize>> =
             std::collections::HashMap::new();
         let mut conflicts = Vec::new();
         for (i, ready) in events.iter().enumerate() {
             let event = &*ready.event;
+            if erased[i] {
+                seen.push(Seen::Erased);
+                continue;
+            }
             let mut verdict = Seen::New;
             if let Some(index) = &self.ids {
                 for seq in index.candidates(ready.id_hash) {

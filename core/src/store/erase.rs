@@ -18,7 +18,7 @@ use std::{
 use serde::Serialize;
 
 use super::{Store, StoreError, block, ids, keys};
-use crate::ids::CustomerId;
+use crate::{forget::PersonalData, ids::CustomerId};
 
 /// What [`Store::erase_customer`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -90,6 +90,32 @@ pub(super) fn finish_interrupted_compaction(path: &Path) -> Result<(), StoreErro
 }
 
 impl Store {
+    /// Everything that names customer `id` ([`crate::forget`]): gathered before an erase to
+    /// find the customer in files outside the store. Reads the record's profile and the
+    /// `name`, `email` and `phone` of every event.
+    pub fn personal_data(&self, id: &CustomerId) -> Result<PersonalData, StoreError> {
+        let mut who = PersonalData::new(id.clone());
+        if let Some(customer) = self.customer(id)? {
+            let p = customer.profile;
+            who.names.extend(p.name);
+            who.emails.extend(p.email);
+            who.phones.extend(p.phone);
+        }
+        for event in self.history(id, usize::MAX)? {
+            for (field, set) in [
+                ("name", &mut who.names),
+                ("email", &mut who.emails),
+                ("phone", &mut who.phones),
+            ] {
+                if let Some(value) = event.attrs.get(field).and_then(|v| v.as_str()) {
+                    set.insert(value.to_owned());
+                }
+            }
+        }
+        who.keep_meaningful();
+        Ok(who)
+    }
+
     /// Removes every event of `id` from the log (rewriting the blocks that held them), the
     /// id index entries, the history index and the projection, in one atomic batch,
     /// flushed. Returns `None` if the store knows nothing of the customer.
@@ -195,7 +221,10 @@ impl Store {
             .saturating_sub(u64::from(report.projection));
         batch.insert(keys::meta("events"), &events.to_be_bytes());
         batch.insert(keys::meta("customers"), &customers.to_be_bytes());
+        // Remembered in the same write, so their events are never taken back in.
+        let hash = self.remember_erased(id, &mut batch)?;
         self.apply(batch)?;
+        self.erased_written(hash);
         self.customers_stored = customers;
         self.sync()?;
         self.cache.remove(id);

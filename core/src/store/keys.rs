@@ -14,6 +14,7 @@
 //! | `q`    | due time (i128 BE*), seq, index  | empty (outbox messages the dispatcher will take, by time) |
 //! | `a`    | seq, effect index                | staff alert                              |
 //! | `r`    | seq, error index                 | rule error                               |
+//! | `e`    | 16-byte keyed hash of a customer | empty (an erased customer, [`super::erased`]) |
 //!
 //! A block, its id list, its effects, and the outbox, alert and rule-error entries those
 //! effects produce are written in one sled batch with the event counter, so an event is
@@ -36,9 +37,15 @@ pub(crate) const DUE: u8 = b'd';
 pub(crate) const ALERT: u8 = b'a';
 pub(crate) const OUTBOX_DUE: u8 = b'q';
 pub(crate) const RULE_ERROR: u8 = b'r';
+pub(crate) const ERASED: u8 = b'e';
 
 pub(crate) fn meta(name: &str) -> Vec<u8> {
     prefixed(META, name.as_bytes())
+}
+
+/// The key listing an erased customer by its keyed hash.
+pub(crate) fn erased(hash: &[u8; 16]) -> Vec<u8> {
+    prefixed(ERASED, hash)
 }
 
 pub(crate) fn block(first_seq: u64) -> [u8; 9] {

@@ -27,6 +27,7 @@ mod checkpoint;
 mod copy;
 mod effects;
 mod erase;
+mod erased;
 mod error;
 mod export;
 mod ids;
@@ -207,6 +208,8 @@ pub struct Store {
     /// While a compaction copies the tree beside ingest, every batch written meanwhile,
     /// to be written to the copy after it ([`erase`]).
     mirror: Option<Vec<batch::Batch>>,
+    /// Erased customers' keyed hashes, loaded on first need ([`erased`]).
+    erased: Option<erased::Erased>,
 }
 
 impl Store {
@@ -283,6 +286,7 @@ impl Store {
             background_checkpoints: false,
             read_only: false,
             mirror: None,
+            erased: None,
             mark_written: None,
         };
         store.check_schema()?;
@@ -348,6 +352,7 @@ impl Store {
             background_checkpoints: false,
             read_only: true,
             mirror: None,
+            erased: None,
             mark_written: None,
         })
     }

@@ -1,0 +1,93 @@
+//! The files kizuna wrote that may name customers, and forgetting a customer in them.
+//!
+//! The store forgets an erased customer itself; this module covers the rest of what kizuna
+//! wrote. Inside the home, the file channels' outbox (`outbox/email/*.eml`,
+//! `outbox/sms/sms.jsonl`), whatever channels are configured now (a shop may have moved
+//! to SMTP since). Anywhere else, the files a command wrote where the user asked (an
+//! import's `--rejects`, `export --out`): each is listed, by absolute path, in the home's
+//! [`REGISTER`] when written ([`record`]), so an erase can find it later. A listed file
+//! that is gone is dropped from the list.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+use kizuna_core::{
+    channel::{FileEmailChannel, FileSmsChannel},
+    forget::{self, PersonalData},
+};
+
+use crate::home::Home;
+
+/// The list of output files, one absolute path a line, in the home.
+pub const REGISTER: &str = "written-files";
+
+/// Adds `path` (absolute) to the home's list of output files. Best effort: a file kizuna
+/// wrote is not worth failing the command over its listing, but the operator is told.
+pub fn record(home: &Home, path: &Path) {
+    let listed = listed(home);
+    if listed.iter().any(|p| p == path) {
+        return;
+    }
+    let register = home.root().join(REGISTER);
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&register)
+        .and_then(|mut f| writeln!(f, "{}", path.display()));
+    if let Err(e) = appended {
+        tracing::warn!(
+            register = %register.display(), error = %e,
+            "could not list an output file; an erase will not look in it"
+        );
+    }
+}
+
+fn listed(home: &Home) -> Vec<PathBuf> {
+    std::fs::read_to_string(home.root().join(REGISTER))
+        .map(|text| text.lines().map(PathBuf::from).collect())
+        .unwrap_or_default()
+}
+
+/// What [`forget`] removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Whole files removed (outbox messages).
+    pub files: usize,
+    /// Lines removed from logs and output files.
+    pub lines: usize,
+}
+
+/// Removes what names `who` from every file kizuna wrote (see the module doc).
+pub fn forget(home: &Home, who: &PersonalData) -> anyhow::Result<Forgotten> {
+    let outbox = home.root().join("outbox");
+    let mut done = Forgotten {
+        files: FileEmailChannel::new(outbox.join("email"), "")
+            .forget(who)
+            .with_context(|| format!("removing the customer's messages in {}", outbox.display()))?,
+        lines: FileSmsChannel::new(outbox.join("sms"))
+            .forget(who)
+            .with_context(|| format!("removing the customer from {}", outbox.display()))?,
+    };
+    let mut still_there = Vec::new();
+    for path in listed(home) {
+        if !path.exists() {
+            continue;
+        }
+        done.lines += forget::scrub_lines(&path, who)
+            .with_context(|| format!("removing the customer from {}", path.display()))?;
+        still_there.push(path);
+    }
+    let register = home.root().join(REGISTER);
+    if register.exists() {
+        let text: String = still_there
+            .iter()
+            .map(|p| format!("{}\n", p.display()))
+            .collect();
+        std::fs::write(&register, text)
+            .with_context(|| format!("updating {}", register.display()))?;
+    }
+    Ok(done)
+}
