@@ -351,7 +351,8 @@ impl Customer {
             Effect::AwardPoints {
                 points, expires, ..
             } => {
-                self.loyalty.award(*points, at, *expires, event.id.clone());
+                self.loyalty
+                    .award(*points, at, *expires, event.id.clone())?;
             }
             Effect::RedeemPoints { points, .. } => self.loyalty.redeem(*points, at)?,
             Effect::SetTier { tier } => self.loyalty.tier = Some(tier.clone()),

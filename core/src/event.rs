@@ -72,6 +72,11 @@ pub struct Purchase {
 /// chosen id can never name a different event than a derived one.
 const DERIVED: &str = "h-";
 
+/// The largest purchase amount a new event may carry: a trillion in the smallest currency
+/// unit is far beyond any one sale, and keeps every sum of amounts (a customer's revenue,
+/// a year's report) millions of purchases away from overflowing an `i64`.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+
 const ENVELOPE: [&str; 4] = ["id", "customer", "type", "at"];
 
 impl Event {
@@ -81,6 +86,18 @@ impl Event {
     /// times ([`EventTime::parse_new`]) and control characters ([`refuse_control_chars`]).
     pub fn from_json(obj: Map<String, Value>) -> Result<Self, Vec<FieldError>> {
         let mut errors = refuse_control_chars(&obj);
+        if obj.get("type").and_then(Value::as_str) == Some("purchase")
+            && let Some(amount) = obj.get("amount").and_then(Value::as_i64)
+            && amount > MAX_AMOUNT
+        {
+            errors.push(FieldError::new(
+                "amount",
+                format!(
+                    "{amount} is more than {MAX_AMOUNT}, the largest purchase kizuna takes (in \
+                     the smallest currency unit), so that no total can overflow"
+                ),
+            ));
+        }
         if let Some(Value::String(at)) = obj.get("at")
             && EventTime::parse(at).is_ok()
             && let Err(e) = EventTime::parse_new(at)
@@ -570,6 +587,26 @@ mod tests {
         assert_eq!(
             fields(parse(r#"{"customer":"c","type":"purchase","at":"2026-03-01T10:00:00Z","amount":12.5}"#).unwrap_err()),
             ["amount"]
+        );
+    }
+
+    #[test]
+    fn an_amount_no_total_could_hold_is_refused_at_the_door() {
+        let line = |amount: i64| {
+            format!(
+                r#"{{"customer":"c","type":"purchase","at":"2026-03-01T10:00:00Z","amount":{amount}}}"#
+            )
+        };
+        assert!(parse(&line(MAX_AMOUNT)).is_ok());
+        let errors = parse(&line(i64::MAX)).unwrap_err();
+        assert_eq!(fields(errors.clone()), ["amount"]);
+        assert!(errors[0].reason.contains("largest purchase"), "{errors:?}");
+        let stored = Event::from_json_str(&line(MAX_AMOUNT)).unwrap();
+        let mut huge = serde_json::to_value(&stored).unwrap();
+        huge["amount"] = i64::MAX.into();
+        assert!(
+            serde_json::from_value::<Event>(huge).is_ok(),
+            "what the store holds still reads"
         );
     }
 }

@@ -167,7 +167,7 @@ pub fn kpis<'a>(
                     Response::Inquiry => report.all_inquiries += 1,
                     Response::Purchase(a) => {
                         report.all_purchases += 1;
-                        report.all_revenue += a;
+                        report.all_revenue = report.all_revenue.saturating_add(a);
                     }
                     _ => {}
                 }
@@ -251,7 +251,7 @@ pub fn kpis<'a>(
                 }
                 Response::Purchase(amount) => {
                     row.purchases += 1;
-                    row.revenue += amount;
+                    row.revenue = row.revenue.saturating_add(amount);
                 }
                 _ => {}
             }
@@ -269,7 +269,7 @@ pub fn kpis<'a>(
         total.reacted += r.reacted;
         total.inquiries += r.inquiries;
         total.purchases += r.purchases;
-        total.revenue += r.revenue;
+        total.revenue = total.revenue.saturating_add(r.revenue);
     }
     finish(&mut total);
     report.rows = rows;

@@ -2,7 +2,10 @@
 //!
 //! Points are kept as **lots**, each with its own expiry, never as a bare balance: spending
 //! and expiry consume the oldest lots first, so the balance is always explainable lot by lot
-//! and can never go negative (a redeem beyond the balance is refused). Tiers are decided on
+//! and can never go negative (a redeem beyond the balance is refused). Every total is
+//! checked arithmetic: an award that would overflow `issued` is refused, changing nothing,
+//! and since `issued = redeemed + expired + what the lots hold` (the ledger's invariant,
+//! stated as property tests below), no other total can overflow either. Tiers are decided on
 //! spend, not points, so spend is tracked per day for a rolling 365-day window: exact, and
 //! independent of time zones (a calendar-month window would need one, and a customer's zone
 //! can arrive after their purchases).
@@ -58,8 +61,7 @@ impl Loyalty {
         self.lots
             .iter()
             .filter(|l| l.expires > at)
-            .map(|l| l.remaining)
-            .sum()
+            .fold(0, |sum, l| sum.saturating_add(l.remaining))
     }
 
     /// Moves what remains of lots expired by `at` into `expired`.
@@ -69,14 +71,35 @@ impl Loyalty {
             return;
         }
         for lot in self.lots.iter_mut().filter(|l| l.expires <= at) {
-            self.expired += lot.remaining;
+            self.expired = self.expired.saturating_add(lot.remaining);
             lot.remaining = 0;
         }
         self.lots.retain(|l| l.remaining > 0);
     }
 
-    /// Adds a lot.
-    pub fn award(&mut self, points: i64, earned: Timestamp, expires: Timestamp, event: EventId) {
+    /// Whether `points` more can be awarded: positive, and within what the totals hold.
+    pub fn can_award(&self, points: i64) -> Result<(), String> {
+        if points <= 0 {
+            return Err(format!("cannot award {points} points: awards are positive"));
+        }
+        match self.issued.checked_add(points) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "cannot award {points} points: the ledger has issued {} and would overflow",
+                self.issued
+            )),
+        }
+    }
+
+    /// Adds a lot; refuses, changing nothing, what [`Loyalty::can_award`] refuses.
+    pub fn award(
+        &mut self,
+        points: i64,
+        earned: Timestamp,
+        expires: Timestamp,
+        event: EventId,
+    ) -> Result<(), String> {
+        self.can_award(points)?;
         self.issued += points;
         let lot = Lot {
             points,
@@ -88,11 +111,17 @@ impl Loyalty {
         // Keep lots in expiry order so spending takes the soonest-to-expire first.
         let pos = self.lots.partition_point(|l| l.expires <= expires);
         self.lots.insert(pos, lot);
+        Ok(())
     }
 
     /// Spends `points` at `at`, oldest lots first. Refuses, changing nothing, beyond the
     /// balance.
     pub fn redeem(&mut self, points: i64, at: Timestamp) -> Result<(), String> {
+        if points <= 0 {
+            return Err(format!(
+                "cannot redeem {points} points: redemptions are positive"
+            ));
+        }
         self.expire(at);
         let balance = self.balance(at);
         if points > balance {
@@ -114,10 +143,16 @@ impl Loyalty {
         Ok(())
     }
 
-    /// Records purchase spend on its day.
+    /// Records purchase spend on its day (a negative amount counts as none; totals stop
+    /// at `i64::MAX` rather than wrap).
     pub fn add_spend(&mut self, amount: i64, at: Timestamp) {
         let key = day_key(at);
-        let total = self.daily_spend.get(&key).copied().unwrap_or(0) + amount;
+        let total = self
+            .daily_spend
+            .get(&key)
+            .copied()
+            .unwrap_or(0)
+            .saturating_add(amount.max(0));
         self.daily_spend.insert(key, total);
         let newest = self.daily_spend.last().map_or(key, |(k, _)| *k);
         let oldest = self.daily_spend.first().map_or(key, |(k, _)| *k);
@@ -133,14 +168,14 @@ impl Loyalty {
         self.daily_spend
             .iter()
             .filter(|(k, _)| **k > today - 365 && **k <= today)
-            .map(|(_, v)| *v)
-            .sum()
+            .fold(0, |sum, (_, v)| sum.saturating_add(*v))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -158,13 +193,15 @@ mod tests {
             ts("2026-01-01T00:00:00Z"),
             ts("2027-01-01T00:00:00Z"),
             id("a"),
-        );
+        )
+        .unwrap();
         l.award(
             50,
             ts("2026-02-01T00:00:00Z"),
             ts("2027-02-01T00:00:00Z"),
             id("b"),
-        );
+        )
+        .unwrap();
         l.redeem(120, ts("2026-03-01T00:00:00Z")).unwrap();
         assert_eq!(l.lots.len(), 1);
         assert_eq!((l.lots[0].event.as_str(), l.lots[0].remaining), ("b", 30));
@@ -185,13 +222,15 @@ mod tests {
             ts("2025-01-01T00:00:00Z"),
             ts("2026-01-01T00:00:00Z"),
             id("old"),
-        );
+        )
+        .unwrap();
         l.award(
             40,
             ts("2025-06-01T00:00:00Z"),
             ts("2026-06-01T00:00:00Z"),
             id("new"),
-        );
+        )
+        .unwrap();
         let at = ts("2026-02-01T00:00:00Z");
         assert_eq!(
             l.balance(at),
@@ -221,5 +260,118 @@ mod tests {
         );
         l.add_spend(1, ts("2027-06-01T00:00:00Z"));
         assert_eq!(l.daily_spend.len(), 1, "old days are dropped");
+    }
+
+    /// What can happen to a ledger, with extreme values on purpose.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Award {
+            points: i64,
+            day: i64,
+            days_valid: i64,
+        },
+        Redeem {
+            points: i64,
+            day: i64,
+        },
+        Expire {
+            day: i64,
+        },
+        Spend {
+            amount: i64,
+            day: i64,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let points = prop_oneof![
+            1i64..1_000,
+            Just(i64::MAX),
+            Just(i64::MAX / 2 + 1),
+            any::<i64>(),
+        ];
+        prop_oneof![
+            (points.clone(), 0i64..800, 0i64..400).prop_map(|(points, day, days_valid)| {
+                Op::Award {
+                    points,
+                    day,
+                    days_valid,
+                }
+            }),
+            (points.clone(), 0i64..800).prop_map(|(points, day)| Op::Redeem { points, day }),
+            (0i64..800).prop_map(|day| Op::Expire { day }),
+            (points, 0i64..800).prop_map(|(amount, day)| Op::Spend { amount, day }),
+        ]
+    }
+
+    fn day(n: i64) -> Timestamp {
+        Timestamp::from_second(1_767_225_600 + n * 86_400).unwrap()
+    }
+
+    /// The ledger's invariants: points are conserved (every point issued is redeemed,
+    /// expired or still in a lot), nothing is negative, a lot never holds more than it was
+    /// given, lots stay in expiry order, and spend never goes below zero.
+    fn check(l: &Loyalty) -> Result<(), TestCaseError> {
+        let held = l
+            .lots
+            .iter()
+            .map(|lot| i128::from(lot.remaining))
+            .sum::<i128>();
+        prop_assert_eq!(
+            i128::from(l.issued),
+            i128::from(l.redeemed) + i128::from(l.expired) + held
+        );
+        prop_assert!(l.issued >= 0 && l.redeemed >= 0 && l.expired >= 0);
+        for lot in &l.lots {
+            prop_assert!(lot.remaining > 0 && lot.remaining <= lot.points);
+        }
+        prop_assert!(l.lots.windows(2).all(|w| w[0].expires <= w[1].expires));
+        prop_assert!(l.daily_spend.iter().all(|(_, v)| *v >= 0));
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn the_ledger_holds_its_invariants_under_any_sequence(ops in proptest::collection::vec(op(), 1..40)) {
+            let mut l = Loyalty::default();
+            for (n, op) in ops.into_iter().enumerate() {
+                let before = l.clone();
+                match op {
+                    Op::Award { points, day: d, days_valid } => {
+                        let ok = l.award(points, day(d), day(d + days_valid), id(&format!("e{n}")));
+                        if ok.is_err() {
+                            prop_assert_eq!(&l, &before, "a refused award changes nothing");
+                        } else {
+                            prop_assert_eq!(l.issued, before.issued + points);
+                        }
+                    }
+                    Op::Redeem { points, day: d } => {
+                        let balance = before.balance(day(d));
+                        match l.redeem(points, day(d)) {
+                            Ok(()) => {
+                                prop_assert!(points > 0 && points <= balance);
+                                prop_assert_eq!(l.balance(day(d)), balance - points);
+                            }
+                            Err(_) => prop_assert!(points <= 0 || points > balance),
+                        }
+                    }
+                    Op::Expire { day: d } => {
+                        l.expire(day(d));
+                        let once = l.clone();
+                        l.expire(day(d));
+                        prop_assert_eq!(&l, &once, "expiring twice counts once");
+                        prop_assert_eq!(l.balance(day(d)), before.balance(day(d)));
+                    }
+                    Op::Spend { amount, day: d } => {
+                        l.add_spend(amount, day(d));
+                        prop_assert!(l.spend_12m(day(d)) >= before.spend_12m(day(d)).min(0));
+                        prop_assert!(l.spend_12m(day(d)) >= 0);
+                    }
+                }
+                check(&l)?;
+            }
+        }
     }
 }

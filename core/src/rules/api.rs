@@ -186,7 +186,17 @@ fn non_empty(s: &str, what: &str) -> Res<String> {
     }
 }
 
+/// The most points one award may give: more is a script's mistake (a price in the wrong
+/// unit, a loop), refused as a rule error before it reaches the ledger.
+pub const MAX_POINTS_PER_AWARD: i64 = 1_000_000_000;
+
 fn award(points: i64, reason: &str, expires: Timestamp) -> Res<()> {
+    if points > MAX_POINTS_PER_AWARD {
+        return Err(format!(
+            "award_points({points}): at most {MAX_POINTS_PER_AWARD} points per award"
+        )
+        .into());
+    }
     record(Effect::AwardPoints {
         points: positive(points, "points")?,
         reason: reason.to_owned(),

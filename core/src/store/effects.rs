@@ -254,8 +254,10 @@ pub(super) fn manual_send(event: &Event) -> Option<AppliedEffect> {
 }
 
 /// Applies each script's effects to `customer`, one script at a time and all-or-nothing per
-/// script: if one effect is refused (redeeming beyond the balance), that script's effects for
-/// this event are all dropped and a rule error says why.
+/// script: if one effect is refused (redeeming beyond the balance, awards the ledger cannot
+/// hold), that script's effects for this event are all dropped and a rule error says why.
+/// Awards are checked before anything is applied, so only a group that redeems needs a copy
+/// of the customer to roll back to.
 pub(super) fn apply_to_customer(
     customer: &mut Customer,
     event: &Event,
@@ -272,16 +274,20 @@ pub(super) fn apply_to_customer(
             .iter()
             .any(|e| matches!(e.effect, Effect::RedeemPoints { .. }));
         let backup = fallible.then(|| customer.clone());
-        let mut refused = None;
-        for e in group {
-            if let Err(message) = customer.apply_effect(e, event) {
-                refused = Some(message);
-                break;
+        let mut refused = awards_fit(customer, group).err();
+        if refused.is_none() {
+            for e in group {
+                if let Err(message) = customer.apply_effect(e, event) {
+                    refused = Some(message);
+                    break;
+                }
             }
         }
         match (refused, backup) {
-            (Some(message), Some(backup)) => {
-                *customer = backup;
+            (Some(message), backup) => {
+                if let Some(backup) = backup {
+                    *customer = backup;
+                }
                 errors.push(RuleError {
                     function: "apply".into(),
                     pos: ScriptPos {
@@ -298,6 +304,23 @@ pub(super) fn apply_to_customer(
         }
     }
     (kept, errors)
+}
+
+/// Whether the ledger can take every award of `group` (a script's effects on one event).
+fn awards_fit(customer: &Customer, group: &[AppliedEffect]) -> Result<(), String> {
+    let mut total: i64 = 0;
+    for e in group {
+        if let Effect::AwardPoints { points, .. } = e.effect {
+            customer.loyalty.can_award(points)?;
+            total = total.checked_add(points).ok_or_else(|| {
+                format!("cannot award {points} more points in one go: the total overflows")
+            })?;
+        }
+    }
+    if total > 0 {
+        customer.loyalty.can_award(total)?;
+    }
+    Ok(())
 }
 
 /// Adds the outbox and alert entries of an event's effects, and its rule errors, to `batch`.

@@ -121,7 +121,7 @@ impl Store {
             if let Some(line) = table.get_mut(&segment) {
                 line.customers += 1;
                 line.orders += row.orders;
-                line.revenue += row.revenue;
+                line.revenue = line.revenue.saturating_add(row.revenue);
             }
             let now_top = row.after.as_ref().is_some_and(|r| r.top);
             if row.before != (Some(segment), now_top) {

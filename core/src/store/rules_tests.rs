@@ -127,6 +127,32 @@ fn redeeming_beyond_the_balance_is_a_rule_error_and_changes_nothing() {
 }
 
 #[test]
+fn an_absurd_award_is_a_rule_error_and_the_event_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let bonus = r#"fn on_event(event, customer) {
+        if event.type == "bonus" { award_points(event.points, "bonus"); tag("bonus"); }
+    }"#;
+    let mut store = open(&dir, Some(rules(&[("bonus.rhai", bonus)])));
+    store.append(&[ev(BUY)]).unwrap();
+    let report = store
+        .append(&[ev(&format!(
+            r#"{{"id":"b1","customer":"c-1","type":"bonus","at":"2026-03-02T00:00:00Z","points":{}}}"#,
+            i64::MAX
+        ))])
+        .unwrap();
+    assert_eq!((report.appended, report.rule_errors), (1, 1));
+    let c = store.customer(&c1()).unwrap().unwrap();
+    assert_eq!((c.loyalty.issued, c.stats.events), (48, 2));
+    assert!(!c.tags.contains("bonus"));
+    let err = &store.rule_errors().unwrap()[0];
+    assert!(
+        err.message.contains("at most 1000000000 points per award"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
 fn replay_after_a_crash_uses_recorded_effects_not_the_scripts() {
     let dir = tempfile::tempdir().unwrap();
     {
