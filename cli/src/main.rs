@@ -43,6 +43,9 @@ use crate::{
 
 fn main() -> ExitCode {
     damaged::install_panic_hook();
+    // Tests inject faults (a full disk) through `FAILPOINTS`; a release build ignores it.
+    #[cfg(debug_assertions)]
+    let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
     let daemon = matches!(cli.command, Command::Run(_));
     // sled's own log lines repeat, less clearly, the errors a command reports.

@@ -484,6 +484,9 @@ fn purchases(prefix: &str, n: usize) -> String {
 
 #[test]
 fn an_import_onto_a_full_disk_fails_fast_and_resumes_to_the_same_store() {
+    if kizuna_tests::disk::mounting_skipped() {
+        return;
+    }
     let (h, disk) = TestHome::on_small_disk("10m");
     let file = h.file("big.jsonl", &purchases("e", 60_000));
     let run = h.run_within(std::time::Duration::from_secs(60), &["import", &file]);
@@ -511,6 +514,9 @@ fn an_import_onto_a_full_disk_fails_fast_and_resumes_to_the_same_store() {
 
 #[test]
 fn a_daemon_on_a_full_disk_refuses_ingest_keeps_reading_and_recovers_by_itself() {
+    if kizuna_tests::disk::mounting_skipped() {
+        return;
+    }
     use kizuna_tests::daemon::TOKEN;
     let (h, disk) = TestHome::on_small_disk("32m");
     let log = h.dir().join("daemon.log");
@@ -599,4 +605,76 @@ fn a_daemon_on_a_full_disk_refuses_ingest_keeps_reading_and_recovers_by_itself()
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("store flushed"), "{text}");
     assert!(text.contains("the store takes writes again"), "{text}");
+}
+
+// The same faults where no file system can be mounted: fail points on the store's write
+// path (`FAILPOINTS`, read by debug builds) fail a flush as a full disk does.
+
+#[test]
+fn an_import_whose_flush_meets_a_full_disk_fails_and_resumes_to_the_same_store() {
+    let h = TestHome::new();
+    let file = h.file("some.jsonl", &purchases("e", 3_000));
+    let run = h.run_env(&["import", &file], &[("FAILPOINTS", "store::sync=return")]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("the disk is full"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    h.run(&["import", &file]).ok();
+    let clean = TestHome::new();
+    clean.run(&["import", &file]).ok();
+    assert!(
+        h.run(&["export"]).ok().stdout == clean.run(&["export"]).ok().stdout,
+        "the resumed store differs from a clean import"
+    );
+}
+
+#[test]
+fn a_daemon_whose_acknowledgement_meets_a_full_disk_refuses_then_recovers_by_itself() {
+    use kizuna_tests::daemon::TOKEN;
+    let h = TestHome::new();
+    let log = h.dir().join("daemon.log");
+    // The third acknowledgement fails; the ones after it succeed.
+    let env = [
+        ("RUST_LOG", "info"),
+        ("FAILPOINTS", "store::sync_events=2*off->1*return->off"),
+    ];
+    let d = Daemon::start_with(&h, &[], &env, Some(&log));
+    assert_eq!(d.post(BUY, Some(TOKEN)).0, 202);
+    assert_eq!(d.post(&purchases("a", 100), Some(TOKEN)).0, 202);
+    let (status, refused) = d.post(&purchases("b", 100), Some(TOKEN));
+    assert_eq!(status, 503, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("disk is full"),
+        "{refused}"
+    );
+    let (status, health) = d.get("/health");
+    assert_eq!(
+        (status, &health["status"]),
+        (503, &"degraded".into()),
+        "{health}"
+    );
+    // Reads go on while degraded.
+    assert_eq!(d.get("/customers/c-1").0, 200);
+    let started = std::time::Instant::now();
+    loop {
+        let (status, answer) = d.post(&purchases("b", 100), Some(TOKEN));
+        if status == 202 {
+            break;
+        }
+        assert_eq!(status, 503, "{answer}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "never recovered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(d.get("/health").1["status"], "ok");
+    // The acknowledged batches are all there: posting them again stores nothing.
+    let (_, again) = d.post(&purchases("a", 100), Some(TOKEN));
+    assert_eq!(again["duplicates"], 100, "{again}");
+    d.signal("-TERM");
+    let mut child = d;
+    assert!(child.child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("the store takes writes again"), "{text}");
+    assert!(text.contains("store flushed"), "{text}");
 }

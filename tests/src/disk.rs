@@ -15,6 +15,17 @@ pub struct SmallDisk {
     path: PathBuf,
 }
 
+/// Whether the tmpfs tests are to be skipped: only where told (`KIZUNA_TESTS_NO_MOUNT=1`,
+/// for a machine that cannot mount), never by guessing; the fail-point tests in
+/// `e2e/faults.rs` cover the same paths there. Says so on stderr.
+pub fn mounting_skipped() -> bool {
+    let skip = std::env::var_os("KIZUNA_TESTS_NO_MOUNT").is_some_and(|v| v == "1");
+    if skip {
+        eprintln!("KIZUNA_TESTS_NO_MOUNT=1: skipping a test on a real full file system");
+    }
+    skip
+}
+
 impl SmallDisk {
     /// Mounts a tmpfs of `size` (`"16m"`) at `path`, which must exist. Panics with the
     /// reason when mounting is not allowed: a full-disk test that cannot make a full disk

@@ -416,7 +416,13 @@ impl Store {
     /// not needed for durability: opening a store re-folds the events after the last
     /// checkpoint. A daemon acknowledging each request calls this per request and
     /// `flush` every few seconds, so a crash costs a few seconds of re-folding at start.
+    ///
+    /// Fail point `store::sync_events` (`return`): fails as a full disk does; a daemon's
+    /// acknowledgements alone, not its periodic flushes, so a test can count them.
     pub fn sync_events(&mut self) -> Result<(), StoreError> {
+        fail::fail_point!("store::sync_events", self.db.is_some(), |_| Err(
+            self.disk_full()
+        ));
         self.check_writable()?;
         self.sync()?;
         self.write_mark(false)
@@ -442,12 +448,23 @@ impl Store {
     }
 
     /// sled's flush alone.
+    ///
+    /// Fail point `store::sync` (`return`): fails as a full disk does, for the tests that
+    /// cannot mount a small file system to fill.
     fn sync(&self) -> Result<(), StoreError> {
+        fail::fail_point!("store::sync", self.db.is_some(), |_| Err(self.disk_full()));
         match &self.db {
             Some(db) => db.flush().map(drop).map_err(|e| self.sled_err(e)),
             // In memory: nothing to make durable.
             None => Ok(()),
         }
+    }
+
+    /// The error a write meets on a full disk (for the fail points).
+    #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
+    fn disk_full(&self) -> StoreError {
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        self.sled_err(sled::Error::Io(full))
     }
 
     fn check_writable(&self) -> Result<(), StoreError> {
