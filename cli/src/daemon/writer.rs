@@ -426,7 +426,10 @@ impl Writer {
                     if !group.is_empty() {
                         // A failure here fails the admin command too; the next append
                         // or tick finds the store unwritable and degrades.
-                        let _ = append_group(store, phones, group);
+                        let (answers, _) = append_group(store, phones, group);
+                        for (result, reply) in answers {
+                            let _ = reply.send(result);
+                        }
                     }
                 };
                 let lent = crate::context::Lent {
@@ -559,6 +562,7 @@ type Answer = (
 
 /// Stores each batch of the group and flushes once. Returns the answers (sent by the
 /// caller) and why the store cannot write any more, if a write failed that way.
+#[must_use = "each request waits for its answer: send them"]
 fn append_group(
     store: &mut Store,
     phones: &mut super::inbound::PhoneBook,
