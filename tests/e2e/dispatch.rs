@@ -1,20 +1,7 @@
 use kizuna_tests::TestHome;
 
 fn home_with_customer() -> TestHome {
-    let h = TestHome::with_customer();
-    h.run(&[
-        "event",
-        "add",
-        "--customer",
-        "c-1",
-        "--type",
-        "opt_in",
-        "--at",
-        "2026-03-01T00:00:00Z",
-        "channel=email",
-    ])
-    .ok();
-    h
+    TestHome::with_customer_opted_in()
 }
 
 fn send(h: &TestHome, text: &str, extra: &[&str]) {

@@ -263,19 +263,7 @@ fn a_damaged_store_is_a_clear_error_never_a_panic() {
 
 #[test]
 fn a_runaway_template_fails_its_message_with_an_alert_and_the_rest_flows() {
-    let h = TestHome::with_customer();
-    h.run(&[
-        "event",
-        "add",
-        "--customer",
-        "c-1",
-        "--type",
-        "opt_in",
-        "--at",
-        "2026-03-01T00:00:00Z",
-        "channel=email",
-    ])
-    .ok();
+    let h = TestHome::with_customer_opted_in();
     let templates = h.home().join("rules/templates");
     std::fs::write(
         templates.join("runaway.email"),

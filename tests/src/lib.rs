@@ -155,6 +155,24 @@ impl TestHome {
         home
     }
 
+    /// [`TestHome::with_customer`], opted in to e-mail on 2026-03-01.
+    pub fn with_customer_opted_in() -> Self {
+        let home = Self::with_customer();
+        home.run(&[
+            "event",
+            "add",
+            "--customer",
+            "c-1",
+            "--type",
+            "opt_in",
+            "--at",
+            "2026-03-01T00:00:00Z",
+            "channel=email",
+        ])
+        .ok();
+        home
+    }
+
     /// The scratch directory (files to import go here).
     pub fn dir(&self) -> &Path {
         self.dir.path()
