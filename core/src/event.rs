@@ -83,7 +83,7 @@ impl Event {
     /// Parses and validates one new JSON object: the door every ingest path goes through.
     /// When `id` is absent it is derived from the content (see [`Event::derive_id`]).
     /// Besides the shape, the door refuses what the store must never hold from now on: odd
-    /// times ([`EventTime::parse_new`]) and control characters ([`refuse_control_chars`]).
+    /// times ([`EventTime::parse_new`]) and control characters (`refuse_control_chars`).
     pub fn from_json(obj: Map<String, Value>) -> Result<Self, Vec<FieldError>> {
         let mut errors = refuse_control_chars(&obj);
         if obj.get("type").and_then(Value::as_str) == Some("purchase")

@@ -22,6 +22,19 @@
 //! assert_eq!(customer.stats.revenue, 4800);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Where things are
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`event`], [`ids`], [`time`] | the event, its ids and kinds, its time with its offset; the door |
+//! | [`store`] | the log on sled, its indexes, checkpoints, the outbox, erase and compaction |
+//! | [`customer`], [`profile`], [`loyalty`], [`contact`], [`timer`] | the projection one customer's events fold into |
+//! | [`rules`] | the Rhai engine: scripts, their contract, limits and effects |
+//! | [`dispatch`], [`channel`] | outbox → template → guards → channel; the channel contract and file channels |
+//! | [`campaign`], [`replay`], [`fixtures`] | campaigns, backtests, and the tests users write for their rules |
+//! | [`rfm`], [`kpi`], [`basket`], [`metrics`] | population figures: RFM, relationship KPIs, co-purchases, latency |
+//! | [`forget`] | finding an erased customer in files kizuna wrote outside the store |
 
 #![deny(missing_docs)]
 

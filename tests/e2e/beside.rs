@@ -73,6 +73,21 @@ fn erase_through_the_daemon_leaves_no_trace_while_ingest_goes_on() {
             "{needle} still on disk after the erase"
         );
     }
+    // A post of her events is acknowledged and counted, not stored.
+    let (status, answer) = daemon.post(
+        &kizuna_tests::daemon::purchase("late-1", "c-9", 10),
+        Some(kizuna_tests::daemon::TOKEN),
+    );
+    assert_eq!(
+        (status, &answer["accepted"], &answer["erased"]),
+        (202, &0.into(), &1.into()),
+        "{answer}"
+    );
+    let metrics = daemon.get_text("/metrics");
+    assert!(
+        metrics.contains("kizuna_events_erased_total 1"),
+        "{metrics}"
+    );
     // Events acknowledged after the compaction are still there after a crash.
     daemon.signal("-KILL");
     drop(daemon);

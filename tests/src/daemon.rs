@@ -86,6 +86,18 @@ impl Daemon {
         )
     }
 
+    /// GETs `path` with the token; the body as text (`/metrics`).
+    pub fn get_text(&self, path: &str) -> String {
+        Self::agent()
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    }
+
     /// GETs `path` with the token; status and JSON body.
     pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let mut resp = Self::agent()
