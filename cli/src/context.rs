@@ -190,7 +190,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The home.
-    pub fn home(&self) -> &Home {
+    pub fn home(&self) -> &'a Home {
         self.home
     }
 

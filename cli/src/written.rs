@@ -60,12 +60,17 @@ pub struct Forgotten {
     pub lines: usize,
 }
 
-/// Removes what names `who` from every file kizuna wrote (see the module doc).
-pub fn forget(home: &Home, who: &PersonalData) -> anyhow::Result<Forgotten> {
+/// Removes what names `who` from every file kizuna wrote (see the module doc), calling
+/// `between` every few hundred outbox files (a daemon stores events there).
+pub fn forget(
+    home: &Home,
+    who: &PersonalData,
+    between: &mut dyn FnMut(),
+) -> anyhow::Result<Forgotten> {
     let outbox = home.root().join("outbox");
     let mut done = Forgotten {
         files: FileEmailChannel::new(outbox.join("email"), "")
-            .forget(who)
+            .forget(who, between)
             .with_context(|| format!("removing the customer's messages in {}", outbox.display()))?,
         lines: FileSmsChannel::new(outbox.join("sms"))
             .forget(who)

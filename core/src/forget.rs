@@ -105,16 +105,28 @@ pub fn scrub_lines(path: &Path, who: &PersonalData) -> io::Result<usize> {
     Ok(removed)
 }
 
+/// Files read between two calls of [`remove_files_mentioning`]'s `between`.
+pub const FILES_PER_STEP: usize = 500;
+
 /// Removes the files in `dir` ending in `.{ext}` that mention `who`; returns how many.
-/// A missing directory has none.
-pub fn remove_files_mentioning(dir: &Path, ext: &str, who: &PersonalData) -> io::Result<usize> {
+/// A missing directory has none. Calls `between` after every [`FILES_PER_STEP`] files: an
+/// outbox of 100,000 messages takes seconds to read, and a daemon stores events meanwhile.
+pub fn remove_files_mentioning(
+    dir: &Path,
+    ext: &str,
+    who: &PersonalData,
+    between: &mut dyn FnMut(),
+) -> io::Result<usize> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
     let mut removed = 0;
-    for entry in entries {
+    for (n, entry) in entries.enumerate() {
+        if n > 0 && n % FILES_PER_STEP == 0 {
+            between();
+        }
         let path = entry?.path();
         if path.extension().is_none_or(|e| e != ext) {
             continue;
@@ -179,9 +191,15 @@ mod tests {
         fs::write(dir.path().join("2.eml"), "To: taro@example.jp\r\n").unwrap();
         fs::write(dir.path().join("3.txt"), "To: hanako@example.jp\r\n").unwrap();
         assert_eq!(
-            remove_files_mentioning(dir.path(), "eml", &hanako()).unwrap(),
+            remove_files_mentioning(dir.path(), "eml", &hanako(), &mut || {}).unwrap(),
             1
         );
+        for n in 0..1_200 {
+            fs::write(dir.path().join(format!("m{n}.eml")), "To: x@example.jp").unwrap();
+        }
+        let mut steps = 0;
+        remove_files_mentioning(dir.path(), "eml", &hanako(), &mut || steps += 1).unwrap();
+        assert_eq!(steps, 2, "a step every {FILES_PER_STEP} files");
         assert!(!dir.path().join("1.eml").exists());
         assert!(dir.path().join("2.eml").exists() && dir.path().join("3.txt").exists());
     }

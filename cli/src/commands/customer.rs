@@ -251,7 +251,7 @@ pub fn erase(ctx: &mut Ctx, o: &mut Out, args: &CustomerEraseArgs) -> anyhow::Re
     // Files first: if one cannot be rewritten, nothing is erased yet and the erase can
     // simply run again. Again after the store, for a message sent meanwhile.
     let who = store.personal_data(&id)?;
-    let mut forgotten = crate::written::forget(ctx.home(), &who)?;
+    let mut forgotten = forget_files(ctx, &who)?;
     let report = ctx
         .store()?
         .erase_customer(&id)?
@@ -265,7 +265,7 @@ pub fn erase(ctx: &mut Ctx, o: &mut Out, args: &CustomerEraseArgs) -> anyhow::Re
         ctx.store()?.compact_in_place(&mut |_| {})
     };
     compacted.context("compacting the database after the erase")?;
-    let after = crate::written::forget(ctx.home(), &who)?;
+    let after = forget_files(ctx, &who)?;
     forgotten.files += after.files;
     forgotten.lines += after.lines;
     // The id alone is logged: it is the business's reference, not personal data.
@@ -284,6 +284,20 @@ pub fn erase(ctx: &mut Ctx, o: &mut Out, args: &CustomerEraseArgs) -> anyhow::Re
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// [`crate::written::forget`]; a daemon stores the events that arrive meanwhile.
+fn forget_files(
+    ctx: &mut Ctx,
+    who: &kizuna_core::forget::PersonalData,
+) -> anyhow::Result<crate::written::Forgotten> {
+    let home = ctx.home();
+    if ctx.is_daemon() {
+        let (store, between) = ctx.store_between_chunks()?;
+        crate::written::forget(home, who, &mut || between(store))
+    } else {
+        crate::written::forget(home, who, &mut || {})
+    }
 }
 
 /// Asks the person at the terminal to type the id; fails unless they do. The CLI asks

@@ -155,9 +155,10 @@ impl FileSmsChannel {
 }
 
 impl FileEmailChannel {
-    /// Removes the messages that mention `who` (an erase); returns how many went.
-    pub fn forget(&self, who: &PersonalData) -> std::io::Result<usize> {
-        crate::forget::remove_files_mentioning(&self.dir, "eml", who)
+    /// Removes the messages that mention `who` (an erase); returns how many went. Calls
+    /// `between` every so many files ([`crate::forget::remove_files_mentioning`]).
+    pub fn forget(&self, who: &PersonalData, between: &mut dyn FnMut()) -> std::io::Result<usize> {
+        crate::forget::remove_files_mentioning(&self.dir, "eml", who, between)
     }
 }
 
