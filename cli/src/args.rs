@@ -293,8 +293,8 @@ pub struct DispatchArgs {
     /// Dispatch as of this time (default: now).
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<Timestamp>,
-    /// One pass over the due messages, then exit. This is what `dispatch` does today;
-    /// dispatching continuously is the daemon's job (`kizuna run`, to come).
+    /// One pass over the due messages, then exit: what `dispatch` always does (kept for
+    /// scripts that say so). The daemon, `kizuna run`, dispatches continuously.
     #[arg(long)]
     pub once: bool,
     /// Print JSON.
@@ -436,8 +436,9 @@ pub struct TickArgs {
 /// `kizuna alerts`.
 #[derive(Debug, Args)]
 pub struct AlertsArgs {
-    /// Only alerts whose customer still has an inquiry or complaint open that was raised
-    /// before the alert.
+    /// Only open alerts: the customer still has an inquiry or complaint, raised no later
+    /// than the alert, unanswered; or staff have not replied to or contacted the customer
+    /// (a `reply` or `contact` event) since the alert.
     #[arg(long)]
     pub open: bool,
     /// Highest priority first (e.g. top-customer check-ins by revenue), then oldest.
@@ -495,9 +496,13 @@ pub struct ReplayArgs {
     /// still replayed, so balances are right).
     #[arg(long, value_name = "RFC3339")]
     pub since: Option<Timestamp>,
-    /// Replay events up to this time and run the clock to it (default: the last event).
+    /// Replay events up to this time and run the clock to it (default: every event, and
+    /// the clock on to now, so timers due after the last event fire and their messages go).
     #[arg(long, value_name = "RFC3339")]
     pub until: Option<Timestamp>,
+    /// "Now" for the default end of the replay.
+    #[arg(long, value_name = "RFC3339", conflicts_with = "until")]
+    pub now: Option<Timestamp>,
     /// How many of the largest point differences to list.
     #[arg(long, default_value_t = 10)]
     pub top: usize,

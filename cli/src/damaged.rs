@@ -6,7 +6,8 @@
 //! panic raised inside sled by its source location, prints what happened and the way back
 //! (a backup), and exits with status 1 at once: whatever was acknowledged before is on
 //! disk, and going on with a storage engine that panicked could only make things worse.
-//! Panics anywhere else are bugs of kizuna's and keep the default report.
+//! Panics anywhere else are bugs of kizuna's and keep the default report, except `println!`
+//! meeting a closed pipe, which ends the process quietly ([`crate::pipe`]).
 
 use std::{
     path::PathBuf,
@@ -24,6 +25,7 @@ pub fn set_database(path: PathBuf) {
 pub fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        crate::pipe::exit_if_closed_stdout(info);
         let in_sled = info.location().is_some_and(|l| l.file().contains("/sled-"));
         if !in_sled {
             return default(info);

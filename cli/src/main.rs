@@ -20,6 +20,7 @@ mod damaged;
 mod home;
 mod import;
 mod pack;
+mod pipe;
 mod query;
 mod sample;
 mod table;
@@ -56,19 +57,12 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         // `kizuna … | head`: the reader has what it wanted; nothing is wrong.
-        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if pipe::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -6,6 +6,13 @@
 //! expected effect must match some produced effect on every field it names). Cases run
 //! through a real temporary store with the whole rule set, exactly as ingest would.
 //!
+//! Fixtures live beside what they test: in the rules directory, `guards/`, `campaigns/`
+//! and `segments/`. A segment's fixture (`segments/vip.test.json`) can also expect
+//! `member`: whether the case's customer is in that segment at the end. Results name
+//! their file relative to the rules directory, so `birthday.test.json` and
+//! `campaigns/birthday.test.json` are told apart; a case that fails also shows the rule
+//! errors raised on the way, which are usually why a figure is off.
+//!
 //! ```json
 //! {"cases": [{
 //!   "name": "a purchase earns a point per 100 yen",
@@ -77,6 +84,9 @@ pub struct Expect {
     pub tier: Option<Option<String>>,
     /// Tags, exactly.
     pub tags: Option<Vec<String>>,
+    /// The RFM segment (after `rfm_at`), e.g. `"new"`: `"prospect"` for a customer who
+    /// never bought, `"unscored"` for a buyer no RFM pass has scored yet.
+    pub segment: Option<String>,
     /// Number of rule errors.
     pub rule_errors: Option<usize>,
     /// Effects that must have been produced (partial match on the fields given, nested
@@ -84,8 +94,11 @@ pub struct Expect {
     pub effects: Option<Vec<Map<String, Value>>>,
     /// Effects that must *not* have been produced (partial match).
     pub no_effects: Option<Vec<Map<String, Value>>>,
-    /// When to measure the balance.
+    /// When to measure the balance, and segment membership.
     pub at: Option<Timestamp>,
+    /// In a segment's fixture (`segments/NAME.test.json`): whether the customer is in the
+    /// segment `segments/NAME.rhai` at `at`.
+    pub member: Option<bool>,
     /// Outbox messages that must exist (partial match, nested objects included), e.g.
     /// `{"template": "sale", "status": {"state": "suppressed", "guard": "guards/consent.rhai"}}`.
     pub messages: Option<Vec<Value>>,
@@ -129,10 +142,13 @@ pub struct FixtureError {
     pub message: String,
 }
 
-/// Finds `*.test.json` files in `dir` and its `guards/` and `campaigns/` folders (sorted).
+/// The folders of a rules directory that hold fixtures, beside their scripts.
+pub const FOLDERS: [&str; 4] = ["", "guards", "campaigns", "segments"];
+
+/// Finds `*.test.json` files in `dir` and its [`FOLDERS`] (sorted).
 pub fn find(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
     let mut files = Vec::new();
-    for sub in ["", "guards", "campaigns"] {
+    for sub in FOLDERS {
         let folder = dir.join(sub);
         if !folder.is_dir() {
             continue;
@@ -152,7 +168,7 @@ pub fn find(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
 fn rules_root(fixture: &Path) -> &Path {
     let parent = fixture.parent().unwrap_or(Path::new("."));
     match parent.file_name().and_then(|n| n.to_str()) {
-        Some("guards" | "campaigns") => parent.parent().unwrap_or(parent),
+        Some("guards" | "campaigns" | "segments") => parent.parent().unwrap_or(parent),
         _ => parent,
     }
 }
@@ -167,20 +183,40 @@ fn partial_match(want: &Value, got: &Value) -> bool {
     }
 }
 
+/// The segment a fixture in `segments/` tests: (its segment set, `segments/NAME.rhai`).
+type SegmentUnderTest = (RuleSet, String);
+
 /// Runs every case of one fixture file against `rules`.
 pub fn run_file(rules: &Arc<RuleSet>, path: &Path) -> Result<Vec<CaseResult>, FixtureError> {
-    let file = path.display().to_string();
+    let root = rules_root(path);
+    // Named from the rules directory: `campaigns/birthday.test.json`.
+    let file = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string();
     let err = |message: String| FixtureError {
         file: file.clone(),
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let fixture: FixtureFile = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+    let segment = match file.strip_prefix("segments/") {
+        Some(name) => {
+            let script = format!("segments/{}.rhai", name.trim_end_matches(".test.json"));
+            let set = RuleSet::load_segments(root).map_err(|e| err(e.to_string()))?;
+            if !set.predicates().any(|p| p == script) {
+                return Err(err(format!("there is no segment {script} to test")));
+            }
+            Some((set, script))
+        }
+        None => None,
+    };
     fixture
         .cases
         .iter()
         .map(|case| {
-            let failures = run_case(rules, rules_root(path), case)
+            let failures = run_case(rules, root, case, segment.as_ref())
                 .map_err(|m| err(format!("case {:?}: {m}", case.name)))?;
             Ok(CaseResult {
                 file: file.clone(),
@@ -191,7 +227,12 @@ pub fn run_file(rules: &Arc<RuleSet>, path: &Path) -> Result<Vec<CaseResult>, Fi
         .collect()
 }
 
-fn run_case(rules: &Arc<RuleSet>, root: &Path, case: &Case) -> Result<Vec<String>, String> {
+fn run_case(
+    rules: &Arc<RuleSet>,
+    root: &Path,
+    case: &Case,
+    segment: Option<&SegmentUnderTest>,
+) -> Result<Vec<String>, String> {
     let id = case
         .customer
         .get("id")
@@ -280,10 +321,37 @@ fn run_case(rules: &Arc<RuleSet>, root: &Path, case: &Case) -> Result<Vec<String
     if let Some(tier) = &x.tier
         && *tier != projection.loyalty.tier
     {
+        let name = |t: &Option<String>| t.as_ref().map_or("none".to_owned(), |t| format!("{t:?}"));
         failures.push(format!(
-            "tier: expected {tier:?}, got {:?}",
-            projection.loyalty.tier
+            "tier: expected {}, got {}",
+            name(tier),
+            name(&projection.loyalty.tier)
         ));
+    }
+    match (x.member, segment) {
+        (Some(want), Some((set, script))) => {
+            let at = x.at.or(last).unwrap_or(Timestamp::UNIX_EPOCH);
+            let customer = Arc::new(projection.clone());
+            match set.matches(script, &customer, at) {
+                Ok(got) if got != want => {
+                    failures.push(format!("member of {script}: expected {want}, got {got}"))
+                }
+                Ok(_) => {}
+                Err(e) => failures.push(format!("member of {script}: {e}")),
+            }
+        }
+        (Some(_), None) => {
+            return Err("\"member\" is for fixtures of segments (segments/NAME.test.json)".into());
+        }
+        (None, _) => {}
+    }
+    if let Some(segment) = &x.segment {
+        let got = projection
+            .segment()
+            .map_or("unscored", crate::rfm::Segment::as_str);
+        if got != segment {
+            failures.push(format!("segment: expected {segment:?}, got {got:?}"));
+        }
     }
     if let Some(tags) = &x.tags {
         let got: Vec<String> = projection.tags.iter().cloned().collect();
@@ -347,6 +415,12 @@ fn run_case(rules: &Arc<RuleSet>, root: &Path, case: &Case) -> Result<Vec<String
                 "effect produced but not expected: {}",
                 Value::Object(unwanted.clone())
             ));
+        }
+    }
+    // A script that failed lost its effects: the error is usually why a figure is off.
+    if !failures.is_empty() && x.rule_errors.is_none() && !errors.is_empty() {
+        for e in &errors {
+            failures.push(format!("behind it, a rule error: {e}"));
         }
     }
     Ok(failures)

@@ -14,6 +14,11 @@
 //!
 //! `segment_changed` events (RFM passes) are inputs: replaying them gives both rule sets
 //! the segments the live store saw.
+//!
+//! After the last input event the clock runs on to the end of the replay (`until`; the
+//! CLI's default is now): timers due meanwhile fire at their time and their messages go
+//! out, so a reminder due after the last purchase is in the replay as it is in the live
+//! store.
 
 use std::{
     collections::BTreeMap,
@@ -77,6 +82,14 @@ impl History {
         })
     }
 
+    /// Runs the clock on to `end` after the last event, if that is later, keeping every
+    /// event: "replay to now" without dropping events dated after now.
+    pub fn with_clock_to(mut self, end: Timestamp) -> Self {
+        let last = self.events.last().map(|e| e.at.instant());
+        self.until = Some(last.map_or(end, |l| l.max(end)));
+        self
+    }
+
     /// Input events.
     pub fn len(&self) -> usize {
         self.events.len()
@@ -126,8 +139,22 @@ impl History {
         }
         let end = self.until.or_else(|| events.last().map(|e| e.at.instant()));
         if let Some(end) = end {
-            next_due = Some(Timestamp::MIN);
-            self.fire(&mut store, &mut outcome, &mut next_due, end)?;
+            // The clock runs on past the last event: each timer fires at its own time, and
+            // messages go out at the first stop after each hour, as above.
+            next_due = store.next_timer_due()?;
+            while let Some(due) = next_due.filter(|d| *d <= end) {
+                if due >= next_dispatch {
+                    dispatcher.run(&mut store, due)?;
+                    next_dispatch = due.checked_add(DISPATCH_EVERY).unwrap_or(due);
+                }
+                let fired = store.fire_due_timers(due)?;
+                outcome.timers_fired += fired.appended;
+                outcome.rule_errors += fired.rule_errors;
+                next_due = store.next_timer_due()?;
+                if fired.appended == 0 && next_due == Some(due) {
+                    break; // a due entry with no timer behind it; nothing more will fire
+                }
+            }
             dispatcher.run(&mut store, end)?;
         }
         store.flush()?;
@@ -185,10 +212,17 @@ impl History {
         }
         let at = end.unwrap_or_else(Timestamp::now);
         for c in store.customers() {
-            let c = c?;
+            let mut c = c?;
+            c.loyalty.expire(at);
+            let l = &c.loyalty;
             let standing = Standing {
-                points: c.loyalty.balance(at),
-                tier: c.loyalty.tier.clone(),
+                points: Ledger {
+                    issued: l.issued,
+                    redeemed: l.redeemed,
+                    expired: l.expired,
+                    balance: l.balance(at),
+                },
+                tier: l.tier.clone(),
             };
             outcome.customers.insert(c.id, standing);
         }
@@ -230,10 +264,55 @@ pub struct Outcome {
 /// A customer's loyalty standing at the end of a replay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Standing {
-    /// Point balance.
-    pub points: i64,
+    /// Points.
+    pub points: Ledger,
     /// Tier.
     pub tier: Option<String>,
+}
+
+/// Points issued, redeemed and expired, and the balance they leave: kept apart, since a
+/// rule that awards later shows a higher balance at the end only because less has expired.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Ledger {
+    /// Points ever awarded.
+    pub issued: i64,
+    /// Points spent.
+    pub redeemed: i64,
+    /// Points lost to expiry by the end of the replay.
+    pub expired: i64,
+    /// Points left at the end of the replay.
+    pub balance: i64,
+}
+
+impl Ledger {
+    /// `self − other`, field by field (saturating).
+    pub fn minus(self, other: Self) -> Self {
+        Self {
+            issued: self.issued.saturating_sub(other.issued),
+            redeemed: self.redeemed.saturating_sub(other.redeemed),
+            expired: self.expired.saturating_sub(other.expired),
+            balance: self.balance.saturating_sub(other.balance),
+        }
+    }
+
+    /// `self + other`, field by field (saturating).
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            issued: self.issued.saturating_add(other.issued),
+            redeemed: self.redeemed.saturating_add(other.redeemed),
+            expired: self.expired.saturating_add(other.expired),
+            balance: self.balance.saturating_add(other.balance),
+        }
+    }
+
+    /// The largest change of any field, for ranking customers by how much changed.
+    fn largest(self) -> i64 {
+        [self.issued, self.redeemed, self.expired, self.balance]
+            .into_iter()
+            .map(i64::saturating_abs)
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// How messages are grouped in a replay.
@@ -256,10 +335,10 @@ pub struct Diff {
     pub live: Outcome,
     /// The candidate's run.
     pub candidate: Outcome,
-    /// Customers whose point balance differs.
+    /// Customers whose points differ (issued, redeemed, expired or balance).
     pub points_changed: u64,
-    /// Sum of (candidate − live) balances.
-    pub points_delta: i64,
+    /// Sums of (candidate − live), each measure apart.
+    pub points_delta: Ledger,
     /// The largest differences, biggest first.
     pub top_points: Vec<PointsChange>,
     /// Customers whose tier differs, by (live tier, candidate tier).
@@ -273,10 +352,10 @@ pub struct Diff {
 pub struct PointsChange {
     /// The customer.
     pub customer: CustomerId,
-    /// Balance under the live rules.
-    pub live: i64,
-    /// Balance under the candidate.
-    pub candidate: i64,
+    /// Points under the live rules.
+    pub live: Ledger,
+    /// Points under the candidate.
+    pub candidate: Ledger,
 }
 
 /// Customers moving between two tiers.
@@ -305,7 +384,7 @@ pub struct MessageChange {
 /// Compares two outcomes of the same history.
 pub fn diff(live: Outcome, candidate: Outcome, top: usize) -> Diff {
     let empty = Standing {
-        points: 0,
+        points: Ledger::default(),
         tier: None,
     };
     let mut points = Vec::new();
@@ -330,10 +409,12 @@ pub fn diff(live: Outcome, candidate: Outcome, top: usize) -> Diff {
         }
     }
     let points_changed = points.len() as u64;
-    let points_delta = points.iter().map(|p| p.candidate - p.live).sum();
+    let points_delta = points.iter().fold(Ledger::default(), |sum, p| {
+        sum.plus(p.candidate.minus(p.live))
+    });
     points.sort_by_key(|p| {
         (
-            std::cmp::Reverse((p.candidate - p.live).abs()),
+            std::cmp::Reverse(p.candidate.minus(p.live).largest()),
             p.customer.clone(),
         )
     });

@@ -7,6 +7,15 @@
 //!
 //! Scores depend on everyone else, so they are recomputed as a whole (`kizuna rfm`, and on a
 //! schedule by the daemon), never per event.
+//!
+//! Quintiles alone mislead a small shop: among two buyers one is always in the bottom fifth,
+//! so a customer who bought twice last week came out R1 F1 "hibernating" and got a win-back
+//! mail. Two absolute rules bound them, whatever the population:
+//! - recency is also judged in days: a purchase within [`RECENT_DAYS`] scores R ≥ 4, and no
+//!   one scores R ≤ 2 ("lapsed": at risk, hibernating, can't lose) before
+//!   [`LAPSED_MIN_DAYS`] without buying and twice their own usual interval between orders;
+//! - below [`MIN_POPULATION`] buyers, frequency is scored on the order count itself
+//!   ([`frequency_on_counts`]) and nobody is marked top.
 
 use std::fmt;
 
@@ -154,6 +163,17 @@ impl fmt::Display for Segment {
     }
 }
 
+/// Fewer buyers than this, and frequency quintiles and a top tenth say nothing: frequency
+/// is scored on order counts and nobody is marked top.
+pub const MIN_POPULATION: usize = 20;
+
+/// A purchase this recent (in days) scores R ≥ 4 however recent everyone else's was.
+pub const RECENT_DAYS: f64 = 30.0;
+
+/// Days without buying before anyone may score R ≤ 2 (lapsed); a customer who usually buys
+/// less often than every `LAPSED_MIN_DAYS / 2` days needs twice their own interval.
+pub const LAPSED_MIN_DAYS: f64 = 90.0;
+
 /// What RFM needs of one buyer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RfmInput {
@@ -163,6 +183,27 @@ pub struct RfmInput {
     pub orders: u64,
     /// Total spend.
     pub revenue: i64,
+    /// The customer's own mean interval between orders, in days (two orders or more).
+    pub avg_days_between_orders: Option<f64>,
+}
+
+impl RfmInput {
+    /// Days without buying after which this customer may be called lapsed.
+    pub fn lapsed_after_days(&self) -> f64 {
+        self.avg_days_between_orders
+            .map_or(LAPSED_MIN_DAYS, |usual| LAPSED_MIN_DAYS.max(2.0 * usual))
+    }
+}
+
+/// Frequency by order count, for a population too small for quintiles: 1, 2, 3–4, 5–9, 10+.
+pub fn frequency_on_counts(orders: u64) -> u8 {
+    match orders {
+        0..=1 => 1,
+        2 => 2,
+        3..=4 => 3,
+        5..=9 => 4,
+        _ => 5,
+    }
 }
 
 /// Scores every buyer against the others, as of `now`. Returns scores in input order.
@@ -174,11 +215,29 @@ pub fn score(inputs: &[RfmInput], now: Timestamp) -> Vec<Rfm> {
         .collect();
     let frequency: Vec<f64> = inputs.iter().map(|i| i.orders as f64).collect();
     let monetary: Vec<f64> = inputs.iter().map(|i| i.revenue as f64).collect();
-    let (r, f, m) = (
-        quintiles(&recency),
-        quintiles(&frequency),
-        quintiles(&monetary),
-    );
+    let (r, m) = (quintiles(&recency), quintiles(&monetary));
+    let f = if inputs.len() < MIN_POPULATION {
+        inputs
+            .iter()
+            .map(|i| frequency_on_counts(i.orders))
+            .collect()
+    } else {
+        quintiles(&frequency)
+    };
+    let r: Vec<u8> = inputs
+        .iter()
+        .zip(r)
+        .map(|(input, r)| {
+            let days = days_between(input.last_order, now);
+            if days <= RECENT_DAYS {
+                r.max(4)
+            } else if days < input.lapsed_after_days() {
+                r.max(3)
+            } else {
+                r
+            }
+        })
+        .collect();
     (0..inputs.len())
         .map(|i| Rfm {
             r: r[i],
@@ -244,17 +303,86 @@ mod tests {
                 last_order: ts("2025-06-01T00:00:00Z"),
                 orders: 1 + i % 2,
                 revenue: 1000 + i as i64,
+                avg_days_between_orders: None,
             })
             .collect();
         inputs.push(RfmInput {
             last_order: ts("2026-05-30T00:00:00Z"),
             orders: 12,
             revenue: 90_000,
+            avg_days_between_orders: Some(20.0),
         });
         let scores = score(&inputs, now);
         let best = &scores[9];
         assert_eq!((best.r, best.f, best.m), (5, 5, 5));
         assert_eq!(best.segment, Segment::Champions);
         assert_eq!(scores[0].segment, Segment::Hibernating);
+    }
+
+    fn buyer(last: &str, orders: u64, revenue: i64, usual: Option<f64>) -> RfmInput {
+        RfmInput {
+            last_order: ts(last),
+            orders,
+            revenue,
+            avg_days_between_orders: usual,
+        }
+    }
+
+    #[test]
+    fn a_customer_who_bought_days_ago_is_never_lapsed_however_few_the_buyers() {
+        let now = ts("2026-01-09T00:00:00Z");
+        // Two buyers; c-1 bought twice, the second time on 6 January.
+        let scores = score(
+            &[
+                buyer("2026-01-06T00:00:00Z", 2, 3000, Some(3.0)),
+                buyer("2026-01-08T00:00:00Z", 1, 9000, None),
+            ],
+            now,
+        );
+        assert!(scores[0].r >= 4, "{:?}", scores[0]);
+        assert_eq!(scores[0].f, 2, "two orders, scored as two");
+        assert_eq!(scores[0].segment, Segment::New);
+        assert!(
+            !matches!(
+                scores[0].segment,
+                Segment::Hibernating | Segment::AtRisk | Segment::CantLose
+            ),
+            "{:?}",
+            scores[0]
+        );
+    }
+
+    #[test]
+    fn lapsed_needs_real_absence_judged_against_the_customers_own_rhythm() {
+        let now = ts("2026-06-01T00:00:00Z");
+        let mut inputs: Vec<RfmInput> = (0..30)
+            .map(|_| buyer("2026-05-31T00:00:00Z", 3, 5000, Some(10.0)))
+            .collect();
+        // 60 days away: bottom of recency among these buyers, but not yet lapsed.
+        inputs.push(buyer("2026-04-02T00:00:00Z", 3, 5000, Some(10.0)));
+        // 120 days away, usually buys every 100 days: still within twice their rhythm.
+        inputs.push(buyer("2026-02-01T00:00:00Z", 3, 5000, Some(100.0)));
+        // 120 days away, usually every 10 days: lapsed.
+        inputs.push(buyer("2026-02-01T00:00:00Z", 10, 5000, Some(10.0)));
+        let scores = score(&inputs, now);
+        assert_eq!(scores[30].r, 3, "60 days is below the lapsed minimum");
+        assert_eq!(scores[31].r, 3, "within twice their own interval");
+        assert!(scores[32].r <= 2, "{:?}", scores[32]);
+        assert_eq!(scores[32].segment, Segment::AtRisk);
+    }
+
+    #[test]
+    fn frequency_uses_quintiles_only_with_enough_buyers() {
+        let now = ts("2026-06-01T00:00:00Z");
+        let few: Vec<RfmInput> = [1, 2, 3, 6, 12]
+            .map(|n| buyer("2026-05-01T00:00:00Z", n, 1000, None))
+            .to_vec();
+        let f: Vec<u8> = score(&few, now).iter().map(|s| s.f).collect();
+        assert_eq!(f, [1, 2, 3, 4, 5], "scored on counts");
+        let many: Vec<RfmInput> = (0..MIN_POPULATION as u64)
+            .map(|n| buyer("2026-05-01T00:00:00Z", 1 + n, 1000, None))
+            .collect();
+        let f: Vec<u8> = score(&many, now).iter().map(|s| s.f).collect();
+        assert_eq!((f[0], f[MIN_POPULATION - 1]), (1, 5), "by quintile");
     }
 }

@@ -81,6 +81,31 @@ fn a_campaign_goes_to_its_segment_through_the_guards_and_a_dry_run_changes_nothi
         preview["guards_now"]["by_guard"]["suppressed guards/consent.rhai"], 1,
         "{preview}"
     );
+    let who: Vec<(&str, &str)> = preview["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["customer"].as_str().unwrap(),
+                r["outcome"]["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        who,
+        [("c-1", "sent"), ("c-2", "sent"), ("c-4", "suppressed")],
+        "the dry run says who would get it: {preview}"
+    );
+    let text = h.run(&dry[..dry.len() - 1]).ok().stdout;
+    let c4 = text
+        .lines()
+        .find(|l| l.starts_with("c-4"))
+        .unwrap_or_default();
+    assert!(
+        c4.contains("suppressed by guards/consent.rhai"),
+        "each recipient with the guards' say:\n{text}"
+    );
     let outbox = h.run(&["outbox", "list", "--json"]).ok().json();
     assert_eq!(
         outbox.as_array().unwrap().len(),

@@ -84,8 +84,22 @@ fn a_replay_shows_what_a_rule_change_would_do_and_changes_nothing() {
     assert_eq!(diff["points_changed"], 1, "{diff}");
     assert_eq!(diff["top_points"][0]["customer"], "c-1");
     assert_eq!(
-        diff["points_delta"], -2,
+        diff["points_delta"],
+        serde_json::json!({"issued": -2, "redeemed": 0, "expired": 0, "balance": -2}),
         "1,000 yen: 12 points at silver, 10 at bronze"
+    );
+    assert_eq!(
+        diff["top_points"][0]["live"]["issued"].as_i64().unwrap()
+            - diff["top_points"][0]["candidate"]["issued"]
+                .as_i64()
+                .unwrap(),
+        2,
+        "{diff}"
+    );
+    assert_eq!(
+        diff["candidate_fixtures_failed"],
+        serde_json::json!(["points.test.json: the tier before the purchase sets the multiplier"]),
+        "the fixture that holds silver at 30,000 fails under the candidate"
     );
     // The unanswered-for-two-days inquiry raised the silence alarm in both.
     assert_eq!(diff["live"]["alerts"]["silence.rhai"], 1, "{diff}");
@@ -122,4 +136,57 @@ fn a_broken_candidate_is_reported_with_its_position() {
     let cand = candidate(&h, "const SILVER_FROM = 30000;", "const SILVER_FROM = ;");
     let run = h.run(&["rules", "replay", "--scripts", &cand]).fails();
     assert!(run.stderr.contains("tiers.rhai:"), "{}", run.stderr);
+}
+
+#[test]
+fn a_replay_runs_the_clock_on_past_the_last_event_and_warns_of_failing_fixtures() {
+    let h = TestHome::new();
+    history(&h);
+    let last = "2026-03-15T12:00:00+09:00";
+    let at_last = h
+        .run(&["rules", "replay", "--until", last, "--json"])
+        .ok()
+        .json();
+    let later = h
+        .run(&["rules", "replay", "--now", "2026-09-01T00:00:00Z", "--json"])
+        .ok()
+        .json();
+    assert_eq!(at_last["live"]["events"], later["live"]["events"]);
+    assert!(
+        later["live"]["timers_fired"].as_u64() > at_last["live"]["timers_fired"].as_u64(),
+        "timers due after the last event fire: {} then {}",
+        at_last["live"]["timers_fired"],
+        later["live"]["timers_fired"]
+    );
+
+    // A candidate that breaks a fixture of its own: the replay says so, and which.
+    let cand = candidate(&h, "const SILVER_FROM = 30000;", "const SILVER_FROM = 10;");
+    let run = h
+        .run(&["rules", "replay", "--scripts", &cand, "--until", last])
+        .ok();
+    assert!(
+        run.stderr.contains("warning: the candidate fails")
+            && run.stderr.contains("tiers.test.json"),
+        "{}",
+        run.stderr
+    );
+    let json = h
+        .run(&[
+            "rules",
+            "replay",
+            "--scripts",
+            &cand,
+            "--until",
+            last,
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert!(
+        !json["candidate_fixtures_failed"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{json}"
+    );
 }

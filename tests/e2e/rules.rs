@@ -154,6 +154,52 @@ fn points_tiers_and_their_reasons_after_import() {
     );
     assert_eq!(points["history"].as_array().unwrap().len(), 3);
 
+    // As of a moment between the purchases: only what had happened by then.
+    let before = h
+        .run(&[
+            "points",
+            "show",
+            "c-1",
+            "--at",
+            "2026-01-20T00:00:00Z",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (
+            &before["balance"],
+            &before["issued"],
+            &before["redeemed"],
+            &before["expired"]
+        ),
+        (&200.into(), &200.into(), &0.into(), &0.into()),
+        "{before}"
+    );
+    assert_eq!(before["lots"].as_array().unwrap().len(), 1, "{before}");
+    assert_eq!(before["history"].as_array().unwrap().len(), 1, "{before}");
+    assert_ne!(
+        before["tier"], "silver",
+        "silver came with the second purchase"
+    );
+    // After the first lot's year: what remained of it (100) expired; the second lot stays.
+    let later = h
+        .run(&[
+            "points",
+            "show",
+            "c-1",
+            "--at",
+            "2027-01-20T00:00:00Z",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (&later["balance"], &later["expired"], &later["tier"]),
+        (&150.into(), &100.into(), &"silver".into()),
+        "{later}"
+    );
+
     let errors = h.run(&["rules", "errors", "--json"]).ok().json();
     assert_eq!(errors.as_array().unwrap().len(), 1);
     assert_eq!(errors[0]["event"], "r-2");
@@ -213,4 +259,35 @@ fn a_runaway_script_loses_its_effects_not_the_event() {
     let rules = rules_dir(&h);
     let run = h.run(&["--rules", &rules, "rules", "check"]).ok();
     assert!(run.stdout.contains("18 script(s)"), "{}", run.stdout);
+}
+
+#[test]
+fn every_command_ends_quietly_when_its_reader_closes_the_pipe() {
+    let h = TestHome::with_customer();
+    let commands: &[&[&str]] = &[
+        &["points", "show", "c-1"],
+        &["points", "show", "c-1", "--json"],
+        &["rules", "test"],
+        &["rules", "check"],
+        &["customer", "list"],
+        &["customer", "show", "c-1"],
+        &["openapi"],
+        &["outbox", "list"],
+    ];
+    for args in commands {
+        let run = h.run_into_closed_pipe(args);
+        assert_eq!(
+            run.code,
+            Some(0),
+            "`kizuna {}` | head: {}",
+            args.join(" "),
+            run.stderr
+        );
+        assert!(
+            run.stderr.is_empty(),
+            "`kizuna {}` | head said: {}",
+            args.join(" "),
+            run.stderr
+        );
+    }
 }

@@ -216,6 +216,19 @@ impl TestHome {
             .expect("starting kizuna")
     }
 
+    /// Runs `kizuna --home <home> args…` with its standard output a pipe whose reader has
+    /// already gone, as in `kizuna … | head` once `head` has had its lines.
+    pub fn run_into_closed_pipe(&self, args: &[&str]) -> Run {
+        let mut child = self.spawn(args);
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code(),
+            stdout: String::new(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// [`TestHome::run`] that must end within `limit`: a command that hangs is killed and
     /// fails the test, instead of hanging the suite.
     #[track_caller]

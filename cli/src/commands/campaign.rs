@@ -6,9 +6,10 @@ use anyhow::{Context, bail};
 use jiff::Timestamp;
 use kizuna_core::{
     campaign::{Audience, Campaign, Selection},
-    dispatch::DispatchReport,
+    dispatch::Preview,
     rfm::Segment,
     rules::{MessageClass, RuleSet},
+    store::{MessageStatus, OutboxMessage},
 };
 use serde_json::{Map, Value};
 
@@ -226,7 +227,7 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, args: &CampaignRunArgs) -> anyhow::Result
         report_errors(o, &selection)?;
         let drafts = campaign.draft(&selection.members, now);
         let preview = dispatcher.preview(store, &drafts, now)?;
-        return dry_run(o, &campaign, &selection, &preview, args.json);
+        return dry_run(o, &campaign, &selection, &drafts, &preview, args.json);
     }
     // In chunks: a daemon stores the events that arrive meanwhile between them, so its
     // chunks are small; offline nothing waits, and large chunks are cheaper.
@@ -272,14 +273,21 @@ fn dry_run(
     o: &mut Out,
     campaign: &Campaign,
     selection: &Selection,
-    preview: &DispatchReport,
+    drafts: &[OutboxMessage],
+    preview: &Preview,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    let who = drafts.iter().zip(&preview.each);
     if json {
+        let recipients: Vec<Value> = who
+            .map(|(m, status)| {
+                serde_json::json!({"customer": m.customer, "channel": m.channel, "outcome": status})
+            })
+            .collect();
         o.json(&serde_json::json!({
             "campaign": campaign.name, "dry_run": true,
             "members": selection.members.len(), "failed": selection.failed,
-            "guards_now": preview,
+            "guards_now": preview.report, "recipients": recipients,
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -289,8 +297,21 @@ fn dry_run(
         campaign.name,
         thousands(selection.members.len() as u64)
     )?;
+    let mut t = Table::new(&[
+        ("customer", Align::Left),
+        ("channel", Align::Left),
+        ("if dispatched now", Align::Left),
+    ]);
+    for (m, status) in who {
+        t.row(vec![
+            m.customer.to_string(),
+            m.channel.clone(),
+            outcome_text(status),
+        ]);
+    }
+    write!(o.stdout, "{}", t.render())?;
     writeln!(o.stdout, "if dispatched now:")?;
-    for (outcome, n) in &preview.outcomes {
+    for (outcome, n) in &preview.report.outcomes {
         let outcome = if outcome == "sent" {
             "would send"
         } else {
@@ -298,11 +319,26 @@ fn dry_run(
         };
         writeln!(o.stdout, "  {outcome}: {}", thousands(*n))?;
     }
-    for (guard, n) in &preview.by_guard {
+    for (guard, n) in &preview.report.by_guard {
         writeln!(o.stdout, "  {guard}: {}", thousands(*n))?;
     }
-    for (reason, n) in &preview.dead {
+    for (reason, n) in &preview.report.dead {
         writeln!(o.stdout, "  dead, {reason}: {}", thousands(*n))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One recipient's outcome in a dry run, as a person reads it.
+fn outcome_text(status: &MessageStatus) -> String {
+    match status {
+        MessageStatus::Sent { .. } => "would send".into(),
+        MessageStatus::Suppressed { guard, reason } => format!("suppressed by {guard}: {reason}"),
+        MessageStatus::Deferred {
+            until,
+            guard,
+            reason,
+        } => format!("deferred by {guard} until {until}: {reason}"),
+        MessageStatus::Dead { reason } => format!("dead: {reason}"),
+        other => other.name().to_owned(),
+    }
 }

@@ -23,11 +23,18 @@ pub fn show(
     let id = CustomerId::new(id).with_context(|| format!("customer id {id:?}"))?;
     let at = at.unwrap_or_else(Timestamp::now);
     let store = ctx.store()?;
-    let Some(c) = store.customer(&id)? else {
+    if store.customer_shared(&id)?.is_none() {
         return Err(NotFound(format!("no customer {id}")).into());
-    };
+    }
+    // The ledger as it stood at `at`: a customer with no event by then had no points.
+    let c = store
+        .customer_as_of(&id, at)?
+        .unwrap_or_else(|| kizuna_core::Customer::new(id.clone()));
     let mut history = Vec::new();
     for (event, recorded) in store.history_with_effects(&id, usize::MAX)? {
+        if event.at.instant() > at {
+            continue;
+        }
         for e in recorded.iter().flat_map(|r| r.effects.iter()) {
             let (change, reason) = match &e.effect {
                 Effect::AwardPoints { points, reason, .. } => (*points, reason.clone()),

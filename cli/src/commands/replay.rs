@@ -19,13 +19,22 @@ use crate::{
 pub fn run(ctx: &mut Ctx, o: &mut Out, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let live_dir = ctx.rules_dir();
     let live = ctx.rules()?;
+    let mut fixtures_failed = Vec::new();
     let (candidate_dir, candidate) = match &args.scripts {
         Some(dir) => {
             let local = ctx.input(dir)?;
             check_candidate_dir(dir, &local)?;
             let set = RuleSet::load_dir(&local)
                 .with_context(|| format!("compiling the candidate rules in {}", dir.display()))?;
-            (local, Arc::new(set))
+            let set = Arc::new(set);
+            // A candidate that fails its own tests is worth knowing about before its diff.
+            let (results, _) = super::rules::run_fixtures(&local, dir, &set)?;
+            fixtures_failed = results
+                .iter()
+                .filter(|r| !r.passed())
+                .map(|r| format!("{}: {}", r.file, r.name))
+                .collect();
+            (local, set)
         }
         None => (live_dir.clone(), Arc::clone(&live)),
     };
@@ -40,6 +49,11 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, args: &ReplayArgs) -> anyhow::Result<Exit
     };
     let (live_templates, candidate_templates) = (templates(&live_dir), templates(&candidate_dir));
     let history = History::load(ctx.store()?, args.since, args.until)?;
+    // By default the clock runs on to now: what fell due after the last event is shown too.
+    let history = match args.until {
+        Some(_) => history,
+        None => history.with_clock_to(args.now.unwrap_or_else(jiff::Timestamp::now)),
+    };
     // Offline, the two replays take a core each. A daemon runs them one after the other,
     // leaving the other core to its writer: ingest goes on meanwhile.
     let (a, b) = if ctx.is_daemon() {
@@ -62,11 +76,30 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, args: &ReplayArgs) -> anyhow::Result<Exit
     let candidate = b.context("replaying the candidate rules")?;
     let diff = replay::diff(live, candidate, args.top);
     if args.json {
-        o.json(&diff)?;
+        o.json(&Report {
+            diff: &diff,
+            candidate_fixtures_failed: &fixtures_failed,
+        })?;
     } else {
+        if !fixtures_failed.is_empty() {
+            writeln!(
+                o.stderr,
+                "warning: the candidate fails {} of its own fixture case(s):\n  {}",
+                fixtures_failed.len(),
+                fixtures_failed.join("\n  ")
+            )?;
+        }
         write!(o.stdout, "{}", render(&diff, history.len()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `rules replay --json` prints: the diff, and the candidate's failing fixture cases.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    diff: &'a Diff,
+    candidate_fixtures_failed: &'a [String],
 }
 
 /// The candidate rules `dir` (read from `local`) must be a directory; the CLI checks it
@@ -119,22 +152,38 @@ pub fn render(d: &Diff, events: usize) -> String {
         ]);
     }
     out.push_str(&t.render());
+    let delta = d.points_delta;
     out.push_str(&format!(
-        "\npoints: {} customer(s) differ, total {:+}\n",
+        "\npoints: {} customer(s) differ; in all, issued {:+}, redeemed {:+}, expired {:+}, balance {:+}\n",
         thousands(d.points_changed),
-        d.points_delta
+        delta.issued,
+        delta.redeemed,
+        delta.expired,
+        delta.balance
     ));
     if !d.top_points.is_empty() {
         let mut t = Table::new(&[
             ("customer", Align::Left),
-            ("live", Align::Right),
-            ("candidate", Align::Right),
+            ("issued", Align::Right),
+            ("redeemed", Align::Right),
+            ("expired", Align::Right),
+            ("balance", Align::Right),
         ]);
+        let change = |live: i64, candidate: i64| {
+            if live == candidate {
+                thousands(live)
+            } else {
+                format!("{} → {}", thousands(live), thousands(candidate))
+            }
+        };
         for p in &d.top_points {
+            let (a, b) = (p.live, p.candidate);
             t.row(vec![
                 p.customer.to_string(),
-                thousands(p.live),
-                thousands(p.candidate),
+                change(a.issued, b.issued),
+                change(a.redeemed, b.redeemed),
+                change(a.expired, b.expired),
+                change(a.balance, b.balance),
             ]);
         }
         out.push_str(&t.render());

@@ -129,19 +129,13 @@ pub fn test(dir: &Path, shown: &Path, o: &mut Out, json: bool) -> anyhow::Result
             return Ok(ExitCode::FAILURE);
         }
     };
-    let files = fixtures::find(dir).with_context(|| format!("reading {}", shown.display()))?;
-    let mut results = Vec::new();
-    for file in &files {
-        results.extend(fixtures::run_file(&rules, file)?);
-    }
+    let (results, files) = run_fixtures(dir, shown, &rules)?;
     let failed = results.iter().filter(|r| !r.passed()).count();
     if json {
         o.json(&results)?;
     } else {
         for r in &results {
-            let name = Path::new(&r.file)
-                .file_name()
-                .map_or(r.file.clone(), |n| n.to_string_lossy().into_owned());
+            let name = &r.file;
             if r.passed() {
                 writeln!(o.stdout, "pass  {name}: {}", r.name)?;
             } else {
@@ -155,7 +149,7 @@ pub fn test(dir: &Path, shown: &Path, o: &mut Out, json: bool) -> anyhow::Result
             o.stdout,
             "{} passed, {failed} failed ({} fixture file(s))",
             results.len() - failed,
-            files.len()
+            files
         )?;
     }
     Ok(if failed == 0 && !results.is_empty() {
@@ -166,6 +160,21 @@ pub fn test(dir: &Path, shown: &Path, o: &mut Out, json: bool) -> anyhow::Result
         }
         ExitCode::FAILURE
     })
+}
+
+/// Runs every fixture file of the rules in `dir` (named `shown`) against `rules`: the
+/// results, and how many files there were.
+pub fn run_fixtures(
+    dir: &Path,
+    shown: &Path,
+    rules: &Arc<RuleSet>,
+) -> anyhow::Result<(Vec<fixtures::CaseResult>, usize)> {
+    let files = fixtures::find(dir).with_context(|| format!("reading {}", shown.display()))?;
+    let mut results = Vec::new();
+    for file in &files {
+        results.extend(fixtures::run_file(rules, file)?);
+    }
+    Ok((results, files.len()))
 }
 
 /// Lists recorded rule errors.

@@ -78,6 +78,15 @@ pub struct DispatchReport {
     pub dead: BTreeMap<String, u64>,
 }
 
+/// What [`Dispatcher::preview`] found.
+#[derive(Debug, Default)]
+pub struct Preview {
+    /// The outcomes, counted.
+    pub report: DispatchReport,
+    /// Each message's outcome, in the order the messages were given.
+    pub each: Vec<MessageStatus>,
+}
+
 impl DispatchReport {
     fn count(&mut self, status: &MessageStatus) {
         if let MessageStatus::Suppressed { guard, .. } | MessageStatus::Deferred { guard, .. } =
@@ -175,17 +184,18 @@ impl Dispatcher {
 
     /// What the guards would decide for `messages` at `now`, changing nothing: the
     /// dry run of a campaign. Outcomes are `sent` (would be handed to the channel),
-    /// `suppressed`, `deferred` or `dead` (could not be rendered or addressed).
+    /// `suppressed`, `deferred` or `dead` (could not be rendered or addressed); the
+    /// report counts them, and [`Preview::each`] gives each message's, in order.
     pub fn preview(
         &self,
         store: &Store,
         messages: &[OutboxMessage],
         now: Timestamp,
-    ) -> Result<DispatchReport, StoreError> {
+    ) -> Result<Preview, StoreError> {
         let templates = self.templates();
-        let mut report = DispatchReport::default();
+        let mut preview = Preview::default();
         for message in messages {
-            report.considered += 1;
+            preview.report.considered += 1;
             let (decision, _) = self.evaluate(store, templates, message, now)?;
             let status = match decision {
                 Decision::Final(status) => status,
@@ -194,9 +204,10 @@ impl Dispatcher {
                     receipt: String::new(),
                 },
             };
-            report.count(&status);
+            preview.report.count(&status);
+            preview.each.push(status);
         }
-        Ok(report)
+        Ok(preview)
     }
 
     fn decide(

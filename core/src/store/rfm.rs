@@ -11,7 +11,7 @@ use crate::{
     customer::Customer,
     event::Event,
     ids::CustomerId,
-    rfm::{Rfm, RfmInput, SEGMENT_CHANGED, Segment, TOP_SHARE_PERCENT, score},
+    rfm::{MIN_POPULATION, Rfm, RfmInput, SEGMENT_CHANGED, Segment, TOP_SHARE_PERCENT, score},
 };
 
 /// The population by RFM segment, as printed by `kizuna rfm`.
@@ -238,6 +238,7 @@ impl RfmRow {
                 last_order,
                 orders: s.orders,
                 revenue: s.revenue,
+                avg_days_between_orders: s.avg_days_between_orders,
             }),
             spend_12m: c.loyalty.spend_12m(now),
             orders: s.orders,
@@ -258,7 +259,12 @@ impl RfmRow {
 
 /// Marks the top [`TOP_SHARE_PERCENT`] of customers with any 12-month revenue (at least
 /// one), highest first; equal revenue at the cut-off is all in or all out by id order.
+/// Among fewer than [`MIN_POPULATION`] buyers nobody is marked: the first customer of a
+/// new shop is not its top customer.
 fn mark_top(rows: &mut [RfmRow]) {
+    if rows.iter().filter(|r| r.input.is_some()).count() < MIN_POPULATION {
+        return;
+    }
     let mut ranked: Vec<(i64, usize)> = rows
         .iter()
         .enumerate()

@@ -106,9 +106,12 @@ pub(super) struct ReplayRequest {
     /// Count differences from this time on.
     #[schema(value_type = Option<String>)]
     since: Option<Timestamp>,
-    /// Replay up to this time.
+    /// Replay up to this time (default: every event, the clock on to now).
     #[schema(value_type = Option<String>)]
     until: Option<Timestamp>,
+    /// "Now" for the default end of the replay (not with `until`).
+    #[schema(value_type = Option<String>)]
+    now: Option<Timestamp>,
     /// How many of the largest point differences to list (default 10).
     top: Option<usize>,
 }
@@ -138,6 +141,7 @@ pub(super) async fn replay(
         scripts: b.scripts.as_ref().map(|_| PathBuf::from("candidate")),
         since: b.since,
         until: b.until,
+        now: b.now,
         top: b.top.unwrap_or(10),
         json: true,
     };
