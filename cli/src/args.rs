@@ -464,6 +464,10 @@ pub enum RulesCommand {
     Test {
         /// Rules directory (default: --rules, else the home's rules/).
         dir: Option<PathBuf>,
+        /// Load only this script (e.g. `campaigns/winback.rhai`, relative to the rules
+        /// directory) and run only its fixture file.
+        #[arg(long, value_name = "FILE")]
+        only: Option<PathBuf>,
         /// Print results as JSON.
         #[arg(long)]
         json: bool,

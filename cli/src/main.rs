@@ -106,9 +106,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let dir = dir.clone().unwrap_or_else(|| home.rules_dir_or(rules));
             with_out(|o| commands::rules::check(&dir, &dir, o, *json))
         }
-        Command::Rules(RulesCommand::Test { dir, json }) => {
+        Command::Rules(RulesCommand::Test { dir, json, only }) => {
             let dir = dir.clone().unwrap_or_else(|| home.rules_dir_or(rules));
-            with_out(|o| commands::rules::test(&dir, &dir, o, *json))
+            with_out(|o| commands::rules::test(&dir, &dir, o, *json, only.as_deref()))
         }
         Command::Rules(RulesCommand::Reload { listen }) => {
             daemon::reload_remote(&home, listen.as_deref())

@@ -50,6 +50,7 @@ pub const FILES: &[(&str, &str)] = pack![
     "points.test.json",
     "segments/email_ok.rhai",
     "segments/regulars.rhai",
+    "segments/regulars.test.json",
     "silence.rhai",
     "silence.test.json",
     "templates/birthday.email",

@@ -54,6 +54,10 @@ pub struct Customer {
     /// Timers set by rules, by name ([`crate::timer`]).
     #[serde(default, skip_serializing_if = "LiteMap::is_empty")]
     pub timers: LiteMap<String, crate::timer::ScheduledTimer>,
+    /// What scripts keep for this customer, by script file then key
+    /// ([`crate::rules::state`]).
+    #[serde(default, skip_serializing_if = "LiteMap::is_empty")]
+    pub state: LiteMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
 /// One message sent to the customer.
@@ -188,6 +192,7 @@ impl Customer {
             contacts: Vec::new(),
             items: LiteMap::new(),
             timers: LiteMap::new(),
+            state: LiteMap::new(),
         }
     }
 
@@ -372,6 +377,28 @@ impl Customer {
             }
             Effect::Cancel { name } => {
                 self.timers.remove(name);
+            }
+            Effect::SetState { key, value } => {
+                let script = &applied.script;
+                if value.is_null() {
+                    if let Some(kept) = self.state.get_mut(script) {
+                        kept.remove(key);
+                        if kept.is_empty() {
+                            self.state.remove(script);
+                        }
+                    }
+                } else {
+                    match self.state.get_mut(script) {
+                        Some(kept) => {
+                            kept.insert(key.clone(), value.clone());
+                        }
+                        None => {
+                            let mut kept = serde_json::Map::new();
+                            kept.insert(key.clone(), value.clone());
+                            self.state.insert(script.clone(), kept);
+                        }
+                    }
+                }
             }
             Effect::Send { .. } | Effect::Alert { .. } => {}
         }

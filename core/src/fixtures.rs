@@ -79,6 +79,12 @@ pub struct Case {
 pub struct Expect {
     /// Point balance at `at` (default: the last event or timer time).
     pub points: Option<i64>,
+    /// Points awarded, by reason (`{"stamp card full": 300}`): what one script gave, however
+    /// many other scripts award points too.
+    pub points_by_reason: Option<std::collections::BTreeMap<String, i64>>,
+    /// What scripts keep for the customer, by script then key (partial: keys not named
+    /// are not checked), e.g. `{"stamps.rhai": {"stamps": 3}}`.
+    pub state: Option<Map<String, Value>>,
     /// Tier (`null` for none).
     #[serde(default, with = "double_option")]
     pub tier: Option<Option<String>>,
@@ -90,7 +96,8 @@ pub struct Expect {
     /// Number of rule errors.
     pub rule_errors: Option<usize>,
     /// Effects that must have been produced (partial match on the fields given, nested
-    /// objects such as `vars` and `data` included).
+    /// objects such as `vars` and `data` included). With `"count": n`, exactly `n`
+    /// produced effects must match.
     pub effects: Option<Vec<Map<String, Value>>>,
     /// Effects that must *not* have been produced (partial match).
     pub no_effects: Option<Vec<Map<String, Value>>>,
@@ -372,11 +379,54 @@ fn run_case(
             text.join(" | ")
         ));
     }
-    let matches = |want: &Map<String, Value>| {
+    if let Some(want) = &x.points_by_reason {
+        let mut got: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        for (_, recorded) in &history {
+            for e in recorded.iter().flat_map(|r| r.effects.iter()) {
+                if let crate::rules::Effect::AwardPoints { points, reason, .. } = &e.effect {
+                    let sum = got.entry(reason.clone()).or_default();
+                    *sum = sum.saturating_add(*points);
+                }
+            }
+        }
+        for (reason, points) in want {
+            let have = got.get(reason).copied().unwrap_or(0);
+            if have != *points {
+                failures.push(format!(
+                    "points for {reason:?}: expected {points}, got {have} (awarded by reason: {got:?})"
+                ));
+            }
+        }
+    }
+    if let Some(want) = &x.state {
+        for (script, keys) in want {
+            let kept = projection
+                .state
+                .get(script.as_str())
+                .map_or(Value::Object(Map::new()), |m| Value::Object(m.clone()));
+            if !partial_match(keys, &kept) {
+                failures.push(format!("state of {script}: expected {keys}, got {kept}"));
+            }
+        }
+    }
+    let count = |want: &Map<String, Value>| {
         let want = Value::Object(want.clone());
-        produced.iter().any(|p| partial_match(&want, p))
+        produced.iter().filter(|p| partial_match(&want, p)).count()
     };
+    let matches = |want: &Map<String, Value>| count(want) > 0;
     for want in x.effects.iter().flatten() {
+        if let Some(n) = want.get("count") {
+            let mut pattern = want.clone();
+            pattern.remove("count");
+            let got = count(&pattern);
+            if n.as_u64() != Some(got as u64) {
+                failures.push(format!(
+                    "effects matching {}: expected {n}, got {got}",
+                    Value::Object(pattern)
+                ));
+            }
+            continue;
+        }
         if !matches(want) {
             failures.push(format!(
                 "effect not produced: {}\n      produced: {}",

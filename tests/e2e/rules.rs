@@ -291,3 +291,100 @@ fn every_command_ends_quietly_when_its_reader_closes_the_pipe() {
         );
     }
 }
+
+#[test]
+fn a_stamp_card_in_script_state_tested_alone_and_fixtures_that_say_why() {
+    let h = TestHome::new();
+    let rules = h.home().join("rules");
+    std::fs::write(
+        rules.join("stamps.rhai"),
+        r#"
+const EVENT_TYPES = ["purchase"];
+const CARD = 3;
+fn on_event(event, customer) {
+    let n = state.get("stamps", 0) + 1;
+    if n == CARD { award_points(100, "stamp card"); n = 0; }
+    state.set("stamps", n);
+}
+"#,
+    )
+    .unwrap();
+    let buys: Vec<String> = (1..=4)
+        .map(|d| {
+            format!(
+                r#"{{"type": "purchase", "at": "2026-03-0{d}T10:00:00+09:00", "amount": 1000}}"#
+            )
+        })
+        .collect();
+    let fixture = format!(
+        r#"{{"cases": [
+            {{"name": "the third stamp fills the card", "customer": {{"id": "c-1"}},
+              "events": [{}],
+              "expect": {{"state": {{"stamps.rhai": {{"stamps": 1}}}},
+                          "points_by_reason": {{"stamp card": 100}},
+                          "effects": [{{"effect": "award_points", "reason": "stamp card", "count": 1}}]}}}}
+        ]}}"#,
+        buys.join(",")
+    );
+    std::fs::write(rules.join("stamps.test.json"), &fixture).unwrap();
+    // Alone: only this script, only its fixture.
+    let alone = h
+        .run(&["rules", "test", "--only", "stamps.rhai", "--json"])
+        .ok()
+        .json();
+    assert_eq!(alone.as_array().unwrap().len(), 1, "{alone}");
+    assert_eq!(alone[0]["file"], "stamps.test.json");
+    // With the whole pack, the same fixture still passes: it names its own reason, not
+    // the total (points.rhai awards per purchase too).
+    let all = h.run(&["rules", "test"]).ok().stdout;
+    assert!(all.contains("pass  stamps.test.json"), "{all}");
+    assert!(
+        all.contains("pass  birthday.test.json")
+            && all.contains("pass  campaigns/birthday.test.json"),
+        "root and campaigns/ fixtures are told apart: {all}"
+    );
+    assert!(all.contains("segments/regulars.test.json"), "{all}");
+
+    // The events are imported for real: the state is on the customer.
+    let lines: Vec<String> = buys
+        .iter()
+        .map(|b| b.replacen('{', r#"{"customer": "c-9", "#, 1))
+        .collect();
+    let file = h.file("buys.jsonl", &(lines.join("\n") + "\n"));
+    h.run(&["import", &file]).ok();
+    let shown = h.run(&["customer", "show", "c-9"]).ok().stdout;
+    assert!(
+        shown.contains("state of stamps.rhai") && shown.contains("stamps=1"),
+        "{shown}"
+    );
+
+    // A failing segment fixture fails the run; a case whose script failed shows why.
+    std::fs::write(
+        rules.join("segments/regulars.test.json"),
+        r#"{"cases": [{"name": "deliberately wrong", "customer": {"id": "c-1"},
+            "events": [{"type": "purchase", "at": "2026-03-01T10:00:00+09:00", "amount": 100}],
+            "expect": {"member": true}}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("stamps.rhai"),
+        "fn on_event(event, customer) { if event.type == \"purchase\" { let x = event.amount / event.discount; } }\n",
+    )
+    .unwrap();
+    let run = h.run(&["rules", "test"]);
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("FAIL  segments/regulars.test.json: deliberately wrong")
+            && run
+                .stdout
+                .contains("member of segments/regulars.rhai: expected true, got false"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("behind it, a rule error: stamps.rhai:"),
+        "{}",
+        run.stdout
+    );
+}

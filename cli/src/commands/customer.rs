@@ -188,6 +188,10 @@ fn render(c: &Customer, events: &[(Event, Option<Recorded>)]) -> String {
             open.join("; ")
         },
     );
+    for (script, kept) in &c.state {
+        let pairs: Vec<String> = kept.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        line(&format!("state of {script}"), pairs.join(", "));
+    }
     let l = &c.loyalty;
     line(
         "points",

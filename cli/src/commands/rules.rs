@@ -120,16 +120,44 @@ pub fn check(dir: &Path, shown: &Path, o: &mut Out, json: bool) -> anyhow::Resul
 }
 
 /// Runs the fixtures next to the scripts in `dir` (named `shown`). The CLI and
-/// `POST /v1/rules/test` both run this.
-pub fn test(dir: &Path, shown: &Path, o: &mut Out, json: bool) -> anyhow::Result<ExitCode> {
-    let rules = match compile(dir)? {
+/// `POST /v1/rules/test` both run this. With `only` (a script, `campaigns/winback.rhai`),
+/// that script alone is loaded and its own fixture file run: what it does by itself, with
+/// no other script's points or messages in the figures.
+pub fn test(
+    dir: &Path,
+    shown: &Path,
+    o: &mut Out,
+    json: bool,
+    only: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let compiled = match only {
+        None => compile(dir)?,
+        Some(script) => {
+            let (name, text) = one_script(dir, script)?;
+            RuleSet::compile(vec![(name, text)], Some(dir))
+        }
+    };
+    let rules = match compiled {
         Ok(rules) => Arc::new(rules),
         Err(err) => {
             writeln!(o.stderr, "{err}")?;
             return Ok(ExitCode::FAILURE);
         }
     };
-    let (results, files) = run_fixtures(dir, shown, &rules)?;
+    let (results, files) = match only {
+        None => run_fixtures(dir, shown, &rules)?,
+        Some(script) => {
+            let (name, _) = one_script(dir, script)?;
+            let fixture = dir.join(name.trim_end_matches(".rhai").to_owned() + ".test.json");
+            if !fixture.is_file() {
+                anyhow::bail!(
+                    "{name} has no fixture file ({} is missing)",
+                    fixture.display()
+                );
+            }
+            (fixtures::run_file(&rules, &fixture)?, 1)
+        }
+    };
     let failed = results.iter().filter(|r| !r.passed()).count();
     if json {
         o.json(&results)?;
@@ -160,6 +188,21 @@ pub fn test(dir: &Path, shown: &Path, o: &mut Out, json: bool) -> anyhow::Result
         }
         ExitCode::FAILURE
     })
+}
+
+/// The script `script` names in the rules directory `dir` (a path inside it, or one
+/// relative to it): its name there (`campaigns/winback.rhai`) and its text.
+fn one_script(dir: &Path, script: &Path) -> anyhow::Result<(String, String)> {
+    let inside = script.strip_prefix(dir).unwrap_or(script);
+    let path = dir.join(inside);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the script {}", path.display()))?;
+    let name = inside
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/");
+    Ok((name, text))
 }
 
 /// Runs every fixture file of the rules in `dir` (named `shown`) against `rules`: the

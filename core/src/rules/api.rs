@@ -141,7 +141,8 @@ fn on_date(t: ScriptTime, year: i64, month: i64, day: i64, hour: i64) -> Res<Scr
     })
 }
 
-/// Makes a script's top-level `const`s readable inside its functions.
+/// Makes a script's top-level `const`s readable inside its functions, and `state` (the
+/// script's state for the customer, [`super::state`]) everywhere.
 ///
 /// Rhai functions cannot see the script's top level; constants used in expressions the
 /// optimiser can fold are inlined at load, but `TABLE[key]` with a runtime key is not. This
@@ -151,10 +152,12 @@ pub(super) fn resolve_constant(name: &str, index: usize) -> Option<Dynamic> {
     if index > 0 {
         return None;
     }
-    CONSTANTS.with(|c| c.borrow().as_ref().and_then(|m| m.get(name).cloned()))
+    CONSTANTS
+        .with(|c| c.borrow().as_ref().and_then(|m| m.get(name).cloned()))
+        .or_else(|| (name == "state").then(|| Dynamic::from(super::state::ScriptState)))
 }
 
-fn record(effect: Effect) -> Res<()> {
+pub(super) fn record(effect: Effect) -> Res<()> {
     SINK.with(|s| match s.borrow_mut().as_mut() {
         Some(sink) => {
             sink.effects.push(effect);
@@ -232,6 +235,7 @@ fn schedule(name: &str, when: ScriptTime, data: Dynamic) -> Res<()> {
 
 /// Registers the views, the time type and every function of the Rhai contract.
 pub(super) fn register(engine: &mut Engine) {
+    super::state::register(engine);
     engine
         .register_type_with_name::<EventView>("Event")
         .register_get("type", EventView::kind)

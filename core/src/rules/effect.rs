@@ -76,6 +76,14 @@ pub enum Effect {
         /// Timer name.
         name: String,
     },
+    /// Keep a value in the script's state for this customer (`null` removes the key):
+    /// [`super::state`].
+    SetState {
+        /// The key.
+        key: String,
+        /// The value (JSON).
+        value: Value,
+    },
     /// Tell the staff something.
     Alert {
         /// The message.

@@ -284,7 +284,7 @@ impl RuleSet {
                     .is_none_or(|types| types.iter().any(|t| t == kind))
         };
         let view = EventView::new(Arc::clone(event));
-        self.call_each(wants, "on_event", at, event, || {
+        self.call_each(wants, "on_event", at, event, customer, || {
             vec![
                 Dynamic::from(view.clone()),
                 Dynamic::from(CustomerView {
@@ -316,6 +316,7 @@ impl RuleSet {
             "on_timer",
             at,
             event,
+            customer,
             || {
                 vec![
                     Dynamic::from(name.clone()),
@@ -335,19 +336,23 @@ impl RuleSet {
         function: &str,
         at: jiff::Timestamp,
         event: &Event,
+        customer: &Customer,
         args: impl Fn() -> Vec<Dynamic>,
     ) -> Evaluation {
         let mut out = Evaluation::default();
         for script in self.scripts.iter().filter(|s| defines(s)) {
-            let (result, effects) = api::with_sink(at, &script.constants, || {
-                let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-                self.engine.call_fn_with_options::<Dynamic>(
-                    options,
-                    &mut Scope::new(),
-                    &script.ast,
-                    function,
-                    args(),
-                )
+            let stored = customer.state.get(&script.name);
+            let (result, effects) = super::state::with_state(stored, true, || {
+                api::with_sink(at, &script.constants, || {
+                    let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+                    self.engine.call_fn_with_options::<Dynamic>(
+                        options,
+                        &mut Scope::new(),
+                        &script.ast,
+                        function,
+                        args(),
+                    )
+                })
             });
             match result {
                 Ok(_) => out.effects.extend(effects.into_iter().map(|mut effect| {
@@ -378,19 +383,23 @@ impl RuleSet {
         now: jiff::Timestamp,
         args: impl Fn() -> Vec<Dynamic>,
         message: &str,
-        customer: &str,
+        customer_record: &Customer,
     ) -> Vec<(String, Result<super::guard::Verdict, RuleError>)> {
+        let customer = customer_record.id.as_str();
         let mut out = Vec::new();
         for script in self.scripts.iter().filter(|s| s.guard) {
-            let (result, effects) = api::with_sink(now, &script.constants, || {
-                let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-                self.engine.call_fn_with_options::<Dynamic>(
-                    options,
-                    &mut Scope::new(),
-                    &script.ast,
-                    "guard",
-                    args(),
-                )
+            let stored = customer_record.state.get(&script.name);
+            let (result, effects) = super::state::with_state(stored, false, || {
+                api::with_sink(now, &script.constants, || {
+                    let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+                    self.engine.call_fn_with_options::<Dynamic>(
+                        options,
+                        &mut Scope::new(),
+                        &script.ast,
+                        "guard",
+                        args(),
+                    )
+                })
             });
             let verdict = match result {
                 Err(err) => Err(rule_error(script, "guard", &err, message, customer)),

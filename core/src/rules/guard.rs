@@ -148,7 +148,7 @@ impl RuleSet {
                 ]
             },
             &message.id,
-            customer.id.as_str(),
+            customer,
         );
         let mut decision = GuardDecision::Allow;
         let mut errors = Vec::new();

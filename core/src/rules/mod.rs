@@ -35,6 +35,7 @@ pub mod effect;
 pub mod engine;
 pub mod error;
 pub mod guard;
+pub mod state;
 pub mod view;
 
 pub use api::{DEFAULT_POINTS_VALIDITY_DAYS, with_baskets};

@@ -596,3 +596,5 @@ mod tests;
 
 #[cfg(test)]
 mod rules_tests;
+#[cfg(test)]
+mod toolkit_tests;

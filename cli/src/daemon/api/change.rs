@@ -268,7 +268,7 @@ async fn trial(state: AppState, b: CandidateRequest, which: Trial) -> Response {
     let answer = tokio::task::spawn_blocking(move || {
         let answer = crate::admin::server::answer_of(|o| match which {
             Trial::Check => crate::commands::rules::check(&dir, &shown, o, true),
-            Trial::Test => crate::commands::rules::test(&dir, &shown, o, true),
+            Trial::Test => crate::commands::rules::test(&dir, &shown, o, true, None),
         });
         drop(spooled);
         answer

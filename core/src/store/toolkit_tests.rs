@@ -1,0 +1,156 @@
+//! Store + the rule authors' toolkit: script state and cross-customer events.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::{event::Event, ids::CustomerId, rules::RuleSet};
+
+fn ev(json: &str) -> Event {
+    Event::from_json_str(json).unwrap()
+}
+
+fn scripts(files: &[(&str, &str)]) -> Arc<RuleSet> {
+    let sources = files
+        .iter()
+        .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
+        .collect();
+    Arc::new(RuleSet::compile(sources, None).unwrap())
+}
+
+fn store_with(rules: Arc<RuleSet>) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap();
+    store.set_rules(rules);
+    (dir, store)
+}
+
+/// What `script` keeps under `key` for `c` (null if nothing).
+fn kept(c: &crate::Customer, script: &str, key: &str) -> serde_json::Value {
+    c.state
+        .get(script)
+        .and_then(|m| m.get(key))
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn id(s: &str) -> CustomerId {
+    CustomerId::new(s).unwrap()
+}
+
+fn purchase(n: u32, customer: &str) -> Event {
+    ev(&format!(
+        r#"{{"id":"p{n}-{customer}","customer":"{customer}","type":"purchase","at":"2026-03-{:02}T10:00:00+09:00","amount":500}}"#,
+        n.min(28)
+    ))
+}
+
+/// A stamp card: a stamp per purchase, 300 points and a fresh card at the tenth.
+const STAMPS: &str = r#"
+    const EVENT_TYPES = ["purchase"];
+    fn on_event(event, customer) {
+        let n = state.get("stamps", 0) + 1;
+        if n == 10 { award_points(300, "stamp card full"); n = 0; }
+        state.set("stamps", n);
+        state.set("last", event.at);
+    }
+"#;
+
+#[test]
+fn a_stamp_card_counts_in_state_apart_from_other_scripts_and_survives_reopening() {
+    // Another script uses the same key for something else: each has its own.
+    let other = r#"
+        fn on_event(event, customer) {
+            if event.type == "purchase" { state.set("stamps", "not yours"); }
+        }
+    "#;
+    let (dir, mut store) = store_with(scripts(&[("stamps.rhai", STAMPS), ("other.rhai", other)]));
+    let events: Vec<Event> = (1..=12).map(|n| purchase(n, "c-1")).collect();
+    store.append(&events).unwrap();
+    store.flush().unwrap();
+    let c = store.customer(&id("c-1")).unwrap().unwrap();
+    assert_eq!(kept(&c, "stamps.rhai", "stamps"), 2, "{:?}", c.state);
+    assert_eq!(kept(&c, "other.rhai", "stamps"), "not yours");
+    assert_eq!(c.loyalty.issued, 300);
+    assert!(
+        kept(&c, "stamps.rhai", "last")
+            .as_str()
+            .unwrap()
+            .starts_with("2026-03-12")
+    );
+    drop(store);
+    let mut store = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap();
+    store.set_rules(scripts(&[("stamps.rhai", STAMPS)]));
+    store.append(&[purchase(13, "c-1")]).unwrap();
+    let c = store.customer(&id("c-1")).unwrap().unwrap();
+    assert_eq!(kept(&c, "stamps.rhai", "stamps"), 3);
+}
+
+#[test]
+fn a_failing_script_keeps_no_state_and_limits_are_rule_errors() {
+    let failing = r#"
+        fn on_event(event, customer) {
+            state.set("seen", true);
+            if event.amount > 100 { throw "boom"; }
+        }
+    "#;
+    let big = r#"
+        fn on_event(event, customer) {
+            let s = "";
+            s.pad(2000, "x");
+            state.set("big", s);
+        }
+    "#;
+    let guarded = r#"
+        fn on_event(event, customer) { state.set("view", customer); }
+    "#;
+    let (_dir, mut store) = store_with(scripts(&[
+        ("a_failing.rhai", failing),
+        ("b_big.rhai", big),
+        ("c_view.rhai", guarded),
+    ]));
+    let report = store.append(&[purchase(1, "c-1")]).unwrap();
+    assert_eq!(report.rule_errors, 3);
+    let c = store.customer(&id("c-1")).unwrap().unwrap();
+    assert!(c.state.is_empty(), "{:?}", c.state);
+    let errors: Vec<String> = store
+        .rule_errors()
+        .unwrap()
+        .iter()
+        .map(|e| e.message.clone())
+        .collect();
+    assert!(
+        errors.iter().any(|m| m.contains("at most 1024")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|m| m.contains("cannot be kept")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn removing_a_key_and_reading_back_within_one_call() {
+    let script = r#"
+        fn on_event(event, customer) {
+            state.set("a", 1);
+            state.set("a", state.get("a") + 1);
+            state.set("b", [1, #{ x: "y" }]);
+            if state.get("a") != 2 { throw "a set is seen by a later get"; }
+            if event.type == "clear" { state.set("a", ()); state.set("b", ()); }
+        }
+    "#;
+    let (_dir, mut store) = store_with(scripts(&[("s.rhai", script)]));
+    store.append(&[purchase(1, "c-1")]).unwrap();
+    let c = store.customer(&id("c-1")).unwrap().unwrap();
+    assert_eq!(kept(&c, "s.rhai", "a"), 2);
+    assert_eq!(kept(&c, "s.rhai", "b")[1]["x"], "y");
+    assert_eq!(store.rule_errors().unwrap().len(), 0);
+    store
+        .append(&[ev(
+            r#"{"id":"x1","customer":"c-1","type":"clear","at":"2026-03-02T10:00:00+09:00"}"#,
+        )])
+        .unwrap();
+    let c = store.customer(&id("c-1")).unwrap().unwrap();
+    // The script sets a and b again before clearing them: both gone.
+    assert!(!c.state.contains_key("s.rhai"), "{:?}", c.state);
+}
