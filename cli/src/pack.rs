@@ -32,6 +32,8 @@ pub const FILES: &[(&str, &str)] = pack![
     "campaigns/winback.rhai",
     "campaigns/winback.test.json",
     "campaigns/year_end_gift.rhai",
+    "examples/referral.rhai",
+    "examples/referral.test.json",
     "guards/after_decline.rhai",
     "guards/after_decline.test.json",
     "guards/consent.rhai",

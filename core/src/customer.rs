@@ -400,7 +400,7 @@ impl Customer {
                     }
                 }
             }
-            Effect::Send { .. } | Effect::Alert { .. } => {}
+            Effect::Send { .. } | Effect::Alert { .. } | Effect::Emit { .. } => {}
         }
         Ok(())
     }

@@ -503,6 +503,34 @@ mod tests {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
+    /// The referral example, copied into the pack as its comment says: state and emit
+    /// work end to end, across two customers, through the whole pack.
+    #[test]
+    fn the_referral_example_passes_its_fixtures_inside_the_pack() {
+        let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(pack.join("."))
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for file in ["referral.rhai", "referral.test.json"] {
+            std::fs::copy(
+                dir.path().join("examples").join(file),
+                dir.path().join(file),
+            )
+            .unwrap();
+        }
+        let rules = Arc::new(RuleSet::load_dir(dir.path()).unwrap());
+        let results = run_file(&rules, &dir.path().join("referral.test.json")).unwrap();
+        assert_eq!(results.len(), 3);
+        for result in results {
+            assert!(result.passed(), "{}: {:?}", result.name, result.failures);
+        }
+    }
+
     /// The wording guard with a competitor configured (the pack ships the list empty, so
     /// its own fixtures cannot reach that branch).
     #[test]

@@ -2,8 +2,9 @@
 //! compare two rule sets' results, sending nothing and changing nothing in the live store.
 //!
 //! This is what a marketer runs before saving a rule change in production. The inputs are
-//! every recorded event except those kizuna derived itself (`timer` firings and
-//! `message_sent`), which the replay produces anew: timers fire and messages are dispatched
+//! every recorded event except those kizuna derived itself (`timer` firings,
+//! `message_sent`, and events scripts emitted for other customers), which the replay
+//! produces anew: timers fire and messages are dispatched
 //! through the guards to [`NullChannel`]s as the replay's clock passes their time. Timers
 //! are exact: the clock stops before the first event at or after the next timer's time and
 //! fires it first, so a 24-hour silence alarm sees exactly the replies that came within
@@ -67,7 +68,8 @@ impl History {
         for event in store.events() {
             let event = event?;
             let derived = matches!(&event.kind, EventKind::MessageSent)
-                || crate::timer::is_timer_event(&event);
+                || crate::timer::is_timer_event(&event)
+                || crate::rules::emit::is_emitted(&event);
             if derived || until.is_some_and(|u| event.at.instant() > u) {
                 continue;
             }

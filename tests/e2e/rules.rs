@@ -388,3 +388,58 @@ fn on_event(event, customer) {
         run.stdout
     );
 }
+
+#[test]
+fn a_referral_pays_the_referrer_once_with_its_cause_shown_on_both_sides() {
+    let h = TestHome::new();
+    let rules = h.home().join("rules");
+    for f in ["referral.rhai", "referral.test.json"] {
+        std::fs::copy(rules.join("examples").join(f), rules.join(f)).unwrap();
+    }
+    h.run(&["rules", "test", "--only", "referral.rhai"]).ok();
+    let file = h.file(
+        "referral.jsonl",
+        concat!(
+            r#"{"id":"p-1","customer":"c-1","type":"profile","at":"2026-01-01T10:00:00+09:00","name":"Aiko"}"#, "\n",
+            r#"{"id":"r-1","customer":"c-2","type":"referral","at":"2026-02-01T10:00:00+09:00","referrer":"c-1"}"#, "\n",
+            r#"{"id":"o-1","customer":"c-2","type":"purchase","at":"2026-02-03T10:00:00+09:00","amount":1800}"#, "\n",
+            r#"{"id":"o-2","customer":"c-2","type":"purchase","at":"2026-02-09T10:00:00+09:00","amount":1800}"#, "\n",
+        ),
+    );
+    let run = h.run(&["import", &file, "--json"]).ok().json();
+    assert_eq!(run["imported"], 5, "four events and the reward: {run}");
+    let points = h
+        .run(&[
+            "points",
+            "show",
+            "c-1",
+            "--at",
+            "2026-03-01T00:00:00Z",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(points["balance"], 500, "{points}");
+    let referrer = h.run(&["customer", "show", "c-1"]).ok().stdout;
+    assert!(
+        referrer.contains("referral_reward") && referrer.contains("emitted_by"),
+        "{referrer}"
+    );
+    let referred = h.run(&["customer", "show", "c-2"]).ok().stdout;
+    assert!(referred.contains("-> emit"), "{referred}");
+    // Importing the same file again changes nothing; a replay re-derives the reward.
+    let again = h.run(&["import", &file, "--json"]).ok().json();
+    assert_eq!(again["imported"], 0, "{again}");
+    let replay = h
+        .run(&[
+            "rules",
+            "replay",
+            "--until",
+            "2026-03-01T00:00:00Z",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(replay["points_changed"], 0, "{replay}");
+    assert_eq!(replay["live"]["events"], 5, "{replay}");
+}

@@ -33,6 +33,17 @@ struct Status {
     daemon: Option<Daemon>,
     /// The version of the rules in force, or why they do not compile.
     rules: Result<String, String>,
+    /// The home's figures; `None` when the store cannot answer (a daemon degraded by a
+    /// full disk whose last checkpoint failed), with the reason in `figures_error`.
+    #[serde(flatten)]
+    figures: Option<Figures>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    figures_error: Option<String>,
+}
+
+/// How much the home holds and how much is waiting.
+#[derive(Debug, Serialize)]
+struct Figures {
     events: u64,
     customers: u64,
     /// Messages due for dispatch now.
@@ -41,6 +52,18 @@ struct Status {
     timers_due: usize,
     /// Staff alerts whose customer still waits.
     open_alerts: usize,
+}
+
+impl Figures {
+    fn of(store: &kizuna_core::Store, now: Timestamp) -> Result<Self, kizuna_core::StoreError> {
+        Ok(Self {
+            events: store.event_count()?,
+            customers: store.customer_count()?,
+            queue: store.due_count(now)?,
+            timers_due: store.customers_with_timers_due(now)?,
+            open_alerts: store.open_alerts()?.len(),
+        })
+    }
 }
 
 /// Prints the status of the home and of the daemon holding it, if any.
@@ -61,15 +84,21 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, json: bool) -> anyhow::Result<ExitCode> {
         .map_err(|e| format!("{e:#}"));
     let now = Timestamp::now();
     let store = ctx.store()?;
+    // Status is what an operator runs when something is wrong: a store that cannot
+    // answer (degraded) is reported, not an error.
+    let (figures, figures_error) = match Figures::of(store, now) {
+        Ok(f) => (Some(f), None),
+        Err(e) if daemon.as_ref().is_some_and(|d| d.degraded.is_some()) => {
+            (None, Some(e.to_string()))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let status = Status {
         home,
         daemon,
         rules,
-        events: store.event_count()?,
-        customers: store.customer_count()?,
-        queue: store.due_count(now)?,
-        timers_due: store.customers_with_timers_due(now)?,
-        open_alerts: store.open_alerts()?.len(),
+        figures,
+        figures_error,
     };
     if json {
         o.json(&status)?;
@@ -123,19 +152,27 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, json: bool) -> anyhow::Result<ExitCode> {
         Ok(version) => line("rules", format!("version {version}"))?,
         Err(e) => line("rules", format!("do not compile: {e}"))?,
     }
-    line("events", thousands(status.events))?;
-    line("customers", thousands(status.customers))?;
+    let Some(f) = &status.figures else {
+        let why = status.figures_error.as_deref().unwrap_or_default();
+        line(
+            "figures",
+            format!("unavailable until the store can write: {why}"),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    line("events", thousands(f.events))?;
+    line("customers", thousands(f.customers))?;
     line(
         "queue",
-        format!("{} message(s) due", thousands(status.queue as u64)),
+        format!("{} message(s) due", thousands(f.queue as u64)),
     )?;
     line(
         "timers due",
-        format!("{} customer(s)", thousands(status.timers_due as u64)),
+        format!("{} customer(s)", thousands(f.timers_due as u64)),
     )?;
     line(
         "alerts",
-        format!("{} open", thousands(status.open_alerts as u64)),
+        format!("{} open", thousands(f.open_alerts as u64)),
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -446,6 +446,31 @@ pub(super) fn register(engine: &mut Engine) {
                 name: non_empty(name, "timer name")?,
             })
         })
+        .register_fn(
+            "emit",
+            |customer: &str, kind: &str, attrs: Map| -> Res<()> {
+                let already = SINK.with(|s| {
+                    s.borrow().as_ref().map_or(0, |s| {
+                        s.effects
+                            .iter()
+                            .filter(|e| matches!(e, Effect::Emit { .. }))
+                            .count()
+                    })
+                });
+                record(super::emit::emit(customer, kind, attrs, already)?)
+            },
+        )
+        .register_fn("emit", |customer: &str, kind: &str| -> Res<()> {
+            let already = SINK.with(|s| {
+                s.borrow().as_ref().map_or(0, |s| {
+                    s.effects
+                        .iter()
+                        .filter(|e| matches!(e, Effect::Emit { .. }))
+                        .count()
+                })
+            });
+            record(super::emit::emit(customer, kind, Map::new(), already)?)
+        })
         .register_fn("also_bought", also_bought)
         .register_fn("typical_interval", typical_interval)
         .register_fn("alert", |text: ImmutableString| -> Res<()> {

@@ -84,6 +84,19 @@ pub enum Effect {
         /// The value (JSON).
         value: Value,
     },
+    /// Record an event for another customer, after this one ([`super::emit`]).
+    Emit {
+        /// Whose event.
+        customer: crate::ids::CustomerId,
+        /// Its type.
+        #[serde(rename = "type")]
+        kind: String,
+        /// Its attributes.
+        attrs: serde_json::Map<String, Value>,
+        /// Its id, derived from the cause (set by the engine once the script has run).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<crate::ids::EventId>,
+    },
     /// Tell the staff something.
     Alert {
         /// The message.

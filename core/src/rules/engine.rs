@@ -355,15 +355,21 @@ impl RuleSet {
                 })
             });
             match result {
-                Ok(_) => out.effects.extend(effects.into_iter().map(|mut effect| {
-                    if let Effect::Send { campaign, .. } = &mut effect {
-                        campaign.clone_from(&script.campaign);
-                    }
-                    AppliedEffect {
-                        script: script.name.clone(),
-                        effect,
-                    }
-                })),
+                Ok(_) => out
+                    .effects
+                    .extend(effects.into_iter().scan(0, |emits, mut effect| {
+                        if let Effect::Send { campaign, .. } = &mut effect {
+                            campaign.clone_from(&script.campaign);
+                        }
+                        if let Effect::Emit { id, .. } = &mut effect {
+                            *id = Some(super::emit::derived_id(&event.id, &script.name, *emits));
+                            *emits += 1;
+                        }
+                        Some(AppliedEffect {
+                            script: script.name.clone(),
+                            effect,
+                        })
+                    })),
                 Err(err) => out.errors.push(rule_error(
                     script,
                     function,

@@ -32,6 +32,7 @@
 
 mod api;
 pub mod effect;
+pub mod emit;
 pub mod engine;
 pub mod error;
 pub mod guard;

@@ -3,17 +3,22 @@
 use super::batch::Batch;
 use serde::Serialize;
 
-use std::sync::Arc;
+use std::{
+    borrow::Cow,
+    collections::{HashSet, VecDeque},
+    sync::Arc,
+};
 
 use super::{
     Store, StoreError,
     block::{self, BLOCK_EVENTS},
     checkpoint::EffectSource,
     effects::{self, Recorded},
+    emitted::Link,
     ids::{self, id_hash},
     keys,
 };
-use crate::event::Event;
+use crate::{event::Event, ids::EventId};
 
 /// A batch of events made ready for [`Store::append_prepared`]: serialised and id-hashed.
 /// Preparing is pure, so it can run on another thread while the store appends the previous
@@ -262,8 +267,10 @@ impl Store {
         *conflicts_out = conflicts;
         let first_seq = self.next_seq;
         let mut report = AppendReport::default();
-        let mut accepted: Vec<(u64, &Event)> = Vec::with_capacity(events.len());
-        // (events are `Arc`s so that scripts can hold a view without copying them)
+        let mut accepted: u64 = 0;
+        // Ids of events emitted by scripts during this call ([`super::emitted`]).
+        let mut emitted: HashSet<EventId> = HashSet::new();
+        let mut chain: VecDeque<Link<'_>> = VecDeque::new();
         let mut batch = Batch::default();
         let mut block = Vec::new();
         let mut block_ids = Vec::new();
@@ -272,7 +279,6 @@ impl Store {
         let mut seq = first_seq;
         let rules = Arc::clone(&self.rules);
         for (prepared, seen) in events.iter().zip(seen) {
-            let (event, hash) = (&prepared.event, prepared.id_hash);
             match seen {
                 Seen::New => {}
                 Seen::Duplicate => {
@@ -285,57 +291,80 @@ impl Store {
                     continue;
                 }
             }
-            let json = prepared.json;
-            if block_ids.is_empty() {
-                block_first = seq;
+            if emitted.contains(&prepared.event.id) {
+                // Emitted earlier in this call by its cause (an export imported again).
+                report.duplicates += 1;
+                continue;
             }
-            let timed = self.latencies.is_some() || self.histogram.is_some();
-            let started = timed.then(std::time::Instant::now);
-            let folded = self.fold(seq, event, EffectSource::Rules(&rules))?;
-            if let Some(t) = started {
-                let elapsed = t.elapsed();
-                if let Some(log) = self.latencies.as_mut() {
-                    log.push(elapsed.as_nanos().min(u128::from(u32::MAX)) as u32);
+            // The input, then what it emits, then what those emit: each right after its
+            // cause.
+            chain.push_back(Link {
+                event: Arc::clone(&prepared.event),
+                json: Cow::Borrowed(prepared.json),
+                id_hash: prepared.id_hash,
+                depth: 0,
+            });
+            while let Some(link) = chain.pop_front() {
+                let (event, hash) = (&link.event, link.id_hash);
+                let json = &*link.json;
+                if block_ids.is_empty() {
+                    block_first = seq;
                 }
-                if let Some(h) = &self.histogram {
-                    h.observe(elapsed);
+                let timed = self.latencies.is_some() || self.histogram.is_some();
+                let started = timed.then(std::time::Instant::now);
+                let mut folded = self.fold(seq, event, EffectSource::Rules(&rules))?;
+                if let Some(t) = started {
+                    let elapsed = t.elapsed();
+                    if let Some(log) = self.latencies.as_mut() {
+                        log.push(elapsed.as_nanos().min(u128::from(u32::MAX)) as u32);
+                    }
+                    if let Some(h) = &self.histogram {
+                        h.observe(elapsed);
+                    }
                 }
-            }
-            report.new_customers += u64::from(folded.created);
-            report.rule_errors += folded.errors.len() as u64;
-            effects::write_side_effects(
-                self,
-                &mut batch,
-                seq,
-                event,
-                &folded.effects,
-                &folded.errors,
-            )?;
-            if !folded.effects.is_empty() {
-                block_effects.push(Recorded {
-                    seq,
-                    rules: rules.version().to_owned(),
-                    effects: folded.effects,
-                });
-            }
-            block::push(&mut block, seq, json);
-            ids::push_pair(&mut block_ids, hash, seq);
-            if block_ids.len() / 16 == BLOCK_EVENTS {
-                self.seal_block(
+                if folded
+                    .effects
+                    .iter()
+                    .any(|e| matches!(e.effect, crate::rules::Effect::Emit { .. }))
+                {
+                    self.take_emits(&link, &mut folded, &mut chain, &mut emitted)?;
+                }
+                report.new_customers += u64::from(folded.created);
+                report.rule_errors += folded.errors.len() as u64;
+                effects::write_side_effects(
+                    self,
                     &mut batch,
-                    block_first,
-                    &mut block,
-                    &mut block_ids,
-                    &mut block_effects,
+                    seq,
+                    event,
+                    &folded.effects,
+                    &folded.errors,
                 )?;
+                if !folded.effects.is_empty() {
+                    block_effects.push(Recorded {
+                        seq,
+                        rules: rules.version().to_owned(),
+                        effects: folded.effects,
+                    });
+                }
+                block::push(&mut block, seq, json);
+                ids::push_pair(&mut block_ids, hash, seq);
+                if block_ids.len() / 16 == BLOCK_EVENTS {
+                    self.seal_block(
+                        &mut batch,
+                        block_first,
+                        &mut block,
+                        &mut block_ids,
+                        &mut block_effects,
+                    )?;
+                }
+                if let Some(index) = self.ids.as_mut() {
+                    index.insert(hash, seq);
+                }
+                accepted += 1;
+                seq += 1;
             }
-            if let Some(index) = self.ids.as_mut() {
-                index.insert(hash, seq);
-            }
-            accepted.push((seq, &**event));
-            seq += 1;
         }
-        if accepted.is_empty() {
+        if accepted == 0 {
             return Ok(report);
         }
         if !block_ids.is_empty() {
@@ -358,13 +387,13 @@ impl Store {
                 batch.remove(key);
             }
         }
-        let total = self.counter("events")? + accepted.len() as u64;
+        let total = self.counter("events")? + accepted;
         batch.insert(keys::meta("events"), &total.to_be_bytes());
         batch.insert(keys::meta("seq_high"), &seq.to_be_bytes());
         self.apply(batch)?;
         self.next_seq = seq;
         self.write_sealed()?;
-        report.appended = accepted.len() as u64;
+        report.appended = accepted;
         tracing::debug!(
             appended = report.appended,
             duplicates = report.duplicates,

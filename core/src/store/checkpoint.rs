@@ -169,7 +169,7 @@ impl Store {
             self.baskets_dirty = true;
         }
         Arc::make_mut(&mut record.customer).apply(event);
-        match source {
+        let record = match source {
             EffectSource::Rules(rules) => {
                 let mut evaluation = crate::rules::with_baskets(&self.baskets, || {
                     if crate::timer::is_timer_event(event) {
@@ -182,12 +182,26 @@ impl Store {
                 if let Some(send) = effects::manual_send(event) {
                     evaluation.effects.insert(0, send);
                 }
+                // An emit to nobody fails its script, as a refused effect does, before
+                // anything of that script is applied (this looks at other records).
+                if evaluation
+                    .effects
+                    .iter()
+                    .any(|e| matches!(e.effect, crate::rules::Effect::Emit { .. }))
+                {
+                    self.refuse_emits_to_strangers(&mut evaluation, event)?;
+                }
+                let Some(cached) = self.cache.get_mut(&event.customer) else {
+                    return Ok(folded);
+                };
+                let record = &mut cached.record;
                 let customer = Arc::make_mut(&mut record.customer);
                 let (kept, refused) =
                     effects::apply_to_customer(customer, event, evaluation.effects);
                 folded.effects = kept;
                 folded.errors = evaluation.errors;
                 folded.errors.extend(refused);
+                record
             }
             EffectSource::Stored(stored) => {
                 let customer = Arc::make_mut(&mut record.customer);
@@ -195,8 +209,9 @@ impl Store {
                     // Accepted once already; applying again gives the same result.
                     let _ = customer.apply_effect(e, event);
                 }
+                record
             }
-        }
+        };
         let earliest = record.customer.earliest_timer();
         if earliest != earliest_before {
             let fired = crate::timer::is_timer_event(event);

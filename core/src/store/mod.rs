@@ -26,6 +26,7 @@ mod check;
 mod checkpoint;
 mod copy;
 mod effects;
+mod emitted;
 mod erase;
 mod erased;
 mod error;

@@ -154,3 +154,94 @@ fn removing_a_key_and_reading_back_within_one_call() {
     // The script sets a and b again before clearing them: both gone.
     assert!(!c.state.contains_key("s.rhai"), "{:?}", c.state);
 }
+
+/// On a purchase, a `thanks` event for the customer named in `for`.
+const THANK: &str = r#"
+    fn on_event(event, customer) {
+        if event.type == "purchase" && event.amount > 1000 { emit("c-1", "thanks", #{ from: customer.id }); }
+        if event.type == "thanks" { award_points(5, "thanked"); }
+        if event.type == "ping" { emit(customer.id, "ping"); }
+    }
+"#;
+
+#[test]
+fn an_emitted_event_follows_its_cause_once_and_runs_the_other_customers_rules() {
+    let (_dir, mut store) = store_with(scripts(&[("thank.rhai", THANK)]));
+    store.append(&[purchase(1, "c-1")]).unwrap(); // c-1 exists (500: no emit)
+    let big = ev(
+        r#"{"id":"big","customer":"c-2","type":"purchase","at":"2026-03-05T10:00:00+09:00","amount":5000}"#,
+    );
+    let report = store.append(std::slice::from_ref(&big)).unwrap();
+    assert_eq!((report.appended, report.rule_errors), (2, 0), "{report:?}");
+    let c1 = store.customer(&id("c-1")).unwrap().unwrap();
+    assert_eq!(c1.loyalty.issued, 5);
+    let history = store.history_with_effects(&id("c-1"), 10).unwrap();
+    let (thanks, _) = history.last().unwrap();
+    assert_eq!(thanks.id.as_str(), "emit-big>thank.rhai#0");
+    assert_eq!(thanks.attrs["emitted_by"]["event"], "big");
+    assert_eq!(thanks.attrs["from"], "c-2");
+    assert_eq!(thanks.at, big.at);
+    // The cause again (a retry, a re-import): nothing new.
+    let again = store.append(std::slice::from_ref(&big)).unwrap();
+    assert_eq!((again.appended, again.duplicates), (0, 1));
+    // The cause and what it emitted, imported into a fresh store in log order: once each.
+    let (_dir2, mut other) = store_with(scripts(&[("thank.rhai", THANK)]));
+    let log: Vec<Event> = store.events().map(Result::unwrap).collect();
+    let report = other.append(&log).unwrap();
+    assert_eq!((report.appended, report.duplicates), (3, 1), "{report:?}");
+    assert_eq!(
+        other.customer(&id("c-1")).unwrap().unwrap().loyalty.issued,
+        5
+    );
+}
+
+#[test]
+fn emits_are_bounded_and_checked_and_one_to_nobody_fails_its_script_not_the_event() {
+    let bad = r#"
+        fn on_event(event, customer) {
+            if event.type == "purchase" {
+                award_points(1, "kept");
+                emit("c-nobody", "thanks");
+            }
+            if event.type == "forge" { emit("c-1", "purchase", #{ amount: 100 }); }
+        }
+    "#;
+    let (_dir, mut store) = store_with(scripts(&[("bad.rhai", bad), ("thank.rhai", THANK)]));
+    let report = store
+        .append(&[
+            purchase(1, "c-1"),
+            ev(r#"{"id":"f","customer":"c-1","type":"forge","at":"2026-03-02T10:00:00+09:00"}"#),
+            ev(r#"{"id":"pi","customer":"c-1","type":"ping","at":"2026-03-03T10:00:00+09:00"}"#),
+        ])
+        .unwrap();
+    let messages: Vec<String> = store
+        .rule_errors()
+        .unwrap()
+        .iter()
+        .map(|e| e.message.clone())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("there is no customer c-nobody")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("\"purchase\" is kizuna's own")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("emits deep")),
+        "{messages:?}"
+    );
+    // purchase + forge + ping + 3 pings emitted (the 4th is refused).
+    assert_eq!(report.appended, 6, "{report:?}");
+    let c = store.customer(&id("c-1")).unwrap().unwrap();
+    assert_eq!(
+        c.loyalty.issued, 0,
+        "an emit to nobody fails its script: its award goes too"
+    );
+    assert_eq!(c.stats.orders, 1, "no purchase was forged");
+}
