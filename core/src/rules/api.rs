@@ -28,8 +28,17 @@ struct Sink {
     effects: Vec<Effect>,
 }
 
-/// A script's top-level constants and variables, by name.
-pub(super) type Constants = Arc<HashMap<String, Dynamic>>;
+/// A script's top-level constants and variables, by name, with the script's name.
+#[derive(Debug)]
+pub(super) struct ScriptConstants {
+    /// The script (its file name, also its AST's source).
+    pub name: String,
+    /// The values.
+    pub values: HashMap<String, Dynamic>,
+}
+
+/// [`ScriptConstants`], shared between calls.
+pub(super) type Constants = Arc<ScriptConstants>;
 
 thread_local! {
     static BASKETS: RefCell<Option<Arc<Baskets>>> = const { RefCell::new(None) };
@@ -148,12 +157,21 @@ fn on_date(t: ScriptTime, year: i64, month: i64, day: i64, hour: i64) -> Res<Scr
 /// optimiser can fold are inlined at load, but `TABLE[key]` with a runtime key is not. This
 /// resolver answers for names the parser could not bind to a local variable (`index == 0`),
 /// so a local or parameter of the same name always wins.
-pub(super) fn resolve_constant(name: &str, index: usize) -> Option<Dynamic> {
+///
+/// `source` is where the variable is read: inside a library's function (`lib/base.rhai`)
+/// the calling script's constants are not offered, so a script's `RATE` never stands in
+/// for the library's own (which Rhai then finds in the library's environment).
+pub(super) fn resolve_constant(name: &str, index: usize, source: Option<&str>) -> Option<Dynamic> {
     if index > 0 {
         return None;
     }
     CONSTANTS
-        .with(|c| c.borrow().as_ref().and_then(|m| m.get(name).cloned()))
+        .with(|c| {
+            c.borrow()
+                .as_ref()
+                .filter(|c| source.is_none_or(|s| s == c.name))
+                .and_then(|c| c.values.get(name).cloned())
+        })
         .or_else(|| (name == "state").then(|| Dynamic::from(super::state::ScriptState)))
 }
 

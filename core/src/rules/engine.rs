@@ -84,9 +84,14 @@ pub struct Evaluation {
     pub errors: Vec<RuleError>,
 }
 
-/// Resolves `import "x"` only to `.rhai` files inside the rules directory.
+/// Resolves `import "x"` only to `.rhai` files inside the rules directory: its `lib/`
+/// folder (shared libraries) first, then the directory itself.
 #[derive(Debug)]
-struct RulesDirResolver(FileModuleResolver);
+struct RulesDirResolver {
+    lib: FileModuleResolver,
+    root: FileModuleResolver,
+    lib_dir: PathBuf,
+}
 
 impl ModuleResolver for RulesDirResolver {
     fn resolve(
@@ -108,7 +113,11 @@ impl ModuleResolver for RulesDirResolver {
             )
             .into());
         }
-        self.0.resolve(engine, source, path, pos)
+        if self.lib_dir.join(format!("{path}.rhai")).is_file() {
+            self.lib.resolve(engine, source, path, pos)
+        } else {
+            self.root.resolve(engine, source, path, pos)
+        }
     }
 }
 
@@ -130,10 +139,14 @@ fn sandboxed_engine(dir: Option<&Path>) -> Engine {
     // `on_var` is marked volatile (not deprecated) by Rhai; it is the documented way to
     // supply variables, and the resolver is a one-liner if the signature ever changes.
     #[allow(deprecated)]
-    engine.on_var(|name, index, _| Ok(api::resolve_constant(name, index)));
+    engine.on_var(|name, index, context| Ok(api::resolve_constant(name, index, context.source())));
     if let Some(dir) = dir {
-        let files = FileModuleResolver::new_with_path_and_extension(dir, "rhai");
-        engine.set_module_resolver(RulesDirResolver(files));
+        let lib_dir = dir.join("lib");
+        engine.set_module_resolver(RulesDirResolver {
+            lib: FileModuleResolver::new_with_path_and_extension(&lib_dir, "rhai"),
+            root: FileModuleResolver::new_with_path_and_extension(dir, "rhai"),
+            lib_dir,
+        });
     }
     api::register(&mut engine);
     engine
@@ -212,9 +225,17 @@ impl RuleSet {
 
     /// Compiles named sources (in the given order). Every compile error is reported.
     pub fn compile(sources: Vec<(String, String)>, dir: Option<&Path>) -> Result<Self, LoadError> {
-        let engine = sandboxed_engine(dir);
-        let mut scripts = Vec::new();
+        let mut engine = sandboxed_engine(dir);
         let mut errors = Vec::new();
+        if let Some(dir) = dir {
+            let libraries = Arc::new(libraries::link(&mut engine, dir, &sources, &mut errors));
+            #[allow(deprecated)] // volatile, not deprecated: see `sandboxed_engine`
+            engine.on_var(move |name, index, context| {
+                Ok(api::resolve_constant(name, index, context.source())
+                    .or_else(|| libraries::constant(&libraries, name, index, context.source())))
+            });
+        }
+        let mut scripts = Vec::new();
         let mut digest = Sha256::new();
         for (name, text) in &sources {
             digest.update(name.as_bytes());
@@ -587,7 +608,10 @@ fn compile_one(engine: &Engine, name: &str, text: &str) -> Result<Script, Compil
         seasonal,
         matches: has("matches", 1),
         name: name.into(),
-        constants: Arc::new(constants),
+        constants: Arc::new(api::ScriptConstants {
+            name: name.to_owned(),
+            values: constants,
+        }),
         event_types,
         fn_lines,
         on_event: has("on_event", 2),
@@ -597,6 +621,7 @@ fn compile_one(engine: &Engine, name: &str, text: &str) -> Result<Script, Compil
     })
 }
 
+mod libraries;
 mod predicate;
 pub use predicate::Seasonal;
 #[cfg(test)]

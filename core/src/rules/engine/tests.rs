@@ -211,3 +211,52 @@ fn a_script_within_the_operation_limit_is_still_stopped_by_the_clock() {
     assert!(message.contains("stopped after 100 ms"), "{message}");
     assert!(took < limits::WALL_TIME * 5, "took {took:?}");
 }
+
+#[test]
+fn a_shared_library_is_imported_by_any_script_and_its_functions_see_their_constants() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("lib")).unwrap();
+    std::fs::write(
+        dir.path().join("lib/base.rhai"),
+        "const RATE = 100;\nconst BONUS = #{ beans: 7 };\nfn points_for(amount, item) { amount / RATE + BONUS[item] }\n",
+    )
+    .unwrap();
+    // Two scripts, two aliases, one library; a script constant of the same name as the
+    // library's does not leak into it.
+    let sources = vec![
+        (
+            "a.rhai".to_owned(),
+            "import \"base\" as base;\nconst RATE = 1;\nfn on_event(e, c) { award_points(base::points_for(e.amount, e.items[0]), \"a\"); }\n"
+                .to_owned(),
+        ),
+        (
+            "b.rhai".to_owned(),
+            "import \"base\" as common;\nfn on_event(e, c) { award_points(common::points_for(100, \"beans\"), \"b\"); }\n"
+                .to_owned(),
+        ),
+    ];
+    let rules = RuleSet::compile(sources, Some(dir.path())).unwrap();
+    let e = purchase();
+    let c = Arc::new(Customer::new(e.customer.clone()));
+    let eval = rules.on_event(&e, &c);
+    assert!(eval.errors.is_empty(), "{:?}", eval.errors);
+    let points: Vec<i64> = eval
+        .effects
+        .iter()
+        .filter_map(|e| match e.effect {
+            Effect::AwardPoints { points, .. } => Some(points),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(points, [48 + 7, 1 + 7]);
+    // A module that does not exist is a load error, with the place.
+    let missing = RuleSet::compile(
+        vec![(
+            "m.rhai".into(),
+            "import \"nope\" as n;\nfn on_event(e, c) { n::f() }\n".into(),
+        )],
+        Some(dir.path()),
+    )
+    .unwrap_err();
+    assert!(missing.to_string().contains("m.rhai:1"), "{missing}");
+}
