@@ -450,6 +450,22 @@ pub(super) fn register(engine: &mut Engine) {
                 tag: non_empty(tag, "tag")?,
             })
         })
+        // Rhai's core package has a `tag(value)` of its own (a value's numeric tag), which
+        // `tag(42)` silently called: anything but a string is refused here first.
+        .register_fn("tag", |value: Dynamic| -> Res<()> {
+            Err(format!(
+                "tag(name): the name must be a string (got {})",
+                value.type_name()
+            )
+            .into())
+        })
+        .register_fn("untag", |value: Dynamic| -> Res<()> {
+            Err(format!(
+                "untag(name): the name must be a string (got {})",
+                value.type_name()
+            )
+            .into())
+        })
         .register_fn("send", send)
         .register_fn("send", send_class)
         .register_fn("send", |channel: &str, template: &str| {

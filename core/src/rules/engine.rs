@@ -246,6 +246,9 @@ impl RuleSet {
                 Err(e) => errors.push(e),
             }
         }
+        if errors.is_empty() {
+            errors = lint(&engine, &sources, &scripts);
+        }
         if !errors.is_empty() {
             return Err(LoadError::Compile(errors));
         }
@@ -501,12 +504,65 @@ fn rule_error(
     }
 }
 
+/// The static checks of [`super::lint`] over scripts that compiled.
+fn lint(engine: &Engine, sources: &[(String, String)], scripts: &[Script]) -> Vec<CompileError> {
+    let known = super::lint::known_functions(engine);
+    let mut findings = Vec::new();
+    let mut timers = Vec::new();
+    for ((name, text), script) in sources.iter().zip(scripts) {
+        findings.extend(super::lint::check_script(
+            name,
+            text,
+            &known,
+            script.event_types.as_deref(),
+        ));
+        let shared: Vec<String> = script
+            .constants
+            .values
+            .get("SHARED_TIMERS")
+            .and_then(|v| v.clone().try_cast::<rhai::Array>())
+            .map(|a| a.into_iter().filter_map(|t| t.into_string().ok()).collect())
+            .unwrap_or_default();
+        timers.push((name.clone(), text.clone(), shared));
+    }
+    findings.extend(super::lint::shared_timers(&timers));
+    findings
+}
+
+/// Where a missing `;` belongs: Rhai reports it at the token after the gap, which is
+/// the start of the next line when the `;` was left off a line's end. Then the end of the
+/// previous non-blank line is the place to show.
+fn missing_semicolon_place(
+    text: &str,
+    e: &rhai::ParseError,
+) -> Option<(Option<usize>, Option<usize>)> {
+    if !e.0.to_string().starts_with("Expecting ';'") {
+        return None;
+    }
+    let (line, column) = (e.1.line()?, e.1.position()?);
+    let lines: Vec<&str> = text.lines().collect();
+    let here = lines.get(line - 1)?;
+    let indent = here.len() - here.trim_start().len();
+    if column > indent + 1 {
+        return None; // the gap is within this line
+    }
+    let (previous, code) = lines[..line - 1]
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, l)| !l.trim().is_empty())?;
+    Some((
+        Some(previous + 1),
+        Some(code.trim_end().chars().count() + 1),
+    ))
+}
+
 /// Compiles one script: parse, run its top level once to evaluate its constants, then
 /// compile again with those constants so they are folded into the functions (Rhai functions
 /// cannot see the script's top-level variables at call time, only propagated constants).
 fn compile_one(engine: &Engine, name: &str, text: &str) -> Result<Script, CompileError> {
     let parse_error = |e: rhai::ParseError| {
-        let (line, column) = position(e.1);
+        let (line, column) = missing_semicolon_place(text, &e).unwrap_or(position(e.1));
         CompileError {
             pos: ScriptPos {
                 file: name.into(),

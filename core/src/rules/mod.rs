@@ -36,6 +36,7 @@ pub mod emit;
 pub mod engine;
 pub mod error;
 pub mod guard;
+mod lint;
 pub mod state;
 pub mod view;
 

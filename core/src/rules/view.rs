@@ -46,6 +46,64 @@ pub struct ScriptDuration(pub SignedDuration);
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
+/// The fields of `customer` ([`CustomerView::get`]).
+pub const CUSTOMER_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "kind",
+    "tz",
+    "birthday",
+    "business_hours",
+    "points",
+    "tier",
+    "tags",
+    "consent",
+    "segment",
+    "declined",
+    "items",
+    "open_inquiries",
+    "rfm",
+    "stats",
+];
+
+/// The fields of `customer.stats` ([`StatsView::get`]).
+pub const STATS_FIELDS: &[&str] = &[
+    "orders",
+    "revenue",
+    "spend_12m",
+    "first_order",
+    "last_order",
+    "avg_days_between_orders",
+    "last_inbound",
+    "last_outbound",
+    "open_inquiries",
+    "events",
+];
+
+/// The fields of kizuna's own event types: every event's, then those its types carry.
+pub const EVENT_FIELDS: &[&str] = &[
+    "id",
+    "type",
+    "customer",
+    "at",
+    "amount",
+    "items",
+    "channel",
+    "offer",
+    "in_reply_to",
+    "name",
+    "email",
+    "phone",
+    "kind",
+    "tz",
+    "birthday",
+    "business_hours",
+    "tags",
+    "template",
+    "class",
+    "campaign",
+];
+
 /// Converts JSON to a Rhai value.
 pub fn to_dynamic(v: &Value) -> Dynamic {
     match v {

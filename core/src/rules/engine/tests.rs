@@ -99,7 +99,11 @@ fn the_sandbox_stops_loops_recursion_and_huge_values() {
             "fn on_event(e, c) { let a = []; a.pad(20000, 1); }",
             "array",
         ),
-        ("fn on_event(e, c) { c.nonsense }", "no field"),
+        // (`c.nonsense` is refused at load by the static checks; an index is not.)
+        (
+            "fn on_event(e, c) { let f = \"nonsense\"; c[f] }",
+            "no field",
+        ),
     ] {
         let eval = run(src);
         assert!(eval.effects.is_empty());
@@ -259,4 +263,19 @@ fn a_shared_library_is_imported_by_any_script_and_its_functions_see_their_consta
     )
     .unwrap_err();
     assert!(missing.to_string().contains("m.rhai:1"), "{missing}");
+}
+
+#[test]
+fn tag_of_a_number_is_an_error_not_rhais_own_tag() {
+    let eval = run("fn on_event(e, c) { tag(42); }");
+    assert!(eval.effects.is_empty());
+    assert!(
+        eval.errors[0]
+            .message
+            .contains("the name must be a string (got i64)"),
+        "{:?}",
+        eval.errors
+    );
+    let eval = run("fn on_event(e, c) { tag(\"ok\"); }");
+    assert!(eval.errors.is_empty(), "{:?}", eval.errors);
 }
