@@ -472,6 +472,15 @@ pub enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print the rules reference (Markdown): every function, action, helper and field a
+    /// script can use, with its type and one example (docs/rules-reference.md).
+    Doc,
+    /// Write Rhai definition files (`*.d.rhai`) for editors into DIR: kizuna's functions,
+    /// and the modules the rules import (when the rules compile).
+    Defs {
+        /// Where to write them (created if missing).
+        dir: PathBuf,
+    },
     /// List rule errors recorded while processing events.
     Errors {
         /// Print JSON.

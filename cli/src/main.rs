@@ -110,6 +110,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let dir = dir.clone().unwrap_or_else(|| home.rules_dir_or(rules));
             with_out(|o| commands::rules::test(&dir, &dir, o, *json, only.as_deref()))
         }
+        Command::Rules(RulesCommand::Doc) => with_out(|o| {
+            write!(o.stdout, "{}", kizuna_core::rules::reference::markdown())?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Rules(RulesCommand::Defs { dir }) => {
+            commands::rules::definitions(&home.rules_dir_or(rules), dir)
+        }
         Command::Rules(RulesCommand::Reload { listen }) => {
             daemon::reload_remote(&home, listen.as_deref())
         }

@@ -443,3 +443,54 @@ fn a_referral_pays_the_referrer_once_with_its_cause_shown_on_both_sides() {
     assert_eq!(replay["points_changed"], 0, "{replay}");
     assert_eq!(replay["live"]["events"], 5, "{replay}");
 }
+
+#[test]
+fn the_reference_is_current_and_definitions_cover_the_rules_libraries() {
+    let h = TestHome::new();
+    let doc = h.run(&["rules", "doc"]).ok().stdout;
+    let checked_in = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/rules-reference.md"),
+    )
+    .unwrap();
+    assert!(
+        doc == checked_in,
+        "docs/rules-reference.md is not the current `kizuna rules doc`: run `kizuna rules doc > docs/rules-reference.md`"
+    );
+    for must in [
+        "### `state.set`",
+        "### `emit`",
+        "### `award_points`",
+        "### `avg_days_between_orders`",
+    ] {
+        let name = must.replace("state.", "");
+        assert!(doc.contains(&name), "{must}");
+    }
+    // Definitions include a library the rules import.
+    let rules = h.home().join("rules");
+    std::fs::create_dir_all(rules.join("lib")).unwrap();
+    std::fs::write(
+        rules.join("lib/yen.rhai"),
+        "fn per_hundred(amount) { amount / 100 }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("bonus.rhai"),
+        "import \"yen\" as yen;\nconst EVENT_TYPES = [\"purchase\"];\nfn on_event(event, customer) { award_points(yen::per_hundred(event.amount), \"bonus\"); }\n",
+    )
+    .unwrap();
+    let out = h.dir().join("defs");
+    h.run(&["rules", "defs", out.to_str().unwrap()]).ok();
+    let all: String = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        all.contains("fn award_points(") && all.contains("fn emit("),
+        "{all}"
+    );
+    assert!(
+        all.contains("per_hundred"),
+        "the library's functions: {all}"
+    );
+    assert!(!all.contains("EvalAltResult"), "{all}");
+}

@@ -44,7 +44,12 @@ pub fn on_store_command(command: &Command) -> bool {
         | Command::Demo(_)
         | Command::Openapi
         | Command::Bench(_)
-        | Command::Rules(RulesCommand::Check { .. } | RulesCommand::Test { .. })
+        | Command::Rules(
+            RulesCommand::Check { .. }
+            | RulesCommand::Test { .. }
+            | RulesCommand::Doc
+            | RulesCommand::Defs { .. },
+        )
         | Command::Rules(RulesCommand::Reload { .. }) => false,
         Command::Status { .. }
         | Command::Backup { .. }

@@ -220,6 +220,28 @@ pub fn run_fixtures(
     Ok((results, files.len()))
 }
 
+/// Writes Rhai definition files into `out`: those of the rules in `dir` (with the modules
+/// they import) when they compile, else of kizuna's functions alone, with a warning.
+pub fn definitions(dir: &Path, out: &Path) -> anyhow::Result<ExitCode> {
+    let rules = if dir.is_dir() {
+        RuleSet::load_dir(dir).unwrap_or_else(|e| {
+            eprintln!(
+                "warning: the rules in {} do not compile ({e}); writing kizuna's functions alone",
+                dir.display()
+            );
+            RuleSet::empty()
+        })
+    } else {
+        RuleSet::empty()
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    rules
+        .write_definitions(out)
+        .with_context(|| format!("writing definitions into {}", out.display()))?;
+    println!("wrote Rhai definition files into {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Lists recorded rule errors.
 pub fn errors(ctx: &mut Ctx, o: &mut Out, json: bool) -> anyhow::Result<ExitCode> {
     let store = ctx.store()?;

@@ -267,6 +267,23 @@ impl RuleSet {
         })
     }
 
+    /// The engine the scripts run in (for definitions and the reference's tests).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Writes Rhai definition files (`*.d.rhai`) of everything the scripts can call into
+    /// `dir`, for editors with Rhai support. (Rhai spells the return type of a function
+    /// that may fail as the tail of its Rust type, `EvalAltResult>>`, which no editor
+    /// reads: such functions are written as returning `?`, any value.)
+    pub fn write_definitions(&self, dir: &Path) -> std::io::Result<()> {
+        for (file, text) in self.engine.definitions().iter_files() {
+            let text = text.replace("-> EvalAltResult>>", "-> ?");
+            std::fs::write(dir.join(file), text)?;
+        }
+        Ok(())
+    }
+
     /// A short hash of every file name and content: which rules produced an effect.
     pub fn version(&self) -> &str {
         &self.version

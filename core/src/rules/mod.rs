@@ -37,6 +37,7 @@ pub mod engine;
 pub mod error;
 pub mod guard;
 mod lint;
+pub mod reference;
 pub mod state;
 pub mod view;
 
