@@ -32,6 +32,7 @@ pub const FILES: &[(&str, &str)] = pack![
     "campaigns/winback.rhai",
     "campaigns/winback.test.json",
     "campaigns/year_end_gift.rhai",
+    "campaigns/year_end_gift.test.json",
     "examples/referral.rhai",
     "examples/referral.test.json",
     "guards/after_decline.rhai",

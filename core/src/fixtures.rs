@@ -66,6 +66,10 @@ pub struct Case {
     /// Fire every timer due up to this time after the events.
     #[serde(default)]
     pub timers_until: Option<Timestamp>,
+    /// Then launch the seasonal campaigns whose window is open at this time, as
+    /// `kizuna tick` does (each queues its message, a `send_request`, to its audience).
+    #[serde(default)]
+    pub seasons_at: Option<Timestamp>,
     /// Then dispatch the outbox at this time (file channels, the rules' `templates/`).
     #[serde(default)]
     pub dispatch_at: Option<Timestamp>,
@@ -284,6 +288,10 @@ fn run_case(
     if let Some(until) = case.timers_until {
         store.fire_due_timers(until).map_err(|e| e.to_string())?;
         last = Some(last.map_or(until, |l| l.max(until)));
+    }
+    if let Some(at) = case.seasons_at {
+        crate::campaign::run_seasonal(&mut store, at).map_err(|e| e.to_string())?;
+        last = Some(last.map_or(at, |l| l.max(at)));
     }
     if let Some(at) = case.dispatch_at {
         // A scratch outbox, removed when the case ends (tempfile removes it on drop).
