@@ -442,6 +442,14 @@ fn a_referral_pays_the_referrer_once_with_its_cause_shown_on_both_sides() {
         .json();
     assert_eq!(replay["points_changed"], 0, "{replay}");
     assert_eq!(replay["live"]["events"], 5, "{replay}");
+    // Erasing the new customer leaves nothing of them in the referrer's history.
+    h.run(&["customer", "erase", "c-2", "--yes"]).ok();
+    let referrer = h.run(&["customer", "show", "c-1", "--json"]).ok().stdout;
+    assert!(!referrer.contains("c-2"), "{referrer}");
+    assert!(
+        referrer.contains("referral_reward"),
+        "the reward stays: {referrer}"
+    );
 }
 
 #[test]

@@ -13,6 +13,11 @@
 //! business's own (not `purchase`, `opt_in`, … nor kizuna's `timer`, `segment_changed`,
 //! `send_request`), to an existing customer; at most [`MAX_PER_CALL`] per script call, and
 //! an emitted event may emit in turn only [`MAX_DEPTH`] deep.
+//!
+//! Erasing the customer of the cause erases the cause, not the emitted event, which is
+//! the other customer's: so `emitted_by` names only the cause event and the script, and
+//! the reference tells script authors to keep this customer's personal data out of
+//! `attrs`.
 
 use rhai::{EvalAltResult, Map};
 use serde_json::Value;

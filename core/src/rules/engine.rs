@@ -227,8 +227,14 @@ impl RuleSet {
     pub fn compile(sources: Vec<(String, String)>, dir: Option<&Path>) -> Result<Self, LoadError> {
         let mut engine = sandboxed_engine(dir);
         let mut errors = Vec::new();
+        let mut digest = Sha256::new();
         if let Some(dir) = dir {
             let libraries = Arc::new(libraries::link(&mut engine, dir, &sources, &mut errors));
+            for (name, text) in &libraries.texts {
+                digest.update(name.as_bytes());
+                digest.update([0]);
+                digest.update(text.as_bytes());
+            }
             #[allow(deprecated)] // volatile, not deprecated: see `sandboxed_engine`
             engine.on_var(move |name, index, context| {
                 Ok(api::resolve_constant(name, index, context.source())
@@ -236,7 +242,6 @@ impl RuleSet {
             });
         }
         let mut scripts = Vec::new();
-        let mut digest = Sha256::new();
         for (name, text) in &sources {
             digest.update(name.as_bytes());
             digest.update([0]);

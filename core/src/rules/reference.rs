@@ -541,8 +541,8 @@ pub const ENTRIES: &[Entry] = &[
         Actions,
         "emit",
         "emit(customer_id: string, type: string[, attrs: map])",
-        "Records an event of the business's own type for another existing customer, right after this one (id derived from this event: emitted once). At most 10 per call, 3 deep. To a customer who does not exist, the script fails.",
-        "emit(\"c-17\", \"referral_reward\", #{ referred: customer.id });",
+        "Records an event of the business's own type for another existing customer, right after this one (id derived from this event: emitted once). At most 10 per call, 3 deep. To a customer who does not exist, the script fails. What `attrs` hold stays in the other customer's history when this one is erased: put no names, e-mails, phones or ids of this customer in them.",
+        "emit(\"c-17\", \"referral_reward\", #{ reward: 500 });",
     ),
     // State.
     e(

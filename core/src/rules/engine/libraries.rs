@@ -53,7 +53,7 @@ pub(super) fn link(
     sources: &[(String, String)],
     errors: &mut Vec<CompileError>,
 ) -> Libraries {
-    let mut libraries = Libraries::new();
+    let mut libraries = Libraries::default();
     let mut linked: HashMap<String, String> = HashMap::new();
     for (name, text) in sources {
         for (line, path, alias) in imports(text) {
@@ -80,7 +80,8 @@ pub(super) fn link(
             match library(engine, dir, &path) {
                 Ok(library) => {
                     engine.register_static_module(alias.as_str(), library.module);
-                    libraries.insert(library.name, library.constants);
+                    libraries.texts.push((library.name.clone(), library.text));
+                    libraries.constants.insert(library.name, library.constants);
                     linked.insert(alias, path);
                 }
                 Err(message) => errors.push(error(format!("import {path:?}: {message}"))),
@@ -90,8 +91,15 @@ pub(super) fn link(
     libraries
 }
 
-/// Each imported library's top-level constants, by the library's name.
-pub(super) type Libraries = HashMap<String, HashMap<String, Dynamic>>;
+/// The libraries a rule set imports.
+#[derive(Debug, Default)]
+pub(super) struct Libraries {
+    /// Each one's top-level constants, by the library's name.
+    pub constants: HashMap<String, HashMap<String, Dynamic>>,
+    /// Each one's name and text, in import order: part of the rules version, so a change
+    /// to a library is a new version like a change to a script.
+    pub texts: Vec<(String, String)>,
+}
 
 /// A library a script imports.
 struct Library {
@@ -99,6 +107,7 @@ struct Library {
     name: String,
     module: rhai::Shared<Module>,
     constants: HashMap<String, Dynamic>,
+    text: String,
 }
 
 /// Loads the library `path` names (`lib/PATH.rhai`, else `PATH.rhai` in the rules
@@ -134,6 +143,7 @@ fn library(engine: &Engine, dir: &Path, path: &str) -> Result<Library, String> {
         name,
         module: module.into(),
         constants,
+        text,
     })
 }
 
@@ -147,5 +157,5 @@ pub(super) fn constant(
     if index > 0 {
         return None;
     }
-    libraries.get(source?)?.get(name).cloned()
+    libraries.constants.get(source?)?.get(name).cloned()
 }

@@ -253,6 +253,27 @@ fn a_shared_library_is_imported_by_any_script_and_its_functions_see_their_consta
         })
         .collect();
     assert_eq!(points, [48 + 7, 1 + 7]);
+    // A change to the library is a new rules version, as a change to a script is.
+    let sources_again = |dir: &std::path::Path| {
+        RuleSet::compile(
+            vec![(
+                "b.rhai".to_owned(),
+                "import \"base\" as common;\nfn on_event(e, c) { award_points(common::points_for(100, \"beans\"), \"b\"); }\n"
+                    .to_owned(),
+            )],
+            Some(dir),
+        )
+        .unwrap()
+        .version()
+        .to_owned()
+    };
+    let before = sources_again(dir.path());
+    std::fs::write(
+        dir.path().join("lib/base.rhai"),
+        "const RATE = 50;\nconst BONUS = #{ beans: 7 };\nfn points_for(amount, item) { amount / RATE + BONUS[item] }\n",
+    )
+    .unwrap();
+    assert_ne!(before, sources_again(dir.path()));
     // A module that does not exist is a load error, with the place.
     let missing = RuleSet::compile(
         vec![(
