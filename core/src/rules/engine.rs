@@ -63,6 +63,8 @@ struct Script {
     campaign: Option<String>,
     /// Defines `matches(customer)`: a segment, or a seasonal campaign's audience.
     matches: bool,
+    /// May read or set `state`: names it, or imports a library that might.
+    uses_state: bool,
     /// `const WINDOW = [...]`: a seasonal campaign the clock launches.
     seasonal: Option<predicate::Seasonal>,
 }
@@ -388,18 +390,19 @@ impl RuleSet {
         let mut out = Evaluation::default();
         for script in self.scripts.iter().filter(|s| defines(s)) {
             let stored = customer.state.get(&script.name);
-            let (result, effects) = super::state::with_state(stored, true, || {
-                api::with_sink(at, &script.constants, || {
-                    let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-                    self.engine.call_fn_with_options::<Dynamic>(
-                        options,
-                        &mut Scope::new(),
-                        &script.ast,
-                        function,
-                        args(),
-                    )
-                })
-            });
+            let (result, effects) =
+                super::state::with_state(script.uses_state, stored, true, || {
+                    api::with_sink(at, &script.constants, || {
+                        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+                        self.engine.call_fn_with_options::<Dynamic>(
+                            options,
+                            &mut Scope::new(),
+                            &script.ast,
+                            function,
+                            args(),
+                        )
+                    })
+                });
             match result {
                 Ok(_) => out
                     .effects
@@ -441,18 +444,19 @@ impl RuleSet {
         let mut out = Vec::new();
         for script in self.scripts.iter().filter(|s| s.guard) {
             let stored = customer_record.state.get(&script.name);
-            let (result, effects) = super::state::with_state(stored, false, || {
-                api::with_sink(now, &script.constants, || {
-                    let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-                    self.engine.call_fn_with_options::<Dynamic>(
-                        options,
-                        &mut Scope::new(),
-                        &script.ast,
-                        "guard",
-                        args(),
-                    )
-                })
-            });
+            let (result, effects) =
+                super::state::with_state(script.uses_state, stored, false, || {
+                    api::with_sink(now, &script.constants, || {
+                        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+                        self.engine.call_fn_with_options::<Dynamic>(
+                            options,
+                            &mut Scope::new(),
+                            &script.ast,
+                            "guard",
+                            args(),
+                        )
+                    })
+                });
             let verdict = match result {
                 Err(err) => Err(rule_error(script, "guard", &err, message, customer)),
                 Ok(_) if !effects.is_empty() => Err(RuleError {
@@ -685,6 +689,7 @@ fn compile_one(engine: &Engine, name: &str, text: &str) -> Result<Script, Compil
         campaign,
         seasonal,
         matches: has("matches", 1),
+        uses_state: text.contains("state") || !libraries::imports(text).is_empty(),
         name: name.into(),
         constants: Arc::new(api::ScriptConstants {
             name: name.to_owned(),

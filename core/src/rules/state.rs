@@ -49,12 +49,18 @@ thread_local! {
 }
 
 /// Runs `f` with `stored` (the calling script's state for this customer) as `state`;
-/// `writable` for `on_event` and `on_timer`, not for guards and predicates.
+/// `writable` for `on_event` and `on_timer`, not for guards and predicates. A script that
+/// cannot reach `state` (`needed` false: it never names it and imports nothing) runs
+/// without: this is on every script call of every event.
 pub(super) fn with_state<T>(
+    needed: bool,
     stored: Option<&Map<String, Value>>,
     writable: bool,
     f: impl FnOnce() -> T,
 ) -> T {
+    if !needed {
+        return f();
+    }
     CURRENT.with(|c| {
         *c.borrow_mut() = Some(Current {
             stored: stored.cloned().unwrap_or_default(),

@@ -18,7 +18,7 @@ use super::innermost;
 use crate::rules::error::{CompileError, ScriptPos};
 
 /// `import "path" as alias;` lines of a script: (line, path, alias).
-fn imports(text: &str) -> Vec<(usize, String, String)> {
+pub(super) fn imports(text: &str) -> Vec<(usize, String, String)> {
     text.lines()
         .enumerate()
         .filter_map(|(i, line)| {

@@ -205,18 +205,19 @@ impl RuleSet {
             at,
         };
         let stored = customer.state.get(&s.name);
-        let (result, effects) = super::super::state::with_state(stored, false, || {
-            api::with_sink(at, &s.constants, || {
-                let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-                self.engine.call_fn_with_options::<Dynamic>(
-                    options,
-                    &mut Scope::new(),
-                    &s.ast,
-                    "matches",
-                    (Dynamic::from(view),),
-                )
-            })
-        });
+        let (result, effects) =
+            super::super::state::with_state(s.uses_state, stored, false, || {
+                api::with_sink(at, &s.constants, || {
+                    let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+                    self.engine.call_fn_with_options::<Dynamic>(
+                        options,
+                        &mut Scope::new(),
+                        &s.ast,
+                        "matches",
+                        (Dynamic::from(view),),
+                    )
+                })
+            });
         match result {
             Err(err) => Err(Box::new(rule_error(
                 s,
