@@ -175,6 +175,18 @@ pub(super) fn resolve_constant(name: &str, index: usize, source: Option<&str>) -
         .or_else(|| (name == "state").then(|| Dynamic::from(super::state::ScriptState)))
 }
 
+/// How many `emit`s the running call has made.
+fn emits_so_far() -> usize {
+    SINK.with(|s| {
+        s.borrow().as_ref().map_or(0, |s| {
+            s.effects
+                .iter()
+                .filter(|e| matches!(e, Effect::Emit { .. }))
+                .count()
+        })
+    })
+}
+
 pub(super) fn record(effect: Effect) -> Res<()> {
     SINK.with(|s| match s.borrow_mut().as_mut() {
         Some(sink) => {
@@ -483,27 +495,16 @@ pub(super) fn register(engine: &mut Engine) {
         .register_fn(
             "emit",
             |customer: &str, kind: &str, attrs: Map| -> Res<()> {
-                let already = SINK.with(|s| {
-                    s.borrow().as_ref().map_or(0, |s| {
-                        s.effects
-                            .iter()
-                            .filter(|e| matches!(e, Effect::Emit { .. }))
-                            .count()
-                    })
-                });
-                record(super::emit::emit(customer, kind, attrs, already)?)
+                record(super::emit::emit(customer, kind, attrs, emits_so_far())?)
             },
         )
         .register_fn("emit", |customer: &str, kind: &str| -> Res<()> {
-            let already = SINK.with(|s| {
-                s.borrow().as_ref().map_or(0, |s| {
-                    s.effects
-                        .iter()
-                        .filter(|e| matches!(e, Effect::Emit { .. }))
-                        .count()
-                })
-            });
-            record(super::emit::emit(customer, kind, Map::new(), already)?)
+            record(super::emit::emit(
+                customer,
+                kind,
+                Map::new(),
+                emits_so_far(),
+            )?)
         })
         .register_fn("also_bought", also_bought)
         .register_fn("typical_interval", typical_interval)
