@@ -10,6 +10,14 @@
 //! Configuration belongs in `const` declarations at the top of a script: they are evaluated
 //! once at load and folded into the functions.
 //!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`engine`] | loading, the sandbox, libraries (`lib/`), calling the entry points |
+//! | `api`, [`state`], [`emit`] | what scripts call: actions and helpers, per-customer state, events for other customers |
+//! | [`view`], [`guard`] | what scripts see: `event`, `customer`, times; `message` and verdicts |
+//! | [`effect`], [`error`] | what comes out: effects as data, errors with their place |
+//! | `lint`, [`reference`](mod@reference) | the static checks at load; the reference `kizuna rules doc` prints |
+//!
 //! ```
 //! use std::sync::Arc;
 //! use kizuna_core::{Customer, Event, rules::{Effect, RuleSet}};

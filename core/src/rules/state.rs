@@ -32,7 +32,7 @@ pub const MAX_KEY_LEN: usize = 64;
 /// Bytes of one value, as JSON.
 pub const MAX_VALUE_BYTES: usize = 1024;
 
-/// `state` in a script: a handle; the values live with the call ([`with_state`]).
+/// `state` in a script: a handle; the values live with the call.
 #[derive(Debug, Clone, Copy)]
 pub struct ScriptState;
 
