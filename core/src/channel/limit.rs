@@ -3,6 +3,11 @@
 //! A provider may accept 10 messages a second, or 2 connections; a small shop's own mail
 //! server may fall over with more. The limits live here, once, as a wrapper
 //! ([`Limited`]) in the style of a tower layer, rather than inside each plugin.
+//!
+//! A concurrency slot is a [`Permit`], freed when it is dropped: on return, on an early
+//! return, and when the channel panics (the dispatcher catches a send's panic, and the
+//! unwinding drops the permit). With `enter`/`leave` calls, a panicking channel kept its
+//! slot, and with `concurrency = 1` every later send waited for ever.
 
 use std::{
     sync::{Condvar, Mutex},
@@ -74,9 +79,10 @@ impl Limited {
         }
     }
 
-    fn enter(&self) {
+    /// Waits for a concurrency slot; it is held until the permit is dropped.
+    fn enter(&self) -> Permit<'_> {
         if self.limits.concurrency == 0 {
-            return;
+            return Permit(None);
         }
         let mut n = self
             .in_flight
@@ -89,18 +95,25 @@ impl Limited {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         *n += 1;
+        Permit(Some(self))
     }
+}
 
-    fn leave(&self) {
-        if self.limits.concurrency == 0 {
+/// One send's concurrency slot of a [`Limited`] channel (none when it has no limit).
+#[must_use]
+pub struct Permit<'a>(Option<&'a Limited>);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let Some(limited) = self.0 else {
             return;
-        }
-        let mut n = self
+        };
+        let mut n = limited
             .in_flight
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *n -= 1;
-        self.freed.notify_one();
+        *n = n.saturating_sub(1);
+        limited.freed.notify_one();
     }
 }
 
@@ -114,11 +127,9 @@ impl Channel for Limited {
     }
 
     fn send(&self, message: &OutgoingMessage) -> Delivery {
-        self.enter();
+        let _slot = self.enter();
         self.wait_for_rate();
-        let delivery = self.inner.send(message);
-        self.leave();
-        delivery
+        self.inner.send(message)
     }
 
     fn check(&self) -> Result<(), String> {
@@ -247,5 +258,50 @@ mod tests {
             8,
             "no concurrency limit: the channel's own"
         );
+    }
+
+    /// Panics on its first send, then sends.
+    struct PanicsOnce(AtomicUsize);
+
+    impl Channel for PanicsOnce {
+        fn name(&self) -> &str {
+            "panics"
+        }
+        fn address_field(&self) -> AddressField {
+            AddressField::Email
+        }
+        fn send(&self, _: &OutgoingMessage) -> Delivery {
+            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("the channel broke");
+            }
+            Delivery::Sent {
+                receipt: "ok".into(),
+            }
+        }
+    }
+
+    #[test]
+    fn a_panicking_send_frees_its_slot() {
+        let limits = Limits {
+            per_second: 0.0,
+            concurrency: 1,
+        };
+        let channel = Arc::new(Limited::new(
+            Box::new(PanicsOnce(AtomicUsize::new(0))),
+            limits,
+        ));
+        let first =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| channel.send(&message())));
+        assert!(first.is_err(), "the first send panics");
+        // The next send gets the one slot; a leaked slot would make it wait for ever.
+        let (done, wait) = std::sync::mpsc::channel();
+        let sender = Arc::clone(&channel);
+        std::thread::spawn(move || {
+            let _ = done.send(sender.send(&message()));
+        });
+        let second = wait
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the second send waited for the slot the panic leaked");
+        assert!(matches!(second, Delivery::Sent { .. }), "{second:?}");
     }
 }
