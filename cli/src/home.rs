@@ -13,6 +13,9 @@ use crate::{config::Config, pack};
 #[derive(Debug, Clone)]
 pub struct Home {
     root: PathBuf,
+    /// `kizuna.toml`, read once per process (it is not reloaded while running; `kizuna
+    /// run` read it four times), shared by clones.
+    config: Arc<std::sync::OnceLock<Config>>,
 }
 
 impl Home {
@@ -21,12 +24,15 @@ impl Home {
         let root = flag
             .or_else(|| std::env::var_os("KIZUNA_HOME").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("kizuna-data"));
-        Self { root }
+        Self::at(root)
     }
 
     /// A home at an explicit path.
     pub fn at(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            config: Arc::default(),
+        }
     }
 
     /// The home directory.
@@ -70,6 +76,9 @@ impl Home {
 
     /// Reads the configuration, failing clearly if this is not a home.
     pub fn config(&self) -> anyhow::Result<Config> {
+        if let Some(config) = self.config.get() {
+            return Ok(config.clone());
+        }
         if !self.config_path().exists() {
             bail!(
                 "{} is not a kizuna home (no kizuna.toml); create one with `kizuna init --home {}`",
@@ -77,7 +86,9 @@ impl Home {
                 self.root.display()
             );
         }
-        Config::load(&self.config_path())
+        let config = Config::load(&self.config_path())?;
+        // A failed read is not kept: the next call reads the file again.
+        Ok(self.config.get_or_init(|| config).clone())
     }
 
     /// The rules directory in force: `--rules`, else the home's `rules/`.
@@ -106,5 +117,29 @@ impl Home {
         };
         let store = Store::open(self.db_path(), options).context("opening the database")?;
         Ok((config, store))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_is_read_once_and_shared_by_clones() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("home"));
+        assert!(
+            home.config().is_err(),
+            "no kizuna.toml yet: an error, not kept"
+        );
+        home.init().unwrap();
+        let clone = home.clone();
+        let first = home.config().unwrap();
+        std::fs::write(home.config_path(), "not = [valid").unwrap();
+        assert_eq!(clone.config().unwrap(), first, "read once, for every clone");
+        assert!(
+            Home::at(home.root()).config().is_err(),
+            "another process reads it anew"
+        );
     }
 }
