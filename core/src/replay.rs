@@ -49,6 +49,16 @@ pub struct History {
     since: Option<Timestamp>,
     /// The replay's clock stops here.
     until: Option<Timestamp>,
+    /// The channels messages are dispatched to, as null channels: name and address field.
+    channels: Arc<Vec<(String, AddressField)>>,
+}
+
+/// The channels a replay sends to unless told the home's ([`History::with_channels`]).
+fn default_channels() -> Vec<(String, AddressField)> {
+    vec![
+        ("email".into(), AddressField::Email),
+        ("sms".into(), AddressField::Phone),
+    ]
 }
 
 /// Events appended per write at most (one write per clock stop otherwise).
@@ -81,6 +91,7 @@ impl History {
             events: Arc::new(events),
             since,
             until,
+            channels: Arc::new(default_channels()),
         })
     }
 
@@ -89,6 +100,14 @@ impl History {
     pub fn with_clock_to(mut self, end: Timestamp) -> Self {
         let last = self.events.last().map(|e| e.at.instant());
         self.until = Some(last.map_or(end, |l| l.max(end)));
+        self
+    }
+
+    /// Dispatches to null versions of these channels (name, address field): those the
+    /// home configures, so a webhook's messages are sent in a backtest as live, not dead
+    /// for want of a channel. By default, `email` and `sms`.
+    pub fn with_channels(mut self, channels: Vec<(String, AddressField)>) -> Self {
+        self.channels = Arc::new(channels);
         self
     }
 
@@ -106,10 +125,13 @@ impl History {
     pub fn run(&self, rules: Arc<RuleSet>, templates: &Path) -> Result<Outcome, StoreError> {
         let mut store = Store::open_temporary()?;
         store.set_rules(Arc::clone(&rules));
-        let channels: Vec<Box<dyn Channel>> = vec![
-            Box::new(NullChannel::new("email", AddressField::Email)),
-            Box::new(NullChannel::new("sms", AddressField::Phone)),
-        ];
+        let channels: Vec<Box<dyn Channel>> = self
+            .channels
+            .iter()
+            .map(|(name, field)| {
+                Box::new(NullChannel::new(name.clone(), *field)) as Box<dyn Channel>
+            })
+            .collect();
         let dispatcher =
             Dispatcher::new(channels, PathBuf::from(templates), RetryPolicy::default());
         let mut outcome = Outcome {
@@ -455,5 +477,42 @@ pub fn diff(live: Outcome, candidate: Outcome, top: usize) -> Diff {
         messages,
         live,
         candidate,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A webhook message in the history is sent in a backtest when the home has a webhook
+    /// channel, and dead (no such channel) when the replay knows only e-mail and SMS.
+    #[test]
+    fn a_replay_dispatches_to_every_configured_channel() {
+        let templates = tempfile::tempdir().unwrap();
+        std::fs::write(templates.path().join("notice.webhook"), "{{ vars.text }}").unwrap();
+        let mut store = Store::open_temporary().unwrap();
+        let events = [
+            r#"{"id":"p","customer":"c-1","type":"profile","at":"2026-03-01T00:00:00Z","name":"Aiko"}"#,
+            r#"{"id":"s","customer":"c-1","type":"send_request","at":"2026-03-01T01:00:00Z","channel":"webhook","template":"notice","class":"transactional","vars":{"text":"hi"}}"#,
+        ]
+        .map(|j| Event::from_json_str(j).unwrap());
+        store.append(&events).unwrap();
+        let outcome_of = |history: &History| {
+            let outcome = history
+                .run(Arc::new(RuleSet::empty()), templates.path())
+                .unwrap();
+            outcome
+                .messages
+                .iter()
+                .map(|(k, n)| (k.outcome.clone(), *n))
+                .collect::<Vec<_>>()
+        };
+        let history = History::load(&store, None, None).unwrap();
+        assert_eq!(outcome_of(&history), [("dead".to_owned(), 1)]);
+        let configured = history.with_channels(vec![
+            ("email".into(), AddressField::Email),
+            ("webhook".into(), AddressField::CustomerId),
+        ]);
+        assert_eq!(outcome_of(&configured), [("sent".to_owned(), 1)]);
     }
 }

@@ -100,6 +100,23 @@ pub fn channels(home: &Home) -> anyhow::Result<Vec<Box<dyn Channel>>> {
     Ok(channels)
 }
 
+/// The channels the home configures, by name and address field, built from the same
+/// settings as [`channels`] but needing no secret: what a replay sends to, as null
+/// channels.
+pub fn channel_shapes(
+    config: &crate::config::Config,
+) -> Vec<(String, kizuna_core::channel::AddressField)> {
+    use kizuna_core::channel::AddressField;
+    let mut shapes = vec![
+        ("email".to_owned(), AddressField::Email),
+        ("sms".to_owned(), AddressField::Phone),
+    ];
+    if !config.channels.webhook.url.is_empty() {
+        shapes.push(("webhook".to_owned(), AddressField::CustomerId));
+    }
+    shapes
+}
+
 /// The SMTP channel from `[channels.smtp]`, its password from the environment.
 pub fn smtp_channel(config: &crate::config::Config) -> anyhow::Result<kizuna_email::SmtpChannel> {
     let s = &config.channels.smtp;
