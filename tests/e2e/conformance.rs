@@ -1,7 +1,7 @@
 //! One suite every channel passes: a message is sent and a receipt recorded; a transient
 //! failure is reported as transient and the same message then goes through; a permanent
-//! failure is reported as permanent and nothing is delivered. File, SMTP, Kannel and
-//! webhook channels, each against the real thing.
+//! failure is reported as permanent and nothing is delivered. File (e-mail and SMS),
+//! SMTP, Kannel and webhook channels, each against the real thing.
 
 use kizuna_core::{
     channel::{Channel, Delivery, FileEmailChannel, OutgoingMessage},
@@ -127,6 +127,40 @@ fn the_file_channel_conforms() {
             ok: "a@example.jp",
             flaky: "b@example.jp",
             refused: "not an address",
+            break_it: &break_it,
+            heal: &heal,
+            delivered: &count,
+        },
+    );
+}
+
+#[test]
+fn the_file_sms_channel_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("sms");
+    let aside = dir.path().join("aside");
+    let channel = kizuna_core::channel::FileSmsChannel::new(&outbox);
+    let count = || {
+        std::fs::read_to_string(outbox.join("sms.jsonl"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    // Trouble on our side: a file where the log's directory should be.
+    let break_it = || {
+        std::fs::rename(&outbox, &aside).unwrap();
+        std::fs::write(&outbox, "in the way").unwrap();
+    };
+    let heal = || {
+        std::fs::remove_file(&outbox).unwrap();
+        std::fs::rename(&aside, &outbox).unwrap();
+    };
+    conforms(
+        "file sms",
+        &Case {
+            channel: &channel,
+            ok: "090-1234-5678",
+            flaky: "+81 90 1234 5679",
+            refused: "not a number",
             break_it: &break_it,
             heal: &heal,
             delivered: &count,

@@ -162,6 +162,18 @@ impl FileEmailChannel {
     }
 }
 
+/// Whether `to` reads as a phone number: an optional `+`, then 7 to 15 digits, with spaces,
+/// hyphens, dots and parentheses between them allowed (`090-1234-5678`, `+81 90 1234 5678`).
+fn is_phone_number(to: &str) -> bool {
+    let to = to.trim();
+    let rest = to.strip_prefix('+').unwrap_or(to);
+    let digits = rest.chars().filter(char::is_ascii_digit).count();
+    (7..=15).contains(&digits)
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')'))
+}
+
 impl FileSmsChannel {
     /// Appends to `dir/sms.jsonl` (created on first send).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
@@ -187,6 +199,13 @@ impl Channel for FileSmsChannel {
     }
 
     fn send(&self, m: &OutgoingMessage) -> Delivery {
+        if !is_phone_number(&m.to) {
+            // As a gateway would: no retry makes this a number.
+            return Delivery::Permanent {
+                reason: "the recipient is not a phone number (7 to 15 digits, an optional +)"
+                    .into(),
+            };
+        }
         let line = serde_json::json!({
             "id": m.id.to_string(), "to": m.to, "text": m.body, "class": m.class,
             "chars": m.body.chars().count(),
