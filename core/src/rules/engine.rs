@@ -87,12 +87,11 @@ pub struct Evaluation {
 }
 
 /// Resolves `import "x"` only to `.rhai` files inside the rules directory: its `lib/`
-/// folder (shared libraries) first, then the directory itself.
+/// folder (shared libraries) first, then the directory itself ([`libraries::module_file`]).
 #[derive(Debug)]
 struct RulesDirResolver {
-    lib: FileModuleResolver,
-    root: FileModuleResolver,
-    lib_dir: PathBuf,
+    dir: PathBuf,
+    files: FileModuleResolver,
 }
 
 impl ModuleResolver for RulesDirResolver {
@@ -103,22 +102,11 @@ impl ModuleResolver for RulesDirResolver {
         path: &str,
         pos: Position,
     ) -> Result<rhai::Shared<Module>, Box<EvalAltResult>> {
-        let inside = !path.is_empty()
-            && !path.starts_with('/')
-            && !path.contains('\\')
-            && !path.split('/').any(|part| part == ".." || part.is_empty());
-        if !inside {
-            return Err(EvalAltResult::ErrorInModule(
-                path.into(),
-                "only modules inside the rules directory may be imported".into(),
-                pos,
-            )
-            .into());
-        }
-        if self.lib_dir.join(format!("{path}.rhai")).is_file() {
-            self.lib.resolve(engine, source, path, pos)
-        } else {
-            self.root.resolve(engine, source, path, pos)
+        match libraries::module_file(&self.dir, path) {
+            Ok(file) => self.files.resolve(engine, source, &file, pos),
+            Err(reason) => {
+                Err(EvalAltResult::ErrorInModule(path.into(), reason.into(), pos).into())
+            }
         }
     }
 }
@@ -143,11 +131,9 @@ fn sandboxed_engine(dir: Option<&Path>) -> Engine {
     #[allow(deprecated)]
     engine.on_var(|name, index, context| Ok(api::resolve_constant(name, index, context.source())));
     if let Some(dir) = dir {
-        let lib_dir = dir.join("lib");
         engine.set_module_resolver(RulesDirResolver {
-            lib: FileModuleResolver::new_with_path_and_extension(&lib_dir, "rhai"),
-            root: FileModuleResolver::new_with_path_and_extension(dir, "rhai"),
-            lib_dir,
+            dir: dir.to_path_buf(),
+            files: FileModuleResolver::new_with_path_and_extension(dir, "rhai"),
         });
     }
     api::register(&mut engine);

@@ -110,9 +110,10 @@ struct Library {
     text: String,
 }
 
-/// Loads the library `path` names (`lib/PATH.rhai`, else `PATH.rhai` in the rules
-/// directory).
-fn library(engine: &Engine, dir: &Path, path: &str) -> Result<Library, String> {
+/// The file `import "path"` means, relative to the rules directory `dir` and without its
+/// extension: `lib/PATH` if there is such a library, else `PATH`. Only paths inside the
+/// directory are accepted. The engine's module resolver and [`link`] both ask here.
+pub(super) fn module_file(dir: &Path, path: &str) -> Result<String, String> {
     let inside = !path.is_empty()
         && !path.starts_with('/')
         && !path.contains('\\')
@@ -120,12 +121,17 @@ fn library(engine: &Engine, dir: &Path, path: &str) -> Result<Library, String> {
     if !inside {
         return Err("only modules inside the rules directory may be imported".into());
     }
-    let in_lib = format!("lib/{path}.rhai");
-    let name = if dir.join(&in_lib).is_file() {
+    let in_lib = format!("lib/{path}");
+    Ok(if dir.join(format!("{in_lib}.rhai")).is_file() {
         in_lib
     } else {
-        format!("{path}.rhai")
-    };
+        path.to_owned()
+    })
+}
+
+/// Loads the library `path` names ([`module_file`]).
+fn library(engine: &Engine, dir: &Path, path: &str) -> Result<Library, String> {
+    let name = format!("{}.rhai", module_file(dir, path)?);
     let text = std::fs::read_to_string(dir.join(&name))
         .map_err(|e| format!("no module {name} in the rules directory ({e})"))?;
     let mut ast = engine
