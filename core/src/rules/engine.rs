@@ -375,20 +375,7 @@ impl RuleSet {
     ) -> Evaluation {
         let mut out = Evaluation::default();
         for script in self.scripts.iter().filter(|s| defines(s)) {
-            let stored = customer.state.get(&script.name);
-            let (result, effects) =
-                super::state::with_state(script.uses_state, stored, true, || {
-                    api::with_sink(at, &script.constants, || {
-                        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-                        self.engine.call_fn_with_options::<Dynamic>(
-                            options,
-                            &mut Scope::new(),
-                            &script.ast,
-                            function,
-                            args(),
-                        )
-                    })
-                });
+            let (result, effects) = self.call(script, function, at, customer, true, args());
             match result {
                 Ok(_) => out
                     .effects
@@ -417,6 +404,33 @@ impl RuleSet {
         out
     }
 
+    /// Calls `function` of `script` at `now`: with the script's constants, the customer's
+    /// state for it (changeable only if `writable`: `on_event` and `on_timer`) and an open
+    /// effect sink. Returns the result and the effects the call recorded.
+    fn call(
+        &self,
+        script: &Script,
+        function: &str,
+        now: jiff::Timestamp,
+        customer: &Customer,
+        writable: bool,
+        args: impl rhai::FuncArgs,
+    ) -> (Result<Dynamic, Box<EvalAltResult>>, Vec<Effect>) {
+        let stored = customer.state.get(&script.name);
+        super::state::with_state(script.uses_state, stored, writable, || {
+            api::with_sink(now, &script.constants, || {
+                let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+                self.engine.call_fn_with_options::<Dynamic>(
+                    options,
+                    &mut Scope::new(),
+                    &script.ast,
+                    function,
+                    args,
+                )
+            })
+        })
+    }
+
     /// Calls every script's `guard` and returns each script's verdict, or the error that
     /// stopped it (a guard that errs, acts, or returns no verdict has failed).
     pub(super) fn call_guards(
@@ -429,20 +443,7 @@ impl RuleSet {
         let customer = customer_record.id.as_str();
         let mut out = Vec::new();
         for script in self.scripts.iter().filter(|s| s.guard) {
-            let stored = customer_record.state.get(&script.name);
-            let (result, effects) =
-                super::state::with_state(script.uses_state, stored, false, || {
-                    api::with_sink(now, &script.constants, || {
-                        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-                        self.engine.call_fn_with_options::<Dynamic>(
-                            options,
-                            &mut Scope::new(),
-                            &script.ast,
-                            "guard",
-                            args(),
-                        )
-                    })
-                });
+            let (result, effects) = self.call(script, "guard", now, customer_record, false, args());
             let verdict = match result {
                 Err(err) => Err(rule_error(script, "guard", &err, message, customer)),
                 Ok(_) if !effects.is_empty() => Err(RuleError {

@@ -17,13 +17,13 @@
 use std::sync::Arc;
 
 use jiff::{Timestamp, civil::Date, tz::TimeZone};
-use rhai::{CallFnOptions, Dynamic, Scope};
+use rhai::Dynamic;
 
 use super::{RuleSet, read_sources, rule_error};
 use crate::{
     customer::Customer,
     rules::{
-        MessageClass, api,
+        MessageClass,
         error::{CompileError, LoadError, RuleError, ScriptPos},
         view::CustomerView,
     },
@@ -204,20 +204,8 @@ impl RuleSet {
             customer: Arc::clone(customer),
             at,
         };
-        let stored = customer.state.get(&s.name);
         let (result, effects) =
-            super::super::state::with_state(s.uses_state, stored, false, || {
-                api::with_sink(at, &s.constants, || {
-                    let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-                    self.engine.call_fn_with_options::<Dynamic>(
-                        options,
-                        &mut Scope::new(),
-                        &s.ast,
-                        "matches",
-                        (Dynamic::from(view),),
-                    )
-                })
-            });
+            self.call(s, "matches", at, customer, false, (Dynamic::from(view),));
         match result {
             Err(err) => Err(Box::new(rule_error(
                 s,
