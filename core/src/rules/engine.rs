@@ -536,7 +536,7 @@ fn lint(engine: &Engine, sources: &[(String, String)], scripts: &[Script]) -> Ve
             .and_then(|v| v.clone().try_cast::<rhai::Array>())
             .map(|a| a.into_iter().filter_map(|t| t.into_string().ok()).collect())
             .unwrap_or_default();
-        timers.push((name.clone(), text.clone(), shared));
+        timers.push((name.as_str(), text.as_str(), shared));
     }
     findings.extend(super::lint::shared_timers(&timers));
     findings

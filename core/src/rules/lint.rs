@@ -295,17 +295,15 @@ pub(super) fn check_script(
 ) -> Vec<CompileError> {
     let toks = tokens(text);
     let bound = bound_names(&toks);
-    // Functions the script defines, with their arities.
-    let mut own: Known = Known::new();
-    for (k, t) in toks.iter().enumerate() {
-        if t.tok == Tok::Ident("fn".into())
-            && let Some(Tok::Ident(f)) = toks.get(k + 1).map(|t| &t.tok)
-        {
-            own.entry(f.clone())
-                .or_default()
-                .insert(argument_count(&toks, k + 2));
-        }
-    }
+    // Functions the script defines: known names; calls to them are not counted (a script
+    // function may be defined more than once, with other parameters).
+    let own: HashSet<&str> = toks
+        .windows(2)
+        .filter_map(|w| match (&w[0].tok, &w[1].tok) {
+            (Tok::Ident(f), Tok::Ident(name)) if f == "fn" => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
     // The names `customer` and `event` go by in this script (the parameters of its
     // entry points), and the conventional ones.
     let mut customers: HashSet<String> = HashSet::from(["customer".to_owned()]);
@@ -372,15 +370,15 @@ pub(super) fn check_script(
             && !KEYWORDS.contains(&word.as_str())
             && !bound.contains(word)
         {
-            let arities = known.get(word).or_else(|| own.get(word));
-            match arities {
+            match known.get(word) {
+                _ if own.contains(word.as_str()) => {}
                 None => {
                     let hint = did_you_mean(
                         word,
                         known
                             .keys()
-                            .chain(own.keys())
                             .map(String::as_str)
+                            .chain(own.iter().copied())
                             .filter(|n| {
                                 n.chars()
                                     .next()
@@ -393,8 +391,7 @@ pub(super) fn check_script(
                 }
                 Some(arities) => {
                     let n = argument_count(&toks, k + 1);
-                    let defined_here = own.contains_key(word);
-                    if !arities.contains(&n) && !defined_here {
+                    if !arities.contains(&n) {
                         let mut takes: Vec<usize> = arities.iter().copied().collect();
                         takes.sort_unstable();
                         let takes: Vec<String> = takes.iter().map(ToString::to_string).collect();
@@ -455,7 +452,7 @@ fn timer_names(text: &str) -> Vec<(String, usize, usize)> {
 
 /// Timer names used by more than one script: each script's uses after the first, unless
 /// every script using the name declares it in `SHARED_TIMERS`.
-pub(super) fn shared_timers(scripts: &[(String, String, Vec<String>)]) -> Vec<CompileError> {
+pub(super) fn shared_timers(scripts: &[(&str, &str, Vec<String>)]) -> Vec<CompileError> {
     let mut first: HashMap<String, &str> = HashMap::new();
     let mut findings = Vec::new();
     for (name, text, _) in scripts {
@@ -468,17 +465,17 @@ pub(super) fn shared_timers(scripts: &[(String, String, Vec<String>)]) -> Vec<Co
                 None => {
                     first.insert(timer, name);
                 }
-                Some(other) if *other != name.as_str() => {
+                Some(other) if other != name => {
                     let declared = |script: &str| {
                         scripts
                             .iter()
-                            .find(|(n, _, _)| n == script)
+                            .find(|(n, _, _)| *n == script)
                             .is_some_and(|(_, _, s)| s.contains(&timer))
                     };
                     if !(declared(other) && declared(name)) {
                         findings.push(CompileError {
                             pos: ScriptPos {
-                                file: name.clone(),
+                                file: (*name).to_owned(),
                                 line: Some(line),
                                 column: Some(column),
                             },
