@@ -134,20 +134,18 @@ fn set(key: &str, value: Dynamic) -> Res<()> {
         if !c.writable {
             return Err("a guard or a segment may read state, not change it".into());
         }
-        let new_key = !c.stored.contains_key(key) && !c.pending.iter().any(|(k, _)| k == key);
-        if new_key && !json.is_null() {
-            let keys = c.stored.len() + {
-                let mut seen: Vec<&str> = c.pending.iter().map(|(k, _)| k.as_str()).collect();
-                seen.sort_unstable();
-                seen.dedup();
-                seen.iter().filter(|k| !c.stored.contains_key(**k)).count()
-            };
-            if keys >= MAX_KEYS {
-                return Err(format!(
-                    "state.set({key:?}, …): a script keeps at most {MAX_KEYS} keys per customer"
-                )
-                .into());
-            }
+        // Every key kept or set in this call, as the limit counts them.
+        let keys: std::collections::HashSet<&str> = c
+            .stored
+            .keys()
+            .chain(c.pending.iter().map(|(k, _)| k))
+            .map(String::as_str)
+            .collect();
+        if !keys.contains(key) && !json.is_null() && keys.len() >= MAX_KEYS {
+            return Err(format!(
+                "state.set({key:?}, …): a script keeps at most {MAX_KEYS} keys per customer"
+            )
+            .into());
         }
         c.pending.push((key.to_owned(), json.clone()));
         Ok(())

@@ -245,3 +245,27 @@ fn emits_are_bounded_and_checked_and_one_to_nobody_fails_its_script_not_the_even
     );
     assert_eq!(c.stats.orders, 1, "no purchase was forged");
 }
+
+#[test]
+fn a_script_keeps_at_most_64_keys_and_may_still_change_them() {
+    let script = r#"
+        fn on_event(event, customer) {
+            for i in 0..64 { state.set("k" + i, i); }
+            state.set("k0", "changed");
+            if event.type == "more" { state.set("k64", 1); }
+        }
+    "#;
+    let (_dir, mut store) = store_with(scripts(&[("s.rhai", script)]));
+    store.append(&[purchase(1, "c-1")]).unwrap();
+    assert_eq!(store.rule_errors().unwrap().len(), 0);
+    let c = store.customer(&id("c-1")).unwrap().unwrap();
+    assert_eq!(c.state.get("s.rhai").unwrap().len(), 64);
+    assert_eq!(kept(&c, "s.rhai", "k0"), "changed");
+    store
+        .append(&[ev(
+            r#"{"id":"m","customer":"c-1","type":"more","at":"2026-03-02T10:00:00+09:00"}"#,
+        )])
+        .unwrap();
+    let errors = store.rule_errors().unwrap();
+    assert!(errors[0].message.contains("at most 64 keys"), "{errors:?}");
+}
