@@ -405,6 +405,34 @@ impl Customer {
         Ok(())
     }
 
+    /// The projection as it stood at `at`, folded again from the customer's history (each
+    /// event with the effects recorded for it, in the order the log holds them): events
+    /// after `at` and their effects (points awarded or redeemed later, a later tier) left
+    /// out, and what had expired by `at` moved out of the balance. `None` if the customer
+    /// had no event by then.
+    pub fn as_of<'a>(
+        id: &CustomerId,
+        history: impl IntoIterator<Item = (&'a Event, &'a [AppliedEffect])>,
+        at: Timestamp,
+    ) -> Option<Self> {
+        let mut customer: Option<Self> = None;
+        for (event, effects) in history {
+            if event.at.instant() > at {
+                continue;
+            }
+            let c = customer.get_or_insert_with(|| Self::new(id.clone()));
+            c.apply(event);
+            for e in effects {
+                // Accepted once already; applying again gives the same result.
+                let _ = c.apply_effect(e, event);
+            }
+        }
+        if let Some(c) = customer.as_mut() {
+            c.loyalty.expire(at);
+        }
+        customer
+    }
+
     /// Whether the customer currently consents to `channel`.
     pub fn consents_to(&self, channel: &str) -> bool {
         self.consent.get(channel).is_some_and(|c| c.granted)

@@ -26,16 +26,16 @@ pub fn show(
     if store.customer_shared(&id)?.is_none() {
         return Err(NotFound(format!("no customer {id}")).into());
     }
+    let events = store.history_with_effects(&id, usize::MAX)?;
     // The ledger as it stood at `at`: a customer with no event by then had no points.
-    let c = store
-        .customer_as_of(&id, at)?
+    let c = kizuna_core::Customer::as_of(&id, kizuna_core::store::effects_of(&events), at)
         .unwrap_or_else(|| kizuna_core::Customer::new(id.clone()));
     let mut history = Vec::new();
-    for (event, recorded) in store.history_with_effects(&id, usize::MAX)? {
+    for (event, effects) in kizuna_core::store::effects_of(&events) {
         if event.at.instant() > at {
             continue;
         }
-        for e in recorded.iter().flat_map(|r| r.effects.iter()) {
+        for e in effects {
             let (change, reason) = match &e.effect {
                 Effect::AwardPoints { points, reason, .. } => (*points, reason.clone()),
                 Effect::RedeemPoints { points, reason } => (-points, reason.clone()),

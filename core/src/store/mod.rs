@@ -27,6 +27,7 @@ mod checkpoint;
 mod copy;
 mod effects;
 mod emitted;
+
 mod erase;
 mod erased;
 mod error;
@@ -50,6 +51,15 @@ use std::{
 use std::sync::Arc;
 
 use crate::{ids::CustomerId, rules::RuleSet};
+
+/// A history as [`Store::history_with_effects`] reads it, as (event, its effects) pairs.
+pub fn effects_of(
+    history: &[(crate::Event, Option<Recorded>)],
+) -> impl Iterator<Item = (&crate::Event, &[crate::rules::AppliedEffect])> {
+    history
+        .iter()
+        .map(|(event, recorded)| (event, recorded.as_ref().map_or(&[][..], |r| &r.effects[..])))
+}
 
 pub use crate::timer::TIMER_EVENT;
 pub use append::{AppendReport, Conflict, PreparedBatch};

@@ -220,32 +220,14 @@ impl Store {
             .collect()
     }
 
-    /// `id`'s projection as it stood at `at`: every event up to `at` (by its time, in the
-    /// order the log holds them) folded again with the effects recorded for it, and what had
-    /// expired by `at` moved out of the balance. Later events and their effects (points
-    /// awarded or redeemed after `at`, a later tier) are not in it. `None` if the customer
-    /// had no event by then.
+    /// `id`'s projection as it stood at `at`: [`Customer::as_of`] over their history.
     pub fn customer_as_of(
         &self,
         id: &CustomerId,
         at: jiff::Timestamp,
     ) -> Result<Option<Customer>, StoreError> {
-        let mut customer: Option<Customer> = None;
-        for (event, recorded) in self.history_with_effects(id, usize::MAX)? {
-            if event.at.instant() > at {
-                continue;
-            }
-            let c = customer.get_or_insert_with(|| Customer::new(id.clone()));
-            c.apply(&event);
-            for e in recorded.iter().flat_map(|r| r.effects.iter()) {
-                // Accepted once already; applying again gives the same result.
-                let _ = c.apply_effect(e, &event);
-            }
-        }
-        if let Some(c) = customer.as_mut() {
-            c.loyalty.expire(at);
-        }
-        Ok(customer)
+        let history = self.history_with_effects(id, usize::MAX)?;
+        Ok(Customer::as_of(id, super::effects_of(&history), at))
     }
 
     /// Every rule error, oldest first.
