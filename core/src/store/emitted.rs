@@ -42,15 +42,18 @@ impl Store {
     /// Drops every effect of each script that emits to a customer who does not exist, with
     /// a rule error naming the script and the customer.
     pub(super) fn refuse_emits_to_strangers(
-        &self,
+        &mut self,
         evaluation: &mut crate::rules::Evaluation,
         cause: &Event,
     ) -> Result<(), StoreError> {
         let mut failed: Vec<(String, String)> = Vec::new();
         for applied in &evaluation.effects {
+            // An erased customer has no record either, but was one: their emit is dropped
+            // quietly by `take_emits`, as their imported events are, not a script error.
             if let Effect::Emit { customer, kind, .. } = &applied.effect
                 && !failed.iter().any(|(script, _)| *script == applied.script)
                 && self.customer_shared(customer)?.is_none()
+                && !self.erased()?.contains(customer)
             {
                 failed.push((
                     applied.script.clone(),

@@ -269,3 +269,19 @@ fn a_script_keeps_at_most_64_keys_and_may_still_change_them() {
     let errors = store.rule_errors().unwrap();
     assert!(errors[0].message.contains("at most 64 keys"), "{errors:?}");
 }
+
+#[test]
+fn an_emit_to_an_erased_customer_is_dropped_quietly() {
+    let (_dir, mut store) = store_with(scripts(&[("thank.rhai", THANK)]));
+    store.append(&[purchase(1, "c-1")]).unwrap();
+    store.erase_customer(&id("c-1")).unwrap();
+    let big = ev(
+        r#"{"id":"big","customer":"c-2","type":"purchase","at":"2026-03-05T10:00:00+09:00","amount":5000}"#,
+    );
+    let report = store.append(&[big]).unwrap();
+    assert_eq!((report.appended, report.rule_errors), (1, 0), "{report:?}");
+    assert!(
+        store.customer(&id("c-1")).unwrap().is_none(),
+        "nothing of c-1 comes back"
+    );
+}
