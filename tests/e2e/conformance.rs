@@ -3,6 +3,8 @@
 //! failure is reported as permanent and nothing is delivered. File (e-mail and SMS),
 //! SMTP, Kannel and webhook channels, each against the real thing.
 
+use std::path::Path;
+
 use kizuna_core::{
     channel::{Channel, Delivery, FileEmailChannel, OutgoingMessage},
     ids::CustomerId,
@@ -96,6 +98,20 @@ fn conforms(name: &str, c: &Case<'_>) {
     );
 }
 
+/// Trouble on our side for a file channel: moving `dir` to `aside` and putting a file
+/// where it was, and putting it back.
+fn in_the_way<'a>(dir: &'a Path, aside: &'a Path) -> (impl Fn() + 'a, impl Fn() + 'a) {
+    let break_it = move || {
+        std::fs::rename(dir, aside).unwrap();
+        std::fs::write(dir, "in the way").unwrap();
+    };
+    let heal = move || {
+        std::fs::remove_file(dir).unwrap();
+        std::fs::rename(aside, dir).unwrap();
+    };
+    (break_it, heal)
+}
+
 #[test]
 fn the_file_channel_conforms() {
     let dir = tempfile::tempdir().unwrap();
@@ -111,15 +127,7 @@ fn the_file_channel_conforms() {
             })
             .unwrap_or(0)
     };
-    // Trouble on our side: a file where the outbox directory should be.
-    let break_it = || {
-        std::fs::rename(&outbox, &aside).unwrap();
-        std::fs::write(&outbox, "in the way").unwrap();
-    };
-    let heal = || {
-        std::fs::remove_file(&outbox).unwrap();
-        std::fs::rename(&aside, &outbox).unwrap();
-    };
+    let (break_it, heal) = in_the_way(&outbox, &aside);
     conforms(
         "file",
         &Case {
@@ -145,15 +153,7 @@ fn the_file_sms_channel_conforms() {
             .map(|t| t.lines().count())
             .unwrap_or(0)
     };
-    // Trouble on our side: a file where the log's directory should be.
-    let break_it = || {
-        std::fs::rename(&outbox, &aside).unwrap();
-        std::fs::write(&outbox, "in the way").unwrap();
-    };
-    let heal = || {
-        std::fs::remove_file(&outbox).unwrap();
-        std::fs::rename(&aside, &outbox).unwrap();
-    };
+    let (break_it, heal) = in_the_way(&outbox, &aside);
     conforms(
         "file sms",
         &Case {
