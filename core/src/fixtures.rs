@@ -179,7 +179,7 @@ pub fn find(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
 fn rules_root(fixture: &Path) -> &Path {
     let parent = fixture.parent().unwrap_or(Path::new("."));
     match parent.file_name().and_then(|n| n.to_str()) {
-        Some("guards" | "campaigns" | "segments") => parent.parent().unwrap_or(parent),
+        Some(sub) if !sub.is_empty() && FOLDERS.contains(&sub) => parent.parent().unwrap_or(parent),
         _ => parent,
     }
 }
