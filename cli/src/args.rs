@@ -721,13 +721,16 @@ pub enum ChannelsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Listen for delivery reports (Kannel's dlr-url: /dlr?id=ID&type=%d) and record
-    /// them as message_delivered / message_failed events, for a bounded time.
+    /// List the channel types this binary has (a section's `type`), each with what it is.
+    Types,
+    /// Answer the channels' open callbacks without a daemon, for a bounded time: delivery
+    /// reports (Kannel's dlr-url: /channels/sms/dlr?id=ID&type=%d) become
+    /// message_delivered / message_failed events.
     Receipts {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8641")]
         listen: String,
-        /// Stop after this many reports.
+        /// Stop after this many callbacks answered 200.
         #[arg(long, default_value_t = usize::MAX)]
         max: usize,
         /// Stop after this many seconds.

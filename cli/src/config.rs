@@ -3,25 +3,38 @@
 //! Secrets never live in this file. Settings that need one (an SMTP password, an ingest
 //! token) will name the environment variable that holds it.
 
-use std::path::Path;
+use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration file. Unknown keys are errors, so a typo is caught, not ignored.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Database settings.
     pub store: StoreConfig,
     /// Import settings.
     pub import: ImportConfig,
-    /// Channel settings.
+    /// The channels, by name.
+    #[serde(default = "default_channels")]
     pub channels: ChannelsConfig,
     /// What `report kpi` counts.
     pub kpi: KpiConfig,
     /// The daemon (`kizuna run`).
     pub server: ServerConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            store: StoreConfig::default(),
+            import: ImportConfig::default(),
+            channels: default_channels(),
+            kpi: KpiConfig::default(),
+            server: ServerConfig::default(),
+        }
+    }
 }
 
 /// `[server]`.
@@ -101,183 +114,27 @@ pub fn secret(var: &str, setting: &str, what: &str) -> anyhow::Result<String> {
         .with_context(|| format!("{what} must be in the environment variable {var} ({setting})"))
 }
 
-/// `[channels]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ChannelsConfig {
-    /// Sender address of e-mail.
-    pub email_from: String,
-    /// How e-mail leaves: `file` (`.eml` files under the home) or `smtp`.
-    pub email: String,
-    /// The SMTP server, when `email = "smtp"`.
-    pub smtp: SmtpSettings,
-    /// E-mail messages per second at most (0: no limit).
-    pub email_rate: f64,
-    /// E-mail messages being sent at once at most (0: the channel's own number).
-    pub email_concurrency: usize,
-    /// SMS per second at most (0: no limit).
-    pub sms_rate: f64,
-    /// SMS being sent at once at most (0: the channel's own number).
-    pub sms_concurrency: usize,
-    /// The webhook channel (off while its URL is empty).
-    pub webhook: WebhookSettings,
-    /// How SMS leaves: `file` (`outbox/sms/sms.jsonl`) or `kannel`.
-    pub sms: String,
-    /// The Kannel gateway, when `sms = "kannel"`.
-    pub kannel: KannelSettings,
-    /// A Twilio-compatible provider, when `sms = "twilio"`.
-    pub twilio: TwilioSettings,
-}
+/// `[channels]`: one section per channel, `[channels.<name>]`, read by the plugin its
+/// `type` names ([`crate::plugins::registry`]); kept as written, with where it was written,
+/// until [`Config::channels`] reads it.
+pub type ChannelsConfig = BTreeMap<String, toml::Spanned<toml::Value>>;
 
-/// `[channels.twilio]`: a Twilio-compatible REST API. The token is read from the
-/// environment variable `token_env` names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TwilioSettings {
-    /// API base URL.
-    pub base_url: String,
-    /// Account SID.
-    pub account_sid: String,
-    /// The environment variable holding the auth token.
-    pub token_env: String,
-    /// Sender number.
-    pub from: String,
-    /// Seconds to wait for the provider.
-    pub timeout_secs: u64,
-}
-
-impl Default for TwilioSettings {
-    fn default() -> Self {
-        Self {
-            base_url: "https://api.twilio.com".into(),
-            account_sid: String::new(),
-            token_env: "KIZUNA_TWILIO_TOKEN".into(),
-            from: String::new(),
-            timeout_secs: 10,
-        }
-    }
-}
-
-/// `[channels.kannel]`. The password is read from the environment variable `password_env`
-/// names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct KannelSettings {
-    /// smsbox's sendsms URL.
-    pub url: String,
-    /// `sendsms-user` name.
-    pub username: String,
-    /// The environment variable holding its password.
-    pub password_env: String,
-    /// Sender shown to customers.
-    pub from: String,
-    /// Delivery-report URL (`{id}`: the outbox id; Kannel fills `%d`); empty for none.
-    pub dlr_url: String,
-    /// Seconds to wait for Kannel.
-    pub timeout_secs: u64,
-}
-
-impl Default for KannelSettings {
-    fn default() -> Self {
-        Self {
-            url: "http://127.0.0.1:13013/cgi-bin/sendsms".into(),
-            username: "kizuna".into(),
-            password_env: "KIZUNA_KANNEL_PASSWORD".into(),
-            from: "KIZUNA".into(),
-            dlr_url: String::new(),
-            timeout_secs: 10,
-        }
-    }
-}
-
-/// `[channels.webhook]`: messages on the `webhook` channel are POSTed as signed JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WebhookSettings {
-    /// Where to POST; empty: no webhook channel.
-    pub url: String,
-    /// The environment variable holding the HMAC secret.
-    pub secret_env: String,
-    /// Seconds to wait for an answer.
-    pub timeout_secs: u64,
-    /// Messages per second at most (0: no limit).
-    pub rate: f64,
-    /// Messages at once at most (0: the channel's own number).
-    pub concurrency: usize,
-}
-
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        Self {
-            url: String::new(),
-            secret_env: "KIZUNA_WEBHOOK_SECRET".into(),
-            timeout_secs: 10,
-            rate: 0.0,
-            concurrency: 0,
-        }
-    }
-}
-
-impl Default for ChannelsConfig {
-    fn default() -> Self {
-        Self {
-            email_from: "kizuna@localhost".into(),
-            email: "file".into(),
-            smtp: SmtpSettings::default(),
-            email_rate: 0.0,
-            email_concurrency: 0,
-            sms_rate: 0.0,
-            sms_concurrency: 0,
-            webhook: WebhookSettings::default(),
-            sms: "file".into(),
-            kannel: KannelSettings::default(),
-            twilio: TwilioSettings::default(),
-        }
-    }
-}
-
-/// `[channels.smtp]`. The password is read from the environment variable `password_env`
-/// names, never from this file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SmtpSettings {
-    /// Server host.
-    pub host: String,
-    /// Server port.
-    pub port: u16,
-    /// `plain`, `starttls` or `tls`.
-    pub security: String,
-    /// User name; empty for no authentication.
-    pub user: String,
-    /// The environment variable holding the password.
-    pub password_env: String,
-    /// `Reply-To`; empty for none.
-    pub reply_to: String,
-    /// `mailto:` address for `List-Unsubscribe` on marketing mail; empty for none.
-    pub unsubscribe_mailto: String,
-    /// One-click unsubscribe URL (`{customer}` is replaced); empty for none.
-    pub unsubscribe_url: String,
-    /// Connections kept open for reuse.
-    pub pool: u32,
-    /// Seconds to wait for the server.
-    pub timeout_secs: u64,
-}
-
-impl Default for SmtpSettings {
-    fn default() -> Self {
-        Self {
-            host: "127.0.0.1".into(),
-            port: 25,
-            security: "plain".into(),
-            user: String::new(),
-            password_env: "KIZUNA_SMTP_PASSWORD".into(),
-            reply_to: String::new(),
-            unsubscribe_mailto: String::new(),
-            unsubscribe_url: String::new(),
-            pool: 4,
-            timeout_secs: 30,
-        }
-    }
+/// The channels of a home whose file has no `[channels]`: e-mail and SMS to files.
+fn default_channels() -> ChannelsConfig {
+    let section = |pairs: &[(&str, &str)]| {
+        let table: toml::Table = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), toml::Value::String((*v).to_owned())))
+            .collect();
+        toml::Spanned::new(0..0, toml::Value::Table(table))
+    };
+    BTreeMap::from([
+        (
+            "email".to_owned(),
+            section(&[("type", "email-file"), ("from", "kizuna@localhost")]),
+        ),
+        ("sms".to_owned(), section(&[("type", "sms-file")])),
+    ])
 }
 
 /// `[store]`.
@@ -321,59 +178,46 @@ cache_mb = 32
 # Events per atomic write during import (two batches are in memory at once).
 batch_size = 10000
 
-[channels]
-email_from = \"kizuna@localhost\"
-# \"file\": e-mail is written under the home's outbox/email/*.eml (SMS: outbox/sms/sms.jsonl).
-# \"smtp\": e-mail goes to the server in [channels.smtp].
-email = \"file\"
-# Limits per channel, whatever sends it: messages per second and messages at once (0: none).
-# SMS: \"file\" (outbox/sms/sms.jsonl), \"kannel\" ([channels.kannel]) or \"twilio\" ([channels.twilio]).
-sms = \"file\"
-email_rate = 0.0
-email_concurrency = 0
-sms_rate = 0.0
-sms_concurrency = 0
+# Channels: one section each, [channels.<name>]; scripts send to a channel by its name.
+# `type` picks the plugin (`kizuna channels types` lists them; README \"Channels\" has their
+# keys). Every channel also takes rate (messages/s at most, 0: none), concurrency (at once at
+# most, 0: the channel's own) and address (the profile field holding a customer's address).
+# Secrets are never written here: a channel names the environment variable that holds one.
+[channels.email]
+type = \"email-file\"          # .eml files under outbox/email/; \"smtp\" sends through a server
+from = \"kizuna@localhost\"
 
-[channels.smtp]
-host = \"127.0.0.1\"
-port = 25
-security = \"plain\"           # plain (a local relay), starttls (587) or tls (465)
-user = \"\"                    # empty: no authentication
-password_env = \"KIZUNA_SMTP_PASSWORD\"   # the password is read from this variable
-reply_to = \"\"
-unsubscribe_mailto = \"\"      # List-Unsubscribe on marketing mail
-unsubscribe_url = \"\"         # one-click; {customer} is replaced by the customer id
-pool = 4                      # connections kept open
-timeout_secs = 30
+[channels.sms]
+type = \"sms-file\"            # lines in outbox/sms/sms.jsonl; \"kannel\" or \"twilio\" send for real
 
-[channels.kannel]
-# Used when [channels] sms = \"kannel\".
-url = \"http://127.0.0.1:13013/cgi-bin/sendsms\"
-username = \"kizuna\"
-password_env = \"KIZUNA_KANNEL_PASSWORD\"   # the password is read from this variable
-from = \"KIZUNA\"
-dlr_url = \"\"                 # e.g. http://127.0.0.1:8640/dlr?id={id}&type=%d
-timeout_secs = 10
-
-[channels.twilio]
-# Used when [channels] sms = \"twilio\": any Twilio-compatible REST API.
-base_url = \"https://api.twilio.com\"
-account_sid = \"\"
-token_env = \"KIZUNA_TWILIO_TOKEN\"   # the auth token is read from this variable
-from = \"\"
-timeout_secs = 10
-
-[channels.webhook]
-# Messages sent on the \"webhook\" channel are POSTed here as JSON, signed with HMAC-SHA256
-# (header X-Kizuna-Signature: sha256=<hex>). Empty: no webhook channel.
-url = \"\"
-secret_env = \"KIZUNA_WEBHOOK_SECRET\"   # the secret is read from this variable
-timeout_secs = 10
-rate = 0.0
-concurrency = 0
+# An SMTP relay instead of files:
+# [channels.email]
+# type = \"smtp\"
+# from = \"shop@example.jp\"
+# host = \"127.0.0.1\"
+# port = 25
+# security = \"plain\"         # plain (a local relay), starttls (587) or tls (465)
+# user = \"\"                  # empty: no authentication
+# password_env = \"KIZUNA_SMTP_PASSWORD\"
+#
+# Kannel, whose delivery reports and incoming SMS the daemon answers at
+# /channels/sms/dlr and /channels/sms/inbound:
+# [channels.sms]
+# type = \"kannel\"
+# url = \"http://127.0.0.1:13013/cgi-bin/sendsms\"
+# username = \"kizuna\"
+# password_env = \"KIZUNA_KANNEL_PASSWORD\"
+# from = \"KIZUNA\"
+# dlr_url = \"http://127.0.0.1:8640/channels/sms/dlr?id={id}&type=%d\"
+#
+# A signed webhook (templates <name>.webhook, or <name>.text):
+# [channels.webhook]
+# type = \"webhook\"
+# url = \"https://example.jp/kizuna\"
+# secret_env = \"KIZUNA_WEBHOOK_SECRET\"
 
 [server]
-# `kizuna run`: the HTTP API. Requests need `Authorization: Bearer <token>` (Kannel's
+# `kizuna run`: the HTTP API. Requests need `Authorization: Bearer <token>` (a gateway's
 # callbacks may pass it as ?token=). Tokens have roles: admin (everything; required),
 # read (every GET) and ingest (POST /events only, what a shop's website holds), each read
 # from the variable named here, or from tokens_file (lines `ROLE TOKEN`, mode 0600).
@@ -410,7 +254,47 @@ impl Config {
         config
             .validate()
             .with_context(|| format!("in {}", path.display()))?;
+        if let Err(problems) = config.channels() {
+            bail!(
+                "in {}:\n{}",
+                path.display(),
+                config.locate(&text, &problems)
+            );
+        }
         Ok(config)
+    }
+
+    /// The channel sections, read by their plugins: every problem of every section, or
+    /// the sections ready to build.
+    pub fn channels(&self) -> Result<Vec<kizuna_channel::Section>, Vec<kizuna_channel::Problem>> {
+        let mut sections = BTreeMap::new();
+        for (name, value) in &self.channels {
+            let json = serde_json::to_value(value.get_ref()).map_err(|e| {
+                vec![kizuna_channel::Problem::new(
+                    format!("channels.{name}"),
+                    e.to_string(),
+                )]
+            })?;
+            sections.insert(name.clone(), json);
+        }
+        crate::plugins::registry().read(&sections)
+    }
+
+    /// The problems, one a line, each with the line of `text` its section starts on.
+    fn locate(&self, text: &str, problems: &[kizuna_channel::Problem]) -> String {
+        let line_of = |path: &str| {
+            let name = path.strip_prefix("channels.")?.split('.').next()?;
+            let span = self.channels.get(name)?.span();
+            (span.end > 0).then(|| text[..span.start.min(text.len())].lines().count() + 1)
+        };
+        problems
+            .iter()
+            .map(|p| match line_of(&p.path) {
+                Some(line) => format!("  line {line}: {p}"),
+                None => format!("  {p}"),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -418,32 +302,6 @@ impl Config {
             bail!(
                 "store.cache_mb = {} is out of range 8..=65536",
                 self.store.cache_mb
-            );
-        }
-        if !["file", "smtp"].contains(&self.channels.email.as_str()) {
-            bail!(
-                "channels.email = {:?} must be \"file\" or \"smtp\"",
-                self.channels.email
-            );
-        }
-        if !["file", "kannel", "twilio"].contains(&self.channels.sms.as_str()) {
-            bail!(
-                "channels.sms = {:?} must be \"file\", \"kannel\" or \"twilio\"",
-                self.channels.sms
-            );
-        }
-        let c = &self.channels;
-        for (name, rate) in [("email_rate", c.email_rate), ("sms_rate", c.sms_rate)] {
-            if !(0.0..=100_000.0).contains(&rate) {
-                bail!(
-                    "channels.{name} = {rate} is out of range 0..=100000 (messages/s; 0: no limit)"
-                );
-            }
-        }
-        if kizuna_email::Security::parse(&self.channels.smtp.security).is_none() {
-            bail!(
-                "channels.smtp.security = {:?} must be plain, starttls or tls",
-                self.channels.smtp.security
             );
         }
         if !(1..=365).contains(&self.kpi.window_days) {

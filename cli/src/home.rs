@@ -40,7 +40,7 @@ impl Home {
         &self.root
     }
 
-    fn config_path(&self) -> PathBuf {
+    pub fn config_path(&self) -> PathBuf {
         self.root.join("kizuna.toml")
     }
 

@@ -21,7 +21,7 @@ mod home;
 mod import;
 mod pack;
 mod pipe;
-mod query;
+mod plugins;
 mod sample;
 mod table;
 mod written;
@@ -96,6 +96,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Channels(ChannelsCommand::Check { json }) => {
             commands::outbox::channels_check(&home, *json)
+        }
+        Command::Channels(ChannelsCommand::Types) => {
+            for (kind, about) in plugins::registry().types() {
+                println!("{kind:<12} {about}");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Channels(ChannelsCommand::Receipts {
             listen,

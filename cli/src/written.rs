@@ -1,8 +1,8 @@
 //! The files kizuna wrote that may name customers, and forgetting a customer in them.
 //!
 //! The store forgets an erased customer itself; this module covers the rest of what kizuna
-//! wrote. Inside the home, the file channels' outbox (`outbox/email/*.eml`,
-//! `outbox/sms/sms.jsonl`), whatever channels are configured now (a shop may have moved
+//! wrote. Inside the home, the file channels' outbox (`outbox/<channel>/*.eml`,
+//! `outbox/<channel>/sms.jsonl`), whatever channels are configured now (a shop may have moved
 //! to SMTP since). Anywhere else, the files a command wrote where the user asked (an
 //! import's `--rejects`, `export --out`): each is listed, by absolute path, in the home's
 //! [`REGISTER`] when written ([`record`]), so an erase can find it later. A listed file
@@ -67,15 +67,27 @@ pub fn forget(
     who: &PersonalData,
     between: &mut dyn FnMut(),
 ) -> anyhow::Result<Forgotten> {
+    // Each file channel writes under `outbox/<its name>/`: every such directory is looked
+    // at, so a channel renamed or removed since still has its files cleaned.
     let outbox = home.root().join("outbox");
-    let mut done = Forgotten {
-        files: FileEmailChannel::new(outbox.join("email"), "")
-            .forget(who, between)
-            .with_context(|| format!("removing the customer's messages in {}", outbox.display()))?,
-        lines: FileSmsChannel::new(outbox.join("sms"))
-            .forget(who)
-            .with_context(|| format!("removing the customer from {}", outbox.display()))?,
+    let mut done = Forgotten::default();
+    let dirs = match std::fs::read_dir(&outbox) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", outbox.display())),
     };
+    for dir in dirs {
+        done.files += FileEmailChannel::new(&dir, "")
+            .forget(who, between)
+            .with_context(|| format!("removing the customer's messages in {}", dir.display()))?;
+        done.lines += FileSmsChannel::new(&dir)
+            .forget(who)
+            .with_context(|| format!("removing the customer from {}", dir.display()))?;
+    }
     let mut still_there = Vec::new();
     for path in listed(home) {
         if !path.exists() {

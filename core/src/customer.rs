@@ -5,7 +5,7 @@
 //! so that the result does not depend on arrival order: first/last are min/max by event time,
 //! profile fields and consent are last-writer-wins by event time, counters are sums.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use litemap::LiteMap;
@@ -91,6 +91,11 @@ pub struct Profile {
     pub business_hours: Option<BusinessHours>,
     /// Time of the newest profile event applied, for last-writer-wins.
     pub updated_at: Option<EventTime>,
+    /// The profile's other text fields (a LINE user id, a member number): what a channel
+    /// configured with that address field sends to. Last-writer-wins per field, at most
+    /// [`crate::profile::MAX_OTHER_FIELDS`] of them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other: BTreeMap<String, String>,
 }
 
 /// The customer's latest consent decision for one channel.
@@ -328,6 +333,17 @@ impl Customer {
         if let Some(kind) = update.kind.filter(|_| newer) {
             p.kind = kind;
         }
+        for (field, value) in update.other {
+            let room = p.other.len() < crate::profile::MAX_OTHER_FIELDS;
+            match p.other.get_mut(&field) {
+                Some(slot) if newer => *slot = value,
+                Some(_) => {}
+                None if room => {
+                    p.other.insert(field, value);
+                }
+                None => {}
+            }
+        }
         if newer {
             p.updated_at = Some(event.at);
         }
@@ -433,6 +449,22 @@ impl Customer {
         customer
     }
 
+    /// The customer's address in `field`: their id, a profile field, or `None` when the
+    /// profile has none.
+    pub fn address(&self, field: &crate::channel::AddressField) -> Option<String> {
+        use crate::channel::AddressField;
+        let p = &self.profile;
+        match field {
+            AddressField::CustomerId => Some(self.id.to_string()),
+            AddressField::Profile(name) => match name.as_str() {
+                "email" => p.email.clone(),
+                "phone" => p.phone.clone(),
+                "name" => p.name.clone(),
+                other => p.other.get(other).cloned(),
+            },
+        }
+    }
+
     /// Whether the customer currently consents to `channel`.
     pub fn consents_to(&self, channel: &str) -> bool {
         self.consent.get(channel).is_some_and(|c| c.granted)
@@ -442,6 +474,31 @@ impl Customer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Other text fields of a profile are kept, last writer wins, and address a customer
+    /// on a channel configured with that field; the id, the e-mail and phone as ever.
+    #[test]
+    fn a_channel_addresses_a_customer_by_any_profile_field() {
+        use crate::channel::AddressField;
+        let mut c = Customer::new(CustomerId::new("c-1").unwrap());
+        c.apply(&ev(
+            r#"{"customer":"c-1","type":"profile","at":"2026-02-01T00:00:00Z","line_id":"U-new","email":"a@b.jp","note":42}"#,
+        ));
+        c.apply(&ev(
+            r#"{"customer":"c-1","type":"profile","at":"2026-01-01T00:00:00Z","line_id":"U-old","member_no":"M-7"}"#,
+        ));
+        let at = |f: &str| c.address(&f.parse::<AddressField>().unwrap());
+        assert_eq!(at("line_id").as_deref(), Some("U-new"), "the newer wins");
+        assert_eq!(
+            at("member_no").as_deref(),
+            Some("M-7"),
+            "an older fills a gap"
+        );
+        assert_eq!(at("email").as_deref(), Some("a@b.jp"));
+        assert_eq!(at("id").as_deref(), Some("c-1"));
+        assert_eq!(at("note"), None, "not text");
+        assert_eq!(at("phone"), None);
+    }
 
     fn ev(json: &str) -> Event {
         Event::from_json_str(json).unwrap()

@@ -29,7 +29,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::{
-    channel::{Channel, FileEmailChannel, FileSmsChannel},
     dispatch::{Dispatcher, RetryPolicy},
     event::Event,
     ids::CustomerId,
@@ -300,13 +299,7 @@ fn run_case(
             .tempdir()
             .map_err(|e| format!("scratch directory: {e}"))?;
         let out = scratch.path();
-        let channels: Vec<Box<dyn Channel>> = vec![
-            Box::new(FileEmailChannel::new(
-                out.join("email"),
-                "fixtures@kizuna.invalid",
-            )),
-            Box::new(FileSmsChannel::new(out.join("sms"))),
-        ];
+        let channels = crate::channel::file_channels(out, "fixtures@kizuna.invalid");
         let dispatcher = Dispatcher::new(channels, root.join("templates"), RetryPolicy::default());
         dispatcher.run(&mut store, at).map_err(|e| e.to_string())?;
     }

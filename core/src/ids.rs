@@ -9,95 +9,9 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Longest id accepted, in bytes. Long enough for UUIDs, e-mail-like ids and shop order
-/// numbers; short enough that index keys stay small.
-pub const MAX_ID_LEN: usize = 128;
+pub use kizuna_channel::ids::{CustomerId, IdError, MAX_ID_LEN};
+use kizuna_channel::string_id;
 
-/// Why an id or event type was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum IdError {
-    /// The id was the empty string.
-    #[error("must not be empty")]
-    Empty,
-    /// The id was longer than [`MAX_ID_LEN`] bytes.
-    #[error("is {0} bytes long; at most {MAX_ID_LEN} are allowed")]
-    TooLong(usize),
-    /// The id contained a control character (including NUL, the store's key separator).
-    #[error("contains a control character")]
-    ControlChar,
-    /// An event type was not lower-case ASCII letters, digits and `_`.
-    #[error("must be lower-case letters, digits and '_' (like \"purchase\" or \"opt_in\")")]
-    BadKind,
-}
-
-fn check_id(s: &str) -> Result<(), IdError> {
-    if s.is_empty() {
-        return Err(IdError::Empty);
-    }
-    if s.len() > MAX_ID_LEN {
-        return Err(IdError::TooLong(s.len()));
-    }
-    if s.chars().any(char::is_control) {
-        return Err(IdError::ControlChar);
-    }
-    Ok(())
-}
-
-macro_rules! string_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
-
-        impl $name {
-            /// Validates `s` and wraps it.
-            pub fn new(s: impl Into<String>) -> Result<Self, IdError> {
-                let s = s.into();
-                check_id(&s)?;
-                Ok(Self(s))
-            }
-
-            /// Wraps text the crate built itself and knows to be valid (derived ids).
-            #[allow(dead_code)] // not every id type is derived
-            pub(crate) fn from_trusted(s: String) -> Self {
-                debug_assert!(check_id(&s).is_ok());
-                Self(s)
-            }
-
-            /// The id as text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = IdError;
-            fn from_str(s: &str) -> Result<Self, IdError> {
-                Self::new(s)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::new(s).map_err(serde::de::Error::custom)
-            }
-        }
-    };
-}
-
-string_id!(
-    /// A customer's id, as the business knows it (`c-42`, a shop's member number, …).
-    CustomerId
-);
 string_id!(
     /// An event's id. Given by the source system, or derived from the event's content so that
     /// re-importing the same data is idempotent (see [`crate::Event::derive_id`]).

@@ -31,7 +31,7 @@
 //! | [`store`] | the log on sled, its indexes, checkpoints, the outbox, erase and compaction |
 //! | [`customer`], [`profile`], [`loyalty`], [`contact`], [`timer`] | the projection one customer's events fold into |
 //! | [`rules`] | the Rhai engine: scripts, their contract, limits and effects |
-//! | [`dispatch`], [`channel`] | outbox → template → guards → channel; the channel contract and file channels |
+//! | [`dispatch`], [`channel`] | outbox → template → guards → channel; the file channels (the contract itself is the `kizuna-channel` crate, re-exported in [`channel`]) |
 //! | [`campaign`], [`replay`], [`fixtures`] | campaigns, backtests, and the tests users write for their rules |
 //! | [`rfm`], [`kpi`], [`basket`], [`metrics`] | population figures: RFM, relationship KPIs, co-purchases, latency |
 //! | [`forget`] | finding an erased customer in files kizuna wrote outside the store |

@@ -232,7 +232,16 @@ pub struct ProfileUpdate {
     pub business_hours: Option<BusinessHours>,
     /// Tags to add.
     pub tags: Vec<String>,
+    /// Other text fields whose name could be an address field (`line_id`), at most
+    /// [`MAX_OTHER_LEN`] bytes each; the rest pass through to scripts only.
+    pub other: Vec<(String, String)>,
 }
+
+/// Other profile fields a customer's projection keeps at most.
+pub const MAX_OTHER_FIELDS: usize = 32;
+
+/// The longest value of another profile field that is kept.
+pub const MAX_OTHER_LEN: usize = 256;
 
 impl ProfileUpdate {
     /// Parses the attributes of a `profile` event, reporting every bad field.
@@ -254,7 +263,19 @@ impl ProfileUpdate {
                     "birthday" => update.birthday = Some(text()?.parse()?),
                     "business_hours" => update.business_hours = Some(text()?.parse()?),
                     "tags" => update.tags = parse_tags(value)?,
-                    _ => {} // other profile attributes pass through to scripts
+                    other => {
+                        // Kept when it could address the customer on some channel; every
+                        // attribute also passes through to scripts.
+                        if let Value::String(text) = value
+                            && !text.trim().is_empty()
+                            && text.len() <= MAX_OTHER_LEN
+                            && matches!(other.parse(), Ok(kizuna_channel::AddressField::Profile(_)))
+                        {
+                            update
+                                .other
+                                .push((other.to_owned(), text.trim().to_owned()));
+                        }
+                    }
                 }
                 Ok(())
             })();

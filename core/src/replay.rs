@@ -31,7 +31,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use crate::{
-    channel::{AddressField, Channel, NullChannel},
+    channel::{ChannelShape, Configured, NullChannel},
     dispatch::{Dispatcher, RetryPolicy},
     event::Event,
     ids::{CustomerId, EventKind},
@@ -49,16 +49,8 @@ pub struct History {
     since: Option<Timestamp>,
     /// The replay's clock stops here.
     until: Option<Timestamp>,
-    /// The channels messages are dispatched to, as null channels: name and address field.
-    channels: Arc<Vec<(String, AddressField)>>,
-}
-
-/// The channels a replay sends to unless told the home's ([`History::with_channels`]).
-fn default_channels() -> Vec<(String, AddressField)> {
-    vec![
-        ("email".into(), AddressField::Email),
-        ("sms".into(), AddressField::Phone),
-    ]
+    /// The channels messages are dispatched to, as null channels.
+    channels: Arc<Vec<ChannelShape>>,
 }
 
 /// Events appended per write at most (one write per clock stop otherwise).
@@ -91,7 +83,7 @@ impl History {
             events: Arc::new(events),
             since,
             until,
-            channels: Arc::new(default_channels()),
+            channels: Arc::new(crate::channel::default_shapes()),
         })
     }
 
@@ -103,10 +95,10 @@ impl History {
         self
     }
 
-    /// Dispatches to null versions of these channels (name, address field): those the
-    /// home configures, so a webhook's messages are sent in a backtest as live, not dead
-    /// for want of a channel. By default, `email` and `sms`.
-    pub fn with_channels(mut self, channels: Vec<(String, AddressField)>) -> Self {
+    /// Dispatches to null versions of these channels: those the home configures, so a
+    /// webhook's or LINE's messages are sent in a backtest as live, not dead for want of a
+    /// channel. By default, the embedded `email` and `sms` ([`crate::channel::default_shapes`]).
+    pub fn with_channels(mut self, channels: Vec<ChannelShape>) -> Self {
         self.channels = Arc::new(channels);
         self
     }
@@ -125,11 +117,12 @@ impl History {
     pub fn run(&self, rules: Arc<RuleSet>, templates: &Path) -> Result<Outcome, StoreError> {
         let mut store = Store::open_temporary()?;
         store.set_rules(Arc::clone(&rules));
-        let channels: Vec<Box<dyn Channel>> = self
+        let channels = self
             .channels
             .iter()
-            .map(|(name, field)| {
-                Box::new(NullChannel::new(name.clone(), *field)) as Box<dyn Channel>
+            .map(|shape| Configured {
+                shape: shape.clone(),
+                channel: std::sync::Arc::new(NullChannel),
             })
             .collect();
         let dispatcher =
@@ -488,6 +481,7 @@ mod tests {
     /// channel, and dead (no such channel) when the replay knows only e-mail and SMS.
     #[test]
     fn a_replay_dispatches_to_every_configured_channel() {
+        use crate::channel::{AddressField, Format};
         let templates = tempfile::tempdir().unwrap();
         std::fs::write(templates.path().join("notice.webhook"), "{{ vars.text }}").unwrap();
         let mut store = Store::open_temporary().unwrap();
@@ -510,8 +504,8 @@ mod tests {
         let history = History::load(&store, None, None).unwrap();
         assert_eq!(outcome_of(&history), [("dead".to_owned(), 1)]);
         let configured = history.with_channels(vec![
-            ("email".into(), AddressField::Email),
-            ("webhook".into(), AddressField::CustomerId),
+            ChannelShape::new("email", AddressField::profile("email"), Format::Email),
+            ChannelShape::new("webhook", AddressField::CustomerId, Format::Text),
         ]);
         assert_eq!(outcome_of(&configured), [("sent".to_owned(), 1)]);
     }

@@ -1,102 +1,17 @@
-//! One suite every channel passes: a message is sent and a receipt recorded; a transient
-//! failure is reported as transient and the same message then goes through; a permanent
-//! failure is reported as permanent and nothing is delivered. File (e-mail and SMS),
-//! SMTP, Kannel and webhook channels, each against the real thing.
+//! The exported conformance suite ([`kizuna_channel_test`]) run for every plugin kizuna
+//! ships: file (e-mail and SMS), SMTP, Kannel, Twilio-style and webhook channels, each
+//! against the real thing. (LINE runs it in its own crate, against its test server.)
 
 use std::path::Path;
 
-use kizuna_core::{
-    channel::{Channel, Delivery, FileEmailChannel, OutgoingMessage},
-    ids::CustomerId,
-    rules::MessageClass,
-    store::MessageId,
-};
+use std::sync::Arc;
+
+use kizuna_channel_test::{Case, conforms};
+use kizuna_core::channel::{Channel, Delivery, FileEmailChannel, OutgoingMessage};
 use kizuna_tests::{
     kannel::Kannel,
     smtp::{SmtpServer, WebhookServer},
 };
-
-/// What a case needs from the channel's world.
-struct Case<'a> {
-    channel: &'a dyn Channel,
-    /// Addresses: accepted; refused once, then accepted; refused for good.
-    ok: &'a str,
-    flaky: &'a str,
-    refused: &'a str,
-    /// Brings trouble before the flaky send, and takes it away before its retry (for
-    /// channels whose far side has no "fail once" address of its own).
-    break_it: &'a dyn Fn(),
-    heal: &'a dyn Fn(),
-    /// How many messages the far side has accepted.
-    delivered: &'a dyn Fn() -> usize,
-}
-
-fn message(n: u32, to: &str) -> OutgoingMessage {
-    OutgoingMessage {
-        id: MessageId { seq: 90, n },
-        customer: CustomerId::new("c-1").unwrap(),
-        to: to.into(),
-        subject: Some("conformance".into()),
-        body: "同じ結果になること".into(),
-        class: MessageClass::Service,
-        template: "notice".into(),
-        html: None,
-    }
-}
-
-fn wait_until(f: &dyn Fn() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while !f() {
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    true
-}
-
-fn conforms(name: &str, c: &Case<'_>) {
-    let before = (c.delivered)();
-    let sent = c.channel.send(&message(0, c.ok));
-    let Delivery::Sent { receipt } = &sent else {
-        panic!("{name}: expected sent, got {sent:?}")
-    };
-    assert!(!receipt.is_empty(), "{name}: a receipt is recorded");
-    assert!(
-        wait_until(&|| (c.delivered)() == before + 1),
-        "{name}: delivered once"
-    );
-
-    let flaky = message(1, c.flaky);
-    (c.break_it)();
-    let first = c.channel.send(&flaky);
-    assert!(
-        matches!(first, Delivery::Transient { .. }),
-        "{name}: transient first, got {first:?}"
-    );
-    (c.heal)();
-    let again = c.channel.send(&flaky);
-    assert!(
-        matches!(again, Delivery::Sent { .. }),
-        "{name}: then sent, got {again:?}"
-    );
-    assert!(
-        wait_until(&|| (c.delivered)() == before + 2),
-        "{name}: the retry delivered once"
-    );
-
-    let refused = c.channel.send(&message(2, c.refused));
-    assert!(
-        matches!(refused, Delivery::Permanent { .. }),
-        "{name}: permanent, got {refused:?}"
-    );
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(
-        (c.delivered)(),
-        before + 2,
-        "{name}: nothing more delivered"
-    );
-}
 
 /// Trouble on our side for a file channel: moving `dir` to `aside` and putting a file
 /// where it was, and putting it back.
@@ -131,7 +46,7 @@ fn the_file_channel_conforms() {
     conforms(
         "file",
         &Case {
-            channel: &channel,
+            channel: Arc::new(channel),
             ok: "a@example.jp",
             flaky: "b@example.jp",
             refused: "not an address",
@@ -157,7 +72,7 @@ fn the_file_sms_channel_conforms() {
     conforms(
         "file sms",
         &Case {
-            channel: &channel,
+            channel: Arc::new(channel),
             ok: "090-1234-5678",
             flaky: "+81 90 1234 5679",
             refused: "not a number",
@@ -187,7 +102,7 @@ fn the_smtp_channel_conforms() {
     conforms(
         "smtp",
         &Case {
-            channel: &channel,
+            channel: Arc::new(channel),
             ok: "a@example.jp",
             flaky: "busy@example.jp",
             refused: "reject@example.jp",
@@ -209,7 +124,7 @@ fn the_webhook_channel_conforms() {
     conforms(
         "webhook",
         &Case {
-            channel: &channel,
+            channel: Arc::new(channel),
             ok: "c-1",
             flaky: "busy-1",
             refused: "bad-1",
@@ -242,16 +157,16 @@ fn the_kannel_channel_conforms() {
         dlr_url: None,
         timeout: std::time::Duration::from_secs(2),
     });
-    let switch = Switch {
+    let switch = Arc::new(Switch {
         away,
         back: channel,
         down: std::sync::atomic::AtomicBool::new(false),
-    };
+    });
     let set = |down: bool| switch.down.store(down, std::sync::atomic::Ordering::SeqCst);
     conforms(
         "kannel",
         &Case {
-            channel: &switch,
+            channel: switch.clone(),
             ok: "+819011112222",
             flaky: "+819000000001",
             refused: "call me maybe",
@@ -270,11 +185,8 @@ struct Switch {
 }
 
 impl Channel for Switch {
-    fn name(&self) -> &str {
-        "sms"
-    }
-    fn address_field(&self) -> kizuna_core::channel::AddressField {
-        kizuna_core::channel::AddressField::Phone
+    fn describe(&self) -> String {
+        self.back.describe()
     }
     fn send(&self, m: &OutgoingMessage) -> Delivery {
         if self.down.load(std::sync::atomic::Ordering::SeqCst) {
@@ -298,7 +210,7 @@ fn the_twilio_style_channel_conforms() {
     conforms(
         "twilio",
         &Case {
-            channel: &channel,
+            channel: Arc::new(channel),
             ok: "+819011112222",
             flaky: "+819000000002",
             refused: "+819911112222",

@@ -107,20 +107,14 @@ fn a_wrong_password_is_permanent_and_no_gateway_is_transient() {
 fn dispatch_sends_sms_through_kannel_and_delivery_reports_become_events() {
     let gateway = Kannel::start("smspw");
     let h = kizuna_tests::TestHome::new();
-    let toml = h.home().join("kizuna.toml");
     let listen = format!("127.0.0.1:{}", kizuna_tests::smtp::free_port());
-    let text = std::fs::read_to_string(&toml)
-        .unwrap()
-        .replace("sms = \"file\"", "sms = \"kannel\"")
-        .replace(
-            "dlr_url = \"\"",
-            &format!("dlr_url = \"http://{listen}/dlr?id={{id}}&type=%d\""),
-        )
-        .replace(
-            "url = \"http://127.0.0.1:13013/cgi-bin/sendsms\"",
-            &format!("url = \"{}\"", gateway.sendsms_url),
-        );
-    std::fs::write(&toml, text).unwrap();
+    h.set_channel(
+        "sms",
+        &format!(
+            "type = \"kannel\"\nurl = \"{}\"\ndlr_url = \"http://{listen}/channels/sms/dlr?id={{id}}&type=%d\"",
+            gateway.sendsms_url
+        ),
+    );
     let file = h.file(
         "c.jsonl",
         r#"{"customer":"c-1","type":"profile","at":"2026-01-01T09:00:00+09:00","phone":"+81 90-7777-8888","tz":"Asia/Tokyo"}"#,
@@ -156,17 +150,21 @@ fn dispatch_sends_sms_through_kannel_and_delivery_reports_become_events() {
     .ok();
     // The receipts listener runs while the message goes out; the report comes back to it.
     let receipts = std::thread::scope(|s| {
+        // The routes are the Kannel channel's, built with its settings and secret.
         let listener = s.spawn(|| {
-            h.run(&[
-                "channels",
-                "receipts",
-                "--listen",
-                &listen,
-                "--max",
-                "1",
-                "--seconds",
-                "20",
-            ])
+            h.run_env(
+                &[
+                    "channels",
+                    "receipts",
+                    "--listen",
+                    &listen,
+                    "--max",
+                    "1",
+                    "--seconds",
+                    "20",
+                ],
+                &env,
+            )
         });
         std::thread::sleep(std::time::Duration::from_millis(300));
         h.run_env(&["dispatch", "--now", "2026-03-05T10:00:00+09:00"], &env)
@@ -235,12 +233,19 @@ fn the_twilio_style_mode_posts_a_form_with_basic_auth() {
 fn a_customer_texting_back_through_kannel_becomes_a_reply_and_stop_opts_out() {
     use kizuna_tests::daemon::{Daemon, TOKEN};
     let h = kizuna_tests::TestHome::new();
-    let d = Daemon::start(&h);
+    // The routes are the Kannel channel's: a home that sends SMS through Kannel answers
+    // its callbacks (this test only hears from customers, so no gateway needs to listen
+    // for sendsms).
+    h.set_channel(
+        "sms",
+        "type = \"kannel\"\nurl = \"http://127.0.0.1:9/cgi-bin/sendsms\"",
+    );
+    let d = Daemon::start_with(&h, &[], &[("KIZUNA_KANNEL_PASSWORD", "secret")], None);
     let profile = r#"{"customer":"c-1","type":"profile","at":"2026-01-01T09:00:00+09:00","phone":"+81 90-7777-8888","tz":"Asia/Tokyo"}"#;
     let inquiry = r#"{"id":"q-1","customer":"c-1","type":"inquiry","at":"2026-01-02T09:00:00+09:00","subject":"opening hours"}"#;
     assert_eq!(d.post(&format!("{profile}\n{inquiry}"), Some(TOKEN)).0, 202);
     let url = format!(
-        "{}/sms/inbound?token={TOKEN}&from=%p&to=%P&text=%a&id=%I&ts=%T&coding=%c",
+        "{}/channels/sms/inbound?token={TOKEN}&from=%p&to=%P&text=%a&id=%I&ts=%T&coding=%c",
         d.base
     );
     let kannel = Kannel::start_with_inbound("secret", Some(&url));
@@ -251,7 +256,7 @@ fn a_customer_texting_back_through_kannel_becomes_a_reply_and_stop_opts_out() {
             .unwrap();
         let text = resp.body_mut().read_to_string().unwrap();
         text.lines()
-            .find_map(|l| l.strip_prefix("kizuna_sms_inbound_total "))
+            .find_map(|l| l.strip_prefix("kizuna_inbound_total "))
             .and_then(|n| n.parse::<u64>().ok())
             .unwrap_or(0)
     };
@@ -276,7 +281,7 @@ fn a_customer_texting_back_through_kannel_becomes_a_reply_and_stop_opts_out() {
     // number is refused, and a retried callback is recognised.
     let get = |query: &str| {
         let mut resp = Daemon::agent()
-            .get(format!("{}/sms/inbound?{query}", d.base))
+            .get(format!("{}/channels/sms/inbound?{query}", d.base))
             .call()
             .unwrap();
         (
@@ -298,7 +303,32 @@ fn a_customer_texting_back_through_kannel_becomes_a_reply_and_stop_opts_out() {
     assert!(body.contains("\"duplicate\":false"), "{body}");
     let (_, body) = get(&once);
     assert!(body.contains("\"duplicate\":true"), "{body}");
-    assert_eq!(inbound(&d), 3);
+    assert_eq!(inbound(&d), 4, "a retried callback is answered 200 again");
+
+    // Kannel's delivery reports, on the same channel's other route (open: Kannel sends no
+    // token): a report for a message in the outbox becomes an event; for no message, 404;
+    // nonsense, 400; a report that changes nothing (buffered), 200 and nothing recorded.
+    let request = r#"{"customer":"c-1","type":"send_request","at":"2026-01-03T10:00:00+09:00","channel":"sms","template":"notice","class":"service","vars":{"text":"ready"}}"#;
+    assert_eq!(d.post(request, Some(TOKEN)).0, 202);
+    let outbox = h.run(&["outbox", "list", "--json"]).ok().json();
+    let id = format!("m-{}-{}", outbox[0]["id"]["seq"], outbox[0]["id"]["n"]);
+    let dlr = |query: &str| {
+        let mut resp = Daemon::agent()
+            .get(format!("{}/channels/sms/dlr?{query}", d.base))
+            .call()
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap(),
+        )
+    };
+    let (status, body) = dlr(&format!("id={id}&type=1"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("dlr-{id}-1")), "{body}");
+    assert_eq!(dlr("id=m-999-0&type=1").0, 404, "no such message");
+    assert_eq!(dlr("id=nonsense&type=1").0, 400);
+    let (status, body) = dlr(&format!("id={id}&type=4"));
+    assert_eq!((status, body.contains("null")), (200, true), "{body}");
 
     drop(kannel);
     d.signal("-TERM");
@@ -329,6 +359,14 @@ fn a_customer_texting_back_through_kannel_becomes_a_reply_and_stop_opts_out() {
             .iter()
             .any(|e| e["type"] == "opt_out" && e["channel"] == "sms"),
         "the stop word opts out of SMS: {shown}"
+    );
+    assert!(
+        shown["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "message_delivered" && e["message"] == id.as_str()),
+        "{shown}"
     );
     // A customer writing back is not the staff answering: the inquiry stays open.
     let open = &shown["customer"]["stats"]["open_inquiries"];

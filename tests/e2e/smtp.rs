@@ -131,17 +131,10 @@ fn no_server_is_a_transient_failure_and_check_says_where() {
 /// A home whose e-mail goes to `port` by SMTP, with three consenting customers in Tokyo.
 fn smtp_home(port: u16) -> kizuna_tests::TestHome {
     let h = kizuna_tests::TestHome::new();
-    let toml = h.home().join("kizuna.toml");
-    let text = std::fs::read_to_string(&toml).unwrap();
-    let text = text
-        .replace("email = \"file\"", "email = \"smtp\"")
-        .replace("port = 25", &format!("port = {port}"))
-        .replace(
-            "email_from = \"kizuna@localhost\"",
-            "email_from = \"shop@kizuna.example\"",
-        )
-        .replace("email_rate = 0.0", "email_rate = 200.0");
-    std::fs::write(&toml, text).unwrap();
+    h.set_channel(
+        "email",
+        &format!("type = \"smtp\"\nfrom = \"shop@kizuna.example\"\nport = {port}\nrate = 200.0"),
+    );
     let mut lines = Vec::new();
     for n in 1..=3 {
         lines.push(format!(
@@ -260,26 +253,31 @@ fn a_refused_recipient_is_dead_with_the_servers_reply_and_a_bad_config_is_named(
         "{outbox}"
     );
 
-    let toml = h.home().join("kizuna.toml");
-    let text = std::fs::read_to_string(&toml).unwrap();
-    std::fs::write(&toml, text.replace("user = \"\"", "user = \"shop\"")).unwrap();
+    let smtp = format!(
+        "type = \"smtp\"\nfrom = \"shop@kizuna.example\"\nport = {}",
+        server.port
+    );
+    h.set_channel("email", &format!("{smtp}\nuser = \"shop\""));
     let run = h.run(&["channels", "check"]).fails();
     assert!(
         run.stderr.contains("KIZUNA_SMTP_PASSWORD"),
         "{}",
         run.stderr
     );
-    std::fs::write(
-        &toml,
-        text.replace("security = \"plain\"", "security = \"ssl\""),
-    )
-    .unwrap();
-    let run = h.run(&["channels", "check"]).fails();
-    assert!(
-        run.stderr.contains("channels.smtp.security"),
-        "{}",
-        run.stderr
+    // Every mistake at once, each with its key and the line its section starts on.
+    h.set_channel(
+        "email",
+        &format!("{smtp}\nsecurity = \"ssl\"\npool = 0\nrate = -1"),
     );
+    let run = h.run(&["channels", "check"]).fails();
+    for key in ["security", "pool", "rate"] {
+        assert!(
+            run.stderr.contains(&format!("channels.email.{key}:")),
+            "{key}: {}",
+            run.stderr
+        );
+    }
+    assert!(run.stderr.contains("line "), "{}", run.stderr);
 }
 
 #[test]

@@ -72,12 +72,13 @@ fn a_signed_post_is_accepted_and_statuses_map_to_outcomes() {
 fn a_script_sends_on_the_webhook_channel_through_the_guards() {
     let server = WebhookServer::start(SECRET);
     let h = TestHome::new();
-    let toml = h.home().join("kizuna.toml");
-    let text = std::fs::read_to_string(&toml).unwrap().replace(
-        "url = \"\"",
-        &format!("url = \"http://127.0.0.1:{}/hook\"", server.port),
+    h.set_channel(
+        "webhook",
+        &format!(
+            "type = \"webhook\"\nurl = \"http://127.0.0.1:{}/hook\"",
+            server.port
+        ),
     );
-    std::fs::write(&toml, text).unwrap();
     std::fs::write(
         h.home().join("rules/templates/booking.webhook"),
         "Subject: ご予約\n\n{{ vars.when }} にお待ちしています。\n",

@@ -251,6 +251,27 @@ impl TestHome {
         }
     }
 
+    /// Sets the section `[channels.<name>]` of the home's kizuna.toml to `body` (its keys,
+    /// one a line), replacing the section if there is one, else adding it.
+    pub fn set_channel(&self, name: &str, body: &str) {
+        let path = self.home().join("kizuna.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header = format!("[channels.{name}]");
+        let section = format!("{header}\n{}\n\n", body.trim());
+        let text = match text.find(&format!("\n{header}\n")) {
+            Some(at) => {
+                let start = at + 1;
+                let after = start + header.len();
+                let end = text[after..]
+                    .find("\n[")
+                    .map_or(text.len(), |n| after + n + 1);
+                format!("{}{section}{}", &text[..start], &text[end..])
+            }
+            None => format!("{text}\n{section}"),
+        };
+        std::fs::write(&path, text).unwrap();
+    }
+
     /// Writes `content` to `name` in the scratch directory and returns its path as text.
     pub fn file(&self, name: &str, content: &str) -> String {
         let path = self.dir().join(name);

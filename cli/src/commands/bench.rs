@@ -257,18 +257,22 @@ pub fn dispatch(args: &crate::args::BenchDispatchArgs) -> anyhow::Result<ExitCod
             .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
             .with_context(|| format!("--smtp {:?} is not HOST:PORT", args.smtp))?;
         let toml = home.root().join("kizuna.toml");
-        let text = std::fs::read_to_string(&toml)?
-            .replace("email = \"file\"", "email = \"smtp\"")
-            .replace("host = \"127.0.0.1\"", &format!("host = {host:?}"))
-            .replace("port = 25", &format!("port = {port}"))
-            .replace(
-                "email_from = \"kizuna@localhost\"",
-                "email_from = \"bench@kizuna.example\"",
-            );
-        std::fs::write(&toml, text)?;
+        let mut config: toml::Table = toml::from_str(&std::fs::read_to_string(&toml)?)?;
+        let smtp: toml::Table = toml::from_str(&format!(
+            "type = \"smtp\"\nfrom = \"bench@kizuna.example\"\nhost = {host:?}\nport = {port}\n"
+        ))?;
+        if let Some(toml::Value::Table(channels)) = config.get_mut("channels") {
+            channels.insert("email".into(), toml::Value::Table(smtp));
+        }
+        std::fs::write(&toml, toml::to_string(&config)?)?;
     }
     let dispatcher = super::outbox::dispatcher(&home, None)?;
-    if let Err(e) = super::outbox::channels(&home)?[0].check() {
+    let email = super::outbox::channels(&home)?
+        .configured
+        .into_iter()
+        .find(|c| c.shape.name == "email")
+        .context("no email channel")?;
+    if let Err(e) = email.channel.check() {
         bail!("the {} channel is not ready: {e}", args.channel);
     }
     let now: Timestamp = "2026-03-05T02:00:00Z".parse()?;

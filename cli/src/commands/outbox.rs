@@ -4,9 +4,10 @@ use std::{collections::BTreeMap, path::Path, process::ExitCode};
 
 use anyhow::{Context, bail};
 use jiff::Timestamp;
+use kizuna_channel::InboundRoute;
 use kizuna_core::{
     CustomerId, Event,
-    channel::{Channel, FileEmailChannel, FileSmsChannel, Limited, Limits},
+    channel::{ChannelShape, Configured},
     dispatch::{Dispatcher, RetryPolicy},
     store::{MessageId, MessageStatus, SEND_REQUEST},
 };
@@ -20,139 +21,74 @@ use crate::{
     table::{Align, Table, thousands},
 };
 
-/// The channels a home's configuration names: e-mail to files or SMTP, SMS to files.
-pub fn channels(home: &Home) -> anyhow::Result<Vec<Box<dyn Channel>>> {
+/// A home's channels, built: what the dispatcher sends through, and the inbound routes
+/// the daemon mounts for them.
+pub struct Channels {
+    /// Each channel with its shape.
+    pub configured: Vec<Configured>,
+    /// Each inbound route with the channel it belongs to.
+    pub routes: Vec<(Configured, Box<dyn InboundRoute>)>,
+}
+
+/// Builds the channels `kizuna.toml` configures, secrets from the environment.
+pub fn channels(home: &Home) -> anyhow::Result<Channels> {
     let config = home.config()?;
-    let out = home.root().join("outbox");
-    let email: Box<dyn Channel> = match config.channels.email.as_str() {
-        "smtp" => Box::new(smtp_channel(&config)?),
-        _ => Box::new(FileEmailChannel::new(
-            out.join("email"),
-            config.channels.email_from.clone(),
-        )),
+    let sections = config
+        .channels()
+        .map_err(|problems| anyhow::anyhow!("{}", problem_lines(&problems)))?;
+    let env = |var: &str| std::env::var(var).ok();
+    let mut built = Channels {
+        configured: Vec::new(),
+        routes: Vec::new(),
     };
-    let sms: Box<dyn Channel> = match config.channels.sms.as_str() {
-        "kannel" => {
-            let k = &config.channels.kannel;
-            let password = crate::config::secret(
-                &k.password_env,
-                "channels.kannel.password_env",
-                "channels.sms = \"kannel\", so the sendsms password",
-            )?;
-            Box::new(kizuna_sms::KannelChannel::new(kizuna_sms::KannelConfig {
-                url: k.url.clone(),
-                username: k.username.clone(),
-                password,
-                from: k.from.clone(),
-                dlr_url: (!k.dlr_url.is_empty()).then(|| k.dlr_url.clone()),
-                timeout: std::time::Duration::from_secs(k.timeout_secs.max(1)),
-            }))
+    for section in sections {
+        let b = section
+            .build(home.root(), &env)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("in {}", home.config_path().display()))?;
+        let configured = Configured {
+            shape: section.shape.clone(),
+            channel: std::sync::Arc::from(b.channel),
+        };
+        for route in b.routes {
+            built.routes.push((configured.clone(), route));
         }
-        "twilio" => {
-            let t = &config.channels.twilio;
-            let token = crate::config::secret(
-                &t.token_env,
-                "channels.twilio.token_env",
-                "channels.sms = \"twilio\", so the auth token",
-            )?;
-            Box::new(kizuna_sms::TwilioChannel::new(kizuna_sms::TwilioConfig {
-                base_url: t.base_url.clone(),
-                account_sid: t.account_sid.clone(),
-                auth_token: token,
-                from: t.from.clone(),
-                timeout: std::time::Duration::from_secs(t.timeout_secs.max(1)),
-            }))
-        }
-        _ => Box::new(FileSmsChannel::new(out.join("sms"))),
-    };
-    let c = &config.channels;
-    let limit = |channel: Box<dyn Channel>, per_second: f64, concurrency: usize| {
-        if per_second == 0.0 && concurrency == 0 {
-            channel
-        } else {
-            Box::new(Limited::new(
-                channel,
-                Limits {
-                    per_second,
-                    concurrency,
-                },
-            )) as Box<dyn Channel>
-        }
-    };
-    let mut channels = vec![
-        limit(email, c.email_rate, c.email_concurrency),
-        limit(sms, c.sms_rate, c.sms_concurrency),
-    ];
-    let w = &c.webhook;
-    if !w.url.is_empty() {
-        let secret = crate::config::secret(
-            &w.secret_env,
-            "channels.webhook.secret_env",
-            "channels.webhook.url is set, so its signing secret",
-        )?;
-        let webhook = kizuna_webhook::WebhookChannel::new(
-            w.url.clone(),
-            secret,
-            std::time::Duration::from_secs(w.timeout_secs.max(1)),
-        );
-        channels.push(limit(Box::new(webhook), w.rate, w.concurrency));
+        built.configured.push(configured);
     }
-    Ok(channels)
+    Ok(built)
 }
 
-/// The channels the home configures, by name and address field, built from the same
-/// settings as [`channels`] but needing no secret: what a replay sends to, as null
-/// channels.
-pub fn channel_shapes(
-    config: &crate::config::Config,
-) -> Vec<(String, kizuna_core::channel::AddressField)> {
-    use kizuna_core::channel::AddressField;
-    let mut shapes = vec![
-        ("email".to_owned(), AddressField::Email),
-        ("sms".to_owned(), AddressField::Phone),
-    ];
-    if !config.channels.webhook.url.is_empty() {
-        shapes.push(("webhook".to_owned(), AddressField::CustomerId));
-    }
-    shapes
+/// Problems, one a line.
+pub fn problem_lines(problems: &[kizuna_channel::Problem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-/// The SMTP channel from `[channels.smtp]`, its password from the environment.
-pub fn smtp_channel(config: &crate::config::Config) -> anyhow::Result<kizuna_email::SmtpChannel> {
-    let s = &config.channels.smtp;
-    let credentials = if s.user.is_empty() {
-        None
-    } else {
-        let password = crate::config::secret(
-            &s.password_env,
-            "channels.smtp.password_env",
-            "channels.smtp.user is set, so the SMTP password",
-        )?;
-        Some((s.user.clone(), password))
-    };
-    let none_if_empty = |v: &str| (!v.is_empty()).then(|| v.to_owned());
-    let settings = kizuna_email::SmtpConfig {
-        host: s.host.clone(),
-        port: s.port,
-        security: kizuna_email::Security::parse(&s.security)
-            .context("channels.smtp.security must be plain, starttls or tls")?,
-        credentials,
-        from: config.channels.email_from.clone(),
-        reply_to: none_if_empty(&s.reply_to),
-        unsubscribe_mailto: none_if_empty(&s.unsubscribe_mailto),
-        unsubscribe_url: none_if_empty(&s.unsubscribe_url),
-        pool_size: s.pool,
-        timeout: std::time::Duration::from_secs(s.timeout_secs.max(1)),
-    };
-    kizuna_email::SmtpChannel::new(&settings).context("in [channels.smtp] of kizuna.toml")
+/// The shapes of the channels the home configures, needing no secret: what a replay
+/// sends to, as null channels.
+pub fn channel_shapes(config: &crate::config::Config) -> anyhow::Result<Vec<ChannelShape>> {
+    let sections = config
+        .channels()
+        .map_err(|problems| anyhow::anyhow!("{}", problem_lines(&problems)))?;
+    Ok(sections.into_iter().map(|s| s.shape).collect())
 }
 
 /// `kizuna channels check`: each configured channel, reachable or why not.
 pub fn channels_check(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
     let channels = channels(home)?;
     let results: Vec<(String, String, Result<(), String>)> = channels
+        .configured
         .iter()
-        .map(|c| (c.name().to_owned(), c.describe(), c.check()))
+        .map(|c| {
+            (
+                c.shape.name.clone(),
+                c.channel.describe(),
+                c.channel.check(),
+            )
+        })
         .collect();
     let failed = results.iter().filter(|(_, _, r)| r.is_err()).count();
     if json {
@@ -182,7 +118,7 @@ pub fn channels_check(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
 pub fn dispatcher(home: &Home, rules: Option<&Path>) -> anyhow::Result<Dispatcher> {
     let channels = channels(home)?;
     Ok(Dispatcher::new(
-        channels,
+        channels.configured,
         home.rules_dir_or(rules).join("templates"),
         RetryPolicy::default(),
     ))

@@ -1,36 +1,36 @@
-//! `kizuna channels receipts`: a small HTTP listener for delivery reports.
+//! `kizuna channels receipts`: the channels' open inbound routes without a daemon.
 //!
-//! Kannel calls the `dlr_url` of a message (`/dlr?id=m-12-0&type=%d`) when the network
-//! reports delivery. Each report becomes a `message_delivered` or `message_failed` event
-//! of the message's customer, so delivery is part of the history like everything else.
-//! The daemon serves the same path (`kizuna run`, `GET /dlr`); without a daemon this
-//! command listens for a bounded time or number of reports (a cron job, or a test).
+//! A gateway calls back when the network reports delivery (Kannel: the `dlr_url` of each
+//! message, `/channels/sms/dlr?id=m-12-0&type=%d`). The daemon answers those callbacks while
+//! it runs; without one, this command listens for a bounded time or number of callbacks (a
+//! cron job, or a test) and hands each to the same route of the same plugin, recording
+//! through the same inbox ([`crate::daemon::inbound::StoreInbox`]). Routes that need a token
+//! (incoming SMS) are the daemon's only.
 
 use std::{
-    io::{BufRead, BufReader, Write},
+    io::{BufRead, BufReader, Read, Write},
     net::TcpListener,
     process::ExitCode,
     time::{Duration, Instant},
 };
 
 use anyhow::Context;
-use jiff::Timestamp;
-use kizuna_core::{Event, store::MessageId};
+use kizuna_channel::{
+    InboundRequest, InboundResponse,
+    inbound::{Access, Method},
+};
 
-use crate::home::Home;
+use crate::{
+    daemon::inbound::{AddressBooks, StoreInbox},
+    home::Home,
+};
 
-/// Kannel's report types: 1 delivered, 2 failed, 4 buffered, 8 accepted by the SMSC,
-/// 16 rejected by the SMSC.
-fn kind(dlr_type: u32) -> Option<&'static str> {
-    match dlr_type {
-        1 => Some("message_delivered"),
-        2 | 16 => Some("message_failed"),
-        _ => None,
-    }
-}
+/// The largest request body read.
+const MAX_BODY: usize = 1024 * 1024;
 
-/// Listens on `addr` until `max` reports or `seconds` have passed.
+/// Listens on `addr` until `max` callbacks were answered 200 or `seconds` have passed.
 pub fn listen(home: &Home, addr: &str, max: usize, seconds: u64) -> anyhow::Result<ExitCode> {
+    let routes = super::outbox::channels(home)?.routes;
     let listener = TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
     listener.set_nonblocking(true)?;
     println!(
@@ -50,87 +50,102 @@ pub fn listen(home: &Home, addr: &str, max: usize, seconds: u64) -> anyhow::Resu
         };
         stream.set_nonblocking(false)?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut reader = BufReader::new(stream.try_clone()?);
-        let mut request = String::new();
-        reader.read_line(&mut request)?;
-        // Skip the headers; a report carries everything in its query string.
-        let mut line = String::new();
-        while reader.read_line(&mut line)? > 2 {
-            line.clear();
-        }
-        let path = request.split_whitespace().nth(1).unwrap_or("");
-        let (status, outcome) = match record(home, path) {
-            Ok(Some(event)) => {
-                recorded += 1;
-                ("200 OK", event)
+        let (method, path, request) = match read_request(&stream) {
+            Ok(read) => read,
+            Err(e) => {
+                answer(&stream, &InboundResponse::error(400, e.to_string()))?;
+                continue;
             }
-            Ok(None) => ("200 OK", "ignored".to_owned()),
-            Err(e) => ("400 Bad Request", format!("{e:#}")),
         };
-        tracing::info!(path, outcome = %outcome, "delivery report");
-        let mut stream = stream;
-        let body = format!("{outcome}\n");
-        write!(
-            stream,
-            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )?;
+        let route = routes.iter().find(|(channel, route)| {
+            route.method() == method
+                && path == format!("/channels/{}{}", channel.shape.name, route.path())
+        });
+        let response = match route {
+            None => InboundResponse::error(404, format!("no channel route {path}")),
+            Some((_, route)) if route.access() != Access::Open => InboundResponse::error(
+                403,
+                "this route needs a token: it is answered by the daemon (kizuna run)",
+            ),
+            // The store is open for one callback at a time, so a dispatch or an import
+            // can run between them.
+            Some((channel, route)) => {
+                let (_, mut store) = home.open_store()?;
+                let mut inbox = StoreInbox {
+                    store: &mut store,
+                    books: &mut AddressBooks::default(),
+                    channel,
+                };
+                let response = route.handle(&request, &mut inbox);
+                store.flush()?;
+                response
+            }
+        };
+        if response.status == 200 {
+            recorded += 1;
+        }
+        tracing::info!(path, status = response.status, "channel callback");
+        answer(&stream, &response)?;
     }
     println!("recorded {recorded} delivery report(s)");
     Ok(ExitCode::SUCCESS)
 }
 
-/// The message id and report type of a `/dlr?id=…&type=…` path.
-pub fn parse_report(path: &str) -> anyhow::Result<(MessageId, u32)> {
-    if !path.starts_with("/dlr") {
-        anyhow::bail!("unknown path {path:?}");
-    }
-    let q = crate::query::params(path.split_once('?').map_or("", |(_, q)| q));
-    let get = |k: &str| q.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
-    let id: MessageId = get("id")
-        .context("a report needs id")?
-        .parse()
-        .map_err(|e| anyhow::anyhow!("id: {e}"))?;
-    let dlr_type: u32 = get("type")
-        .context("a report needs type")?
-        .parse()
-        .context("type must be a number")?;
-    Ok((id, dlr_type))
-}
-
-/// Records one report as an event; `None` for report types that change nothing.
-pub fn record_report(
-    store: &mut kizuna_core::store::Store,
-    id: MessageId,
-    dlr_type: u32,
-) -> anyhow::Result<Option<String>> {
-    let Some(kind) = kind(dlr_type) else {
-        return Ok(None);
+/// The method, path and request of one HTTP/1.1 request.
+fn read_request(stream: &std::net::TcpStream) -> anyhow::Result<(Method, String, InboundRequest)> {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = match parts.next() {
+        Some("GET") => Method::Get,
+        Some("POST") => Method::Post,
+        other => anyhow::bail!("method {other:?} is not GET or POST"),
     };
-    let message = store
-        .message(id)?
-        .with_context(|| format!("no outbox message {id}"))?;
-    let json = serde_json::json!({
-        "id": format!("dlr-{id}-{dlr_type}"),
-        "customer": message.customer.as_str(),
-        "type": kind,
-        "at": Timestamp::now().to_string(),
-        "message": id.to_string(),
-        "channel": message.channel,
-        "dlr_type": dlr_type,
-    });
-    let event = Event::from_json_str(&json.to_string()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    store.append(&[event])?;
-    // Durable now; the projection is written with the daemon's next checkpoint (or the
-    // command's flush below), not once per report.
-    store.sync_events()?;
-    Ok(Some(format!("{kind} {id}")))
+    let target = parts.next().context("no path")?;
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut request = InboundRequest {
+        query: query.to_owned(),
+        ..InboundRequest::default()
+    };
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            request
+                .headers
+                .push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    let length: usize = request
+        .header("content-length")
+        .map(str::parse)
+        .transpose()
+        .context("Content-Length is not a number")?
+        .unwrap_or(0);
+    anyhow::ensure!(
+        length <= MAX_BODY,
+        "the body is larger than {MAX_BODY} bytes"
+    );
+    request.body = vec![0; length];
+    reader.read_exact(&mut request.body)?;
+    Ok((method, path.to_owned(), request))
 }
 
-fn record(home: &Home, path: &str) -> anyhow::Result<Option<String>> {
-    let (id, dlr_type) = parse_report(path)?;
-    let (_, mut store) = home.open_store()?;
-    let recorded = record_report(&mut store, id, dlr_type)?;
-    store.flush()?;
-    Ok(recorded)
+fn answer(mut stream: &std::net::TcpStream, response: &InboundResponse) -> anyhow::Result<()> {
+    let body = format!("{}\n", response.body);
+    write!(
+        stream,
+        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        response.status,
+        if response.status == 200 {
+            "OK"
+        } else {
+            "Error"
+        },
+        body.len()
+    )?;
+    Ok(())
 }

@@ -48,7 +48,7 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, args: &ReplayArgs) -> anyhow::Result<Exit
         }
     };
     let (live_templates, candidate_templates) = (templates(&live_dir), templates(&candidate_dir));
-    let shapes = super::outbox::channel_shapes(ctx.config()?);
+    let shapes = super::outbox::channel_shapes(ctx.config()?)?;
     let history = History::load(ctx.store()?, args.since, args.until)?.with_channels(shapes);
     // By default the clock runs on to now: what fell due after the last event is shown too.
     let history = match args.until {

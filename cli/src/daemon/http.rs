@@ -11,6 +11,10 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+use kizuna_channel::{
+    InboundRequest,
+    inbound::{Access, Method},
+};
 use kizuna_core::{Event, ids::CustomerId};
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -36,6 +40,8 @@ pub struct AppState {
     pub open_status: bool,
     /// The home the daemon holds.
     pub home: crate::home::Home,
+    /// The channels' inbound routes.
+    pub routes: Arc<Vec<Mounted>>,
 }
 
 /// The largest accepted request body.
@@ -70,12 +76,10 @@ pub fn router(state: AppState) -> Router {
         Router::new()
     };
     let read = read.route_layer(middleware::from_fn_with_state(state.clone(), require_read));
-    // Kannel's delivery reports carry no token of ours: the path is open, and what it can
-    // do is limited to recording a report for a message that exists.
-    open.route("/dlr", get(delivery_report))
-        .route("/v1/openapi.json", get(super::api::openapi))
-        // Kannel's sms-service cannot send headers: the token may come as `?token=`.
-        .route("/sms/inbound", get(inbound_sms))
+    // The channels' routes check what each asks for themselves: a gateway's delivery
+    // reports carry no token of ours, a webhook is signed, an SMS gateway passes `?token=`.
+    open.route("/v1/openapi.json", get(super::api::openapi))
+        .merge(channel_routes(&state))
         .merge(ingest)
         .merge(read)
         .merge(admin)
@@ -345,65 +349,99 @@ async fn reload_rules(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /dlr?id=m-…&type=%d`: Kannel's delivery report becomes an event.
-async fn delivery_report(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
-    let path = uri
-        .path_and_query()
-        .map_or("/dlr", |p| p.as_str())
-        .to_owned();
-    let (id, dlr_type) = match crate::commands::receipts::parse_report(&path) {
-        Ok(r) => r,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": format!("{e:#}")})),
-            )
-                .into_response();
-        }
-    };
-    match ask(&state, |tx| Command::Report(id, dlr_type, tx)).await {
-        Ok(Ok(recorded)) => Json(json!({"recorded": recorded})).into_response(),
-        Ok(Err(e)) => (StatusCode::NOT_FOUND, Json(json!({"error": e}))).into_response(),
-        Err(r) => r,
-    }
+/// One inbound route as the router mounts it: `/channels/<channel><path>`.
+#[derive(Debug, Clone)]
+pub struct Mounted {
+    /// Its index among the writer's routes.
+    pub index: usize,
+    /// The channel's name.
+    pub channel: String,
+    /// GET or POST.
+    pub method: Method,
+    /// The route's path under the channel's.
+    pub path: String,
+    /// Who may call it.
+    pub access: Access,
 }
 
-/// `GET /sms/inbound?from=…&text=…&id=…&ts=…&coding=…&token=…`: Kannel's MO callback.
-async fn inbound_sms(
-    State(state): State<AppState>,
+/// What the router needs of each route (the routes themselves go to the writer).
+pub fn mounted(routes: &super::writer::Routes) -> Vec<Mounted> {
+    routes
+        .iter()
+        .enumerate()
+        .map(|(index, (channel, route))| Mounted {
+            index,
+            channel: channel.shape.name.clone(),
+            method: route.method(),
+            path: route.path().to_owned(),
+            access: route.access(),
+        })
+        .collect()
+}
+
+/// The channels' inbound routes, under `/channels/<name>/…`.
+fn channel_routes(state: &AppState) -> Router<AppState> {
+    let mut router = Router::new();
+    for m in state.routes.iter().cloned() {
+        let path = format!("/channels/{}{}", m.channel, m.path);
+        let filter = match m.method {
+            Method::Get => axum::routing::MethodFilter::GET,
+            Method::Post => axum::routing::MethodFilter::POST,
+        };
+        let handler =
+            move |State(state): State<AppState>,
+                  headers: HeaderMap,
+                  uri: axum::http::Uri,
+                  body: Bytes| async move { inbound(state, m, headers, uri, body).await };
+        router = router.route(&path, axum::routing::on(filter, handler));
+    }
+    router
+}
+
+/// Hands a request to its route on the writer thread, after the token check the route
+/// asks for (a gateway that cannot send headers may pass the token as `?token=`).
+async fn inbound(
+    state: AppState,
+    route: Mounted,
     headers: HeaderMap,
     uri: axum::http::Uri,
+    body: Bytes,
 ) -> Response {
-    let query = uri.query().unwrap_or("");
-    let token = super::inbound::query_token(query).unwrap_or_default();
-    let presented = if bearer(&headers).is_empty() {
-        token.as_str()
-    } else {
-        bearer(&headers)
-    };
-    if let Some(response) = refused(&state, presented, Role::Ingest) {
-        return response;
+    let query = uri.query().unwrap_or("").to_owned();
+    if route.access == Access::Ingest {
+        let token = kizuna_channel::query::params(&query)
+            .remove("token")
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default();
+        let presented = if bearer(&headers).is_empty() {
+            token.as_str()
+        } else {
+            bearer(&headers)
+        };
+        if let Some(response) = refused(&state, presented, Role::Ingest) {
+            return response;
+        }
     }
-    let sms = match super::inbound::InboundSms::from_query(query) {
-        Ok(sms) => sms,
-        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response(),
+    let request = InboundRequest {
+        query,
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body: body.to_vec(),
     };
     let span = tracing::Span::current();
-    match ask(&state, |tx| Command::InboundSms(sms, span, tx)).await {
-        Ok(Ok(recorded)) => {
-            if !recorded.duplicate {
-                state.metrics.sms_inbound.fetch_add(1, Relaxed);
+    match ask(&state, |tx| {
+        Command::Inbound(route.index, request, span, tx)
+    })
+    .await
+    {
+        Ok(answer) => {
+            if answer.status == 200 {
+                state.metrics.inbound.fetch_add(1, Relaxed);
             }
-            Json(recorded).into_response()
-        }
-        Ok(Err(e)) => {
-            use super::inbound::InboundError as E;
-            let status = match e {
-                E::BadNumber => StatusCode::BAD_REQUEST,
-                E::UnknownNumber => StatusCode::NOT_FOUND,
-                E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            (status, Json(json!({"error": e.to_string()}))).into_response()
+            let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+            (status, Json(answer.body)).into_response()
         }
         Err(r) => r,
     }

@@ -36,8 +36,9 @@ pub struct Metrics {
     pub rule_errors: AtomicU64,
     /// Requests refused for a missing or wrong token.
     pub unauthorized: AtomicU64,
-    /// Inbound SMS recorded as replies.
-    pub sms_inbound: AtomicU64,
+    /// Requests to the channels' inbound routes answered 200 (delivery reports, customers
+    /// writing in; a retried callback counts again).
+    pub inbound: AtomicU64,
     /// Timers fired by the daemon's clock.
     pub timers_fired: AtomicU64,
     /// Time to fold one event and run its rules.
@@ -109,9 +110,9 @@ impl Metrics {
                 self.unauthorized.load(Relaxed),
             ),
             (
-                "kizuna_sms_inbound_total",
-                "Inbound SMS recorded as replies.",
-                self.sms_inbound.load(Relaxed),
+                "kizuna_inbound_total",
+                "Channel callbacks answered 200 (delivery reports, customers writing in).",
+                self.inbound.load(Relaxed),
             ),
             (
                 "kizuna_timers_fired_total",

@@ -61,7 +61,16 @@ pub fn run(
     let tokens = auth::Tokens::load(&config, home.root())?;
     let rule_set = home.load_rules(rules)?;
     let version = rule_set.version().to_owned();
-    let dispatcher = crate::commands::outbox::dispatcher(home, rules)?;
+    // The channels are built once: the dispatcher sends through them, and their inbound
+    // routes (delivery reports, customers writing in) are answered with the same objects.
+    let channels = crate::commands::outbox::channels(home)?;
+    let routes_mounted = http::mounted(&channels.routes);
+    let dispatcher = kizuna_core::dispatch::Dispatcher::new(
+        channels.configured,
+        home.rules_dir_or(rules).join("templates"),
+        kizuna_core::dispatch::RetryPolicy::default(),
+    );
+    let routes = channels.routes;
     let (_, mut store) = home.open_store()?;
     store.set_rules(rule_set);
     // A burst that changes more customers than a checkpoint holds starts one from the
@@ -86,7 +95,7 @@ pub fn run(
         let info = Arc::clone(&info);
         std::thread::Builder::new()
             .name("kizuna-writer".into())
-            .spawn(move || writer::run(store, dispatcher, rx, counters, info))?
+            .spawn(move || writer::run(store, dispatcher, routes, rx, counters, info))?
     };
     // Every other command on this home now goes through the daemon ([`crate::admin`]).
     let admin = crate::admin::server::bind(home.root())?;
@@ -107,6 +116,7 @@ pub fn run(
         reloader: reloader.clone(),
         open_status: config.server.open_status,
         home: home.clone(),
+        routes: Arc::new(routes_mounted),
     };
     let files = serve::raise_fd_limit();
     let limits = serve::Limits {

@@ -43,17 +43,13 @@ pub enum Command {
         CustomerId,
         oneshot::Sender<Result<Option<Customer>, String>>,
     ),
-    /// A delivery report for an outbox message (Kannel's `type`).
-    Report(
-        kizuna_core::store::MessageId,
-        u32,
-        oneshot::Sender<Result<Option<String>, String>>,
-    ),
-    /// An inbound SMS to record as the customer's reply ([`super::inbound`]).
-    InboundSms(
-        super::inbound::InboundSms,
+    /// A request to a channel's inbound route (its index among the writer's routes),
+    /// handled with the store at hand ([`super::inbound`]).
+    Inbound(
+        usize,
+        kizuna_channel::InboundRequest,
         tracing::Span,
-        oneshot::Sender<Result<super::inbound::Recorded, super::inbound::InboundError>>,
+        oneshot::Sender<kizuna_channel::InboundResponse>,
     ),
     /// Figures for `/health`.
     Health(oneshot::Sender<Health>),
@@ -135,12 +131,20 @@ impl From<kizuna_core::StoreError> for AppendError {
     }
 }
 
+/// The channels' inbound routes, each with the channel it belongs to.
+pub type Routes = Vec<(
+    kizuna_channel::Configured,
+    Box<dyn kizuna_channel::InboundRoute>,
+)>;
+
 /// What the writer thread owns.
 struct Writer {
     store: Store,
     dispatcher: Dispatcher,
     metrics: Arc<Metrics>,
-    phones: super::inbound::PhoneBook,
+    books: super::inbound::AddressBooks,
+    /// The channels' inbound routes, each with its channel.
+    routes: Routes,
     last_checkpoint: std::time::Instant,
     daemon: Arc<super::DaemonInfo>,
     /// Set while the store cannot write ([`super::degraded`]).
@@ -155,6 +159,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 pub fn run(
     mut store: Store,
     dispatcher: Dispatcher,
+    routes: Routes,
     commands: Receiver<Command>,
     metrics: Arc<Metrics>,
     daemon: Arc<super::DaemonInfo>,
@@ -177,7 +182,8 @@ pub fn run(
         store,
         dispatcher,
         metrics,
-        phones: super::inbound::PhoneBook::default(),
+        books: super::inbound::AddressBooks::default(),
+        routes,
         last_checkpoint: std::time::Instant::now(),
         daemon,
         degraded: None,
@@ -259,7 +265,7 @@ impl Writer {
             }
             return;
         }
-        let (answers, failure) = append_group(&mut self.store, &mut self.phones, group);
+        let (answers, failure) = append_group(&mut self.store, &mut self.books, group);
         if let Some(failure) = failure {
             self.degrade(failure);
         }
@@ -358,22 +364,26 @@ impl Writer {
     ) {
         let store = &mut self.store;
         match command {
-            Command::InboundSms(sms, span, reply) => {
+            Command::Inbound(index, request, span, reply) => {
                 let _in_request = span.enter();
-                let result = self.phones.record(store, &sms);
-                match &result {
-                    Ok(r) if !r.duplicate => {
-                        tracing::info!(events = r.events.len(), "inbound SMS recorded")
-                    }
-                    Ok(_) => tracing::info!("inbound SMS already recorded"),
-                    Err(e) => tracing::warn!(error = %e, "inbound SMS not recorded"),
-                }
-                let _ = reply.send(result);
-            }
-            Command::Report(id, dlr_type, reply) => {
-                let result = crate::commands::receipts::record_report(store, id, dlr_type)
-                    .map_err(|e| format!("{e:#}"));
-                let _ = reply.send(result);
+                let Some((channel, route)) = self.routes.get(index) else {
+                    let _ =
+                        reply.send(kizuna_channel::InboundResponse::error(404, "no such route"));
+                    return;
+                };
+                let mut inbox = super::inbound::StoreInbox {
+                    store,
+                    books: &mut self.books,
+                    channel,
+                };
+                let response = route.handle(&request, &mut inbox);
+                tracing::info!(
+                    channel = %channel.shape.name,
+                    route = route.path(),
+                    status = response.status,
+                    "inbound"
+                );
+                let _ = reply.send(response);
             }
             Command::Customer(id, reply) => {
                 let _ = reply.send(store.customer(&id).map_err(|e| e.to_string()));
@@ -413,7 +423,7 @@ impl Writer {
                     inputs,
                     cwd,
                 } = job;
-                let phones = &mut self.phones;
+                let books = &mut self.books;
                 let mut breathe = |store: &mut Store| {
                     let mut group = Vec::new();
                     while group.len() < MAX_GROUP {
@@ -426,7 +436,7 @@ impl Writer {
                     if !group.is_empty() {
                         // A failure here fails the admin command too; the next append
                         // or tick finds the store unwritable and degrades.
-                        let (answers, _) = append_group(store, phones, group);
+                        let (answers, _) = append_group(store, books, group);
                         for (result, reply) in answers {
                             let _ = reply.send(result);
                         }
@@ -565,14 +575,14 @@ type Answer = (
 #[must_use = "each request waits for its answer: send them"]
 fn append_group(
     store: &mut Store,
-    phones: &mut super::inbound::PhoneBook,
+    books: &mut super::inbound::AddressBooks,
     group: Vec<PendingAppend>,
 ) -> (Vec<Answer>, Option<String>) {
     let mut failure = None;
     let mut done = Vec::with_capacity(group.len());
     for (events, span, reply) in group {
         let _in_request = span.enter();
-        let profiles = phones.profiles(&events);
+        let profiles = books.profiles(&events);
         let result = store.append_owned(events).map_err(|e| {
             if super::degraded::cannot_write(&e) {
                 failure = Some(e.to_string());
@@ -597,7 +607,7 @@ fn append_group(
                 rule_errors = r.rule_errors,
                 "rules failed on ingested events (the events are stored); see `kizuna rules errors`"
             ),
-            Ok(_) => phones.stored(store, &profiles),
+            Ok(_) => books.stored(store, &profiles),
         }
         drop(_in_request);
         done.push((result, span, reply));

@@ -11,7 +11,7 @@ use std::{
     path::PathBuf,
 };
 
-use super::{AddressField, Channel, Delivery, OutgoingMessage};
+use super::{Channel, Delivery, OutgoingMessage};
 use crate::forget::PersonalData;
 
 /// E-mail written as RFC 5322 `.eml` files into a directory.
@@ -42,20 +42,12 @@ fn writable(dir: &std::path::Path) -> Result<(), String> {
 }
 
 impl Channel for FileEmailChannel {
-    fn name(&self) -> &str {
-        "email"
-    }
-
     fn check(&self) -> Result<(), String> {
         writable(&self.dir)
     }
 
     fn describe(&self) -> String {
         format!("files in {}", self.dir.display())
-    }
-
-    fn address_field(&self) -> AddressField {
-        AddressField::Email
     }
 
     fn send(&self, m: &OutgoingMessage) -> Delivery {
@@ -182,20 +174,12 @@ impl FileSmsChannel {
 }
 
 impl Channel for FileSmsChannel {
-    fn name(&self) -> &str {
-        "sms"
-    }
-
     fn check(&self) -> Result<(), String> {
         writable(&self.dir)
     }
 
     fn describe(&self) -> String {
         format!("lines in {}", self.dir.join("sms.jsonl").display())
-    }
-
-    fn address_field(&self) -> AddressField {
-        AddressField::Phone
     }
 
     fn send(&self, m: &OutgoingMessage) -> Delivery {

@@ -12,7 +12,7 @@ use std::{io::Write, path::PathBuf};
 use jiff::Timestamp;
 use serde_json::json;
 
-use crate::{customer::Customer, store::OutboxMessage};
+use crate::{channel::Format, customer::Customer, store::OutboxMessage};
 
 /// Instructions one render may run: a newsletter listing a few hundred items uses a few
 /// tens of thousands.
@@ -33,7 +33,8 @@ pub(super) fn environment(dir: PathBuf) -> minijinja::Environment<'static> {
     // every e-mail without an HTML twin looked for `<name>.email.html` on disk again.
     let missing = std::sync::Mutex::new(std::collections::HashSet::<String>::new());
     env.set_loader(move |name| {
-        // Template names are `<template>.<channel>` made by kizuna; refuse anything else.
+        // Template names are `<template>.<channel or format>` made by kizuna; refuse anything
+        // else.
         if name.contains(['/', '\\']) || name.starts_with('.') {
             return Ok(None);
         }
@@ -58,18 +59,31 @@ pub(super) fn environment(dir: PathBuf) -> minijinja::Environment<'static> {
     env
 }
 
-/// Renders `<template>.<channel>`: for e-mail (and, optionally, webhooks) the first line is `Subject: …`, then a blank
-/// line, then the body. A missing template or variable is an error on this message.
+/// Renders a message for a channel of `format`. The template is `<template>.<channel>` if
+/// there is one (a channel's own wording), else `<template>.<format>` (`.email`, `.sms`,
+/// `.text`), so two channels of one kind — two SMTP relays — share their templates. An
+/// e-mail's first line is `Subject: …`, then a blank line, then the body, and it may have
+/// an HTML twin (`<name>.html`); a text may start with a subject; an SMS never has one. A
+/// missing template or variable is an error on this message.
 pub(super) fn render(
     env: &minijinja::Environment<'static>,
     message: &OutboxMessage,
+    format: Format,
     customer: &Customer,
     now: Timestamp,
 ) -> Result<(Option<String>, String, Option<String>), String> {
-    let name = format!("{}.{}", message.template, message.channel);
-    let template = env
-        .get_template(&name)
-        .map_err(|e| format!("template {name}: {e}"))?;
+    let own = format!("{}.{}", message.template, message.channel);
+    let shared = format!("{}.{}", message.template, format.suffix());
+    let (name, template) = match env.get_template(&own) {
+        Ok(t) => (own, t),
+        Err(e) if e.kind() == minijinja::ErrorKind::TemplateNotFound && own != shared => {
+            let t = env
+                .get_template(&shared)
+                .map_err(|e| format!("template {shared}: {e} (nor is there a template {own})"))?;
+            (shared, t)
+        }
+        Err(e) => return Err(format!("template {own}: {e}")),
+    };
     let p = &customer.profile;
     let context = json!({
         "customer": {
@@ -80,9 +94,9 @@ pub(super) fn render(
         "message": {"id": message.id.to_string(), "class": message.class},
     });
     let text = limited(&template, &context).map_err(|e| format!("template {name}: {e}"))?;
-    // An e-mail template may have an HTML twin, `<template>.email.html`: the message then
-    // goes as multipart/alternative, text and HTML.
-    let html = if message.channel == "email" {
+    // An e-mail template may have an HTML twin: the message then goes as
+    // multipart/alternative, text and HTML.
+    let html = if format == Format::Email {
         let html_name = format!("{name}.html");
         match env.get_template(&html_name) {
             Ok(t) => Some(limited(&t, &context).map_err(|e| format!("template {html_name}: {e}"))?),
@@ -92,10 +106,8 @@ pub(super) fn render(
     } else {
         None
     };
-    // E-mail must start with `Subject: …`; other channels may (a webhook receiver gets it
-    // as `subject`), and SMS never has one.
-    let has_subject = text.starts_with("Subject:") && message.channel != "sms";
-    if message.channel == "email" || has_subject {
+    let has_subject = text.starts_with("Subject:") && format != Format::Sms;
+    if format == Format::Email || has_subject {
         let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
         let subject = first
             .strip_prefix("Subject:")

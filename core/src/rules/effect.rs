@@ -55,7 +55,7 @@ pub enum Effect {
         vars: Value,
         /// Message class: `marketing` (the default; capped, consent needed), `transactional`
         /// or `service` (replies to the customer's own request). Guards treat them apart.
-        #[serde(default = "MessageClass::default_marketing")]
+        #[serde(default = "default_marketing")]
         class: MessageClass,
         /// The campaign it belongs to, so reports and guards can tell campaigns apart: the
         /// script's `const CAMPAIGN`, or the file name of a script in `campaigns/`.
@@ -107,41 +107,11 @@ pub enum Effect {
     },
 }
 
-/// What kind of message a `send` queues; guards apply different rules to each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageClass {
-    /// Promotions and campaigns: frequency-capped, need opt-in.
-    Marketing,
-    /// Receipts, tier changes, anything the customer's own action caused.
-    Transactional,
-    /// Answers and apologies in a conversation the customer started.
-    Service,
-}
+pub use kizuna_channel::MessageClass;
 
-impl MessageClass {
-    fn default_marketing() -> Self {
-        Self::Marketing
-    }
-
-    /// The class's name, as scripts, events and reports write it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Marketing => "marketing",
-            Self::Transactional => "transactional",
-            Self::Service => "service",
-        }
-    }
-
-    /// Parses a class name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "marketing" => Some(Self::Marketing),
-            "transactional" => Some(Self::Transactional),
-            "service" => Some(Self::Service),
-            _ => None,
-        }
-    }
+/// The class of a `send` that names none.
+fn default_marketing() -> MessageClass {
+    MessageClass::Marketing
 }
 
 /// An effect with the script that produced it.

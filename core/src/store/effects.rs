@@ -78,33 +78,7 @@ impl OutboxMessage {
     }
 }
 
-/// An outbox message's id: `m-<event seq>-<effect index>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct MessageId {
-    /// Sequence number of the event whose rules queued it.
-    pub seq: u64,
-    /// Position of the `send` among that event's effects.
-    pub n: u32,
-}
-
-impl std::fmt::Display for MessageId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "m-{}-{}", self.seq, self.n)
-    }
-}
-
-impl std::str::FromStr for MessageId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?} is not a message id (like m-123-0)");
-        let rest = s.strip_prefix("m-").ok_or_else(bad)?;
-        let (seq, n) = rest.split_once('-').ok_or_else(bad)?;
-        Ok(Self {
-            seq: seq.parse().map_err(|_| bad())?,
-            n: n.parse().map_err(|_| bad())?,
-        })
-    }
-}
+pub use kizuna_channel::MessageId;
 
 /// The life of an outbox message. Every transition is persisted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

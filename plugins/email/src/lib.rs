@@ -1,6 +1,7 @@
 //! kizuna-email: the SMTP channel, built on lettre.
 //!
-//! [`SmtpChannel`] implements kizuna-core's [`Channel`]: the dispatcher hands it a rendered
+//! [`SmtpChannel`] implements kizuna-channel's [`Channel`], configured by [`SmtpSettings`]
+//! (`type = "smtp"`): the dispatcher hands it a rendered
 //! message and gets back whether it went out. The channel speaks plain SMTP (a local relay),
 //! STARTTLS or implicit TLS, authenticates if given credentials (the password comes from
 //! the environment, never from `kizuna.toml`), and reuses connections from a small pool, so
@@ -16,10 +17,11 @@
 
 use std::time::Duration;
 
-use kizuna_core::{
-    channel::{AddressField, Channel, Delivery, OutgoingMessage},
-    rules::MessageClass,
-};
+mod settings;
+
+pub use settings::SmtpSettings;
+
+use kizuna_channel::{Channel, Delivery, MessageClass, OutgoingMessage};
 use lettre::{
     Message, SmtpTransport, Transport,
     message::{
@@ -56,7 +58,8 @@ impl Security {
     }
 }
 
-/// Everything the channel needs; the CLI fills it from `kizuna.toml` and the environment.
+/// Everything the channel needs; [`SmtpSettings::build`](kizuna_channel::ChannelConfig::build) fills it from
+/// `kizuna.toml` and the environment.
 #[derive(Clone)]
 pub struct SmtpConfig {
     /// Server host name or address.
@@ -258,14 +261,6 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
 }
 
 impl Channel for SmtpChannel {
-    fn name(&self) -> &str {
-        "email"
-    }
-
-    fn address_field(&self) -> AddressField {
-        AddressField::Email
-    }
-
     /// Connects, greets and (if configured) authenticates, then hangs up. The error says
     /// what failed: unreachable, TLS, or authentication.
     fn check(&self) -> Result<(), String> {

@@ -9,16 +9,24 @@
 //! With a `dlr_url`, Kannel reports delivery (`dlr-mask=3`: delivered or failed) to that
 //! URL, `{id}` replaced by the outbox id and Kannel's `%d` by the report type.
 //!
+//! Kannel calls back with delivery reports and with the messages customers send; the
+//! channel answers both as inbound routes ([`inbound`]), so they become events in the
+//! customer's history.
+//!
 //! Kannel's answer decides the outcome: 2xx ("Accepted for delivery", "Queued for later
 //! delivery") is sent, 5xx or no connection is transient, any other status (a bad
 //! password, a refused number) is permanent.
 
 use std::time::Duration;
 
-use kizuna_core::channel::{AddressField, Channel, Delivery, OutgoingMessage};
+use kizuna_channel::{Channel, Delivery, OutgoingMessage};
 
+pub mod inbound;
+mod settings;
 mod twilio;
 
+pub use inbound::phone_key;
+pub use settings::{KannelSettings, TwilioSettings};
 pub use twilio::{TwilioChannel, TwilioConfig};
 
 /// A phone number as gateways want it: spaces and dashes removed; `None` if what is left
@@ -166,12 +174,8 @@ impl KannelChannel {
 }
 
 impl Channel for KannelChannel {
-    fn name(&self) -> &str {
-        "sms"
-    }
-
-    fn address_field(&self) -> AddressField {
-        AddressField::Phone
+    fn address_key(&self, address: &str) -> Option<String> {
+        phone_key(address)
     }
 
     fn send(&self, m: &OutgoingMessage) -> Delivery {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use kizuna_core::channel::{AddressField, Channel, Delivery, OutgoingMessage};
+use kizuna_channel::{Channel, Delivery, OutgoingMessage};
 
 use crate::percent_encode;
 
@@ -73,12 +73,8 @@ impl TwilioChannel {
 }
 
 impl Channel for TwilioChannel {
-    fn name(&self) -> &str {
-        "sms"
-    }
-
-    fn address_field(&self) -> AddressField {
-        AddressField::Phone
+    fn address_key(&self, address: &str) -> Option<String> {
+        crate::phone_key(address)
     }
 
     fn send(&self, m: &OutgoingMessage) -> Delivery {

@@ -12,8 +12,12 @@
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use kizuna_core::channel::{AddressField, Channel, Delivery, OutgoingMessage};
+use kizuna_channel::{Channel, Delivery, OutgoingMessage};
 use sha2::Sha256;
+
+mod settings;
+
+pub use settings::WebhookSettings;
 
 /// The channel. See the crate documentation.
 pub struct WebhookChannel {
@@ -80,14 +84,6 @@ impl WebhookChannel {
 }
 
 impl Channel for WebhookChannel {
-    fn name(&self) -> &str {
-        "webhook"
-    }
-
-    fn address_field(&self) -> AddressField {
-        AddressField::CustomerId
-    }
-
     fn send(&self, m: &OutgoingMessage) -> Delivery {
         let body = Self::payload(m);
         let sent = self

@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{AddressField, Channel, Delivery, OutgoingMessage};
+use crate::{Channel, Delivery, OutgoingMessage};
 
 /// How hard a channel may be driven. Zero means no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -39,7 +39,7 @@ pub struct Limited {
 impl std::fmt::Debug for Limited {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Limited")
-            .field("channel", &self.inner.name())
+            .field("channel", &self.inner.describe())
             .field("limits", &self.limits)
             .finish()
     }
@@ -99,6 +99,7 @@ impl Limited {
     }
 }
 
+#[derive(Debug)]
 /// One send's concurrency slot of a [`Limited`] channel (none when it has no limit).
 #[must_use]
 pub struct Permit<'a>(Option<&'a Limited>);
@@ -118,14 +119,6 @@ impl Drop for Permit<'_> {
 }
 
 impl Channel for Limited {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn address_field(&self) -> AddressField {
-        self.inner.address_field()
-    }
-
     fn send(&self, message: &OutgoingMessage) -> Delivery {
         let _slot = self.enter();
         self.wait_for_rate();
@@ -134,6 +127,10 @@ impl Channel for Limited {
 
     fn check(&self) -> Result<(), String> {
         self.inner.check()
+    }
+
+    fn address_key(&self, address: &str) -> Option<String> {
+        self.inner.address_key(address)
     }
 
     fn describe(&self) -> String {
@@ -163,7 +160,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::{ids::CustomerId, rules::MessageClass, store::MessageId};
+    use crate::{CustomerId, MessageClass, MessageId};
 
     /// Counts calls and the most that overlapped.
     #[derive(Default)]
@@ -176,11 +173,8 @@ mod tests {
     struct Slow(Arc<Probe>);
 
     impl Channel for Slow {
-        fn name(&self) -> &str {
-            "probe"
-        }
-        fn address_field(&self) -> AddressField {
-            AddressField::Email
+        fn describe(&self) -> String {
+            "probe".into()
         }
         fn send(&self, _: &OutgoingMessage) -> Delivery {
             let n = self.0.now.fetch_add(1, Ordering::SeqCst) + 1;
@@ -264,11 +258,8 @@ mod tests {
     struct PanicsOnce(AtomicUsize);
 
     impl Channel for PanicsOnce {
-        fn name(&self) -> &str {
-            "panics"
-        }
-        fn address_field(&self) -> AddressField {
-            AddressField::Email
+        fn describe(&self) -> String {
+            "panics".into()
         }
         fn send(&self, _: &OutgoingMessage) -> Delivery {
             if self.0.fetch_add(1, Ordering::SeqCst) == 0 {

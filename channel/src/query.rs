@@ -1,5 +1,5 @@
 //! Query strings of the callbacks gateways make (Kannel's delivery reports and incoming
-//! SMS): one parser for both, percent-decoding to bytes because an incoming UCS-2 text
+//! SMS) and of the daemon's own: one parser for all, percent-decoding to bytes because an incoming UCS-2 text
 //! arrives as its raw UTF-16 bytes.
 
 use std::collections::HashMap;
