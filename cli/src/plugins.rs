@@ -10,6 +10,7 @@ pub fn registry() -> Registry {
         .with::<kizuna_core::channel::FileEmailConfig>()
         .with::<kizuna_core::channel::FileSmsConfig>()
         .with::<kizuna_email::SmtpSettings>()
+        .with::<kizuna_line::LineSettings>()
         .with::<kizuna_sms::KannelSettings>()
         .with::<kizuna_sms::TwilioSettings>()
         .with::<kizuna_webhook::WebhookSettings>()
