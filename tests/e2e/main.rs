@@ -36,6 +36,9 @@ mod smtp;
 /// The webhook channel against a real HTTP receiver that checks the signature.
 mod webhook;
 
+/// The LINE channel against a local server that answers as LINE documents.
+mod line;
+
 /// The SMS channel against a real Kannel gateway (bearerbox, smsbox, fakesmsc).
 mod sms;
 
