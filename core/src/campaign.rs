@@ -18,7 +18,7 @@ use crate::{
     ids::CustomerId,
     rfm::Segment,
     rules::{MessageClass, RuleError, RuleSet, Seasonal},
-    store::{MessageId, MessageStatus, OutboxMessage, SEND_REQUEST, Store, StoreError},
+    store::{MessageId, MessageStatus, OutboxMessage, Store, StoreError},
 };
 
 /// Who a campaign goes to.
@@ -140,25 +140,26 @@ impl Campaign {
         }
     }
 
-    fn vars(&self) -> Value {
+    fn vars(&self) -> Map<String, Value> {
         let mut vars = self.vars.clone();
         vars.entry("offer")
             .or_insert_with(|| Value::String(self.name.clone()));
-        Value::Object(vars)
+        vars
     }
 
     /// The `send_request` event that queues this campaign's message for `customer`.
     pub fn request(&self, customer: &CustomerId, at: Timestamp) -> Result<Event, String> {
-        let mut obj = Map::new();
-        obj.insert("customer".into(), customer.as_str().into());
-        obj.insert("type".into(), SEND_REQUEST.into());
-        obj.insert("at".into(), at.to_string().into());
-        obj.insert("channel".into(), self.channel.clone().into());
-        obj.insert("template".into(), self.template.clone().into());
-        obj.insert("class".into(), self.class.as_str().into());
-        obj.insert("campaign".into(), self.name.clone().into());
-        obj.insert("vars".into(), self.vars());
-        Event::from_json(obj).map_err(|errors| {
+        let request = crate::internal::SendRequest {
+            customer: customer.clone(),
+            at,
+            channel: self.channel.clone(),
+            template: self.template.clone(),
+            class: self.class,
+            campaign: Some(self.name.clone()),
+            vars: self.vars(),
+            force_reason: None,
+        };
+        request.to_event().map_err(|errors| {
             let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
             text.join("; ")
         })
@@ -295,7 +296,7 @@ impl Campaign {
                 customer: c.clone(),
                 channel: self.channel.clone(),
                 template: self.template.clone(),
-                vars: self.vars(),
+                vars: Value::Object(self.vars()),
                 class: self.class,
                 campaign: Some(self.name.clone()),
                 script: "campaign".into(),

@@ -27,7 +27,7 @@
 //!
 //! | module | what it holds |
 //! | --- | --- |
-//! | [`event`], [`ids`], [`time`] | the event, its ids and kinds, its time with its offset; the door |
+//! | [`event`], [`ids`], [`time`], [`internal`] | the event, its ids and kinds, its time with its offset; the door; the events kizuna writes itself, typed |
 //! | [`store`] | the log on sled, its indexes, checkpoints, the outbox, erase and compaction |
 //! | [`customer`], [`profile`], [`loyalty`], [`contact`], [`timer`] | the projection one customer's events fold into |
 //! | [`rules`] | the Rhai engine: scripts, their contract, limits and effects |
@@ -48,6 +48,7 @@ pub mod event;
 pub mod fixtures;
 pub mod forget;
 pub mod ids;
+pub mod internal;
 pub mod kpi;
 pub mod loyalty;
 pub mod metrics;

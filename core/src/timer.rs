@@ -12,10 +12,9 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{customer::Customer, event::Event, ids::EventKind};
+use crate::customer::Customer;
 
-/// The event type that records a timer firing (`name`, `data` and `script` attributes).
-pub const TIMER_EVENT: &str = "timer";
+pub use crate::internal::{TIMER_EVENT, is_timer_event};
 
 /// A timer set by `schedule(name, when, data)`; its name is its key in
 /// [`Customer::timers`].
@@ -28,11 +27,6 @@ pub struct ScheduledTimer {
     pub data: Value,
     /// The script that set it.
     pub script: String,
-}
-
-/// Whether `event` records a timer firing.
-pub fn is_timer_event(event: &Event) -> bool {
-    matches!(&event.kind, EventKind::Other(k) if k == TIMER_EVENT)
 }
 
 impl Customer {

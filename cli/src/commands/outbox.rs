@@ -6,10 +6,12 @@ use anyhow::{Context, bail};
 use jiff::Timestamp;
 use kizuna_channel::InboundRoute;
 use kizuna_core::{
-    CustomerId, Event,
+    CustomerId,
     channel::{ChannelShape, Configured},
     dispatch::{Dispatcher, RetryPolicy},
-    store::{MessageId, MessageStatus, SEND_REQUEST},
+    internal::SendRequest,
+    rules::MessageClass,
+    store::{MessageId, MessageStatus},
 };
 use serde_json::{Map, Value};
 
@@ -258,7 +260,8 @@ pub fn outbox(ctx: &mut Ctx, o: &mut Out, command: &OutboxCommand) -> anyhow::Re
 
 /// Queues one message as a `send_request` event.
 pub fn send(ctx: &mut Ctx, o: &mut Out, args: &SendArgs) -> anyhow::Result<ExitCode> {
-    CustomerId::new(&args.customer).with_context(|| format!("customer id {:?}", args.customer))?;
+    let customer = CustomerId::new(&args.customer)
+        .with_context(|| format!("customer id {:?}", args.customer))?;
     let mut vars = Map::new();
     for pair in &args.vars {
         let (k, v) = pair
@@ -266,22 +269,25 @@ pub fn send(ctx: &mut Ctx, o: &mut Out, args: &SendArgs) -> anyhow::Result<ExitC
             .with_context(|| format!("--var {pair:?} is not KEY=VALUE"))?;
         vars.insert(k.to_owned(), Value::String(v.to_owned()));
     }
-    let mut obj = Map::new();
-    obj.insert("customer".into(), Value::String(args.customer.clone()));
-    obj.insert("type".into(), SEND_REQUEST.into());
-    obj.insert(
-        "at".into(),
-        Value::String(args.at.unwrap_or_else(Timestamp::now).to_string()),
-    );
-    obj.insert("channel".into(), Value::String(args.channel.clone()));
-    obj.insert("template".into(), Value::String(args.template.clone()));
-    obj.insert("class".into(), Value::String(args.class.clone()));
-    obj.insert("vars".into(), Value::Object(vars));
-    if args.force {
-        let reason = args.reason.clone().unwrap_or_default();
-        obj.insert("force_reason".into(), Value::String(reason));
-    }
-    let event = match Event::from_json(obj) {
+    let Some(class) = MessageClass::parse(&args.class) else {
+        writeln!(
+            o.stderr,
+            "error: --class {:?} must be marketing, transactional or service",
+            args.class
+        )?;
+        return Ok(ExitCode::FAILURE);
+    };
+    let request = SendRequest {
+        customer,
+        at: args.at.unwrap_or_else(Timestamp::now),
+        channel: args.channel.clone(),
+        template: args.template.clone(),
+        class,
+        campaign: None,
+        vars,
+        force_reason: args.force.then(|| args.reason.clone().unwrap_or_default()),
+    };
+    let event = match request.to_event() {
         Ok(e) => e,
         Err(errors) => {
             for e in &errors {

@@ -20,7 +20,6 @@ use std::{
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use crate::{
     channel::{Configured, Delivery, OutgoingMessage},
@@ -387,25 +386,17 @@ impl Dispatcher {
 /// ([`OutboxMessage::sent_event_id`]), so a resend after a crash does not record the
 /// contact twice, and a history exported and imported elsewhere does not send it again.
 fn sent_event(store: &Store, message: &OutboxMessage, now: Timestamp) -> Result<Event, StoreError> {
-    let mut obj = Map::new();
-    obj.insert(
-        "id".into(),
-        Value::String(message.sent_event_id().to_string()),
-    );
-    obj.insert(
-        "customer".into(),
-        Value::String(message.customer.to_string()),
-    );
-    obj.insert("type".into(), "message_sent".into());
-    obj.insert("at".into(), Value::String(now.to_string()));
-    obj.insert("channel".into(), Value::String(message.channel.clone()));
-    obj.insert("template".into(), Value::String(message.template.clone()));
-    obj.insert("class".into(), message.class.as_str().into());
-    if let Some(campaign) = &message.campaign {
-        obj.insert("campaign".into(), Value::String(campaign.clone()));
-    }
-    obj.insert("message".into(), Value::String(message.id.to_string()));
-    Event::from_json(obj).map_err(|errors| StoreError::Corrupt {
+    let sent = crate::internal::MessageSent {
+        id: message.sent_event_id(),
+        customer: message.customer.clone(),
+        at: now,
+        channel: message.channel.clone(),
+        template: message.template.clone(),
+        class: message.class,
+        campaign: message.campaign.clone(),
+        message: message.id,
+    };
+    sent.to_event().map_err(|errors| StoreError::Corrupt {
         path: store.path().to_path_buf(),
         key: message.id.to_string(),
         reason: format!("{errors:?}"),

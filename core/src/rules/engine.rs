@@ -337,13 +337,14 @@ impl RuleSet {
     /// `event` is the `timer` event that records the firing in the log.
     pub fn on_timer(&self, event: &Arc<Event>, customer: &Arc<Customer>) -> Evaluation {
         let at = event.at.instant();
-        let name = event.attr_str("name").unwrap_or_default().to_owned();
-        let data = event
-            .attrs
-            .get("data")
-            .map_or(Dynamic::UNIT, super::view::to_dynamic);
-        let owner = event
-            .attr_str("script")
+        let fired = crate::internal::TimerFired::from_event(event);
+        let name = fired.as_ref().map(|f| f.name.clone()).unwrap_or_default();
+        let data = fired
+            .as_ref()
+            .map_or(Dynamic::UNIT, |f| super::view::to_dynamic(&f.data));
+        let owner = fired
+            .as_ref()
+            .map(|f| f.script.as_str())
             .filter(|o| self.scripts.iter().any(|s| s.on_timer && s.name == *o));
         self.call_each(
             |s| s.on_timer && owner.is_none_or(|o| s.name == o),

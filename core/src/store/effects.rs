@@ -11,6 +11,7 @@ use crate::{
     customer::Customer,
     event::Event,
     ids::{CustomerId, EventId},
+    internal::SendRequest,
     rules::{AppliedEffect, Effect, MessageClass, RuleError, ScriptPos},
 };
 
@@ -198,31 +199,20 @@ pub struct Alert {
     pub priority: i64,
 }
 
-/// The event type of a manual send request (`kizuna send`): `channel`, `template`,
-/// optional `class` and `vars`. It queues one message, which still passes the guards.
-pub const SEND_REQUEST: &str = "send_request";
+pub use crate::internal::SEND_REQUEST;
 
-/// The `send` effect of a manual send request, attributed to the script name `manual`.
+/// The `send` effect of a manual send request ([`SendRequest`]), attributed to the script
+/// name `manual`.
 pub(super) fn manual_send(event: &Event) -> Option<AppliedEffect> {
-    if !matches!(&event.kind, crate::ids::EventKind::Other(k) if k == SEND_REQUEST) {
-        return None;
-    }
-    let class = event
-        .attr_str("class")
-        .and_then(MessageClass::parse)
-        .unwrap_or(MessageClass::Marketing);
+    let request = SendRequest::from_event(event)?;
     Some(AppliedEffect {
         script: "manual".into(),
         effect: Effect::Send {
-            channel: event.attr_str("channel")?.to_owned(),
-            template: event.attr_str("template")?.to_owned(),
-            vars: event
-                .attrs
-                .get("vars")
-                .cloned()
-                .unwrap_or(Value::Object(Default::default())),
-            class,
-            campaign: event.attr_str("campaign").map(str::to_owned),
+            channel: request.channel,
+            template: request.template,
+            vars: Value::Object(request.vars),
+            class: request.class,
+            campaign: request.campaign,
         },
     })
 }
@@ -334,7 +324,7 @@ pub(super) fn write_side_effects(
                     status: MessageStatus::Pending,
                     attempts: 0,
                     forced: (e.script == "manual")
-                        .then(|| event.attr_str("force_reason").map(str::to_owned))
+                        .then(|| SendRequest::from_event(event).and_then(|r| r.force_reason))
                         .flatten(),
                 };
                 batch.insert(

@@ -10,15 +10,9 @@
 //! earliest timer is due, whose records then say which of their timers are.
 
 use jiff::Timestamp;
-use serde_json::{Map, Value};
 
 use super::{AppendReport, Store, StoreError, Timer, keys};
-use crate::{
-    event::Event,
-    ids::{CustomerId, EventKind},
-    time::EventTime,
-    timer::{ScheduledTimer, TIMER_EVENT},
-};
+use crate::{event::Event, ids::CustomerId, internal::TimerFired, timer::ScheduledTimer};
 
 /// Rounds of [`Store::fire_due_timers`] before it stops (and leaves the rest for the next
 /// tick).
@@ -190,19 +184,14 @@ impl Store {
         let events: Vec<Event> = due
             .into_iter()
             .map(|d| {
-                let mut attrs = Map::new();
-                attrs.insert("name".into(), Value::String(d.name));
-                attrs.insert("data".into(), d.timer.data);
-                attrs.insert("script".into(), Value::String(d.timer.script));
-                let kind = EventKind::Other(TIMER_EVENT.into());
-                let at = EventTime::utc(d.timer.due);
-                Event {
-                    id: Event::derive_id(&d.customer, &kind, at, &attrs),
+                TimerFired {
                     customer: d.customer,
-                    kind,
-                    at,
-                    attrs,
+                    at: d.timer.due,
+                    name: d.name,
+                    data: d.timer.data,
+                    script: d.timer.script,
                 }
+                .to_event()
             })
             .collect();
         self.append_owned(events)
