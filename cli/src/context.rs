@@ -62,8 +62,10 @@ impl Out<'_> {
 /// What a daemon lends a command it runs: its store and dispatcher, what it knows of
 /// itself (configuration, rules directory), and the input files the client sent.
 pub struct Lent<'a> {
-    /// The daemon's store, with the daemon's rules set.
+    /// The daemon's store.
     pub store: &'a mut Store,
+    /// The daemon's rules in force.
+    pub rules: Arc<RuleSet>,
     /// The daemon's dispatcher (its channels and templates); none for a command that
     /// runs beside the writer with a reading handle.
     pub dispatcher: Option<&'a mut Dispatcher>,
@@ -85,8 +87,8 @@ struct Offline<'a> {
     rules: Option<&'a Path>,
     opened: Option<(Config, Store)>,
     dispatcher: Option<Dispatcher>,
-    /// Whether the store has the rules in force set.
-    rules_set: bool,
+    /// The rules in force, once compiled.
+    compiled: Option<Arc<RuleSet>>,
     /// Between chunks offline: nothing waits.
     nothing: fn(&mut Store),
 }
@@ -137,7 +139,7 @@ impl<'a> Ctx<'a> {
                 rules,
                 opened: None,
                 dispatcher: None,
-                rules_set: false,
+                compiled: None,
                 nothing: |_| {},
             })),
             written: Vec::new(),
@@ -277,38 +279,46 @@ impl<'a> Ctx<'a> {
         Ok(self.parts()?.1)
     }
 
-    /// The store with the rules in force set, for changes that run them (ingest, timers,
+    /// The store and the rules in force, for changes that run them (ingest, timers,
     /// campaigns). Offline the rules are compiled first, so a broken script is reported
     /// before the database is opened.
-    pub fn store_with_rules(&mut self) -> anyhow::Result<&mut Store> {
-        if let Place::Offline(offline) = &mut self.place
-            && !offline.rules_set
-        {
-            let compiled = self.home.load_rules(offline.rules)?;
-            offline.rules_set = true;
-            self.store()?.set_rules(compiled);
-        }
-        self.store()
+    pub fn store_with_rules(&mut self) -> anyhow::Result<(&mut Store, Arc<RuleSet>)> {
+        let rules = self.rules()?;
+        Ok((self.store()?, rules))
     }
 
-    /// The rules in force.
+    /// The rules in force: the daemon's, or compiled from the rules directory (once).
     pub fn rules(&mut self) -> anyhow::Result<Arc<RuleSet>> {
-        Ok(Arc::clone(self.store_with_rules()?.rules()))
+        match &mut self.place {
+            Place::Offline(offline) => {
+                if offline.compiled.is_none() {
+                    offline.compiled = Some(self.home.load_rules(offline.rules)?);
+                }
+                match &offline.compiled {
+                    Some(rules) => Ok(Arc::clone(rules)),
+                    None => unreachable!("compiled above"),
+                }
+            }
+            Place::Daemon(lent) => Ok(Arc::clone(&lent.rules)),
+        }
     }
 
-    /// The store (rules set), for a long change made in chunks, and what to call between
-    /// them: in a daemon, it stores the events that arrived meanwhile; offline, nothing.
-    pub fn store_between_chunks(&mut self) -> anyhow::Result<(&mut Store, Between<'_>)> {
-        self.store_with_rules()?;
+    /// The store and the rules in force, for a long change made in chunks, and what to
+    /// call between them: in a daemon, it stores the events that arrived meanwhile;
+    /// offline, nothing.
+    pub fn store_between_chunks(
+        &mut self,
+    ) -> anyhow::Result<(&mut Store, Arc<RuleSet>, Between<'_>)> {
+        let (_, rules) = self.store_with_rules()?;
         match &mut self.place {
             Place::Offline(offline) => {
                 let Some((_, store)) = offline.opened.as_mut() else {
                     unreachable!("store_with_rules opened the store")
                 };
-                Ok((store, &mut offline.nothing))
+                Ok((store, rules, &mut offline.nothing))
             }
             Place::Daemon(lent) => match lent.breathe.as_deref_mut() {
-                Some(breathe) => Ok((&mut *lent.store, breathe)),
+                Some(breathe) => Ok((&mut *lent.store, rules, breathe)),
                 None => {
                     bail!("this command cannot change the store: it runs with a reading handle")
                 }
@@ -316,14 +326,14 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The store (rules set) and the dispatcher, to send messages.
+    /// The store and the dispatcher (with the rules in force), to send messages.
     pub fn store_and_dispatcher(&mut self) -> anyhow::Result<(&mut Store, &mut Dispatcher)> {
-        self.store_with_rules()?;
+        let (_, rules) = self.store_with_rules()?;
         match &mut self.place {
             Place::Offline(offline) => {
                 let built = match offline.dispatcher.take() {
                     Some(d) => d,
-                    None => crate::commands::outbox::dispatcher(self.home, offline.rules)?,
+                    None => crate::commands::outbox::dispatcher(self.home, offline.rules, rules)?,
                 };
                 let dispatcher = offline.dispatcher.insert(built);
                 let Some((_, store)) = offline.opened.as_mut() else {

@@ -165,17 +165,18 @@ impl Campaign {
         })
     }
 
-    /// Queues one message per member, durably, in batches.
+    /// Queues one message per member, durably, in batches; `rules` run on each request.
     pub fn queue(
         &self,
         store: &mut Store,
+        rules: &RuleSet,
         members: &[CustomerId],
         at: Timestamp,
     ) -> Result<Queued, CampaignError> {
         queueing(store, |store| {
             let mut out = Queued::default();
             for chunk in members.chunks(BATCH) {
-                self.queue_chunk(store, chunk, at, &mut out)?;
+                self.queue_chunk(store, rules, chunk, at, &mut out)?;
             }
             Ok(out)
         })
@@ -184,6 +185,7 @@ impl Campaign {
     fn queue_chunk(
         &self,
         store: &mut Store,
+        rules: &RuleSet,
         members: &[CustomerId],
         at: Timestamp,
         out: &mut Queued,
@@ -203,7 +205,7 @@ impl Campaign {
                 event
             })
             .collect();
-        let report = store.append_owned(events)?;
+        let report = store.append_owned(rules, events)?;
         out.queued += report.appended;
         out.duplicates += report.duplicates;
         out.rule_errors += report.rule_errors;
@@ -216,10 +218,11 @@ impl Campaign {
     pub fn select_and_queue(
         &self,
         store: &mut Store,
+        rules: &RuleSet,
         audience: &Audience,
         at: Timestamp,
     ) -> Result<(Selection, Queued), CampaignError> {
-        self.select_and_queue_between(store, audience, at, BATCH, &mut |_| {})
+        self.select_and_queue_between(store, rules, audience, at, BATCH, &mut |_| {})
     }
 
     /// [`Campaign::select_and_queue`] in chunks of `chunk` customers (at most [`BATCH`]),
@@ -231,6 +234,7 @@ impl Campaign {
     pub fn select_and_queue_between(
         &self,
         store: &mut Store,
+        rules: &RuleSet,
         audience: &Audience,
         at: Timestamp,
         chunk: usize,
@@ -241,7 +245,7 @@ impl Campaign {
             // A scratch store never writes its records (checkpoints are for durability),
             // so the scan would not see them; in memory, two passes cost little.
             let selection = audience.select(store, at)?;
-            let queued = self.queue(store, &selection.members, at)?;
+            let queued = self.queue(store, rules, &selection.members, at)?;
             return Ok((selection, queued));
         }
         // Every customer in the tree, where the scan reads them; and at the end, every
@@ -268,7 +272,7 @@ impl Campaign {
                 let scan = store.scan_customers(after.as_ref(), chunk, |customer| {
                     selection.consider(audience, customer, at)
                 })?;
-                self.queue_chunk(store, &scan.kept, at, &mut queued)?;
+                self.queue_chunk(store, rules, &scan.kept, at, &mut queued)?;
                 selection.members.extend(scan.kept);
                 between(store);
                 match scan.last {
@@ -351,10 +355,13 @@ pub struct SeasonalRun {
     pub failed: u64,
 }
 
-/// Launches every seasonal campaign of the store's rules whose window is open at `now` and
-/// that has not run for that window yet (once a year, remembered in the store).
-pub fn run_seasonal(store: &mut Store, now: Timestamp) -> Result<Vec<SeasonalRun>, CampaignError> {
-    let rules = Arc::clone(store.rules());
+/// Launches every seasonal campaign of `rules` whose window is open at `now` and that has
+/// not run for that window yet (once a year, remembered in the store).
+pub fn run_seasonal(
+    store: &mut Store,
+    rules: &Arc<RuleSet>,
+    now: Timestamp,
+) -> Result<Vec<SeasonalRun>, CampaignError> {
     let mut runs = Vec::new();
     for s in rules.seasonal() {
         let Some(year) = s.open_at(now) else {
@@ -365,11 +372,11 @@ pub fn run_seasonal(store: &mut Store, now: Timestamp) -> Result<Vec<SeasonalRun
             continue;
         }
         let audience = Audience::Predicate {
-            rules: Arc::clone(&rules),
+            rules: Arc::clone(rules),
             script: s.script.clone(),
         };
         let campaign = Campaign::seasonal(s);
-        let (selection, queued) = campaign.select_and_queue(store, &audience, now)?;
+        let (selection, queued) = campaign.select_and_queue(store, rules, &audience, now)?;
         for e in &selection.errors {
             tracing::warn!(error = %e, campaign = %s.campaign, "seasonal audience predicate failed");
         }
@@ -404,7 +411,7 @@ mod tests {
                 r#"{{"customer":"c-{i}","type":"profile","at":"2026-03-01T00:00:00Z","email":"c{i}@example.jp"}}"#
             );
             store
-                .append(&[Event::from_json_str(&json).unwrap()])
+                .append(RuleSet::none(), &[Event::from_json_str(&json).unwrap()])
                 .unwrap();
         }
         let campaign = Campaign {
@@ -430,11 +437,11 @@ mod tests {
             script: "all.rhai".into(),
         };
         let (none, _) = campaign
-            .select_and_queue(&mut store, &audience, at)
+            .select_and_queue(&mut store, RuleSet::none(), &audience, at)
             .unwrap();
         assert_eq!((none.examined, none.members.len()), (5, 0));
         let (selection, queued) = campaign
-            .select_and_queue(&mut store, &everyone, at)
+            .select_and_queue(&mut store, RuleSet::none(), &everyone, at)
             .unwrap();
         assert_eq!(selection.members.len(), 4);
         assert_eq!(queued.queued, 4);
@@ -445,7 +452,7 @@ mod tests {
         }
         // Again at the same time: nothing twice.
         let (_, again) = campaign
-            .select_and_queue(&mut store, &everyone, at)
+            .select_and_queue(&mut store, RuleSet::none(), &everyone, at)
             .unwrap();
         assert_eq!((again.queued, again.duplicates), (0, 4));
     }

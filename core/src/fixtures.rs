@@ -250,7 +250,6 @@ fn run_case(
         .ok_or("customer needs an \"id\"")?;
     let customer = CustomerId::new(id).map_err(|e| format!("customer id: {e}"))?;
     let mut store = Store::open_temporary().map_err(|e| e.to_string())?;
-    store.set_rules(Arc::clone(rules));
     let mut events = case.others.clone();
     let first_at = case.events.first().and_then(|e| e.get("at")).cloned();
     let mut profile = case.customer.clone();
@@ -279,17 +278,19 @@ fn run_case(
         parsed.push(event);
     }
     let mut last = parsed.iter().map(|e| e.at.instant()).max();
-    store.append(&parsed).map_err(|e| e.to_string())?;
+    store.append(rules, &parsed).map_err(|e| e.to_string())?;
     if let Some(at) = case.rfm_at {
-        store.recompute_rfm(at).map_err(|e| e.to_string())?;
+        store.recompute_rfm(rules, at).map_err(|e| e.to_string())?;
         last = Some(last.map_or(at, |l| l.max(at)));
     }
     if let Some(until) = case.timers_until {
-        store.fire_due_timers(until).map_err(|e| e.to_string())?;
+        store
+            .fire_due_timers(rules, until)
+            .map_err(|e| e.to_string())?;
         last = Some(last.map_or(until, |l| l.max(until)));
     }
     if let Some(at) = case.seasons_at {
-        crate::campaign::run_seasonal(&mut store, at).map_err(|e| e.to_string())?;
+        crate::campaign::run_seasonal(&mut store, rules, at).map_err(|e| e.to_string())?;
         last = Some(last.map_or(at, |l| l.max(at)));
     }
     if let Some(at) = case.dispatch_at {
@@ -300,7 +301,12 @@ fn run_case(
             .map_err(|e| format!("scratch directory: {e}"))?;
         let out = scratch.path();
         let channels = crate::channel::file_channels(out, "fixtures@kizuna.invalid");
-        let dispatcher = Dispatcher::new(channels, root.join("templates"), RetryPolicy::default());
+        let dispatcher = Dispatcher::new(
+            channels,
+            Arc::clone(rules),
+            root.join("templates"),
+            RetryPolicy::default(),
+        );
         dispatcher.run(&mut store, at).map_err(|e| e.to_string())?;
     }
     let projection = store

@@ -15,7 +15,7 @@
 //! let event = Event::from_json_str(
 //!     r#"{"customer":"c-42","type":"purchase","at":"2026-03-01T10:15:00+09:00","amount":4800}"#,
 //! ).map_err(|errors| format!("{errors:?}"))?;
-//! let report = store.append(&[event.clone(), event])?;
+//! let report = store.append(kizuna_core::rules::RuleSet::none(), &[event.clone(), event])?;
 //! store.flush()?;
 //! assert_eq!((report.appended, report.duplicates), (1, 1));
 //! let customer = store.customer(&"c-42".parse()?)?.ok_or("no projection")?;

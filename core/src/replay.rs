@@ -116,7 +116,6 @@ impl History {
     /// Replays the history through `rules`, with message templates from `templates`.
     pub fn run(&self, rules: Arc<RuleSet>, templates: &Path) -> Result<Outcome, StoreError> {
         let mut store = Store::open_temporary()?;
-        store.set_rules(Arc::clone(&rules));
         let channels = self
             .channels
             .iter()
@@ -125,8 +124,12 @@ impl History {
                 channel: std::sync::Arc::new(NullChannel),
             })
             .collect();
-        let dispatcher =
-            Dispatcher::new(channels, PathBuf::from(templates), RetryPolicy::default());
+        let dispatcher = Dispatcher::new(
+            channels,
+            Arc::clone(&rules),
+            PathBuf::from(templates),
+            RetryPolicy::default(),
+        );
         let mut outcome = Outcome {
             rules: rules.version().to_owned(),
             ..Outcome::default()
@@ -137,7 +140,7 @@ impl History {
         let mut i = 0;
         while i < events.len() {
             let now = events[i].at.instant();
-            self.fire(&mut store, &mut outcome, &mut next_due, now)?;
+            self.fire(&mut store, &rules, &mut outcome, &mut next_due, now)?;
             if now >= next_dispatch {
                 dispatcher.run(&mut store, now)?;
                 next_dispatch = now.checked_add(DISPATCH_EVERY).unwrap_or(now);
@@ -148,7 +151,7 @@ impl History {
             while j < events.len() && j - i < MAX_CHUNK && events[j].at.instant() < stop {
                 j += 1;
             }
-            let report = store.append(&events[i..j])?;
+            let report = store.append(&rules, &events[i..j])?;
             outcome.events += report.appended;
             outcome.rule_errors += report.rule_errors;
             next_due = store.next_timer_due()?;
@@ -164,7 +167,7 @@ impl History {
                     dispatcher.run(&mut store, due)?;
                     next_dispatch = due.checked_add(DISPATCH_EVERY).unwrap_or(due);
                 }
-                let fired = store.fire_due_timers(due)?;
+                let fired = store.fire_due_timers(&rules, due)?;
                 outcome.timers_fired += fired.appended;
                 outcome.rule_errors += fired.rule_errors;
                 next_due = store.next_timer_due()?;
@@ -183,12 +186,13 @@ impl History {
     fn fire(
         &self,
         store: &mut Store,
+        rules: &RuleSet,
         outcome: &mut Outcome,
         next_due: &mut Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         if next_due.is_some_and(|d| d <= now) {
-            let fired = store.fire_due_timers(now)?;
+            let fired = store.fire_due_timers(rules, now)?;
             outcome.timers_fired += fired.appended;
             outcome.rule_errors += fired.rule_errors;
             *next_due = store.next_timer_due()?;
@@ -490,7 +494,7 @@ mod tests {
             r#"{"id":"s","customer":"c-1","type":"send_request","at":"2026-03-01T01:00:00Z","channel":"webhook","template":"notice","class":"transactional","vars":{"text":"hi"}}"#,
         ]
         .map(|j| Event::from_json_str(j).unwrap());
-        store.append(&events).unwrap();
+        store.append(RuleSet::none(), &events).unwrap();
         let outcome_of = |history: &History| {
             let outcome = history
                 .run(Arc::new(RuleSet::empty()), templates.path())

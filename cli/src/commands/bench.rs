@@ -110,10 +110,14 @@ pub fn ingest(args: &BenchIngestArgs, rules: Option<Option<&Path>>) -> anyhow::R
     } = generate(args)?;
 
     let (config, mut store) = home.open_store()?;
-    if let Some(dir) = rules {
-        store.set_rules(home.load_rules(dir)?);
-        store.record_latencies();
-    }
+    let with_rules = rules.is_some();
+    let rules = match rules {
+        Some(dir) => {
+            store.record_latencies();
+            home.load_rules(dir)?
+        }
+        None => std::sync::Arc::new(kizuna_core::rules::RuleSet::empty()),
+    };
     let source = Source::new(&file)?;
     let options = import::Options {
         skip_invalid: false,
@@ -128,6 +132,7 @@ pub fn ingest(args: &BenchIngestArgs, rules: Option<Option<&Path>>) -> anyhow::R
     let started = Instant::now();
     let summary = match import::run(
         &mut store,
+        &rules,
         std::slice::from_ref(&source),
         &options,
         &progress,
@@ -139,7 +144,7 @@ pub fn ingest(args: &BenchIngestArgs, rules: Option<Option<&Path>>) -> anyhow::R
     };
     let seconds = started.elapsed().as_secs_f64();
     let latency_us = percentiles(store.take_latencies());
-    let rules_version = store.rules().version().to_owned();
+    let rules_version = rules.version().to_owned();
     drop(store);
     let figures = IngestFigures {
         rules: rules_version,
@@ -159,7 +164,7 @@ pub fn ingest(args: &BenchIngestArgs, rules: Option<Option<&Path>>) -> anyhow::R
     } else {
         println!(
             "{}: {} events over {} customers ({:.0} MiB of JSON lines) in {seconds:.2} s",
-            if rules.is_some() {
+            if with_rules {
                 format!("ingest + rules {}", figures.rules)
             } else {
                 "ingest (no rules)".into()
@@ -227,7 +232,6 @@ pub fn dispatch(args: &crate::args::BenchDispatchArgs) -> anyhow::Result<ExitCod
     let (_dir, home) = scratch_home()?;
     let rules = home.load_rules(None)?;
     let (_, mut store) = home.open_store()?;
-    store.set_rules(rules);
     let mut batch = Vec::with_capacity(3 * 10_000);
     for i in 0..args.messages {
         let c = format!("c-{i:07}");
@@ -245,10 +249,10 @@ pub fn dispatch(args: &crate::args::BenchDispatchArgs) -> anyhow::Result<ExitCod
             batch.push(Event::from_json_str(&line).map_err(|e| anyhow::anyhow!("{e:?}"))?);
         }
         if batch.len() >= 30_000 {
-            store.append_owned(std::mem::take(&mut batch))?;
+            store.append_owned(&rules, std::mem::take(&mut batch))?;
         }
     }
-    store.append_owned(batch)?;
+    store.append_owned(&rules, batch)?;
     store.flush()?;
     if args.channel == "smtp" {
         let (host, port) = args
@@ -266,7 +270,7 @@ pub fn dispatch(args: &crate::args::BenchDispatchArgs) -> anyhow::Result<ExitCod
         }
         std::fs::write(&toml, toml::to_string(&config)?)?;
     }
-    let dispatcher = super::outbox::dispatcher(&home, None)?;
+    let dispatcher = super::outbox::dispatcher(&home, None, rules)?;
     let email = super::outbox::channels(&home)?
         .configured
         .into_iter()

@@ -42,6 +42,7 @@ pub fn replay(args: &BenchIngestArgs) -> anyhow::Result<ExitCode> {
     let source = Source::new(&file)?;
     if let Outcome::Invalid(rejected) = import::run(
         &mut store,
+        RuleSet::none(),
         std::slice::from_ref(&source),
         &options,
         &Progress::hidden(),
@@ -106,12 +107,12 @@ pub fn campaign(args: &BenchCampaignArgs) -> anyhow::Result<ExitCode> {
             batch.push(Event::from_json_str(&line).map_err(|e| anyhow::anyhow!("{e:?}"))?);
         }
         if batch.len() >= 20_000 {
-            store.append_owned(std::mem::take(&mut batch))?;
+            store.append_owned(RuleSet::none(), std::mem::take(&mut batch))?;
         }
     }
-    store.append_owned(batch)?;
+    store.append_owned(RuleSet::none(), batch)?;
     store.flush()?;
-    store.set_rules(home.load_rules(None)?);
+    let rules = home.load_rules(None)?;
     let segments = Arc::new(RuleSet::load_segments(&home.rules_dir())?);
     let now: Timestamp = "2026-03-05T02:00:00Z".parse()?;
 
@@ -132,7 +133,7 @@ pub fn campaign(args: &BenchCampaignArgs) -> anyhow::Result<ExitCode> {
     let members = audience.select(&store, now)?.members.len();
     let select_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let (selection, queued) = campaign.select_and_queue(&mut store, &audience, now)?;
+    let (selection, queued) = campaign.select_and_queue(&mut store, &rules, &audience, now)?;
     let seconds = started.elapsed().as_secs_f64();
     if selection.members.len() != members {
         bail!(

@@ -236,9 +236,9 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, args: &CampaignRunArgs) -> anyhow::Result
     } else {
         usize::MAX
     };
-    let (store, between) = ctx.store_between_chunks()?;
+    let (store, rules, between) = ctx.store_between_chunks()?;
     let (selection, queued) =
-        campaign.select_and_queue_between(store, &audience, now, chunk, between)?;
+        campaign.select_and_queue_between(store, &rules, &audience, now, chunk, between)?;
     report_errors(o, &selection)?;
     tracing::info!(campaign = %campaign.name, queued = queued.queued, "campaign queued");
     if args.json {

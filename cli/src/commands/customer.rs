@@ -263,7 +263,7 @@ pub fn erase(ctx: &mut Ctx, o: &mut Out, args: &CustomerEraseArgs) -> anyhow::Re
     // A daemon stores the events that arrive during the compaction's copy. (Offline,
     // nothing arrives, and an erase must not depend on the rules compiling.)
     let compacted = if ctx.is_daemon() {
-        let (store, between) = ctx.store_between_chunks()?;
+        let (store, _, between) = ctx.store_between_chunks()?;
         store.compact_in_place(between)
     } else {
         ctx.store()?.compact_in_place(&mut |_| {})
@@ -297,7 +297,7 @@ fn forget_files(
 ) -> anyhow::Result<crate::written::Forgotten> {
     let home = ctx.home();
     if ctx.is_daemon() {
-        let (store, between) = ctx.store_between_chunks()?;
+        let (store, _, between) = ctx.store_between_chunks()?;
         crate::written::forget(home, who, &mut || between(store))
     } else {
         crate::written::forget(home, who, &mut || {})

@@ -76,14 +76,13 @@ pub fn run(
     let rules_flag = rules;
     let rules = home.load_rules(rules)?;
     let (config, mut store) = home.open_store()?;
-    store.set_rules(Arc::clone(&rules));
     let sources = [Source::new(&csv_path)?, Source::new(&events_path)?];
     let options = import::Options {
         skip_invalid: false,
         csv_at: now - jiff::SignedDuration::from_hours(365 * 24),
         batch_size: config.import.batch_size,
     };
-    let summary = match import::run(&mut store, &sources, &options, &Progress::auto())? {
+    let summary = match import::run(&mut store, &rules, &sources, &options, &Progress::auto())? {
         Outcome::Imported { summary, .. } => summary,
         Outcome::Invalid(rejected) => {
             // The generator only writes valid data; this would be a bug worth seeing.
@@ -100,10 +99,11 @@ pub fn run(
     // Timers that fell due during the year (tier reviews, reply alarms) fire up to `now`;
     // RFM is scored (segment changes start win-back and check-in campaigns, whose timers
     // fire at once); then the queued messages go out through the guards.
-    let mut fired = store.fire_due_timers(now)?;
-    let rfm = store.recompute_rfm(now)?;
-    fired.add(store.fire_due_timers(now)?);
-    let dispatched = super::outbox::dispatcher(&home, rules_flag)?.run(&mut store, now)?;
+    let mut fired = store.fire_due_timers(&rules, now)?;
+    let rfm = store.recompute_rfm(&rules, now)?;
+    fired.add(store.fire_due_timers(&rules, now)?);
+    let dispatched =
+        super::outbox::dispatcher(&home, rules_flag, Arc::clone(&rules))?.run(&mut store, now)?;
     let (mut revenue, mut orders, mut open, mut email_in, mut email_out) = (0i64, 0u64, 0, 0, 0);
     let mut silent = 0;
     let (mut issued, mut redeemed, mut expired, mut balance) = (0i64, 0i64, 0i64, 0i64);
@@ -194,7 +194,10 @@ pub fn run(
     println!();
     print!("{}", campaigns(&store)?);
     println!();
-    print!("{}", replay_example(&home, rules_flag, &store, now)?);
+    print!(
+        "{}",
+        replay_example(&home, rules_flag, &store, &rules, now)?
+    );
     println!();
     let config = home.config()?;
     let settings = kizuna_core::kpi::KpiSettings {
@@ -245,6 +248,7 @@ fn replay_example(
     home: &Home,
     rules_flag: Option<&Path>,
     store: &kizuna_core::store::Store,
+    rules: &Arc<kizuna_core::rules::RuleSet>,
     now: jiff::Timestamp,
 ) -> anyhow::Result<String> {
     const FROM: &str = "const SILVER_FROM = 30000;";
@@ -263,7 +267,7 @@ fn replay_example(
     let candidate_rules = Arc::new(kizuna_core::rules::RuleSet::load_dir(&candidate)?);
     let history = kizuna_core::replay::History::load(store, None, Some(now))?;
     let templates = live_dir.join("templates");
-    let live = history.run(Arc::clone(store.rules()), &templates)?;
+    let live = history.run(Arc::clone(rules), &templates)?;
     let cand = history.run(candidate_rules, &templates)?;
     let diff = kizuna_core::replay::diff(live, cand, 5);
     Ok(format!(

@@ -57,8 +57,8 @@ pub fn add(ctx: &mut Ctx, o: &mut Out, args: &EventAddArgs) -> anyhow::Result<Ex
             return Ok(ExitCode::FAILURE);
         }
     };
-    let store = ctx.store_with_rules()?;
-    let report = store.append(std::slice::from_ref(&event))?;
+    let (store, rules) = ctx.store_with_rules()?;
+    let report = store.append(&rules, std::slice::from_ref(&event))?;
     store.flush()?;
     if report.erased > 0 {
         writeln!(

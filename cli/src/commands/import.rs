@@ -19,7 +19,7 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, args: &ImportArgs) -> anyhow::Result<Exit
         .iter()
         .map(|p| Source::read_from(p, &ctx.input(p)?))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    ctx.store_with_rules()?;
+    let rules = ctx.rules()?;
     let options = import::Options {
         skip_invalid: args.skip_invalid,
         csv_at: args.at.unwrap_or_else(Timestamp::now),
@@ -31,7 +31,7 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, args: &ImportArgs) -> anyhow::Result<Exit
     } else {
         Progress::auto()
     };
-    match import::run(ctx.store()?, &sources, &options, &progress)? {
+    match import::run(ctx.store()?, &rules, &sources, &options, &progress)? {
         Outcome::Invalid(rejected) => {
             for r in &rejected {
                 writeln!(o.stderr, "{}", import::describe(r))?;

@@ -1,6 +1,6 @@
 //! `kizuna dispatch`, `outbox list|retry`, `send` and `report guards`.
 
-use std::{collections::BTreeMap, path::Path, process::ExitCode};
+use std::{collections::BTreeMap, path::Path, process::ExitCode, sync::Arc};
 
 use anyhow::{Context, bail};
 use jiff::Timestamp;
@@ -11,6 +11,7 @@ use kizuna_core::{
     dispatch::{Dispatcher, RetryPolicy},
     internal::SendRequest,
     rules::MessageClass,
+    rules::RuleSet,
     store::{MessageId, MessageStatus},
 };
 use serde_json::{Map, Value};
@@ -117,11 +118,16 @@ pub fn channels_check(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// The dispatcher for a home: its configured channels, templates from the rules.
-pub fn dispatcher(home: &Home, rules: Option<&Path>) -> anyhow::Result<Dispatcher> {
+pub fn dispatcher(
+    home: &Home,
+    rules_dir: Option<&Path>,
+    rules: Arc<RuleSet>,
+) -> anyhow::Result<Dispatcher> {
     let channels = channels(home)?;
     Ok(Dispatcher::new(
         channels.configured,
-        home.rules_dir_or(rules).join("templates"),
+        rules,
+        home.rules_dir_or(rules_dir).join("templates"),
         RetryPolicy::default(),
     ))
 }
@@ -296,11 +302,11 @@ pub fn send(ctx: &mut Ctx, o: &mut Out, args: &SendArgs) -> anyhow::Result<ExitC
             return Ok(ExitCode::FAILURE);
         }
     };
-    let store = ctx.store_with_rules()?;
+    let (store, rules) = ctx.store_with_rules()?;
     if store.customer(&event.customer)?.is_none() {
         return Err(NotFound(format!("no customer {}", event.customer)).into());
     }
-    store.append(std::slice::from_ref(&event))?;
+    store.append(&rules, std::slice::from_ref(&event))?;
     store.flush()?;
     if args.json {
         o.json(&serde_json::json!({

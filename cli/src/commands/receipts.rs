@@ -31,6 +31,7 @@ const MAX_BODY: usize = 1024 * 1024;
 /// Listens on `addr` until `max` callbacks were answered 200 or `seconds` have passed.
 pub fn listen(home: &Home, addr: &str, max: usize, seconds: u64) -> anyhow::Result<ExitCode> {
     let routes = super::outbox::channels(home)?.routes;
+    let rules = home.load_rules(None)?;
     let listener = TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
     listener.set_nonblocking(true)?;
     println!(
@@ -73,6 +74,7 @@ pub fn listen(home: &Home, addr: &str, max: usize, seconds: u64) -> anyhow::Resu
                 let (_, mut store) = home.open_store()?;
                 let mut inbox = StoreInbox {
                     store: &mut store,
+                    rules: &rules,
                     books: &mut AddressBooks::default(),
                     channel,
                 };

@@ -31,8 +31,8 @@ pub fn pass(ctx: &mut Ctx, now: Timestamp) -> anyhow::Result<RfmSummary> {
     } else {
         usize::MAX
     };
-    let (store, between) = ctx.store_between_chunks()?;
-    Ok(store.recompute_rfm_between(now, chunk, between)?)
+    let (store, rules, between) = ctx.store_between_chunks()?;
+    Ok(store.recompute_rfm_between(&rules, now, chunk, between)?)
 }
 
 /// The segment table as text.

@@ -13,10 +13,10 @@ use crate::{
 
 /// Fires due timers through the rules, durably.
 pub fn tick(ctx: &mut Ctx, o: &mut Out, args: &TickArgs) -> anyhow::Result<ExitCode> {
-    let store = ctx.store_with_rules()?;
+    let (store, rules) = ctx.store_with_rules()?;
     let now = args.now.unwrap_or_else(Timestamp::now);
     let (alerts, outbox) = (store.alerts()?.len(), store.outbox()?.len());
-    let report = store.fire_due_timers(now)?;
+    let report = store.fire_due_timers(&rules, now)?;
     // Segments drift as time passes even without events; win-back and check-ins react to
     // the change, so RFM is part of the clock's work, once a day.
     let rfm_due = store
@@ -27,9 +27,9 @@ pub fn tick(ctx: &mut Ctx, o: &mut Out, args: &TickArgs) -> anyhow::Result<ExitC
     } else {
         None
     };
-    let store = ctx.store_with_rules()?;
+    let (store, rules) = ctx.store_with_rules()?;
     // Seasonal campaigns whose window has opened (once per window, remembered).
-    let seasonal = kizuna_core::campaign::run_seasonal(store, now)?;
+    let seasonal = kizuna_core::campaign::run_seasonal(store, &rules, now)?;
     store.flush()?;
     let new_alerts = store.alerts()?.len() - alerts;
     let queued = store.outbox()?.len() - outbox;

@@ -104,10 +104,12 @@ impl AddressBooks {
     }
 }
 
-/// An [`Inbox`] writing to `store` for `channel`.
+/// An [`Inbox`] writing to `store` for `channel`, running `rules` on what it keeps.
 pub struct StoreInbox<'a> {
     /// The store.
     pub store: &'a mut Store,
+    /// The rules in force.
+    pub rules: &'a kizuna_core::rules::RuleSet,
     /// The address books (kept between requests by the daemon).
     pub books: &'a mut AddressBooks,
     /// The channel the route belongs to.
@@ -120,7 +122,7 @@ impl StoreInbox<'_> {
         let ids = events.iter().map(|e| e.id.to_string()).collect();
         let report = self
             .store
-            .append_owned(events)
+            .append_owned(self.rules, events)
             .and_then(|r| self.store.sync_events().map(|()| r))
             .map_err(|e| InboxError::Unavailable(e.to_string()))?;
         Ok(Recorded {

@@ -65,14 +65,16 @@ pub fn run(
     // routes (delivery reports, customers writing in) are answered with the same objects.
     let channels = crate::commands::outbox::channels(home)?;
     let routes_mounted = http::mounted(&channels.routes);
+    // The rules in force live with the dispatcher (its guards), which the writer asks for
+    // them on every append: a reload swaps them in one place.
     let dispatcher = kizuna_core::dispatch::Dispatcher::new(
         channels.configured,
+        rule_set,
         home.rules_dir_or(rules).join("templates"),
         kizuna_core::dispatch::RetryPolicy::default(),
     );
     let routes = channels.routes;
     let (_, mut store) = home.open_store()?;
-    store.set_rules(rule_set);
     // A burst that changes more customers than a checkpoint holds starts one from the
     // append: on the background thread, like the periodic ones, not between requests.
     store.set_background_checkpoints(true);

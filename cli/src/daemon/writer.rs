@@ -265,7 +265,8 @@ impl Writer {
             }
             return;
         }
-        let (answers, failure) = append_group(&mut self.store, &mut self.books, group);
+        let rules = Arc::clone(self.dispatcher.rules());
+        let (answers, failure) = append_group(&mut self.store, &rules, &mut self.books, group);
         if let Some(failure) = failure {
             self.degrade(failure);
         }
@@ -331,7 +332,6 @@ impl Writer {
             ));
             return;
         }
-        let rules = Arc::clone(self.store.rules());
         let Ok(scratch) = Store::open_temporary() else {
             return;
         };
@@ -339,7 +339,6 @@ impl Writer {
         drop(std::mem::replace(&mut self.store, scratch));
         match self.daemon.home.open_store() {
             Ok((_, mut store)) => {
-                store.set_rules(rules);
                 store.observe_latency(Arc::clone(&self.metrics.rule_latency));
                 store.set_background_checkpoints(true);
                 self.store = store;
@@ -371,8 +370,10 @@ impl Writer {
                         reply.send(kizuna_channel::InboundResponse::error(404, "no such route"));
                     return;
                 };
+                let rules = Arc::clone(self.dispatcher.rules());
                 let mut inbox = super::inbound::StoreInbox {
                     store,
+                    rules: &rules,
                     books: &mut self.books,
                     channel,
                 };
@@ -396,7 +397,7 @@ impl Writer {
                         "ok"
                     },
                     reason: self.degraded.as_ref().map(|d| d.reason.clone()),
-                    rules: store.rules().version().to_owned(),
+                    rules: self.dispatcher.rules().version().to_owned(),
                     events: store.event_count().unwrap_or(0),
                     customers: store.customer_count().unwrap_or(0),
                     queue: store.due_count(Timestamp::now()).unwrap_or(0),
@@ -411,7 +412,10 @@ impl Writer {
                 // A long read gets a reading handle and a thread of its own: ingest goes on.
                 if crate::commands::reads_log_only(&job.command) {
                     match store.reader() {
-                        Ok(reader) => return read_apart(reader, job, info, reply),
+                        Ok(reader) => {
+                            let rules = Arc::clone(self.dispatcher.rules());
+                            return read_apart(reader, rules, job, info, reply);
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "no reading handle; running on the writer")
                         }
@@ -424,6 +428,8 @@ impl Writer {
                     cwd,
                 } = job;
                 let books = &mut self.books;
+                let rules_in_force = Arc::clone(self.dispatcher.rules());
+                let in_force = Arc::clone(&rules_in_force);
                 let mut breathe = |store: &mut Store| {
                     let mut group = Vec::new();
                     while group.len() < MAX_GROUP {
@@ -436,7 +442,7 @@ impl Writer {
                     if !group.is_empty() {
                         // A failure here fails the admin command too; the next append
                         // or tick finds the store unwritable and degrades.
-                        let (answers, _) = append_group(store, books, group);
+                        let (answers, _) = append_group(store, &in_force, books, group);
                         for (result, reply) in answers {
                             let _ = reply.send(result);
                         }
@@ -444,6 +450,7 @@ impl Writer {
                 };
                 let lent = crate::context::Lent {
                     store,
+                    rules: rules_in_force,
                     dispatcher: Some(&mut self.dispatcher),
                     daemon: &info,
                     inputs: &inputs,
@@ -455,7 +462,7 @@ impl Writer {
                 let _ = reply.send(answer);
             }
             Command::SetRules(rules) => {
-                store.set_rules(rules);
+                self.dispatcher.set_rules(rules);
                 self.dispatcher.reload_templates();
             }
             Command::ReloadTemplates => self.dispatcher.reload_templates(),
@@ -497,7 +504,8 @@ impl Writer {
     /// due).
     fn fire_and_dispatch(&mut self, now: Timestamp) -> bool {
         let mut full = false;
-        match self.store.fire_due_timers_at_most(now, TICK_SLICE) {
+        let rules = Arc::clone(self.dispatcher.rules());
+        match self.store.fire_due_timers_at_most(&rules, now, TICK_SLICE) {
             Ok(fired) => {
                 full |= fired.appended as usize >= TICK_SLICE;
                 self.metrics.timers_fired.fetch_add(fired.appended, Relaxed);
@@ -536,6 +544,7 @@ impl Writer {
 /// reading handle on the store ([`Store::reader`]), so that the writer goes on meanwhile.
 fn read_apart(
     mut reader: Store,
+    rules: Arc<kizuna_core::rules::RuleSet>,
     job: crate::admin::server::Job,
     info: Arc<super::DaemonInfo>,
     reply: oneshot::Sender<crate::admin::server::Answer>,
@@ -549,6 +558,7 @@ fn read_apart(
             let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
             let lent = crate::context::Lent {
                 store: &mut reader,
+                rules,
                 dispatcher: None,
                 daemon: &info,
                 inputs: &job.inputs,
@@ -575,6 +585,7 @@ type Answer = (
 #[must_use = "each request waits for its answer: send them"]
 fn append_group(
     store: &mut Store,
+    rules: &kizuna_core::rules::RuleSet,
     books: &mut super::inbound::AddressBooks,
     group: Vec<PendingAppend>,
 ) -> (Vec<Answer>, Option<String>) {
@@ -583,7 +594,7 @@ fn append_group(
     for (events, span, reply) in group {
         let _in_request = span.enter();
         let profiles = books.profiles(&events);
-        let result = store.append_owned(events).map_err(|e| {
+        let result = store.append_owned(rules, events).map_err(|e| {
             if super::degraded::cannot_write(&e) {
                 failure = Some(e.to_string());
                 return AppendError::Unavailable {

@@ -91,9 +91,10 @@ pub enum Outcome {
     Invalid(Vec<Rejected>),
 }
 
-/// Imports `sources` into `store`.
+/// Imports `sources` into `store`, running `rules` on each event.
 pub fn run(
     store: &mut Store,
+    rules: &kizuna_core::rules::RuleSet,
     sources: &[Source],
     options: &Options,
     progress: &Progress,
@@ -172,13 +173,13 @@ pub fn run(
         for (batch, places) in rx.iter() {
             let result = if options.skip_invalid {
                 store
-                    .append_prepared_skipping_conflicts(batch)
+                    .append_prepared_skipping_conflicts(rules, batch)
                     .map(|(r, conflicts)| {
                         conflicted.extend(conflicts.iter().map(|c| conflict_reject(&places, c)));
                         r
                     })
             } else {
-                store.append_prepared(batch)
+                store.append_prepared(rules, batch)
             };
             match result {
                 Ok(r) => report.add(r),

@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::{
     channel::{Configured, Delivery, OutgoingMessage},
     event::Event,
-    rules::{GuardDecision, GuardMessage},
+    rules::{GuardDecision, GuardMessage, RuleSet},
     store::{MessageStatus, OutboxMessage, Store, StoreError},
 };
 
@@ -49,6 +49,9 @@ impl Default for RetryPolicy {
 /// Sends due outbox messages through the guards and the configured channels.
 pub struct Dispatcher {
     channels: HashMap<String, Configured>,
+    /// The guards that decide each message, and the rules that run on the `message_sent`
+    /// events it appends: given to the dispatcher, not found in the store.
+    rules: Arc<RuleSet>,
     templates: PathBuf,
     env: std::sync::OnceLock<minijinja::Environment<'static>>,
     policy: RetryPolicy,
@@ -108,6 +111,7 @@ impl Dispatcher {
     /// (`<template>.<channel name>` or `<template>.<format>` files).
     pub fn new(
         channels: Vec<Configured>,
+        rules: Arc<RuleSet>,
         templates: impl Into<PathBuf>,
         policy: RetryPolicy,
     ) -> Self {
@@ -117,6 +121,7 @@ impl Dispatcher {
             .collect();
         Self {
             channels,
+            rules,
             templates: templates.into(),
             env: std::sync::OnceLock::new(),
             policy,
@@ -282,7 +287,7 @@ impl Dispatcher {
                 tracing::info!(message = %message.id, reason, "manual send forced past the guards");
                 (GuardDecision::Allow, Vec::new())
             }
-            None => Arc::clone(store.rules()).guard(&guard_view, &customer, now),
+            None => self.rules.guard(&guard_view, &customer, now),
         };
         let decision = match decision {
             GuardDecision::Deny { guard, reason } => {
@@ -309,6 +314,16 @@ impl Dispatcher {
             }),
         };
         Ok((decision, errors))
+    }
+
+    /// Uses `rules` from the next message on (a hot reload).
+    pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
+        self.rules = rules;
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        &self.rules
     }
 
     /// Forgets the templates read so far: the next message reads its template files
@@ -427,6 +442,7 @@ mod tests {
     struct Setup {
         dir: tempfile::TempDir,
         store: Store,
+        rules: Arc<RuleSet>,
     }
 
     fn setup(templates: &[(&str, &str)]) -> Setup {
@@ -437,16 +453,15 @@ mod tests {
             std::fs::write(tdir.join(name), text).unwrap();
         }
         let mut store = Store::open(dir.path().join("db"), crate::StoreOptions::default()).unwrap();
-        store.set_rules(Arc::new(
-            RuleSet::compile(vec![("r.rhai".into(), RULES.into())], None).unwrap(),
-        ));
+        let rules =
+            Arc::new(RuleSet::compile(vec![("r.rhai".into(), RULES.into())], None).unwrap());
         store
-            .append(&[Event::from_json_str(
+            .append(&rules, &[Event::from_json_str(
                 r#"{"customer":"c-1","type":"profile","at":"2026-03-01T00:00:00Z","name":"Aiko","email":"aiko@example.jp"}"#,
             )
             .unwrap()])
             .unwrap();
-        Setup { dir, store }
+        Setup { dir, store, rules }
     }
 
     fn buy(s: &mut Setup, id: &str, template: &str) {
@@ -454,7 +469,7 @@ mod tests {
             r#"{{"id":"{id}","customer":"c-1","type":"purchase","at":"2026-03-01T10:00:00Z","amount":4800,"template":"{template}"}}"#
         );
         s.store
-            .append(&[Event::from_json_str(&json).unwrap()])
+            .append(&s.rules, &[Event::from_json_str(&json).unwrap()])
             .unwrap();
     }
 
@@ -465,6 +480,7 @@ mod tests {
             std::sync::Arc::new(FileEmailChannel::new(email_dir, "shop@example.jp"));
         Dispatcher::new(
             channels,
+            Arc::clone(&s.rules),
             s.dir.path().join("templates"),
             RetryPolicy::default(),
         )
@@ -502,7 +518,7 @@ mod tests {
             .iter()
             .map(|e| Event::from_json_str(e).unwrap())
             .collect();
-        s.store.append(&events).unwrap();
+        s.store.append(&s.rules, &events).unwrap();
         let email_dir = s.dir.path().join("email");
         let report = dispatcher(&s, email_dir.clone())
             .run(&mut s.store, now())
@@ -613,7 +629,7 @@ mod tests {
             None,
         )
         .unwrap();
-        s.store.set_rules(Arc::new(rules));
+        s.rules = Arc::new(rules);
         buy(&mut s, "o-1", "thanks");
         let email = s.dir.path().join("email");
         dispatcher(&s, email).run(&mut s.store, now()).unwrap();

@@ -214,7 +214,7 @@ impl Dispatcher {
         for (m, _) in &done {
             report.count(&m.status);
         }
-        store.append_owned(sent_events)?;
+        store.append_owned(&self.rules, sent_events)?;
         let updates: Vec<MessageUpdate<'_>> = done
             .iter()
             .map(|(message, indexed_at)| MessageUpdate {

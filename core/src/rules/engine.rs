@@ -199,6 +199,12 @@ impl RuleSet {
         }
     }
 
+    /// The empty rule set, shared: for appends that run no rules (a migration, a test).
+    pub fn none() -> &'static Self {
+        static NONE: std::sync::OnceLock<RuleSet> = std::sync::OnceLock::new();
+        NONE.get_or_init(Self::empty)
+    }
+
     /// Loads every `.rhai` file in `dir` and in its `guards/` and `campaigns/` folders (other
     /// folders hold templates, segments and modules). All files must compile, or none is
     /// used.

@@ -18,7 +18,7 @@ use super::{
     ids::{self, id_hash},
     keys,
 };
-use crate::{event::Event, ids::EventId};
+use crate::{event::Event, ids::EventId, rules::RuleSet};
 
 /// A batch of events made ready for [`Store::append_prepared`]: serialised and id-hashed.
 /// Preparing is pure, so it can run on another thread while the store appends the previous
@@ -166,26 +166,42 @@ impl AppendReport {
 
 impl Store {
     /// Appends `events` in order, skipping ids already stored: folds each new event into its
-    /// customer's projection, runs the rules on it, and applies their effects.
+    /// customer's projection, runs `rules` on it, and applies their effects.
+    ///
+    /// The store holds no rules of its own: what runs is the caller's choice, passed with
+    /// each call (the CLI's loaded rules, the daemon's current set, a replay's candidate),
+    /// so a hot reload or a backtest never has to swap state inside the store.
     ///
     /// The events of one call, with their effects and the outbox, timer, alert and
     /// rule-error entries those produce, are written as one atomic sled batch: after a crash
     /// either all of it is in the log or none is. Projections follow at the next checkpoint
     /// (and are replayed from the log, effects included, if a crash comes first). Call
     /// [`Store::flush`] to make everything durable before reporting success.
-    pub fn append(&mut self, events: &[Event]) -> Result<AppendReport, StoreError> {
-        self.append_owned(events.to_vec())
+    pub fn append(
+        &mut self,
+        rules: &RuleSet,
+        events: &[Event],
+    ) -> Result<AppendReport, StoreError> {
+        self.append_owned(rules, events.to_vec())
     }
 
     /// [`Store::append`] for events the caller no longer needs: saves a copy of each.
-    pub fn append_owned(&mut self, events: Vec<Event>) -> Result<AppendReport, StoreError> {
-        self.append_prepared(PreparedBatch::new(events)?)
+    pub fn append_owned(
+        &mut self,
+        rules: &RuleSet,
+        events: Vec<Event>,
+    ) -> Result<AppendReport, StoreError> {
+        self.append_prepared(rules, PreparedBatch::new(events)?)
     }
 
     /// [`Store::append`] for events already [prepared](PreparedBatch), typically on another
     /// thread while this one stores the previous batch.
-    pub fn append_prepared(&mut self, batch: PreparedBatch) -> Result<AppendReport, StoreError> {
-        self.append_with(batch, OnConflict::Refuse, &mut Vec::new())
+    pub fn append_prepared(
+        &mut self,
+        rules: &RuleSet,
+        batch: PreparedBatch,
+    ) -> Result<AppendReport, StoreError> {
+        self.append_with(rules, batch, OnConflict::Refuse, &mut Vec::new())
     }
 
     /// [`Store::append_prepared`] that stores the rest of a batch when some of its events
@@ -193,15 +209,17 @@ impl Store {
     /// `--skip-invalid` uses it: the conflicting lines go to its rejects.
     pub fn append_prepared_skipping_conflicts(
         &mut self,
+        rules: &RuleSet,
         batch: PreparedBatch,
     ) -> Result<(AppendReport, Vec<Conflict>), StoreError> {
         let mut conflicts = Vec::new();
-        let report = self.append_with(batch, OnConflict::Skip, &mut conflicts)?;
+        let report = self.append_with(rules, batch, OnConflict::Skip, &mut conflicts)?;
         Ok((report, conflicts))
     }
 
     fn append_with(
         &mut self,
+        rules: &RuleSet,
         batch: PreparedBatch,
         on_conflict: OnConflict,
         conflicts: &mut Vec<Conflict>,
@@ -229,7 +247,7 @@ impl Store {
             })
             .collect();
         let result = self
-            .append_inner(&events, on_conflict, conflicts)
+            .append_inner(rules, &events, on_conflict, conflicts)
             .and_then(|report| {
                 // In the caller's time unless asked otherwise: a background checkpoint holds
                 // a snapshot of every record it writes, and an import that went on folding
@@ -256,6 +274,7 @@ impl Store {
 
     fn append_inner(
         &mut self,
+        rules: &RuleSet,
         events: &[Ready<'_>],
         on_conflict: OnConflict,
         conflicts_out: &mut Vec<Conflict>,
@@ -277,7 +296,6 @@ impl Store {
         let mut block_effects: Vec<Recorded> = Vec::new();
         let mut block_first = first_seq;
         let mut seq = first_seq;
-        let rules = Arc::clone(&self.rules);
         for (prepared, seen) in events.iter().zip(seen) {
             match seen {
                 Seen::New => {}
@@ -312,7 +330,7 @@ impl Store {
                 }
                 let timed = self.latencies.is_some() || self.histogram.is_some();
                 let started = timed.then(std::time::Instant::now);
-                let mut folded = self.fold(seq, event, EffectSource::Rules(&rules))?;
+                let mut folded = self.fold(seq, event, EffectSource::Rules(rules))?;
                 if let Some(t) = started {
                     let elapsed = t.elapsed();
                     if let Some(log) = self.latencies.as_mut() {

@@ -177,13 +177,14 @@ mod tests {
         fn on_timer(name, c, data) { tag("reminded"); }
     "#;
 
-    fn with_rules(mut store: Store) -> Store {
+    use crate::store::ruled::Ruled;
+
+    fn with_rules(store: Store) -> Ruled {
         let rules = RuleSet::compile(vec![("r.rhai".into(), SCRIPT.into())], None).unwrap();
-        store.set_rules(Arc::new(rules));
-        store
+        Ruled::new(store, Arc::new(rules))
     }
 
-    fn open(dir: &tempfile::TempDir) -> Store {
+    fn open(dir: &tempfile::TempDir) -> Ruled {
         with_rules(Store::open(dir.path().join("db"), StoreOptions::default()).unwrap())
     }
 
@@ -274,7 +275,9 @@ mod tests {
             .append(&[ev("b1", "visit", "c-b", 2), ev("c1", "visit", "c-c", 6)])
             .unwrap(); // c-b due 3rd, c-c due 7th, pending
         let fired = |store: &mut Store| {
-            store.fire_due_timers_at_most(day(10), 1).unwrap();
+            store
+                .fire_due_timers_at_most(crate::rules::RuleSet::none(), day(10), 1)
+                .unwrap();
             let mut left: Vec<_> = timers(store).into_iter().map(|(c, _)| c).collect();
             left.sort();
             left
@@ -316,7 +319,10 @@ mod repair_tests {
         let mut store = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap();
         let visit = r#"{"id":"v1","customer":"c-1","type":"visit","at":"2026-03-01T00:00:00Z"}"#;
         store
-            .append(&[Event::from_json_str(visit).unwrap()])
+            .append(
+                crate::rules::RuleSet::none(),
+                &[Event::from_json_str(visit).unwrap()],
+            )
             .unwrap();
         store.flush().unwrap();
         let at: Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
@@ -327,7 +333,13 @@ mod repair_tests {
         }
         assert_eq!(store.next_timer_due().unwrap(), Some(at));
         let now: Timestamp = "2026-03-10T00:00:00Z".parse().unwrap();
-        assert_eq!(store.fire_due_timers(now).unwrap().appended, 0);
+        assert_eq!(
+            store
+                .fire_due_timers(crate::rules::RuleSet::none(), now)
+                .unwrap()
+                .appended,
+            0
+        );
         store.flush().unwrap();
         assert_eq!(store.next_timer_due().unwrap(), None);
         assert_eq!(store.tree.scan_prefix([keys::DUE]).count(), 0);

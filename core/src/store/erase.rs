@@ -12,7 +12,6 @@ use std::{
     fs,
     ops::Bound,
     path::{Path, PathBuf},
-    sync::Arc,
 };
 
 use serde::Serialize;
@@ -240,7 +239,7 @@ impl Store {
     /// the tree in steps and calling `between` after each: a daemon stores the events that
     /// arrived meanwhile there, so ingest is answered during the copy (a copy in one go
     /// held it ~20 s at a million events). The compacted store takes this one's place with
-    /// the same settings (rules, latency histogram, background checkpoints). If the
+    /// the same settings (latency histogram, background checkpoints). If the
     /// compaction fails, the database is opened again as it was left (an interrupted
     /// compaction finishes or rolls back at open); if even that fails, this store refuses
     /// every write from then on.
@@ -269,7 +268,6 @@ impl Store {
             let _ = fs::remove_dir_all(&fresh);
             return Err(e);
         }
-        let rules = Arc::clone(&self.rules);
         let histogram = self.histogram.clone();
         let (path, options) = (self.path.clone(), self.options);
         let mut stand_in = Store::open_temporary()?;
@@ -280,7 +278,6 @@ impl Store {
             Err(e) => (Err(e), Store::open(&path, options)),
         };
         if let Ok(mut store) = reopened {
-            store.rules = rules;
             store.histogram = histogram;
             store.background_checkpoints = background_checkpoints;
             *self = store;

@@ -90,7 +90,10 @@ mod tests {
             let visit =
                 r#"{"id":"v1","customer":"c-1","type":"visit","at":"2026-03-01T00:00:00Z"}"#;
             store
-                .append(&[Event::from_json_str(visit).unwrap()])
+                .append(
+                    crate::rules::RuleSet::none(),
+                    &[Event::from_json_str(visit).unwrap()],
+                )
                 .unwrap();
             store.flush().unwrap();
             // What an older kizuna wrote for a timer of c-1, and one of c-2 (no record).
@@ -134,8 +137,20 @@ mod tests {
             .collect();
         assert_eq!(index.len(), 2, "one entry per customer, in the new layout");
         assert!(index.iter().all(Option::is_some));
-        assert_eq!(store.fire_due_timers(day(4)).unwrap().appended, 1);
-        assert_eq!(store.fire_due_timers(day(10)).unwrap().appended, 1);
+        assert_eq!(
+            store
+                .fire_due_timers(crate::rules::RuleSet::none(), day(4))
+                .unwrap()
+                .appended,
+            1
+        );
+        assert_eq!(
+            store
+                .fire_due_timers(crate::rules::RuleSet::none(), day(10))
+                .unwrap()
+                .appended,
+            1
+        );
         store.flush().unwrap();
         drop(store);
         let store = open(&dir);

@@ -50,7 +50,7 @@ use std::{
 
 use std::sync::Arc;
 
-use crate::{ids::CustomerId, rules::RuleSet};
+use crate::ids::CustomerId;
 
 /// A history as [`Store::history_with_effects`] reads it, as (event, its effects) pairs.
 pub fn effects_of(
@@ -189,8 +189,6 @@ pub struct Store {
     sealed: Vec<(CustomerId, u32, Vec<record::HistEntry>)>,
     /// Set when a write failed half-way; every later write refuses.
     poisoned: bool,
-    /// The rules run on every appended event.
-    rules: Arc<RuleSet>,
     /// Per-event processing times in nanoseconds, when a benchmark asked for them.
     latencies: Option<Vec<u32>>,
     /// The same times as a histogram, for a daemon's `/metrics`.
@@ -283,7 +281,6 @@ impl Store {
             dirty: 0,
             sealed: Vec::new(),
             poisoned: false,
-            rules: Arc::new(RuleSet::empty()),
             latencies: None,
             histogram: None,
             baskets: Arc::default(),
@@ -349,7 +346,6 @@ impl Store {
             dirty: 0,
             sealed: Vec::new(),
             poisoned: false,
-            rules: Arc::clone(&self.rules),
             latencies: None,
             histogram: None,
             baskets: Arc::clone(&self.baskets),
@@ -366,12 +362,6 @@ impl Store {
             erased: None,
             mark_written: None,
         })
-    }
-
-    /// Sets the rules that run on every event appended from now on. Events already stored
-    /// keep the effects they had.
-    pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
-        self.rules = rules;
     }
 
     /// Starts recording how long each appended event takes to process (fold, rules,
@@ -392,11 +382,6 @@ impl Store {
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
-    }
-
-    /// The rules in force.
-    pub fn rules(&self) -> &Arc<RuleSet> {
-        &self.rules
     }
 
     /// The directory of the database.
@@ -605,6 +590,8 @@ impl Store {
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod ruled;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]

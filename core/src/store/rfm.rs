@@ -12,6 +12,7 @@ use crate::{
     event::Event,
     ids::CustomerId,
     rfm::{MIN_POPULATION, Rfm, RfmInput, SEGMENT_CHANGED, Segment, TOP_SHARE_PERCENT, score},
+    rules::RuleSet,
 };
 
 /// The population by RFM segment, as printed by `kizuna rfm`.
@@ -67,8 +68,12 @@ impl Store {
     ///
     /// A crash part-way leaves some customers with the previous scores, which the next
     /// run replaces. Scores are a snapshot, not history.
-    pub fn recompute_rfm(&mut self, now: Timestamp) -> Result<RfmSummary, StoreError> {
-        self.recompute_rfm_between(now, usize::MAX, &mut |_| {})
+    pub fn recompute_rfm(
+        &mut self,
+        rules: &RuleSet,
+        now: Timestamp,
+    ) -> Result<RfmSummary, StoreError> {
+        self.recompute_rfm_between(rules, now, usize::MAX, &mut |_| {})
     }
 
     /// [`Store::recompute_rfm`] in steps of `chunk` customers, calling `between` after
@@ -84,6 +89,7 @@ impl Store {
     /// buys during the pass is scored on what was read before.
     pub fn recompute_rfm_between(
         &mut self,
+        rules: &RuleSet,
         now: Timestamp,
         chunk: usize,
         between: &mut dyn FnMut(&mut Store),
@@ -158,7 +164,7 @@ impl Store {
         let mut changes = changes.into_iter().peekable();
         while changes.peek().is_some() {
             let step: Vec<Event> = changes.by_ref().take(chunk).collect();
-            self.append_owned(step)?;
+            self.append_owned(rules, step)?;
             between(self);
         }
         let mut batch = Batch::default();

@@ -1,5 +1,6 @@
 //! Store + rules: effects applied with the event, recorded, replayed, erased.
 
+use super::ruled::Ruled;
 use std::sync::Arc;
 
 use super::*;
@@ -32,12 +33,9 @@ fn ev(json: &str) -> Event {
     Event::from_json_str(json).unwrap()
 }
 
-fn open(dir: &tempfile::TempDir, rules: Option<Arc<RuleSet>>) -> Store {
-    let mut store = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap();
-    if let Some(r) = rules {
-        store.set_rules(r);
-    }
-    store
+fn open(dir: &tempfile::TempDir, rules: Option<Arc<RuleSet>>) -> Ruled {
+    let store = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap();
+    Ruled::new(store, rules.unwrap_or_else(|| Arc::new(RuleSet::empty())))
 }
 
 /// A rule set of one script.
@@ -73,7 +71,7 @@ fn effects_are_applied_recorded_and_acted_on_with_the_event() {
 
     let history = store.history_with_effects(&c1(), 10).unwrap();
     let recorded = history[0].1.as_ref().unwrap();
-    assert_eq!(recorded.rules, store.rules().version());
+    assert_eq!(recorded.rules, store.rules.version());
     assert_eq!(recorded.effects.len(), 4);
     assert!(recorded.effects.iter().all(|e| e.script == "loyalty.rhai"));
 

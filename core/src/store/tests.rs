@@ -23,12 +23,19 @@ fn append_is_idempotent_by_id_and_survives_reopen() {
     let mut store = open(&dir);
     let a = purchase("e1", "c-1", "2026-01-02T00:00:00Z", 100);
     let b = purchase("e2", "c-1", "2026-01-01T00:00:00Z", 200);
-    let report = store.append(&[a.clone(), b.clone(), a.clone()]).unwrap();
+    let report = store
+        .append(
+            crate::rules::RuleSet::none(),
+            &[a.clone(), b.clone(), a.clone()],
+        )
+        .unwrap();
     assert_eq!(
         (report.appended, report.duplicates, report.new_customers),
         (2, 1, 1)
     );
-    let again = store.append(std::slice::from_ref(&b)).unwrap();
+    let again = store
+        .append(crate::rules::RuleSet::none(), std::slice::from_ref(&b))
+        .unwrap();
     assert_eq!((again.appended, again.duplicates), (0, 1));
     store.flush().unwrap();
     drop(store);
@@ -43,7 +50,10 @@ fn append_is_idempotent_by_id_and_survives_reopen() {
     assert_eq!((c.stats.orders, c.stats.revenue), (2, 300));
     // Appending after reopen continues the sequence instead of overwriting.
     store
-        .append(&[purchase("e3", "c-2", "2026-01-03T00:00:00Z", 1)])
+        .append(
+            crate::rules::RuleSet::none(),
+            &[purchase("e3", "c-2", "2026-01-03T00:00:00Z", 1)],
+        )
         .unwrap();
     let ids: Vec<String> = store.events().map(|e| e.unwrap().id.to_string()).collect();
     assert_eq!(ids, ["e1", "e2", "e3"], "global order is append order");
@@ -54,14 +64,27 @@ fn an_id_reused_for_other_content_is_refused_and_nothing_of_its_batch_is_stored(
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(&dir);
     let a = purchase("e1", "c-1", "2026-01-02T00:00:00Z", 100);
-    store.append(std::slice::from_ref(&a)).unwrap();
+    store
+        .append(crate::rules::RuleSet::none(), std::slice::from_ref(&a))
+        .unwrap();
     // The same instant spelt in another offset is the same event: a repeat, not a conflict.
     let same = purchase("e1", "c-1", "2026-01-02T09:00:00+09:00", 100);
-    assert_eq!(store.append(&[same]).unwrap().duplicates, 1);
+    assert_eq!(
+        store
+            .append(crate::rules::RuleSet::none(), &[same])
+            .unwrap()
+            .duplicates,
+        1
+    );
 
     let changed = purchase("e1", "c-1", "2026-01-02T00:00:00Z", 999);
     let fresh = purchase("e2", "c-2", "2026-01-02T00:00:00Z", 5);
-    let err = store.append(&[fresh.clone(), changed.clone()]).unwrap_err();
+    let err = store
+        .append(
+            crate::rules::RuleSet::none(),
+            &[fresh.clone(), changed.clone()],
+        )
+        .unwrap_err();
     let StoreError::Conflict(conflicts) = &err else {
         panic!("{err}")
     };
@@ -75,7 +98,9 @@ fn an_id_reused_for_other_content_is_refused_and_nothing_of_its_batch_is_stored(
     assert_eq!(store.conflicts(&[fresh.clone(), changed]).unwrap().len(), 1);
     // Two versions of one new id in a batch: the second is the conflict.
     let twin = purchase("e2", "c-2", "2026-01-02T00:00:00Z", 6);
-    let err = store.append(&[fresh.clone(), twin]).unwrap_err();
+    let err = store
+        .append(crate::rules::RuleSet::none(), &[fresh.clone(), twin])
+        .unwrap_err();
     assert!(
         matches!(&err, StoreError::Conflict(c) if c[0].index == 1),
         "{err}"
@@ -84,7 +109,13 @@ fn an_id_reused_for_other_content_is_refused_and_nothing_of_its_batch_is_stored(
     assert_eq!(store.event_count().unwrap(), 1);
     let c = store.customer(&"c-1".parse().unwrap()).unwrap().unwrap();
     assert_eq!(c.stats.revenue, 100);
-    assert_eq!(store.append(&[fresh]).unwrap().appended, 1);
+    assert_eq!(
+        store
+            .append(crate::rules::RuleSet::none(), &[fresh])
+            .unwrap()
+            .appended,
+        1
+    );
 }
 
 #[test]
@@ -92,12 +123,15 @@ fn history_is_per_customer_in_time_order_and_limited() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(&dir);
     store
-        .append(&[
-            purchase("e1", "c-1", "2026-01-03T00:00:00Z", 1),
-            purchase("e2", "c-10", "2026-01-01T00:00:00Z", 1),
-            purchase("e3", "c-1", "2026-01-01T00:00:00Z", 1),
-            purchase("e4", "c-1", "2026-01-02T00:00:00+09:00", 1),
-        ])
+        .append(
+            crate::rules::RuleSet::none(),
+            &[
+                purchase("e1", "c-1", "2026-01-03T00:00:00Z", 1),
+                purchase("e2", "c-10", "2026-01-01T00:00:00Z", 1),
+                purchase("e3", "c-1", "2026-01-01T00:00:00Z", 1),
+                purchase("e4", "c-1", "2026-01-02T00:00:00+09:00", 1),
+            ],
+        )
         .unwrap();
     let c1 = CustomerId::new("c-1").unwrap();
     let ids = |evs: Vec<Event>| {
@@ -120,11 +154,17 @@ fn projections_are_replayed_after_a_stop_without_checkpoint() {
     {
         let mut store = open(&dir);
         store
-            .append(&[purchase("e1", "c-1", "2026-01-01T00:00:00Z", 100)])
+            .append(
+                crate::rules::RuleSet::none(),
+                &[purchase("e1", "c-1", "2026-01-01T00:00:00Z", 100)],
+            )
             .unwrap();
         store.flush().unwrap();
         store
-            .append(&[purchase("e2", "c-1", "2026-01-02T00:00:00Z", 50)])
+            .append(
+                crate::rules::RuleSet::none(),
+                &[purchase("e2", "c-1", "2026-01-02T00:00:00Z", 50)],
+            )
             .unwrap();
         // Dropped without flush: the log has e2, the stored record does not.
         store.sync().unwrap();
@@ -140,7 +180,10 @@ fn projections_are_replayed_after_a_stop_without_checkpoint() {
     // marker, so it is behind too; the records are recounted.
     let mut store = open(&dir);
     store
-        .append(&[purchase("e3", "c-2", "2026-01-03T00:00:00Z", 10)])
+        .append(
+            crate::rules::RuleSet::none(),
+            &[purchase("e3", "c-2", "2026-01-03T00:00:00Z", 10)],
+        )
         .unwrap();
     store.flush().unwrap();
     assert_eq!(store.customer_count().unwrap(), 2);
@@ -161,11 +204,19 @@ fn duplicates_are_found_after_reopen_and_in_large_histories() {
         .map(|i| purchase(&format!("e{i}"), "c-1", "2026-01-01T00:00:00Z", 1))
         .collect();
     let mut store = open(&dir);
-    assert_eq!(store.append(&many).unwrap().appended, 700);
+    assert_eq!(
+        store
+            .append(crate::rules::RuleSet::none(), &many)
+            .unwrap()
+            .appended,
+        700
+    );
     store.flush().unwrap();
     drop(store);
     let mut store = open(&dir);
-    let again = store.append(&many[650..]).unwrap();
+    let again = store
+        .append(crate::rules::RuleSet::none(), &many[650..])
+        .unwrap();
     assert_eq!((again.appended, again.duplicates), (0, 50));
     let c1 = CustomerId::new("c-1").unwrap();
     assert_eq!(
@@ -199,7 +250,7 @@ fn erase_and_compact_leave_no_trace_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(&dir);
     store
-        .append(&[
+        .append(crate::rules::RuleSet::none(), &[
             ev(r#"{"id":"p1","customer":"c-9","type":"profile","at":"2026-01-01T00:00:00Z","name":"Hanako Secretname","email":"hanako@secret.example"}"#),
             purchase("e1", "c-9", "2026-01-02T00:00:00Z", 100),
             purchase("e2", "c-1", "2026-01-02T00:00:00Z", 100),
@@ -246,17 +297,23 @@ fn sequence_numbers_are_not_reused_after_erasing_the_end_of_the_log() {
     {
         let mut store = open(&dir);
         store
-            .append(&[
-                purchase("e1", "c-1", "2026-01-01T00:00:00Z", 100),
-                purchase("e2", "c-9", "2026-01-02T00:00:00Z", 100),
-                purchase("e3", "c-9", "2026-01-03T00:00:00Z", 100),
-            ])
+            .append(
+                crate::rules::RuleSet::none(),
+                &[
+                    purchase("e1", "c-1", "2026-01-01T00:00:00Z", 100),
+                    purchase("e2", "c-9", "2026-01-02T00:00:00Z", 100),
+                    purchase("e3", "c-9", "2026-01-03T00:00:00Z", 100),
+                ],
+            )
             .unwrap();
         store.flush().unwrap();
         store.erase_customer(&c9).unwrap().unwrap();
         store.compact_in_place(&mut |_| {}).unwrap();
         store
-            .append(&[purchase("e4", "c-2", "2026-01-04T00:00:00Z", 70)])
+            .append(
+                crate::rules::RuleSet::none(),
+                &[purchase("e4", "c-2", "2026-01-04T00:00:00Z", 70)],
+            )
             .unwrap();
         // A crash: the event is durable, its customer's record is not written.
         store.sync_events().unwrap();
@@ -273,7 +330,10 @@ fn interrupted_compaction_is_finished_on_open() {
     let db = dir.path().join("db");
     let mut store = open(&dir);
     store
-        .append(&[purchase("e1", "c-1", "2026-01-02T00:00:00Z", 100)])
+        .append(
+            crate::rules::RuleSet::none(),
+            &[purchase("e1", "c-1", "2026-01-02T00:00:00Z", 100)],
+        )
         .unwrap();
     store.flush().unwrap();
     drop(store);
@@ -314,8 +374,10 @@ fn co_purchase_statistics_count_each_purchase_once_across_crashes() {
     // The reference: everything folded in one clean run.
     let clean_dir = tempfile::tempdir().unwrap();
     let mut clean = open(&clean_dir);
-    clean.append(&first).unwrap();
-    clean.append(&second).unwrap();
+    clean.append(crate::rules::RuleSet::none(), &first).unwrap();
+    clean
+        .append(crate::rules::RuleSet::none(), &second)
+        .unwrap();
     clean.flush().unwrap();
     let want = (**clean.baskets()).clone();
     assert_eq!(want.also_bought("beans", 5).len(), 2);
@@ -328,9 +390,11 @@ fn co_purchase_statistics_count_each_purchase_once_across_crashes() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mut store = open(&dir);
-        store.append(&first).unwrap();
+        store.append(crate::rules::RuleSet::none(), &first).unwrap();
         store.flush().unwrap();
-        store.append(&second).unwrap();
+        store
+            .append(crate::rules::RuleSet::none(), &second)
+            .unwrap();
         // Dropped without a checkpoint: the log has the second batch, the statistics not.
         store.sync().unwrap();
     }
@@ -350,9 +414,11 @@ fn co_purchase_statistics_count_each_purchase_once_across_crashes() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mut store = open(&dir);
-        store.append(&first).unwrap();
+        store.append(crate::rules::RuleSet::none(), &first).unwrap();
         store.flush().unwrap();
-        store.append(&second).unwrap();
+        store
+            .append(crate::rules::RuleSet::none(), &second)
+            .unwrap();
         store.write_baskets().unwrap();
         store.sync().unwrap();
     }
@@ -377,13 +443,15 @@ fn a_checkpoint_under_way_changes_nothing_readers_see() {
             )
         })
         .collect();
-    store.append(&first).unwrap();
+    store.append(crate::rules::RuleSet::none(), &first).unwrap();
     store.checkpoint_in_background().unwrap();
     // New customers and more orders while the thread may still be writing the first lot.
     let second: Vec<Event> = (0..20)
         .map(|i| purchase(&format!("b{i}"), &format!("c-{}", 5 + i % 10), &day(21), 10))
         .collect();
-    store.append(&second).unwrap();
+    store
+        .append(crate::rules::RuleSet::none(), &second)
+        .unwrap();
     let check = |store: &Store| {
         assert_eq!(store.customer_count().unwrap(), 15);
         let customers: Vec<crate::customer::Customer> =
@@ -422,7 +490,7 @@ fn automatic_background_checkpoints_evict_only_what_is_written() {
             })
             .collect();
         for chunk in batch.chunks(7) {
-            store.append(chunk).unwrap();
+            store.append(crate::rules::RuleSet::none(), chunk).unwrap();
         }
     }
     let check = |store: &Store| {
@@ -452,13 +520,19 @@ fn a_customer_scan_visits_each_stored_customer_once_and_sees_changes_in_memory()
     for i in 0..7 {
         let c = format!("c-{i}");
         store
-            .append(&[purchase(&format!("e{i}"), &c, "2026-01-01T00:00:00Z", 100)])
+            .append(
+                crate::rules::RuleSet::none(),
+                &[purchase(&format!("e{i}"), &c, "2026-01-01T00:00:00Z", 100)],
+            )
             .unwrap();
     }
     store.flush().unwrap();
     // c-4 changes in memory after the checkpoint: the scan must see 150, not the tree's 100.
     store
-        .append(&[purchase("e9", "c-4", "2026-01-02T00:00:00Z", 50)])
+        .append(
+            crate::rules::RuleSet::none(),
+            &[purchase("e9", "c-4", "2026-01-02T00:00:00Z", 50)],
+        )
         .unwrap();
     let mut seen = Vec::new();
     let mut kept = Vec::new();
@@ -482,7 +556,10 @@ fn a_customer_scan_visits_each_stored_customer_once_and_sees_changes_in_memory()
     assert_eq!(kept, ["c-0", "c-1", "c-3", "c-4", "c-5", "c-6"]);
     // Kept records are in memory: appending for them folds onto the current state.
     store
-        .append(&[purchase("e10", "c-4", "2026-01-03T00:00:00Z", 1)])
+        .append(
+            crate::rules::RuleSet::none(),
+            &[purchase("e10", "c-4", "2026-01-03T00:00:00Z", 1)],
+        )
         .unwrap();
     let c4 = store
         .customer(&CustomerId::new("c-4").unwrap())
@@ -504,12 +581,15 @@ fn a_scratch_store_asked_for_background_checkpoints_still_evicts() {
     store.set_background_checkpoints(true);
     for i in 0..40 {
         store
-            .append(&[purchase(
-                &format!("e{i}"),
-                &format!("c-{i}"),
-                "2026-02-01T00:00:00Z",
-                5,
-            )])
+            .append(
+                crate::rules::RuleSet::none(),
+                &[purchase(
+                    &format!("e{i}"),
+                    &format!("c-{i}"),
+                    "2026-02-01T00:00:00Z",
+                    5,
+                )],
+            )
             .unwrap();
     }
     assert!(
@@ -531,17 +611,26 @@ fn a_reader_sees_the_log_as_it_grows_and_cannot_write() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(&dir);
     store
-        .append(&[purchase("e1", "c-1", "2026-01-01T00:00:00Z", 100)])
+        .append(
+            crate::rules::RuleSet::none(),
+            &[purchase("e1", "c-1", "2026-01-01T00:00:00Z", 100)],
+        )
         .unwrap();
     let mut reader = store.reader().unwrap();
     store
-        .append(&[purchase("e2", "c-2", "2026-01-02T00:00:00Z", 50)])
+        .append(
+            crate::rules::RuleSet::none(),
+            &[purchase("e2", "c-2", "2026-01-02T00:00:00Z", 50)],
+        )
         .unwrap();
     store.sync_events().unwrap();
     let seen: Vec<String> = reader.events().map(|e| e.unwrap().id.to_string()).collect();
     assert_eq!(seen, ["e1", "e2"]);
     let err = reader
-        .append(&[purchase("e3", "c-3", "2026-01-03T00:00:00Z", 10)])
+        .append(
+            crate::rules::RuleSet::none(),
+            &[purchase("e3", "c-3", "2026-01-03T00:00:00Z", 10)],
+        )
         .unwrap_err();
     assert!(matches!(err, StoreError::ReadOnly { .. }), "{err}");
     assert!(reader.flush().is_err());
@@ -566,7 +655,9 @@ fn rfm_population(store: &mut Store) {
     events.push(ev(
         r#"{"id":"s1","customer":"c-99","type":"profile","at":"2026-01-01T00:00:00Z","name":"No orders"}"#,
     ));
-    store.append(&events).unwrap();
+    store
+        .append(crate::rules::RuleSet::none(), &events)
+        .unwrap();
 }
 
 /// The RFM pass in small steps gives what the pass in one go gives, and an event stored
@@ -579,10 +670,10 @@ fn rfm_in_steps_equals_rfm_in_one_go_and_keeps_events_stored_meanwhile() {
     let mut b = open(&steps);
     rfm_population(&mut a);
     rfm_population(&mut b);
-    let whole = a.recompute_rfm(now).unwrap();
+    let whole = a.recompute_rfm(crate::rules::RuleSet::none(), now).unwrap();
     let mut calls = 0;
     let stepped = b
-        .recompute_rfm_between(now, 7, &mut |store| {
+        .recompute_rfm_between(crate::rules::RuleSet::none(), now, 7, &mut |store| {
             let _ = store;
             calls += 1
         })
@@ -603,11 +694,14 @@ fn rfm_in_steps_equals_rfm_in_one_go_and_keeps_events_stored_meanwhile() {
     let mut stored = false;
     let later: jiff::Timestamp = "2026-08-01T00:00:00Z".parse().unwrap();
     store
-        .recompute_rfm_between(later, 5, &mut |store| {
+        .recompute_rfm_between(crate::rules::RuleSet::none(), later, 5, &mut |store| {
             if !stored {
                 stored = true;
                 store
-                    .append(&[purchase("late", "c-59", "2026-07-15T00:00:00Z", 99_999)])
+                    .append(
+                        crate::rules::RuleSet::none(),
+                        &[purchase("late", "c-59", "2026-07-15T00:00:00Z", 99_999)],
+                    )
                     .unwrap();
             }
         })
@@ -655,7 +749,9 @@ fn compaction_in_steps_keeps_what_was_written_during_the_copy() {
     events.push(ev(
         r#"{"id":"x","customer":"c-gone","type":"profile","at":"2026-01-01T00:00:00Z","email":"gone@secret.example"}"#,
     ));
-    store.append(&events).unwrap();
+    store
+        .append(crate::rules::RuleSet::none(), &events)
+        .unwrap();
     store.flush().unwrap();
     store
         .erase_customer(&CustomerId::new("c-gone").unwrap())
@@ -667,15 +763,18 @@ fn compaction_in_steps_keeps_what_was_written_during_the_copy() {
             steps += 1;
             // New customers and a second purchase for an old one, each step.
             store
-                .append(&[
-                    purchase(
-                        &format!("n{steps}"),
-                        &format!("new-{steps}"),
-                        "2026-02-01T00:00:00Z",
-                        5,
-                    ),
-                    purchase(&format!("m{steps}"), "c-0001", "2026-02-01T00:00:00Z", 1),
-                ])
+                .append(
+                    crate::rules::RuleSet::none(),
+                    &[
+                        purchase(
+                            &format!("n{steps}"),
+                            &format!("new-{steps}"),
+                            "2026-02-01T00:00:00Z",
+                            5,
+                        ),
+                        purchase(&format!("m{steps}"), "c-0001", "2026-02-01T00:00:00Z", 1),
+                    ],
+                )
                 .unwrap();
             // And a checkpoint, as a busy daemon's appends bring.
             store.checkpoint().unwrap();
@@ -716,7 +815,10 @@ fn a_log_that_ends_below_its_high_water_mark_is_damaged_not_empty() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(&dir);
     store
-        .append(&[purchase("e1", "c-1", "2026-01-02T00:00:00Z", 100)])
+        .append(
+            crate::rules::RuleSet::none(),
+            &[purchase("e1", "c-1", "2026-01-02T00:00:00Z", 100)],
+        )
         .unwrap();
     store.flush().unwrap();
     drop(store);

@@ -12,7 +12,9 @@
 use jiff::Timestamp;
 
 use super::{AppendReport, Store, StoreError, Timer, keys};
-use crate::{event::Event, ids::CustomerId, internal::TimerFired, timer::ScheduledTimer};
+use crate::{
+    event::Event, ids::CustomerId, internal::TimerFired, rules::RuleSet, timer::ScheduledTimer,
+};
 
 /// Rounds of [`Store::fire_due_timers`] before it stops (and leaves the rest for the next
 /// tick).
@@ -139,8 +141,12 @@ impl Store {
     /// event each (at the timer's due time); rules' `on_timer` runs on them. Timers that the
     /// firings set and that are already due fire too, in further rounds (at most
     /// [`MAX_TIMER_ROUNDS`], so a script that reschedules itself at `now()` cannot spin).
-    pub fn fire_due_timers(&mut self, now: Timestamp) -> Result<AppendReport, StoreError> {
-        self.fire_due_timers_at_most(now, usize::MAX)
+    pub fn fire_due_timers(
+        &mut self,
+        rules: &RuleSet,
+        now: Timestamp,
+    ) -> Result<AppendReport, StoreError> {
+        self.fire_due_timers_at_most(rules, now, usize::MAX)
     }
 
     /// [`Store::fire_due_timers`], stopping after `max` timers (the oldest due first): a
@@ -148,6 +154,7 @@ impl Store {
     /// waits for all of it. `report.appended == max` means more may be due.
     pub fn fire_due_timers_at_most(
         &mut self,
+        rules: &RuleSet,
         now: Timestamp,
         max: usize,
     ) -> Result<AppendReport, StoreError> {
@@ -157,7 +164,7 @@ impl Store {
             if left == 0 {
                 break;
             }
-            let round = self.fire_round(now, left)?;
+            let round = self.fire_round(rules, now, left)?;
             if round.appended == 0 {
                 break;
             }
@@ -166,7 +173,12 @@ impl Store {
         Ok(total)
     }
 
-    fn fire_round(&mut self, now: Timestamp, max: usize) -> Result<AppendReport, StoreError> {
+    fn fire_round(
+        &mut self,
+        rules: &RuleSet,
+        now: Timestamp,
+        max: usize,
+    ) -> Result<AppendReport, StoreError> {
         let bound = after(now);
         let entries = self.customers_due_before(bound, max)?;
         let mut due = self.due_timers_of(&entries, now)?;
@@ -194,7 +206,7 @@ impl Store {
                 .to_event()
             })
             .collect();
-        self.append_owned(events)
+        self.append_owned(rules, events)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Store + the rule authors' toolkit: script state and cross-customer events.
 
+use super::ruled::Ruled;
 use std::sync::Arc;
 
 use super::*;
@@ -17,11 +18,10 @@ fn scripts(files: &[(&str, &str)]) -> Arc<RuleSet> {
     Arc::new(RuleSet::compile(sources, None).unwrap())
 }
 
-fn store_with(rules: Arc<RuleSet>) -> (tempfile::TempDir, Store) {
+fn store_with(rules: Arc<RuleSet>) -> (tempfile::TempDir, Ruled) {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap();
-    store.set_rules(rules);
-    (dir, store)
+    let store = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap();
+    (dir, Ruled::new(store, rules))
 }
 
 /// What `script` keeps under `key` for `c` (null if nothing).
@@ -78,8 +78,10 @@ fn a_stamp_card_counts_in_state_apart_from_other_scripts_and_survives_reopening(
             .starts_with("2026-03-12")
     );
     drop(store);
-    let mut store = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap();
-    store.set_rules(scripts(&[("stamps.rhai", STAMPS)]));
+    let mut store = Ruled::new(
+        Store::open(dir.path().join("db"), StoreOptions::default()).unwrap(),
+        scripts(&[("stamps.rhai", STAMPS)]),
+    );
     store.append(&[purchase(13, "c-1")]).unwrap();
     let c = store.customer(&id("c-1")).unwrap().unwrap();
     assert_eq!(kept(&c, "stamps.rhai", "stamps"), 3);
