@@ -52,6 +52,7 @@ pub const FILES: &[(&str, &str)] = pack![
     "points.rhai",
     "points.test.json",
     "segments/email_ok.rhai",
+    "segments/email_ok.test.json",
     "segments/regulars.rhai",
     "segments/regulars.test.json",
     "silence.rhai",
