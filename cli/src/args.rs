@@ -435,7 +435,11 @@ pub struct TickArgs {
 
 /// `kizuna alerts`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AlertsArgs {
+    /// Take up or close an alert (without one: list them).
+    #[command(subcommand)]
+    pub action: Option<AlertAction>,
     /// Only open alerts: the customer still has an inquiry or complaint, raised no later
     /// than the alert, unanswered; or staff have not replied to or contacted the customer
     /// (a `reply` or `contact` event) since the alert.
@@ -444,6 +448,35 @@ pub struct AlertsArgs {
     /// Highest priority first (e.g. top-customer check-ins by revenue), then oldest.
     #[arg(long)]
     pub by_priority: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kizuna alerts ack|resolve`.
+#[derive(Debug, Subcommand)]
+pub enum AlertAction {
+    /// Acknowledge an alert: someone is on it. Recorded as an `alert_acked` event.
+    Ack(AlertHandleArgs),
+    /// Resolve an alert: it is no longer open. Recorded as an `alert_resolved` event; an
+    /// inquiry behind it stays open until a `reply`.
+    Resolve(AlertHandleArgs),
+}
+
+/// The alert and who handled it.
+#[derive(Debug, Args)]
+pub struct AlertHandleArgs {
+    /// The alert's id (`a-123-0`, as `kizuna alerts` lists it).
+    pub id: String,
+    /// The staff member.
+    #[arg(long)]
+    pub by: Option<String>,
+    /// What was done.
+    #[arg(long)]
+    pub note: Option<String>,
+    /// When (default: now).
+    #[arg(long)]
+    pub at: Option<jiff::Timestamp>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -393,6 +393,28 @@ fn validate_attrs(kind: &EventKind, attrs: &Map<String, Value>) -> Vec<FieldErro
             }
             errors
         }
+        EventKind::Other(k)
+            if k == crate::internal::ALERT_ACKED || k == crate::internal::ALERT_RESOLVED =>
+        {
+            let mut errors = Vec::new();
+            match attrs.get("alert") {
+                Some(Value::String(id)) => {
+                    if let Err(e) = id.parse::<crate::store::AlertId>() {
+                        errors.push(FieldError::new("alert", e));
+                    }
+                }
+                _ => errors.push(FieldError::new(
+                    "alert",
+                    "is required: the id of the alert (like a-123-0, see `kizuna alerts`)",
+                )),
+            }
+            for field in ["by", "note"] {
+                if attrs.get(field).is_some_and(|v| !v.is_string()) {
+                    errors.push(FieldError::new(field, "must be a string"));
+                }
+            }
+            errors
+        }
         EventKind::Other(k) if k == "redeem" => match attrs.get("points").and_then(Value::as_i64) {
             Some(p) if p > 0 => Vec::new(),
             _ => vec![FieldError::new(

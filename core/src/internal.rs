@@ -202,6 +202,72 @@ impl TimerFired {
     }
 }
 
+/// The `type` of a staff acknowledgement of an alert ([`AlertHandled`]).
+pub const ALERT_ACKED: &str = "alert_acked";
+
+/// The `type` of a staff resolution of an alert ([`AlertHandled`]).
+pub const ALERT_RESOLVED: &str = "alert_resolved";
+
+/// `alert_acked` or `alert_resolved`: staff took up or closed an alert (`kizuna alerts ack`,
+/// `kizuna alerts resolve`). In the customer's history like anything else, so replays,
+/// `customer show` and reports see who handled what and when. Resolving an alert answers
+/// nobody: an inquiry stays open until a `reply`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertHandled {
+    /// The alert.
+    pub alert: crate::store::AlertId,
+    /// The alert's customer.
+    pub customer: CustomerId,
+    /// When.
+    pub at: Timestamp,
+    /// The staff member.
+    pub by: Option<String>,
+    /// A note (what was done).
+    pub note: Option<String>,
+    /// Resolved (`alert_resolved`), or only acknowledged (`alert_acked`).
+    pub resolved: bool,
+}
+
+impl AlertHandled {
+    /// The event, checked at the door.
+    pub fn to_event(&self) -> Result<Event, Vec<FieldError>> {
+        let mut obj = Map::new();
+        obj.insert("customer".into(), self.customer.as_str().into());
+        let kind = if self.resolved {
+            ALERT_RESOLVED
+        } else {
+            ALERT_ACKED
+        };
+        obj.insert("type".into(), kind.into());
+        obj.insert("at".into(), self.at.to_string().into());
+        obj.insert("alert".into(), self.alert.to_string().into());
+        if let Some(by) = &self.by {
+            obj.insert("by".into(), by.clone().into());
+        }
+        if let Some(note) = &self.note {
+            obj.insert("note".into(), note.clone().into());
+        }
+        Event::from_json(obj)
+    }
+
+    /// The handling `event` records, if it is one.
+    pub fn from_event(event: &Event) -> Option<Self> {
+        let resolved = match &event.kind {
+            EventKind::Other(k) if k == ALERT_ACKED => false,
+            EventKind::Other(k) if k == ALERT_RESOLVED => true,
+            _ => return None,
+        };
+        Some(Self {
+            alert: event.attr_str("alert")?.parse().ok()?,
+            customer: event.customer.clone(),
+            at: event.at.instant(),
+            by: event.attr_str("by").map(str::to_owned),
+            note: event.attr_str("note").map(str::to_owned),
+            resolved,
+        })
+    }
+}
+
 /// Whether `event` records a timer firing.
 pub fn is_timer_event(event: &Event) -> bool {
     matches!(&event.kind, EventKind::Other(k) if k == TIMER_EVENT)

@@ -91,3 +91,146 @@ fn an_unanswered_inquiry_alerts_the_staff_after_a_day_and_a_reply_closes_it() {
     let all = h.run(&["alerts"]).ok().stdout;
     assert!(all.contains("1 alert(s)"), "the history is kept: {all}");
 }
+
+/// An unanswered inquiry's alert, raised by `tick`.
+fn with_an_alert(h: &TestHome) -> String {
+    add(
+        h,
+        &[
+            "--customer",
+            "c-1",
+            "--type",
+            "inquiry",
+            "--id",
+            "q-1",
+            "--at",
+            "2026-03-01T10:00:00+09:00",
+        ],
+    );
+    h.run(&["tick", "--now", "2026-03-02T10:00:00+09:00"]).ok();
+    let open = h.run(&["alerts", "--open", "--json"]).ok().json();
+    open[0]["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn staff_acknowledge_and_resolve_an_alert_and_the_history_says_who() {
+    let h = TestHome::new();
+    let id = with_an_alert(&h);
+    assert!(id.starts_with("a-"), "{id}");
+    let acked = h
+        .run(&[
+            "alerts",
+            "ack",
+            &id,
+            "--by",
+            "Ken",
+            "--at",
+            "2026-03-02T10:30:00+09:00",
+        ])
+        .ok()
+        .stdout;
+    assert!(acked.contains(&format!("{id} acknowledged")), "{acked}");
+    let listed = h.run(&["alerts", "--open"]).ok().stdout;
+    assert!(
+        listed.contains("acked by Ken"),
+        "acked but still open: {listed}"
+    );
+
+    // Bad input: an unknown id and a malformed one are errors naming them; nothing stored.
+    let events = |h: &TestHome| {
+        h.run(&["customer", "show", "c-1", "--json"]).ok().json()["events"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = events(&h);
+    let unknown = h.run(&["alerts", "resolve", "a-999-0"]).fails();
+    assert!(
+        unknown.stderr.contains("no alert a-999-0"),
+        "{}",
+        unknown.stderr
+    );
+    let malformed = h.run(&["alerts", "ack", "m-1-0"]).fails();
+    assert!(
+        malformed.stderr.contains("\"m-1-0\" is not an alert id"),
+        "{}",
+        malformed.stderr
+    );
+    assert_eq!(events(&h), before);
+
+    h.run(&[
+        "alerts",
+        "resolve",
+        &id,
+        "--by",
+        "Yui",
+        "--note",
+        "called back",
+        "--at",
+        "2026-03-02T11:00:00+09:00",
+    ])
+    .ok();
+    let open = h.run(&["alerts", "--open", "--json"]).ok().json();
+    assert!(open.as_array().unwrap().is_empty(), "resolved: {open}");
+    let all = h.run(&["alerts", "--json"]).ok().json();
+    assert_eq!(all[0]["resolved"]["by"], "Yui");
+    assert_eq!(all[0]["resolved"]["note"], "called back");
+    assert_eq!(all[0]["acked"]["by"], "Ken");
+    // In the history, and the inquiry is still open: resolving answers nobody.
+    let shown = h.run(&["customer", "show", "c-1", "--json"]).ok().json();
+    let kinds: Vec<&str> = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"alert_acked") && kinds.contains(&"alert_resolved"),
+        "{kinds:?}"
+    );
+    let inquiries = &shown["customer"]["stats"]["open_inquiries"];
+    assert_eq!(inquiries.as_array().map(Vec::len), Some(1), "{shown}");
+}
+
+#[test]
+fn the_api_acknowledges_and_resolves_alerts_as_the_cli_does() {
+    use kizuna_tests::daemon::{Daemon, TOKEN};
+    let h = TestHome::new();
+    let id = with_an_alert(&h);
+    let d = Daemon::start(&h);
+    let call = |path: &str, body: &str, token: &str| {
+        let mut resp = Daemon::agent()
+            .post(format!("{}{path}", d.base))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(body)
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap(),
+        )
+    };
+    let (status, body) = call(&format!("/v1/alerts/{id}/ack"), r#"{"by":"Ken"}"#, TOKEN);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"Ken\""), "{body}");
+    let (status, body) = call("/v1/alerts/a-999-0/resolve", "{}", TOKEN);
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = call(
+        &format!("/v1/alerts/{id}/resolve"),
+        r#"{"colour":"red"}"#,
+        TOKEN,
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = call(
+        &format!("/v1/alerts/{id}/resolve"),
+        r#"{"note":"done"}"#,
+        TOKEN,
+    );
+    assert_eq!(status, 200, "{body}");
+    // The CLI beside the daemon sees the same.
+    let all = h.run(&["alerts", "--json"]).ok().json();
+    assert_eq!(all[0]["resolved"]["note"], "done");
+    d.signal("-TERM");
+    let mut d = d;
+    assert!(d.child.wait().unwrap().success());
+}

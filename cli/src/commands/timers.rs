@@ -1,13 +1,16 @@
-//! `kizuna tick` and `kizuna alerts`.
+//! `kizuna tick` and `kizuna alerts` (list, ack, resolve).
 
 use std::process::ExitCode;
 
 use jiff::Timestamp;
-use kizuna_core::store::Alert;
+use kizuna_core::{
+    internal::AlertHandled,
+    store::{Alert, AlertId},
+};
 
 use crate::{
-    args::{AlertsArgs, TickArgs},
-    context::{Ctx, Out},
+    args::{AlertAction, AlertHandleArgs, AlertsArgs, TickArgs},
+    context::{Ctx, NotFound, Out},
     table::{Align, Table},
 };
 
@@ -63,8 +66,13 @@ pub fn tick(ctx: &mut Ctx, o: &mut Out, args: &TickArgs) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// Lists staff alerts, oldest first (or by priority).
+/// Lists staff alerts, oldest first (or by priority), or acknowledges or resolves one.
 pub fn alerts(ctx: &mut Ctx, o: &mut Out, args: &AlertsArgs) -> anyhow::Result<ExitCode> {
+    match &args.action {
+        Some(AlertAction::Ack(a)) => return handle_alert(ctx, o, a, false),
+        Some(AlertAction::Resolve(a)) => return handle_alert(ctx, o, a, true),
+        None => {}
+    }
     let store = ctx.store()?;
     let mut shown: Vec<Alert> = if args.open {
         store.open_alerts()?
@@ -80,19 +88,33 @@ pub fn alerts(ctx: &mut Ctx, o: &mut Out, args: &AlertsArgs) -> anyhow::Result<E
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new(&[
+        ("id", Align::Left),
         ("at", Align::Left),
         ("customer", Align::Left),
         ("alert", Align::Left),
         ("priority", Align::Right),
         ("script", Align::Left),
+        ("handled", Align::Left),
     ]);
     for a in &shown {
+        let by = |h: &kizuna_core::store::Handled| {
+            h.by.as_deref()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default()
+        };
+        let handled = match (&a.resolved, &a.acked) {
+            (Some(r), _) => format!("resolved{}", by(r)),
+            (None, Some(k)) => format!("acked{}", by(k)),
+            (None, None) => String::new(),
+        };
         t.row(vec![
+            a.id.to_string(),
             a.at.to_string(),
             a.customer.to_string(),
             a.text.clone(),
             a.priority.to_string(),
             a.script.clone(),
+            handled,
         ]);
     }
     write!(o.stdout, "{}", t.render())?;
@@ -102,5 +124,47 @@ pub fn alerts(ctx: &mut Ctx, o: &mut Out, args: &AlertsArgs) -> anyhow::Result<E
         shown.len(),
         if args.open { " open" } else { "" }
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kizuna alerts ack|resolve`: an `alert_acked` or `alert_resolved` event for the alert's
+/// customer, durable before it answers. An unknown id is an error naming it; nothing is
+/// stored.
+pub fn handle_alert(
+    ctx: &mut Ctx,
+    o: &mut Out,
+    args: &AlertHandleArgs,
+    resolved: bool,
+) -> anyhow::Result<ExitCode> {
+    let id: AlertId = args
+        .id
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("alert id: {e}"))?;
+    let (store, rules) = ctx.store_with_rules()?;
+    let alert = store
+        .alert(id)?
+        .ok_or_else(|| NotFound(format!("no alert {id} (`kizuna alerts` lists them)")))?;
+    let handled = AlertHandled {
+        alert: id,
+        customer: alert.customer.clone(),
+        at: args.at.unwrap_or_else(Timestamp::now),
+        by: args.by.clone(),
+        note: args.note.clone(),
+        resolved,
+    };
+    let event = handled.to_event().map_err(|errors| {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", text.join("; "))
+    })?;
+    store.append(&rules, std::slice::from_ref(&event))?;
+    store.flush()?;
+    let what = if resolved { "resolved" } else { "acknowledged" };
+    tracing::info!(alert = %id, what, "alert handled");
+    if args.json {
+        let alert = store.alert(id)?;
+        o.json(&serde_json::json!({ "alert": alert, "event": event.id }))?;
+    } else {
+        writeln!(o.stdout, "{id} {what} (event {})", event.id)?;
+    }
     Ok(ExitCode::SUCCESS)
 }

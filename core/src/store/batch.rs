@@ -20,6 +20,16 @@ impl Batch {
         self.ops.push((key.into(), None));
     }
 
+    /// The last write to `key` in this batch: `Some(Some(value))` set, `Some(None)` removed,
+    /// `None` not written here.
+    pub(crate) fn latest(&self, key: &[u8]) -> Option<Option<&IVec>> {
+        self.ops
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| v.as_ref())
+    }
+
     /// Adds `other`'s writes after these.
     pub(crate) fn extend(&mut self, other: Batch) {
         self.ops.extend(other.ops);

@@ -181,9 +181,72 @@ pub struct Timer {
     pub script: String,
 }
 
+/// A staff alert's id: `a-<event seq>-<effect index>`, like a message's.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(into = "String", try_from = "String")]
+pub struct AlertId {
+    /// Sequence number of the event whose rules raised it.
+    pub seq: u64,
+    /// Position of the `alert` among that event's effects.
+    pub n: u32,
+}
+
+impl std::fmt::Display for AlertId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a-{}-{}", self.seq, self.n)
+    }
+}
+
+impl std::str::FromStr for AlertId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not an alert id (like a-123-0)");
+        let rest = s.strip_prefix("a-").ok_or_else(bad)?;
+        let (seq, n) = rest.split_once('-').ok_or_else(bad)?;
+        Ok(Self {
+            seq: seq.parse().map_err(|_| bad())?,
+            n: n.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl From<AlertId> for String {
+    fn from(id: AlertId) -> Self {
+        id.to_string()
+    }
+}
+
+impl TryFrom<String> for AlertId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+/// Who handled an alert, when, and what they said (an `alert_acked` or `alert_resolved`
+/// event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handled {
+    /// When.
+    pub at: Timestamp,
+    /// The staff member, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// A note, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The event that recorded it.
+    pub event: EventId,
+}
+
 /// A staff alert raised by `alert`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
+    /// Its id (from where it is stored).
+    #[serde(default)]
+    pub id: AlertId,
     /// The customer concerned.
     pub customer: CustomerId,
     /// The text.
@@ -197,6 +260,12 @@ pub struct Alert {
     /// Higher first in a priority-sorted list; 0 if the script gave none.
     #[serde(default)]
     pub priority: i64,
+    /// Acknowledged by staff (`kizuna alerts ack`): someone is on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked: Option<Handled>,
+    /// Resolved by staff (`kizuna alerts resolve`): no longer open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Handled>,
 }
 
 pub use crate::internal::SEND_REQUEST;
@@ -335,6 +404,9 @@ pub(super) fn write_side_effects(
             }
             Effect::Alert { text, priority } => {
                 let alert = Alert {
+                    id: AlertId { seq, n },
+                    acked: None,
+                    resolved: None,
                     priority: *priority,
                     customer: event.customer.clone(),
                     text: text.clone(),
@@ -350,11 +422,57 @@ pub(super) fn write_side_effects(
             _ => {}
         }
     }
+    if let Some(change) = crate::internal::AlertHandled::from_event(event) {
+        handle_alert(store, batch, event, &change)?;
+    }
     for (n, err) in errors.iter().enumerate() {
         batch.insert(
             &keys::item(keys::RULE_ERROR, seq, n as u32),
             serde_json::to_vec(err).map_err(json_err)?,
         );
     }
+    Ok(())
+}
+
+/// Records an `alert_acked` or `alert_resolved` event on its alert, in the event's batch:
+/// after a crash both are there or neither. An alert that is not this customer's, or not
+/// there, is left alone (the event stays in the history; the commands check first).
+fn handle_alert(
+    store: &Store,
+    batch: &mut Batch,
+    event: &Event,
+    change: &crate::internal::AlertHandled,
+) -> Result<(), StoreError> {
+    let key = keys::item(keys::ALERT, change.alert.seq, change.alert.n);
+    let current = match batch.latest(&key) {
+        Some(pending) => pending.map(|v| v.to_vec()),
+        None => store
+            .tree
+            .get(key)
+            .map_err(|e| store.sled_err(e))?
+            .map(|v| v.to_vec()),
+    };
+    let Some(bytes) = current else {
+        return Ok(());
+    };
+    let mut alert: Alert =
+        serde_json::from_slice(&bytes).map_err(|e| store.corrupt(&key, e.to_string()))?;
+    if alert.customer != event.customer {
+        return Ok(());
+    }
+    let handled = Handled {
+        at: event.at.instant(),
+        by: change.by.clone(),
+        note: change.note.clone(),
+        event: event.id.clone(),
+    };
+    if change.resolved {
+        alert.resolved = Some(handled);
+    } else {
+        alert.acked = Some(handled);
+    }
+    alert.id = change.alert;
+    let bytes = serde_json::to_vec(&alert).map_err(|e| store.corrupt(&key, e.to_string()))?;
+    batch.insert(key.to_vec(), bytes);
     Ok(())
 }

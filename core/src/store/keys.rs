@@ -61,6 +61,13 @@ pub(crate) fn block_effects(first_seq: u64) -> [u8; 9] {
 }
 
 /// Key for the `n`th item an event produced in an item keyspace (outbox, alert, rule error).
+/// The `(seq, n)` of an [`item`] key.
+pub(crate) fn item_position(key: &[u8]) -> Option<(u64, u32)> {
+    let seq = u64::from_be_bytes(key.get(1..9)?.try_into().ok()?);
+    let n = u32::from_be_bytes(key.get(9..13)?.try_into().ok()?);
+    Some((seq, n))
+}
+
 pub(crate) fn item(prefix: u8, seq: u64, n: u32) -> [u8; 13] {
     let mut k = [prefix; 13];
     k[1..9].copy_from_slice(&seq.to_be_bytes());

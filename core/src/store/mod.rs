@@ -65,7 +65,9 @@ pub use crate::timer::TIMER_EVENT;
 pub use append::{AppendReport, Conflict, PreparedBatch};
 pub use check::CheckReport;
 pub use copy::BackupReport;
-pub use effects::{Alert, MessageId, MessageStatus, OutboxMessage, Recorded, SEND_REQUEST, Timer};
+pub use effects::{
+    Alert, AlertId, Handled, MessageId, MessageStatus, OutboxMessage, Recorded, SEND_REQUEST, Timer,
+};
 pub use erase::EraseReport;
 pub use error::StoreError;
 pub use error::{disk_of, is_disk_full};

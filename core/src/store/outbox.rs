@@ -191,7 +191,14 @@ impl Store {
         reason: &str,
         at: Timestamp,
     ) -> Result<(), StoreError> {
+        let id = super::AlertId {
+            seq: message.id.seq,
+            n: 1_000 + message.id.n,
+        };
         let alert = super::Alert {
+            id,
+            acked: None,
+            resolved: None,
             customer: message.customer.clone(),
             text: format!(
                 "message {} was not sent: template {:?} failed ({reason}); fix the template \
@@ -203,7 +210,7 @@ impl Store {
             at,
             priority: 10,
         };
-        let key = keys::item(keys::ALERT, message.id.seq, 1_000 + message.id.n);
+        let key = keys::item(keys::ALERT, id.seq, id.n);
         let json = serde_json::to_vec(&alert).map_err(|e| self.corrupt(&key, e.to_string()))?;
         let mut batch = Batch::default();
         batch.insert(&key, json);

@@ -249,17 +249,45 @@ impl Store {
         self.decoded(keys::OUTBOX)
     }
 
-    /// Staff alerts raised by rules, oldest first.
+    /// Staff alerts raised by rules, oldest first, each with its id.
     pub fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
-        self.items(keys::ALERT)
+        self.tree
+            .scan_prefix([keys::ALERT])
+            .map(|item| {
+                let (k, v) = item.map_err(|e| self.sled_err(e))?;
+                let mut alert: Alert =
+                    serde_json::from_slice(&v).map_err(|e| self.corrupt(&k, e.to_string()))?;
+                if let Some((seq, n)) = keys::item_position(&k) {
+                    alert.id = super::AlertId { seq, n };
+                }
+                Ok(alert)
+            })
+            .collect()
     }
 
-    /// Alerts still open: their customer has an inquiry or complaint, raised no later than
-    /// the alert, that is still unanswered; or staff have not replied to or contacted the
-    /// customer (a `reply` or `contact` event) since the alert.
+    /// One alert, by id.
+    pub fn alert(&self, id: super::AlertId) -> Result<Option<Alert>, StoreError> {
+        let key = keys::item(keys::ALERT, id.seq, id.n);
+        match self.tree.get(key).map_err(|e| self.sled_err(e))? {
+            Some(v) => {
+                let mut alert: Alert =
+                    serde_json::from_slice(&v).map_err(|e| self.corrupt(&key, e.to_string()))?;
+                alert.id = id;
+                Ok(Some(alert))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Alerts still open: not resolved by staff, and their customer has an inquiry or
+    /// complaint, raised no later than the alert, that is still unanswered; or staff have not
+    /// replied to or contacted the customer (a `reply` or `contact` event) since the alert.
     pub fn open_alerts(&self) -> Result<Vec<Alert>, StoreError> {
         let mut open = Vec::new();
         for alert in self.alerts()? {
+            if alert.resolved.is_some() {
+                continue;
+            }
             let Some(c) = self.customer_shared(&alert.customer)? else {
                 continue;
             };

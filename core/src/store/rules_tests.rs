@@ -467,3 +467,78 @@ fn history_finds_each_events_own_effects_in_a_shared_block() {
         }
     }
 }
+
+/// Staff acknowledge and resolve an alert with events: each is recorded on the alert in the
+/// event's own write (two in one batch both count), a resolved alert is not open, and an
+/// event naming another customer's alert or none changes no alert.
+#[test]
+fn alerts_are_acknowledged_and_resolved_by_events() {
+    use crate::internal::AlertHandled;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir, Some(rules(&[])));
+    store.append(&[ev(BUY)]).unwrap();
+    let alert = store.alerts().unwrap().remove(0);
+    assert_eq!(
+        alert.id.to_string(),
+        "a-0-3",
+        "the first event, the fourth effect"
+    );
+    assert!(alert.acked.is_none() && alert.resolved.is_none());
+    let handled = |resolved: bool, customer: &str, by: &str| {
+        AlertHandled {
+            alert: alert.id,
+            customer: CustomerId::new(customer).unwrap(),
+            at: "2026-03-02T09:00:00Z".parse().unwrap(),
+            by: Some(by.into()),
+            note: resolved.then(|| "called back".into()),
+            resolved,
+        }
+        .to_event()
+        .unwrap()
+    };
+    // Another customer's event names this alert: it is kept as history, the alert untouched.
+    store.append(&[handled(true, "c-2", "Mallory")]).unwrap();
+    assert!(store.alert(alert.id).unwrap().unwrap().resolved.is_none());
+    store
+        .append(&[handled(false, "c-1", "Ken"), handled(true, "c-1", "Yui")])
+        .unwrap();
+    store.flush().unwrap();
+    let now = store.alert(alert.id).unwrap().unwrap();
+    assert_eq!(now.acked.as_ref().unwrap().by.as_deref(), Some("Ken"));
+    let resolved = now.resolved.as_ref().unwrap();
+    assert_eq!(
+        (resolved.by.as_deref(), resolved.note.as_deref()),
+        (Some("Yui"), Some("called back"))
+    );
+    assert!(
+        store.open_alerts().unwrap().is_empty(),
+        "resolved: not open"
+    );
+    assert_eq!(store.alerts().unwrap().len(), 1);
+    let unknown = AlertHandled {
+        alert: crate::store::AlertId { seq: 99, n: 0 },
+        ..AlertHandled::from_event(&handled(false, "c-1", "Ken")).unwrap()
+    };
+    store.append(&[unknown.to_event().unwrap()]).unwrap();
+    assert!(
+        store
+            .alert(crate::store::AlertId { seq: 99, n: 0 })
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn an_alert_event_without_a_valid_alert_id_is_refused_at_the_door() {
+    let missing = Event::from_json_str(
+        r#"{"customer":"c-1","type":"alert_acked","at":"2026-03-02T09:00:00Z"}"#,
+    )
+    .unwrap_err();
+    assert_eq!(missing[0].field, "alert");
+    let bad = Event::from_json_str(
+        r#"{"customer":"c-1","type":"alert_resolved","at":"2026-03-02T09:00:00Z","alert":"m-1-0","by":7}"#,
+    )
+    .unwrap_err();
+    let fields: Vec<&str> = bad.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["alert", "by"]);
+}

@@ -1,4 +1,5 @@
-//! The API's changes: erase, retry, campaigns, replays of a candidate, sends — each the
+//! The API's changes: erase, retry, campaigns, replays of a candidate, sends, alert
+//! handling — each the
 //! command the CLI would run, behind the admin role.
 
 use std::{collections::HashMap, path::PathBuf};
@@ -15,8 +16,8 @@ use utoipa::ToSchema;
 use super::{ApiError, Body, error, run, run_with_inputs};
 use crate::{
     args::{
-        CampaignCommand, CampaignRunArgs, Command, CustomerCommand, CustomerEraseArgs,
-        OutboxCommand, ReplayArgs, RulesCommand, SendArgs,
+        AlertAction, AlertHandleArgs, AlertsArgs, CampaignCommand, CampaignRunArgs, Command,
+        CustomerCommand, CustomerEraseArgs, OutboxCommand, ReplayArgs, RulesCommand, SendArgs,
     },
     daemon::http::AppState,
 };
@@ -149,6 +150,69 @@ pub(super) async fn replay(
         run_with_inputs(&state, Command::Rules(RulesCommand::Replay(args)), inputs).await;
     drop(spool);
     response
+}
+
+/// Who handled an alert (every field optional: `{}`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AlertHandling {
+    /// The staff member.
+    by: Option<String>,
+    /// What was done.
+    note: Option<String>,
+    /// When (default: now).
+    #[schema(value_type = Option<String>)]
+    at: Option<Timestamp>,
+}
+
+fn alert_command(id: String, b: AlertHandling, resolve: bool) -> Command {
+    let args = AlertHandleArgs {
+        id,
+        by: b.by,
+        note: b.note,
+        at: b.at,
+        json: true,
+    };
+    let action = if resolve {
+        AlertAction::Resolve(args)
+    } else {
+        AlertAction::Ack(args)
+    };
+    Command::Alerts(AlertsArgs {
+        action: Some(action),
+        open: false,
+        by_priority: false,
+        json: true,
+    })
+}
+
+/// Acknowledges an alert: someone is on it (an `alert_acked` event).
+#[utoipa::path(post, path = "/v1/alerts/{id}/ack", tag = "alerts",
+    params(("id" = String, Path, description = "The alert id, e.g. a-12-0")),
+    request_body = AlertHandling,
+    responses((status = 200, description = "`kizuna alerts ack ID --json`", body = Value),
+              (status = 404, body = ApiError), (status = 400, body = ApiError)))]
+pub(super) async fn alert_ack(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(b): Body<AlertHandling>,
+) -> Response {
+    run(&state, alert_command(id, b, false)).await
+}
+
+/// Resolves an alert: no longer open (an `alert_resolved` event; an inquiry behind it stays
+/// open until a reply).
+#[utoipa::path(post, path = "/v1/alerts/{id}/resolve", tag = "alerts",
+    params(("id" = String, Path, description = "The alert id, e.g. a-12-0")),
+    request_body = AlertHandling,
+    responses((status = 200, description = "`kizuna alerts resolve ID --json`", body = Value),
+              (status = 404, body = ApiError), (status = 400, body = ApiError)))]
+pub(super) async fn alert_resolve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(b): Body<AlertHandling>,
+) -> Response {
+    run(&state, alert_command(id, b, true)).await
 }
 
 /// One message by hand.

@@ -86,6 +86,8 @@ pub fn routes() -> (
         .routes(routes!(change::campaign_run))
         .routes(routes!(change::replay))
         .routes(routes!(change::send))
+        .routes(routes!(change::alert_ack))
+        .routes(routes!(change::alert_resolve))
         .routes(routes!(change::rules_check))
         .routes(routes!(change::rules_test))
         .split_for_parts();

@@ -131,6 +131,7 @@ pub(super) async fn alerts(
     Params(q): Params<AlertsQuery>,
 ) -> Response {
     let args = AlertsArgs {
+        action: None,
         open: q.open,
         by_priority: q.by_priority,
         json: true,
