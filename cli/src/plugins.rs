@@ -14,4 +14,5 @@ pub fn registry() -> Registry {
         .with::<kizuna_sms::KannelSettings>()
         .with::<kizuna_sms::TwilioSettings>()
         .with::<kizuna_webhook::WebhookSettings>()
+        .with::<kizuna_webhook::ChatSettings>()
 }

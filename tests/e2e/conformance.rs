@@ -136,6 +136,40 @@ fn the_webhook_channel_conforms() {
 }
 
 #[test]
+fn the_chat_channel_conforms() {
+    let server = WebhookServer::start("room-token");
+    let channel = kizuna_webhook::ChatChannel::new(
+        format!("http://127.0.0.1:{}/chat/room-token", server.port),
+        std::time::Duration::from_secs(5),
+    );
+    // The address on a chat channel is who the text mentions, put in front of it: the
+    // receiver fails texts that start "busy" once and refuses those that start "bad".
+    conforms(
+        "chat",
+        &Case {
+            channel: Arc::new(channel),
+            ok: "@ken",
+            flaky: "busy",
+            refused: "bad",
+            break_it: &|| {},
+            heal: &|| {},
+            delivered: &|| server.received().len(),
+        },
+    );
+    let got = server.received();
+    assert_eq!(got[0]["chat"], "@ken conformance\n同じ結果になること");
+    let wrong = kizuna_webhook::ChatChannel::new(
+        format!("http://127.0.0.1:{}/chat/guessed", server.port),
+        std::time::Duration::from_secs(5),
+    );
+    let refused = wrong.send(&kizuna_channel_test::message(9, "@ken"));
+    assert!(
+        matches!(&refused, Delivery::Permanent { reason } if reason.contains("404: no_team") && !reason.contains("guessed")),
+        "{refused:?}"
+    );
+}
+
+#[test]
 fn the_kannel_channel_conforms() {
     let gateway = Kannel::start("smspw");
     let channel = kizuna_sms::KannelChannel::new(kizuna_sms::KannelConfig {

@@ -7,7 +7,9 @@ message to customer busy...: 503 the first time its X-Kizuna-Message-Id is seen,
 to bad...: 422. Every accepted message is written to OUTDIR/<n>.json with the headers it
 came with; every GET (a delivery report) to OUTDIR/<n>.get. POSTs to
 /2010-04-01/Accounts/<sid>/Messages.json are a Twilio-compatible SMS API (basic auth with
-the secret as token; To +819000... 503 once, +8199... 400). Prints "ready" once listening;
+the secret as token; To +819000... 503 once, +8199... 400). POSTs to /chat/<secret> are a
+chat incoming webhook (Slack, Mattermost): JSON {"text"}, a text starting "busy" 503 once,
+"bad" 400 invalid_payload, another path token 404 no_team. Prints "ready" once listening;
 stops when stdin closes.
 """
 import base64
@@ -68,10 +70,40 @@ class Hook(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(reply)
 
+    def chat(self, body):
+        # An incoming webhook: the URL is the credential; the answer is plain text.
+        def say(code, text):
+            data = text.encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        if not hmac.compare_digest(self.path, "/chat/" + SECRET.decode()):
+            return say(404, "no_team")
+        try:
+            text = json.loads(body)["text"]
+        except (ValueError, KeyError, TypeError):
+            return say(400, "invalid_payload")
+        if not isinstance(text, str) or not text:
+            return say(400, "no_text")
+        with LOCK:
+            if text.startswith("bad"):
+                return say(400, "invalid_payload")
+            if text.startswith("busy") and text not in SEEN:
+                SEEN.add(text)
+                return say(503, "try again")
+            n = sum(1 for f in os.listdir(OUT) if f.endswith(".json")) + 1
+            with open(os.path.join(OUT, f"{n:06d}.json"), "w", encoding="utf-8") as f:
+                json.dump({"chat": text}, f, ensure_ascii=False)
+        return say(200, "ok")
+
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         if self.path.startswith("/2010-04-01/Accounts/"):
             return self.twilio(body)
+        if self.path.startswith("/chat/"):
+            return self.chat(body)
         want = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(want, self.headers.get("X-Kizuna-Signature", "")):
             return self.answer(401)

@@ -8,6 +8,9 @@
 //! backoff), any other status permanent; a connection failure or timeout is transient.
 //! `X-Kizuna-Message-Id` carries the outbox id, the same on every retry, so a receiver can
 //! drop duplicates.
+//!
+//! The crate also has the chat channel ([`ChatChannel`], `type = "chat"`): a chat room's
+//! incoming webhook, `{"text": …}`, for telling staff.
 
 use std::time::Duration;
 
@@ -15,8 +18,10 @@ use hmac::{Hmac, Mac};
 use kizuna_channel::{Channel, Delivery, OutgoingMessage};
 use sha2::Sha256;
 
+mod chat;
 mod settings;
 
+pub use chat::{ChatChannel, ChatSettings};
 pub use settings::WebhookSettings;
 
 /// The channel. See the crate documentation.
