@@ -386,6 +386,39 @@ pub enum ReportCommand {
     /// Relationship KPIs: contacts, reply and reaction rates, inquiries, purchases and
     /// revenue credited to contacts (last touch within [kpi] window_days).
     Kpi(KpiArgs),
+    /// How long customers wait: time to the first staff reply per inquiry and complaint
+    /// (p50, p90, max, share answered within 24 h), by month or by staff member (a reply's
+    /// `by`).
+    Response(ResponseArgs),
+}
+
+/// `kizuna report response`.
+#[derive(Debug, Args)]
+pub struct ResponseArgs {
+    /// Questions asked at or after this time.
+    #[arg(long, value_name = "RFC3339")]
+    pub since: Option<Timestamp>,
+    /// Questions asked before this time.
+    #[arg(long, value_name = "RFC3339")]
+    pub until: Option<Timestamp>,
+    /// Group rows by the month asked ([kpi] tz) or the staff member who answered.
+    #[arg(long, value_enum, default_value = "month")]
+    pub by: ResponseByArg,
+    /// The time open questions are measured to (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<Timestamp>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How `report response` groups its rows.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ResponseByArg {
+    /// The month the question was asked.
+    Month,
+    /// The staff member who answered first.
+    Staff,
 }
 
 /// `kizuna report kpi`.

@@ -33,7 +33,7 @@
 //! | [`rules`] | the Rhai engine: scripts, their contract, limits and effects |
 //! | [`dispatch`], [`channel`] | outbox → template → guards → channel; the file channels (the contract itself is the `kizuna-channel` crate, re-exported in [`channel`]) |
 //! | [`campaign`], [`replay`], [`fixtures`] | campaigns, backtests, and the tests users write for their rules |
-//! | [`rfm`], [`kpi`], [`basket`], [`metrics`] | population figures: RFM, relationship KPIs, co-purchases, latency |
+//! | [`rfm`], [`kpi`], [`response`], [`basket`], [`metrics`] | population figures: RFM, relationship KPIs, response times, co-purchases, latency |
 //! | [`forget`] | finding an erased customer in files kizuna wrote outside the store |
 
 #![deny(missing_docs)]
@@ -54,6 +54,7 @@ pub mod loyalty;
 pub mod metrics;
 pub mod profile;
 pub mod replay;
+pub mod response;
 pub mod rfm;
 pub mod rules;
 pub mod store;

@@ -147,6 +147,18 @@ fn every_admin_endpoint_answers_as_the_cli_does() {
             "/v1/reports/kpi?by=channel",
             &["report", "kpi", "--by", "channel", "--json"],
         ),
+        (
+            "/v1/reports/response?by=staff&now=2031-06-01T00:00:00Z",
+            &[
+                "report",
+                "response",
+                "--by",
+                "staff",
+                "--now",
+                "2031-06-01T00:00:00Z",
+                "--json",
+            ],
+        ),
         ("/v1/rules/errors", &["rules", "errors", "--json"]),
     ];
     for (path, args) in same {

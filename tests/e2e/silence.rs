@@ -234,3 +234,57 @@ fn the_api_acknowledges_and_resolves_alerts_as_the_cli_does() {
     let mut d = d;
     assert!(d.child.wait().unwrap().success());
 }
+
+#[test]
+fn the_response_report_measures_waits_by_month_and_staff() {
+    let h = TestHome::new();
+    let file = h.file(
+        "q.jsonl",
+        concat!(
+            r#"{"id":"q-1","customer":"c-1","type":"inquiry","at":"2026-03-01T10:00:00+09:00"}"#,
+            "\n",
+            r#"{"customer":"c-1","type":"reply","at":"2026-03-01T12:00:00+09:00","in_reply_to":"q-1","by":"Ken"}"#,
+            "\n",
+            r#"{"id":"q-2","customer":"c-2","type":"complaint","at":"2026-03-05T10:00:00+09:00"}"#,
+            "\n",
+            r#"{"customer":"c-2","type":"reply","at":"2026-03-07T10:00:00+09:00","by":"Yui"}"#,
+            "\n",
+            r#"{"id":"q-3","customer":"c-3","type":"inquiry","at":"2026-04-01T10:00:00+09:00"}"#,
+            "\n",
+        ),
+    );
+    h.run(&["import", &file]).ok();
+    let now = "2026-04-03T10:00:00+09:00";
+    let by_staff = h
+        .run(&[
+            "report", "response", "--by", "staff", "--now", now, "--json",
+        ])
+        .ok()
+        .json();
+    let total = &by_staff["total"];
+    assert_eq!(
+        (
+            &total["asked"],
+            &total["answered"],
+            &total["open"],
+            &total["within_24h"]
+        ),
+        (&3.into(), &2.into(), &1.into(), &1.into()),
+        "{by_staff}"
+    );
+    assert_eq!(total["max_hours"], 48.0);
+    assert_eq!(total["oldest_open_hours"], 48.0);
+    let groups: Vec<&str> = by_staff["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(groups, ["(open)", "Ken", "Yui"]);
+    let text = h.run(&["report", "response", "--now", now]).ok().stdout;
+    assert!(
+        text.contains("2026-03") && text.contains("2026-04"),
+        "{text}"
+    );
+    assert!(text.contains("33.3%"), "one in three within 24 h: {text}");
+}

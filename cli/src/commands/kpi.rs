@@ -1,4 +1,4 @@
-//! `kizuna report kpi`.
+//! `kizuna report kpi` and `kizuna report response`.
 
 use std::process::ExitCode;
 
@@ -108,4 +108,53 @@ pub fn render(report: &KpiReport, window_days: i64) -> String {
         thousands(report.all_purchases),
         thousands(report.all_revenue),
     )
+}
+
+/// `kizuna report response`: how long customers waited for a first reply.
+pub fn response(
+    ctx: &mut Ctx,
+    o: &mut Out,
+    args: &crate::args::ResponseArgs,
+) -> anyhow::Result<ExitCode> {
+    use kizuna_core::response::{ResponseBy, response_times};
+    let tz = jiff::tz::TimeZone::get(&ctx.config()?.kpi.tz)?;
+    let store = ctx.store()?;
+    let by = match args.by {
+        crate::args::ResponseByArg::Month => ResponseBy::Month,
+        crate::args::ResponseByArg::Staff => ResponseBy::Staff,
+    };
+    let now = args.now.unwrap_or_else(jiff::Timestamp::now);
+    let events = store.events().collect::<Result<Vec<_>, _>>()?;
+    let report = response_times(events.iter(), &tz, by, args.since, args.until, now);
+    if args.json {
+        o.json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let hours = |h: Option<f64>| h.map_or_else(|| "-".to_owned(), |h| format!("{h:.1} h"));
+    let mut t = Table::new(&[
+        ("group", Align::Left),
+        ("asked", Align::Right),
+        ("answered", Align::Right),
+        ("open", Align::Right),
+        ("p50", Align::Right),
+        ("p90", Align::Right),
+        ("max", Align::Right),
+        ("within 24 h", Align::Right),
+        ("oldest open", Align::Right),
+    ]);
+    for r in report.rows.iter().chain([&report.total]) {
+        t.row(vec![
+            r.group.clone(),
+            thousands(r.asked),
+            thousands(r.answered),
+            thousands(r.open),
+            hours(r.p50_hours),
+            hours(r.p90_hours),
+            hours(r.max_hours),
+            r.share_within_24h.map_or_else(|| "-".to_owned(), pct),
+            hours(r.oldest_open_hours),
+        ]);
+    }
+    write!(o.stdout, "{}", t.render())?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -79,7 +79,9 @@ pub fn reads_log_only(command: &Command) -> bool {
     matches!(
         command,
         Command::Rules(RulesCommand::Replay(_) | RulesCommand::Errors { .. })
-            | Command::Report(ReportCommand::Kpi(_) | ReportCommand::Guards { .. })
+            | Command::Report(
+                ReportCommand::Kpi(_) | ReportCommand::Guards { .. } | ReportCommand::Response(_)
+            )
             | Command::Outbox(crate::args::OutboxCommand::List { .. })
             | Command::Export { .. }
     )
@@ -114,6 +116,7 @@ pub fn on_store(ctx: &mut Ctx, o: &mut Out, command: &Command) -> anyhow::Result
         }
         Command::Report(ReportCommand::Rfm { json, csv }) => rfm::grid(ctx, o, *json, *csv),
         Command::Report(ReportCommand::Kpi(args)) => kpi::run(ctx, o, args),
+        Command::Report(ReportCommand::Response(args)) => kpi::response(ctx, o, args),
         Command::Tick(args) => timers::tick(ctx, o, args),
         Command::Alerts(args) => timers::alerts(ctx, o, args),
         Command::Rules(RulesCommand::Errors { json }) => rules::errors(ctx, o, *json),

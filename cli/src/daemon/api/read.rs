@@ -13,7 +13,8 @@ use super::{ApiError, Params, error, run};
 use crate::{
     args::{
         AlertsArgs, Command, CustomerCommand, CustomerListArgs, CustomerShowArgs, KpiArgs, KpiBy,
-        OutboxCommand, PointsCommand, ReportCommand, RulesCommand, SegmentCommand,
+        OutboxCommand, PointsCommand, ReportCommand, ResponseArgs, ResponseByArg, RulesCommand,
+        SegmentCommand,
     },
     daemon::http::AppState,
 };
@@ -227,6 +228,53 @@ pub(super) async fn report_guards(
         json: true,
     };
     run(&state, Command::Report(guards)).await
+}
+
+/// The response report's period, grouping and clock.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ResponseQuery {
+    /// Questions asked at or after this time.
+    #[param(value_type = Option<String>)]
+    since: Option<Timestamp>,
+    /// Questions asked before this time.
+    #[param(value_type = Option<String>)]
+    until: Option<Timestamp>,
+    /// month (default) or staff.
+    by: Option<String>,
+    /// The time open questions are measured to (default: now).
+    #[param(value_type = Option<String>)]
+    now: Option<Timestamp>,
+}
+
+/// How long customers wait for a first reply, by month or staff member.
+#[utoipa::path(get, path = "/v1/reports/response", tag = "reports", params(ResponseQuery),
+    responses((status = 200, description = "`kizuna report response --json`", body = Value),
+              (status = 400, body = ApiError)))]
+pub(super) async fn report_response(
+    State(state): State<AppState>,
+    Params(q): Params<ResponseQuery>,
+) -> Response {
+    let by = match q.by.as_deref() {
+        None | Some("month") => ResponseByArg::Month,
+        Some("staff") => ResponseByArg::Staff,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                format!("by={other:?} is not month or staff"),
+                None,
+            );
+        }
+    };
+    let args = ResponseArgs {
+        since: q.since,
+        until: q.until,
+        by,
+        now: q.now,
+        json: true,
+    };
+    run(&state, Command::Report(ReportCommand::Response(args))).await
 }
 
 /// The KPI report's period and grouping.
