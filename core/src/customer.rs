@@ -58,6 +58,10 @@ pub struct Customer {
     /// ([`crate::rules::state`]).
     #[serde(default, skip_serializing_if = "LiteMap::is_empty")]
     pub state: LiteMap<String, serde_json::Map<String, serde_json::Value>>,
+    /// Promises made to the customer: the open ones, and how many were kept on time or
+    /// late ([`crate::promise`]).
+    #[serde(default, skip_serializing_if = "crate::promise::Promises::is_empty")]
+    pub promises: crate::promise::Promises,
 }
 
 /// One message sent to the customer.
@@ -198,6 +202,7 @@ impl Customer {
             items: LiteMap::new(),
             timers: LiteMap::new(),
             state: LiteMap::new(),
+            promises: crate::promise::Promises::default(),
         }
     }
 
@@ -308,7 +313,8 @@ impl Customer {
                     self.timers.remove(name);
                 }
             }
-            EventKind::Contact | EventKind::Other(_) => {}
+            EventKind::Other(_) => self.promises.apply(event),
+            EventKind::Contact => {}
         }
     }
 

@@ -394,6 +394,16 @@ fn validate_attrs(kind: &EventKind, attrs: &Map<String, Value>) -> Vec<FieldErro
             errors
         }
         EventKind::Other(k)
+            if [
+                crate::promise::PROMISE,
+                crate::promise::DELAY,
+                crate::promise::FULFILLED,
+            ]
+            .contains(&k.as_str()) =>
+        {
+            crate::promise::field_errors(k, attrs)
+        }
+        EventKind::Other(k)
             if k == crate::internal::ALERT_ACKED || k == crate::internal::ALERT_RESOLVED =>
         {
             let mut errors = Vec::new();

@@ -288,3 +288,94 @@ fn the_response_report_measures_waits_by_month_and_staff() {
     );
     assert!(text.contains("33.3%"), "one in three within 24 h: {text}");
 }
+
+#[test]
+fn a_promise_is_reminded_reported_broken_and_kept() {
+    let h = TestHome::new();
+    // Bad input: no due time, or a fulfilment of a promise never made: the field or id is
+    // named and nothing is stored.
+    let no_due = h
+        .run(&[
+            "event",
+            "add",
+            "--customer",
+            "c-1",
+            "--type",
+            "promise",
+            "--at",
+            "2026-03-02T10:00:00+09:00",
+            "what=call back",
+        ])
+        .fails();
+    assert!(no_due.stderr.contains("due"), "{}", no_due.stderr);
+    let never = h
+        .run(&[
+            "event",
+            "add",
+            "--customer",
+            "c-1",
+            "--type",
+            "fulfilled",
+            "--at",
+            "2026-03-02T10:00:00+09:00",
+            "ref=p-9",
+        ])
+        .fails();
+    assert!(
+        never.stderr.contains("no open promise \"p-9\""),
+        "{}",
+        never.stderr
+    );
+    assert!(
+        h.run(&["customer", "show", "c-1"]).code != Some(0),
+        "nothing stored"
+    );
+
+    add(
+        &h,
+        &[
+            "--customer",
+            "c-1",
+            "--type",
+            "promise",
+            "--id",
+            "p-1",
+            "--at",
+            "2026-03-02T10:00:00+09:00",
+            "what=call back",
+            "due=2026-03-06T18:00:00+09:00",
+            "by=Ken",
+        ],
+    );
+    h.run(&["tick", "--now", "2026-03-06T16:00:00+09:00"]).ok();
+    let alerts = h.run(&["alerts", "--json"]).ok().json();
+    assert_eq!(
+        alerts[0]["text"], "promise due in 2 h: call back (Ken)",
+        "{alerts}"
+    );
+    h.run(&["tick", "--now", "2026-03-06T18:00:00+09:00"]).ok();
+    let alerts = h.run(&["alerts", "--by-priority", "--json"]).ok().json();
+    assert_eq!(
+        alerts[0]["text"], "promise broken, now overdue: call back (Ken)",
+        "{alerts}"
+    );
+    let shown = h.run(&["customer", "show", "c-1"]).ok().stdout;
+    assert!(
+        shown.contains("p-1 \"call back\" by Ken due 2026-03-06T09:00:00Z BROKEN"),
+        "{shown}"
+    );
+    add(
+        &h,
+        &[
+            "--customer",
+            "c-1",
+            "--type",
+            "fulfilled",
+            "--at",
+            "2026-03-06T19:00:00+09:00",
+            "ref=p-1",
+        ],
+    );
+    let shown = h.run(&["customer", "show", "c-1"]).ok().stdout;
+    assert!(shown.contains("0 on time, 1 late"), "{shown}");
+}

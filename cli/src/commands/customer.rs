@@ -188,6 +188,35 @@ fn render(c: &Customer, events: &[(Event, Option<Recorded>)]) -> String {
             open.join("; ")
         },
     );
+    // Promises: broken ones (overdue, still open) named as such.
+    let now = jiff::Timestamp::now();
+    let promises: Vec<String> = c
+        .promises
+        .open
+        .iter()
+        .map(|p| {
+            let broken = if p.due < now { " BROKEN" } else { "" };
+            let by =
+                p.by.as_deref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default();
+            format!("{} {:?}{by} due {}{broken}", p.reference, p.what, p.due)
+        })
+        .collect();
+    line(
+        "open promises",
+        if promises.is_empty() {
+            "none".into()
+        } else {
+            promises.join("; ")
+        },
+    );
+    if c.promises.kept + c.promises.late > 0 {
+        line(
+            "promises kept",
+            format!("{} on time, {} late", c.promises.kept, c.promises.late),
+        );
+    }
     for (script, kept) in &c.state {
         let pairs: Vec<String> = kept.iter().map(|(k, v)| format!("{k}={v}")).collect();
         line(&format!("state of {script}"), pairs.join(", "));

@@ -58,6 +58,24 @@ pub fn add(ctx: &mut Ctx, o: &mut Out, args: &EventAddArgs) -> anyhow::Result<Ex
         }
     };
     let (store, rules) = ctx.store_with_rules()?;
+    // A promise that is kept or late must have been made: a `ref` that names none is a
+    // mistake (a typo, the wrong customer), said before anything is stored.
+    let kind = event.kind.as_str();
+    if [kizuna_core::promise::FULFILLED, kizuna_core::promise::DELAY].contains(&kind) {
+        let reference = event.attr_str("ref").unwrap_or_default();
+        let open = store
+            .customer(&event.customer)?
+            .is_some_and(|c| c.promises.open.iter().any(|p| p.reference == reference));
+        if !open {
+            writeln!(
+                o.stderr,
+                "error: ref: {} has no open promise {reference:?} (`kizuna customer show {}` lists them)",
+                event.customer, event.customer
+            )?;
+            writeln!(o.stderr, "error: the event was not stored")?;
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     let report = store.append(&rules, std::slice::from_ref(&event))?;
     store.flush()?;
     if report.erased > 0 {

@@ -319,6 +319,13 @@ pub const ENTRIES: &[Entry] = &[
     ),
     e(
         Customer,
+        "promises",
+        "customer.promises: array of #{ ref, what, due, by, late }",
+        "Promises made to the customer and not yet fulfilled (`promise` events; `delay` moves `due`); `late` once `due` has passed.",
+        "if customer.promises.some(|p| p.late) { tag(\"promise-broken\"); }",
+    ),
+    e(
+        Customer,
         "rfm",
         "customer.rfm: #{ r, f, m, segment, top, revenue_12m } or ()",
         "The latest RFM scores (1–5), segment, whether in the top 10% by 12-month revenue (20 buyers or more), and that revenue.",

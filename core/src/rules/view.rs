@@ -62,6 +62,7 @@ pub const CUSTOMER_FIELDS: &[&str] = &[
     "declined",
     "items",
     "open_inquiries",
+    "promises",
     "rfm",
     "stats",
 ];
@@ -248,6 +249,24 @@ impl CustomerView {
                 .open_inquiries
                 .iter()
                 .map(|o| Dynamic::from(o.event.to_string()))
+                .collect::<Array>()
+                .into(),
+            "promises" => c
+                .promises
+                .open
+                .iter()
+                .map(|p| {
+                    let mut m = Map::new();
+                    m.insert("ref".into(), p.reference.clone().into());
+                    m.insert("what".into(), p.what.clone().into());
+                    m.insert("due".into(), Dynamic::from(p.due));
+                    m.insert(
+                        "by".into(),
+                        p.by.clone().map_or(Dynamic::UNIT, Dynamic::from),
+                    );
+                    m.insert("late".into(), (p.due < self.at).into());
+                    Dynamic::from(m)
+                })
                 .collect::<Array>()
                 .into(),
             "rfm" => c.rfm.as_ref().map_or(Dynamic::UNIT, |r| {
