@@ -62,6 +62,12 @@ pub struct Customer {
     /// late ([`crate::promise`]).
     #[serde(default, skip_serializing_if = "crate::promise::Promises::is_empty")]
     pub promises: crate::promise::Promises,
+    /// Complaints and how far each has been handled ([`crate::complaint`]).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::complaint::Complaints::is_empty"
+    )]
+    pub complaints: crate::complaint::Complaints,
 }
 
 /// One message sent to the customer.
@@ -203,6 +209,7 @@ impl Customer {
             timers: LiteMap::new(),
             state: LiteMap::new(),
             promises: crate::promise::Promises::default(),
+            complaints: crate::complaint::Complaints::default(),
         }
     }
 
@@ -221,6 +228,29 @@ impl Customer {
         }
         if matches!(event.kind, EventKind::Reply | EventKind::Contact) {
             keep_max(&mut stats.last_staff_contact, t);
+        }
+        // Complaint cases; a step is staff at work, and an apology answers its complaint.
+        if matches!(
+            event.kind,
+            EventKind::Complaint | EventKind::Reply | EventKind::Other(_)
+        ) {
+            self.complaints.apply(event);
+            let steps = crate::complaint::Complaints::steps_of(event);
+            if !steps.is_empty() {
+                keep_max(&mut stats.last_staff_contact, t);
+            }
+            if steps.contains(&crate::complaint::Step::Apology) {
+                let apologised: Vec<&str> = self
+                    .complaints
+                    .open
+                    .iter()
+                    .filter(|c| c.apology.is_some())
+                    .map(|c| c.complaint.as_str())
+                    .collect();
+                stats
+                    .open_inquiries
+                    .retain(|o| !apologised.contains(&o.event.as_str()));
+            }
         }
         match &event.kind {
             EventKind::Profile => self.apply_profile(event),

@@ -326,6 +326,13 @@ pub const ENTRIES: &[Entry] = &[
     ),
     e(
         Customer,
+        "complaints",
+        "customer.complaints: array of #{ complaint, at, apology, solution }",
+        "Complaint cases not yet closed by a follow-up: the complaint's id, when it was made, and when it was apologised for and put right (`()` until then).",
+        "if customer.complaints.some(|c| c.solution == ()) { tag(\"complaint-open\"); }",
+    ),
+    e(
+        Customer,
         "rfm",
         "customer.rfm: #{ r, f, m, segment, top, revenue_12m } or ()",
         "The latest RFM scores (1–5), segment, whether in the top 10% by 12-month revenue (20 buyers or more), and that revenue.",
@@ -401,6 +408,13 @@ pub const ENTRIES: &[Entry] = &[
         "customer.stats.open_inquiries: int",
         "How many inquiries and complaints wait for a reply.",
         "if customer.stats.open_inquiries > 0 { tag(\"waiting\"); }",
+    ),
+    e(
+        Stats,
+        "unsolved_complaints",
+        "customer.stats.unsolved_complaints: int",
+        "How many complaints have no `solution` yet (an apology alone does not solve one).",
+        "if customer.stats.unsolved_complaints > 0 { tag(\"complaint-open\"); }",
     ),
     e(
         Stats,

@@ -63,6 +63,7 @@ pub const CUSTOMER_FIELDS: &[&str] = &[
     "items",
     "open_inquiries",
     "promises",
+    "complaints",
     "rfm",
     "stats",
 ];
@@ -78,6 +79,7 @@ pub const STATS_FIELDS: &[&str] = &[
     "last_inbound",
     "last_outbound",
     "open_inquiries",
+    "unsolved_complaints",
     "events",
 ];
 
@@ -269,6 +271,21 @@ impl CustomerView {
                 })
                 .collect::<Array>()
                 .into(),
+            "complaints" => c
+                .complaints
+                .open
+                .iter()
+                .map(|k| {
+                    let when = |t: Option<jiff::Timestamp>| t.map_or(Dynamic::UNIT, Dynamic::from);
+                    let mut m = Map::new();
+                    m.insert("complaint".into(), k.complaint.clone().into());
+                    m.insert("at".into(), Dynamic::from(k.at));
+                    m.insert("apology".into(), when(k.apology));
+                    m.insert("solution".into(), when(k.solution));
+                    Dynamic::from(m)
+                })
+                .collect::<Array>()
+                .into(),
             "rfm" => c.rfm.as_ref().map_or(Dynamic::UNIT, |r| {
                 let mut m = Map::new();
                 m.insert("r".into(), i64::from(r.r).into());
@@ -307,6 +324,7 @@ impl StatsView {
             "last_inbound" => opt_time(s.last_inbound),
             "last_outbound" => opt_time(s.last_outbound),
             "open_inquiries" => (s.open_inquiries.len() as i64).into(),
+            "unsolved_complaints" => (self.0.customer.complaints.unsolved() as i64).into(),
             "events" => (s.events as i64).into(),
             other => return Err(format!("customer.stats has no field {other:?}").into()),
         })
