@@ -7,7 +7,8 @@
 //! later than it. The wait is the time from the question to its first answer; the staff
 //! member is the answer's `by`, when it has one. A question unanswered at `now` is open:
 //! counted, but in no percentile, and in the share answered within 24 hours only once it has
-//! waited 24 hours (before that, nobody has failed it yet).
+//! waited 24 hours (before that, nobody has failed it yet). The promises made in the period
+//! are counted beside: kept on time, late, broken (overdue and open at `now`), not yet due.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -62,6 +63,23 @@ pub struct ResponseReport {
     pub rows: Vec<ResponseRow>,
     /// Every question.
     pub total: ResponseRow,
+    /// Promises made in the period ([`crate::promise`]), as of `now`.
+    pub promises: PromiseFigures,
+}
+
+/// How the promises made in the period went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PromiseFigures {
+    /// Made.
+    pub made: u64,
+    /// Fulfilled by their (last) due time.
+    pub kept: u64,
+    /// Fulfilled after it.
+    pub late: u64,
+    /// Still open past their due time at `now`.
+    pub broken: u64,
+    /// Still open, not yet due.
+    pub pending: u64,
 }
 
 /// A question, waiting.
@@ -128,6 +146,9 @@ pub fn response_times<'a>(
     events.sort_by_key(|e| e.at.instant());
     let in_period = |t: Timestamp| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u);
     let mut waiting: HashMap<&str, Vec<Question>> = HashMap::new();
+    // Each customer's promises made in the period, folded as the projection folds them.
+    let mut promises: HashMap<&str, crate::promise::Promises> = HashMap::new();
+    let mut figures = PromiseFigures::default();
     let mut rows: BTreeMap<String, ResponseRow> = BTreeMap::new();
     let mut total = ResponseRow::named("all");
     let mut record = |q: &Question, answer: Option<(Timestamp, String)>| {
@@ -150,6 +171,22 @@ pub fn response_times<'a>(
     for e in events {
         let customer = e.customer.as_str();
         let t = e.at.instant();
+        let kind = e.kind.as_str();
+        if [
+            crate::promise::PROMISE,
+            crate::promise::DELAY,
+            crate::promise::FULFILLED,
+        ]
+        .contains(&kind)
+            && (kind != crate::promise::PROMISE || in_period(t))
+        {
+            let p = promises.entry(customer).or_default();
+            let open_before = p.open.len();
+            p.apply(e);
+            if kind == crate::promise::PROMISE && p.open.len() > open_before {
+                figures.made += 1;
+            }
+        }
         match e.kind {
             EventKind::Inquiry | EventKind::Complaint => {
                 waiting.entry(customer).or_default().push(Question {
@@ -181,9 +218,17 @@ pub fn response_times<'a>(
             record(q, None);
         }
     }
+    for p in promises.values() {
+        figures.kept += p.kept;
+        figures.late += p.late;
+        let broken = p.broken(now).count() as u64;
+        figures.broken += broken;
+        figures.pending += p.open.len() as u64 - broken;
+    }
     ResponseReport {
         rows: rows.into_values().map(ResponseRow::finish).collect(),
         total: total.finish(),
+        promises: figures,
     }
 }
 
@@ -217,6 +262,21 @@ mod tests {
             ),
             // Open, but not yet 24 h old at `now`: not failed yet.
             ev(r#"{"id":"q5","customer":"c-4","type":"inquiry","at":"2026-04-02T12:00:00Z"}"#),
+            // Promises: one kept, one late, one broken, one not yet due.
+            ev(
+                r#"{"id":"p1","customer":"c-1","type":"promise","at":"2026-03-01T10:00:00Z","what":"a","due":"2026-03-02T00:00:00Z"}"#,
+            ),
+            ev(r#"{"customer":"c-1","type":"fulfilled","at":"2026-03-01T20:00:00Z","ref":"p1"}"#),
+            ev(
+                r#"{"id":"p2","customer":"c-1","type":"promise","at":"2026-03-01T10:00:00Z","what":"b","due":"2026-03-02T00:00:00Z"}"#,
+            ),
+            ev(r#"{"customer":"c-1","type":"fulfilled","at":"2026-03-03T00:00:00Z","ref":"p2"}"#),
+            ev(
+                r#"{"id":"p3","customer":"c-2","type":"promise","at":"2026-03-01T10:00:00Z","what":"c","due":"2026-03-02T00:00:00Z"}"#,
+            ),
+            ev(
+                r#"{"id":"p4","customer":"c-2","type":"promise","at":"2026-04-02T10:00:00Z","what":"d","due":"2026-04-09T00:00:00Z"}"#,
+            ),
         ];
         let now: Timestamp = "2026-04-03T00:00:00Z".parse().unwrap();
         let tz = TimeZone::UTC;
@@ -226,6 +286,11 @@ mod tests {
         assert_eq!(t.share_within_24h, Some(1.0 / 4.0), "q5 is not decided yet");
         assert_eq!((t.p50_hours, t.max_hours), (Some(26.0), Some(30.0)));
         assert_eq!(t.oldest_open_hours, Some(48.0));
+        let p = &r.promises;
+        assert_eq!(
+            (p.made, p.kept, p.late, p.broken, p.pending),
+            (4, 1, 1, 1, 1)
+        );
         let months: Vec<(&str, u64)> = r.rows.iter().map(|r| (r.group.as_str(), r.asked)).collect();
         assert_eq!(months, [("2026-03", 3), ("2026-04", 2)]);
 

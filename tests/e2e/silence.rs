@@ -287,6 +287,7 @@ fn the_response_report_measures_waits_by_month_and_staff() {
         "{text}"
     );
     assert!(text.contains("33.3%"), "one in three within 24 h: {text}");
+    assert!(text.contains("promises made: 0;"), "{text}");
 }
 
 #[test]

@@ -156,5 +156,11 @@ pub fn response(
         ]);
     }
     write!(o.stdout, "{}", t.render())?;
+    let p = &report.promises;
+    writeln!(
+        o.stdout,
+        "promises made: {}; kept on time {}, late {}, broken (overdue, open) {}, not yet due {}",
+        p.made, p.kept, p.late, p.broken, p.pending
+    )?;
     Ok(ExitCode::SUCCESS)
 }
