@@ -62,6 +62,41 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Checks plugins share in their [`ChannelConfig::validate`], so the same mistake reads
+/// the same in every section.
+pub mod check {
+    use super::Problem;
+
+    /// `value` at `key` must be an http(s) URL.
+    pub fn http_url(key: &str, value: &str) -> Option<Problem> {
+        (!(value.starts_with("https://") || value.starts_with("http://")))
+            .then(|| Problem::new(key, format!("{value:?} is not an http(s) URL")))
+    }
+
+    /// Like [`http_url`], where empty means "none".
+    pub fn optional_http_url(key: &str, value: &str) -> Option<Problem> {
+        if value.is_empty() {
+            None
+        } else {
+            http_url(key, value)
+        }
+    }
+
+    /// `value` at `key` must not be empty.
+    pub fn not_empty(key: &str, value: &str) -> Option<Problem> {
+        value
+            .trim()
+            .is_empty()
+            .then(|| Problem::new(key, "must not be empty"))
+    }
+
+    /// `timeout_secs` must be 1..=600: no wait forever, no wait of more than ten minutes.
+    pub fn timeout_secs(secs: u64) -> Option<Problem> {
+        (!(1..=600).contains(&secs))
+            .then(|| Problem::new("timeout_secs", format!("{secs} is out of range 1..=600")))
+    }
+}
+
 /// Why a valid configuration could not be built into a channel: a secret missing from the
 /// environment, a client that would not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use kizuna_channel::{
-    AddressField, BuildContext, BuildError, Built, ChannelConfig, Format, Problem,
+    AddressField, BuildContext, BuildError, Built, ChannelConfig, Format, Problem, config::check,
 };
 use serde::Deserialize;
 
@@ -96,25 +96,17 @@ impl ChannelConfig for SmtpSettings {
                 format!("{:?} is not an e-mail address", self.unsubscribe_mailto),
             ));
         }
-        let url = &self.unsubscribe_url;
-        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
-            problems.push(Problem::new(
-                "unsubscribe_url",
-                format!("{url:?} is not an http(s) URL"),
-            ));
-        }
+        problems.extend(check::optional_http_url(
+            "unsubscribe_url",
+            &self.unsubscribe_url,
+        ));
         if !(1..=64).contains(&self.pool) {
             problems.push(Problem::new(
                 "pool",
                 format!("{} is out of range 1..=64", self.pool),
             ));
         }
-        if !(1..=600).contains(&self.timeout_secs) {
-            problems.push(Problem::new(
-                "timeout_secs",
-                format!("{} is out of range 1..=600", self.timeout_secs),
-            ));
-        }
+        problems.extend(check::timeout_secs(self.timeout_secs));
         problems
     }
 

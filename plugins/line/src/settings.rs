@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use kizuna_channel::{
-    AddressField, BuildContext, BuildError, Built, ChannelConfig, Format, Problem,
+    AddressField, BuildContext, BuildError, Built, ChannelConfig, Format, Problem, config::check,
 };
 use serde::Deserialize;
 
@@ -43,12 +43,7 @@ impl ChannelConfig for LineSettings {
 
     fn validate(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
-        if !(self.base_url.starts_with("https://") || self.base_url.starts_with("http://")) {
-            problems.push(Problem::new(
-                "base_url",
-                format!("{:?} is not an http(s) URL", self.base_url),
-            ));
-        }
+        problems.extend(check::http_url("base_url", &self.base_url));
         for (key, var) in [
             ("token_env", &self.token_env),
             ("secret_env", &self.secret_env),
@@ -57,12 +52,7 @@ impl ChannelConfig for LineSettings {
                 problems.push(Problem::new(key, "must name an environment variable"));
             }
         }
-        if !(1..=600).contains(&self.timeout_secs) {
-            problems.push(Problem::new(
-                "timeout_secs",
-                format!("{} is out of range 1..=600", self.timeout_secs),
-            ));
-        }
+        problems.extend(check::timeout_secs(self.timeout_secs));
         problems
     }
 

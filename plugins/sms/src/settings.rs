@@ -3,20 +3,11 @@
 use std::time::Duration;
 
 use kizuna_channel::{
-    AddressField, BuildContext, BuildError, Built, ChannelConfig, Format, Problem,
+    AddressField, BuildContext, BuildError, Built, ChannelConfig, Format, Problem, config::check,
 };
 use serde::Deserialize;
 
 use crate::{KannelChannel, KannelConfig, TwilioChannel, TwilioConfig};
-
-fn is_http_url(url: &str) -> bool {
-    url.starts_with("http://") || url.starts_with("https://")
-}
-
-fn timeout_problem(secs: u64) -> Option<Problem> {
-    (!(1..=600).contains(&secs))
-        .then(|| Problem::new("timeout_secs", format!("{secs} is out of range 1..=600")))
-}
 
 /// A Kannel smsbox. The password is read from the environment variable `password_env`
 /// names. The channel answers Kannel's delivery reports at `/channels/<name>/dlr` and its
@@ -57,27 +48,16 @@ impl ChannelConfig for KannelSettings {
         "SMS through a Kannel gateway (sendsms); delivery reports and incoming SMS as events";
 
     fn validate(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        if !is_http_url(&self.url) {
-            problems.push(Problem::new(
-                "url",
-                format!("{:?} is not an http(s) URL", self.url),
-            ));
-        }
-        if self.username.is_empty() {
-            problems.push(Problem::new("username", "must not be empty"));
-        }
-        if self.from.is_empty() {
-            problems.push(Problem::new("from", "must not be empty"));
-        }
-        if !self.dlr_url.is_empty() && !is_http_url(&self.dlr_url) {
-            problems.push(Problem::new(
-                "dlr_url",
-                format!("{:?} is not an http(s) URL", self.dlr_url),
-            ));
-        }
-        problems.extend(timeout_problem(self.timeout_secs));
-        problems
+        [
+            check::http_url("url", &self.url),
+            check::not_empty("username", &self.username),
+            check::not_empty("from", &self.from),
+            check::optional_http_url("dlr_url", &self.dlr_url),
+            check::timeout_secs(self.timeout_secs),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     fn format(&self) -> Format {
@@ -139,24 +119,15 @@ impl ChannelConfig for TwilioSettings {
     const ABOUT: &'static str = "SMS through a Twilio-compatible REST API";
 
     fn validate(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        if !is_http_url(&self.base_url) {
-            problems.push(Problem::new(
-                "base_url",
-                format!("{:?} is not an http(s) URL", self.base_url),
-            ));
-        }
-        if self.account_sid.is_empty() {
-            problems.push(Problem::new("account_sid", "must not be empty"));
-        }
-        if self.from.is_empty() {
-            problems.push(Problem::new(
-                "from",
-                "must not be empty (the sender number)",
-            ));
-        }
-        problems.extend(timeout_problem(self.timeout_secs));
-        problems
+        [
+            check::http_url("base_url", &self.base_url),
+            check::not_empty("account_sid", &self.account_sid),
+            check::not_empty("from", &self.from),
+            check::timeout_secs(self.timeout_secs),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     fn format(&self) -> Format {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use kizuna_channel::{
     AddressField, BuildContext, BuildError, Built, Channel, ChannelConfig, Delivery, Format,
-    OutgoingMessage, Problem,
+    OutgoingMessage, Problem, config::check,
 };
 use serde::Deserialize;
 
@@ -136,17 +136,13 @@ impl ChannelConfig for ChatSettings {
         "a chat room's incoming webhook (Slack, Mattermost, Rocket.Chat, Discord): {\"text\"}";
 
     fn validate(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        if self.url_env.is_empty() {
-            problems.push(Problem::new("url_env", "must name an environment variable"));
-        }
-        if !(1..=600).contains(&self.timeout_secs) {
-            problems.push(Problem::new(
-                "timeout_secs",
-                format!("{} is out of range 1..=600", self.timeout_secs),
-            ));
-        }
-        problems
+        [
+            check::not_empty("url_env", &self.url_env),
+            check::timeout_secs(self.timeout_secs),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     fn format(&self) -> Format {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use kizuna_channel::{
-    AddressField, BuildContext, BuildError, Built, ChannelConfig, Format, Problem,
+    AddressField, BuildContext, BuildError, Built, ChannelConfig, Format, Problem, config::check,
 };
 use serde::Deserialize;
 
@@ -37,20 +37,13 @@ impl ChannelConfig for WebhookSettings {
     const ABOUT: &'static str = "each message POSTed as JSON signed with HMAC-SHA256";
 
     fn validate(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            problems.push(Problem::new(
-                "url",
-                format!("{:?} is not an http(s) URL", self.url),
-            ));
-        }
-        if !(1..=600).contains(&self.timeout_secs) {
-            problems.push(Problem::new(
-                "timeout_secs",
-                format!("{} is out of range 1..=600", self.timeout_secs),
-            ));
-        }
-        problems
+        [
+            check::http_url("url", &self.url),
+            check::timeout_secs(self.timeout_secs),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     fn format(&self) -> Format {
