@@ -215,6 +215,17 @@ type = \"sms-file\"            # lines in outbox/sms/sms.jsonl; \"kannel\" or \"
 # type = \"webhook\"
 # url = \"https://example.jp/kizuna\"
 # secret_env = \"KIZUNA_WEBHOOK_SECRET\"
+#
+# LINE (customers' profiles carry line_id; LINE's webhook goes to /channels/line/webhook):
+# [channels.line]
+# type = \"line\"
+# token_env = \"KIZUNA_LINE_TOKEN\"     # the channel access token
+# secret_env = \"KIZUNA_LINE_SECRET\"   # the channel secret, which signs the webhook
+#
+# A chat room for the staff (Slack, Mattermost, …; the webhook URL is a secret):
+# [channels.staff_chat]
+# type = \"chat\"
+# url_env = \"KIZUNA_CHAT_URL\"
 
 [server]
 # `kizuna run`: the HTTP API. Requests need `Authorization: Bearer <token>` (a gateway's
