@@ -28,6 +28,15 @@ LOCK = threading.Lock()
 SEEN = set()
 
 
+def publish(path, text):
+    """Writes `text` to `path` whole: a reader listing the directory meanwhile never sees a
+    file that is still empty (the tests poll for what arrived)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 class Hook(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -41,8 +50,7 @@ class Hook(BaseHTTPRequestHandler):
         # Delivery reports (Kannel's dlr-url) arrive as GETs: kept as the path they came to.
         with LOCK:
             n = sum(1 for f in os.listdir(OUT) if f.endswith(".get")) + 1
-            with open(os.path.join(OUT, f"{n:06d}.get"), "w", encoding="utf-8") as f:
-                f.write(self.path)
+            publish(os.path.join(OUT, f"{n:06d}.get"), self.path)
         return self.answer(200)
 
     def twilio(self, body):
@@ -61,8 +69,8 @@ class Hook(BaseHTTPRequestHandler):
                 SEEN.add(key)
                 return self.answer(503)
             n = sum(1 for f in os.listdir(OUT) if f.endswith(".json")) + 1
-            with open(os.path.join(OUT, f"{n:06d}.json"), "w", encoding="utf-8") as f:
-                json.dump({"twilio": form, "account": sid}, f, ensure_ascii=False)
+            publish(os.path.join(OUT, f"{n:06d}.json"),
+                    json.dumps({"twilio": form, "account": sid}, ensure_ascii=False))
         reply = json.dumps({"sid": f"SM{n:032d}", "status": "queued"}).encode()
         self.send_response(201)
         self.send_header("Content-Type", "application/json")
@@ -94,8 +102,8 @@ class Hook(BaseHTTPRequestHandler):
                 SEEN.add(text)
                 return say(503, "try again")
             n = sum(1 for f in os.listdir(OUT) if f.endswith(".json")) + 1
-            with open(os.path.join(OUT, f"{n:06d}.json"), "w", encoding="utf-8") as f:
-                json.dump({"chat": text}, f, ensure_ascii=False)
+            publish(os.path.join(OUT, f"{n:06d}.json"),
+                    json.dumps({"chat": text}, ensure_ascii=False))
         return say(200, "ok")
 
     def do_POST(self):
@@ -120,8 +128,7 @@ class Hook(BaseHTTPRequestHandler):
             n = sum(1 for f in os.listdir(OUT) if f.endswith(".json")) + 1
             record = {"message": message, "message_id": mid,
                       "signature": self.headers.get("X-Kizuna-Signature")}
-            with open(os.path.join(OUT, f"{n:06d}.json"), "w", encoding="utf-8") as f:
-                json.dump(record, f, ensure_ascii=False)
+            publish(os.path.join(OUT, f"{n:06d}.json"), json.dumps(record, ensure_ascii=False))
         return self.answer(200)
 
 
