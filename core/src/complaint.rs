@@ -89,8 +89,8 @@ impl Complaints {
         self.open.iter().filter(|c| c.solution.is_none()).count()
     }
 
-    /// The steps `event` records, with the complaint it names (if it names one).
-    pub fn steps_of(event: &Event) -> Vec<Step> {
+    /// The steps `event` records.
+    fn steps_of(event: &Event) -> Vec<Step> {
         match &event.kind {
             EventKind::Reply => match event.attrs.get("steps") {
                 Some(Value::Array(steps)) => steps
@@ -104,8 +104,9 @@ impl Complaints {
         }
     }
 
-    /// Folds `event` in: a complaint opens a case, a step moves one on.
-    pub fn apply(&mut self, event: &Event) {
+    /// Folds `event` in: a complaint opens a case, a step moves one on. Returns the steps
+    /// the event records (none for a complaint or an event of another kind).
+    pub fn apply(&mut self, event: &Event) -> Vec<Step> {
         let t = event.at.instant();
         if event.kind == EventKind::Complaint {
             self.open.push(Case {
@@ -114,10 +115,11 @@ impl Complaints {
                 apology: None,
                 solution: None,
             });
-            return;
+            return Vec::new();
         }
         let named = event.attr_str("in_reply_to");
-        for step in Self::steps_of(event) {
+        let steps = Self::steps_of(event);
+        for &step in &steps {
             let case = match named {
                 Some(id) => self.open.iter().position(|c| c.complaint == id),
                 None => self.open.iter().position(|c| {
@@ -141,6 +143,7 @@ impl Complaints {
                 Step::FollowUp => {}
             }
         }
+        steps
     }
 }
 

@@ -234,8 +234,7 @@ impl Customer {
             event.kind,
             EventKind::Complaint | EventKind::Reply | EventKind::Other(_)
         ) {
-            self.complaints.apply(event);
-            let steps = crate::complaint::Complaints::steps_of(event);
+            let steps = self.complaints.apply(event);
             if !steps.is_empty() {
                 keep_max(&mut stats.last_staff_contact, t);
             }

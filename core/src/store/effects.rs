@@ -455,8 +455,7 @@ fn handle_alert(
     let Some(bytes) = current else {
         return Ok(());
     };
-    let mut alert: Alert =
-        serde_json::from_slice(&bytes).map_err(|e| store.corrupt(&key, e.to_string()))?;
+    let mut alert = store.alert_at(&key, &bytes)?;
     if alert.customer != event.customer {
         return Ok(());
     }
@@ -471,7 +470,6 @@ fn handle_alert(
     } else {
         alert.acked = Some(handled);
     }
-    alert.id = change.alert;
     let bytes = serde_json::to_vec(&alert).map_err(|e| store.corrupt(&key, e.to_string()))?;
     batch.insert(key.to_vec(), bytes);
     Ok(())

@@ -255,12 +255,7 @@ impl Store {
             .scan_prefix([keys::ALERT])
             .map(|item| {
                 let (k, v) = item.map_err(|e| self.sled_err(e))?;
-                let mut alert: Alert =
-                    serde_json::from_slice(&v).map_err(|e| self.corrupt(&k, e.to_string()))?;
-                if let Some((seq, n)) = keys::item_position(&k) {
-                    alert.id = super::AlertId { seq, n };
-                }
-                Ok(alert)
+                self.alert_at(&k, &v)
             })
             .collect()
     }
@@ -268,15 +263,19 @@ impl Store {
     /// One alert, by id.
     pub fn alert(&self, id: super::AlertId) -> Result<Option<Alert>, StoreError> {
         let key = keys::item(keys::ALERT, id.seq, id.n);
-        match self.tree.get(key).map_err(|e| self.sled_err(e))? {
-            Some(v) => {
-                let mut alert: Alert =
-                    serde_json::from_slice(&v).map_err(|e| self.corrupt(&key, e.to_string()))?;
-                alert.id = id;
-                Ok(Some(alert))
-            }
-            None => Ok(None),
+        let value = self.tree.get(key).map_err(|e| self.sled_err(e))?;
+        value.map(|v| self.alert_at(&key, &v)).transpose()
+    }
+
+    /// The alert stored as `value` under `key`, its id taken from the key (alerts stored
+    /// before they carried an id have none in their JSON).
+    pub(super) fn alert_at(&self, key: &[u8], value: &[u8]) -> Result<Alert, StoreError> {
+        let mut alert: Alert =
+            serde_json::from_slice(value).map_err(|e| self.corrupt(key, e.to_string()))?;
+        if let Some((seq, n)) = keys::item_position(key) {
+            alert.id = super::AlertId { seq, n };
         }
+        Ok(alert)
     }
 
     /// Alerts still open: not resolved by staff, and their customer has an inquiry or
