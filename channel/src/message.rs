@@ -37,6 +37,10 @@ pub enum MessageClass {
     Transactional,
     /// Answers and apologies in a conversation the customer started.
     Service,
+    /// A notice to the shop's own staff (a new or escalated alert, the daily digest):
+    /// addressed to a staff member, never counted as contact with the customer, and never
+    /// asked of a script or a command — kizuna queues these itself.
+    Staff,
 }
 
 impl MessageClass {
@@ -46,10 +50,13 @@ impl MessageClass {
             Self::Marketing => "marketing",
             Self::Transactional => "transactional",
             Self::Service => "service",
+            Self::Staff => "staff",
         }
     }
 
-    /// Parses a class name.
+    /// Parses the name of a class a script, a campaign or `kizuna send` may ask for:
+    /// `marketing`, `transactional` or `service` (never `staff`, which would pass the
+    /// customer's guards unasked).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "marketing" => Some(Self::Marketing),

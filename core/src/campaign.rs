@@ -309,6 +309,7 @@ impl Campaign {
                 status: MessageStatus::Pending,
                 attempts: 0,
                 forced: None,
+                to: None,
             })
             .collect()
     }

@@ -34,6 +34,7 @@
 //! | [`dispatch`], [`channel`] | outbox → template → guards → channel; the file channels (the contract itself is the `kizuna-channel` crate, re-exported in [`channel`]) |
 //! | [`campaign`], [`replay`], [`fixtures`] | campaigns, backtests, and the tests users write for their rules |
 //! | [`rfm`], [`kpi`], [`response`], [`basket`], [`metrics`] | population figures: RFM, relationship KPIs, response times, co-purchases, latency |
+//! | [`staff`] | telling the staff: alert notices, escalations, daily digests, each queued once |
 //! | [`forget`] | finding an erased customer in files kizuna wrote outside the store |
 
 #![deny(missing_docs)]
@@ -59,6 +60,7 @@ pub mod replay;
 pub mod response;
 pub mod rfm;
 pub mod rules;
+pub mod staff;
 pub mod store;
 pub mod time;
 pub mod timer;

@@ -11,6 +11,7 @@
 
 mod render;
 mod round;
+mod staff;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -24,7 +25,7 @@ use serde::Serialize;
 use crate::{
     channel::{Configured, Delivery, OutgoingMessage},
     event::Event,
-    rules::{GuardDecision, GuardMessage, RuleSet},
+    rules::{GuardDecision, GuardMessage, MessageClass, RuleSet},
     store::{MessageStatus, OutboxMessage, Store, StoreError},
 };
 
@@ -221,6 +222,10 @@ impl Dispatcher {
         message: &OutboxMessage,
         now: Timestamp,
     ) -> Result<Decision, StoreError> {
+        if message.class == MessageClass::Staff {
+            // No contact with the customer to look up or record, no guard to ask.
+            return self.evaluate_staff(store, templates, message, now);
+        }
         if let Some(sent) = store.recorded_sent(message)? {
             // Delivered before: by this store before a crash, or in the home whose export
             // was imported here. Recorded as sent, never handed to a channel again.
@@ -248,6 +253,10 @@ impl Dispatcher {
         message: &OutboxMessage,
         now: Timestamp,
     ) -> Result<(Decision, Vec<crate::rules::RuleError>), StoreError> {
+        if message.class == MessageClass::Staff {
+            let decision = self.evaluate_staff(store, templates, message, now)?;
+            return Ok((decision, Vec::new()));
+        }
         let dead =
             |reason: String| Ok((Decision::Final(MessageStatus::Dead { reason }), Vec::new()));
         let Some(customer) = store.customer_shared(&message.customer)? else {
@@ -265,7 +274,8 @@ impl Dispatcher {
                 message.channel, channel.shape.address
             ));
         };
-        let rendered = render::render(templates, message, channel.shape.format, &customer, now);
+        let context = render::customer_context(message, &customer, now);
+        let rendered = render::render(templates, message, channel.shape.format, &context);
         let (subject, body, html) = match rendered {
             Ok(rendered) => rendered,
             Err(reason) => return dead(reason),

@@ -69,8 +69,7 @@ pub(super) fn render(
     env: &minijinja::Environment<'static>,
     message: &OutboxMessage,
     format: Format,
-    customer: &Customer,
-    now: Timestamp,
+    context: &serde_json::Value,
 ) -> Result<(Option<String>, String, Option<String>), String> {
     let own = format!("{}.{}", message.template, message.channel);
     let shared = format!("{}.{}", message.template, format.suffix());
@@ -84,22 +83,13 @@ pub(super) fn render(
         }
         Err(e) => return Err(format!("template {own}: {e}")),
     };
-    let p = &customer.profile;
-    let context = json!({
-        "customer": {
-            "id": customer.id, "name": p.name, "kind": p.kind, "tier": customer.loyalty.tier,
-            "points": customer.loyalty.balance(now),
-        },
-        "vars": message.vars,
-        "message": {"id": message.id.to_string(), "class": message.class},
-    });
-    let text = limited(&template, &context).map_err(|e| format!("template {name}: {e}"))?;
+    let text = limited(&template, context).map_err(|e| format!("template {name}: {e}"))?;
     // An e-mail template may have an HTML twin: the message then goes as
     // multipart/alternative, text and HTML.
     let html = if format == Format::Email {
         let html_name = format!("{name}.html");
         match env.get_template(&html_name) {
-            Ok(t) => Some(limited(&t, &context).map_err(|e| format!("template {html_name}: {e}"))?),
+            Ok(t) => Some(limited(&t, context).map_err(|e| format!("template {html_name}: {e}"))?),
             Err(e) if e.kind() == minijinja::ErrorKind::TemplateNotFound => None,
             Err(e) => return Err(format!("template {html_name}: {e}")),
         }
@@ -120,6 +110,24 @@ pub(super) fn render(
     } else {
         Ok((None, text, html))
     }
+}
+
+/// What a customer's template sees: `customer` (id, name, kind, tier, points), `vars` (the
+/// script's) and `message` (id, class).
+pub(super) fn customer_context(
+    message: &OutboxMessage,
+    customer: &Customer,
+    now: Timestamp,
+) -> serde_json::Value {
+    let p = &customer.profile;
+    json!({
+        "customer": {
+            "id": customer.id, "name": p.name, "kind": p.kind, "tier": customer.loyalty.tier,
+            "points": customer.loyalty.balance(now),
+        },
+        "vars": message.vars,
+        "message": {"id": message.id.to_string(), "class": message.class},
+    })
 }
 
 /// Renders `template` into a string of at most [`MAX_OUTPUT`] bytes.

@@ -206,7 +206,10 @@ impl Dispatcher {
             // Indexed as `sending` now.
             let indexed_at = message.status.due_from();
             message.status = status;
-            if matches!(message.status, MessageStatus::Sent { .. }) {
+            // A staff notice is not contact with the customer: no `message_sent`.
+            if matches!(message.status, MessageStatus::Sent { .. })
+                && message.class != crate::rules::MessageClass::Staff
+            {
                 sent_events.push(super::sent_event(store, &message, now)?);
             }
             done.push((message, indexed_at));

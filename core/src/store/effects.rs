@@ -59,6 +59,10 @@ pub struct OutboxMessage {
     /// Set for a manual send forced past the guards: who asked and why (audited).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forced: Option<String>,
+    /// The address it goes to, when it is not the customer's own: a staff notice's
+    /// recipient ([`crate::staff`]). `None`: the customer's address on the channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
 }
 
 impl OutboxMessage {
@@ -266,6 +270,22 @@ pub struct Alert {
     /// Resolved by staff (`kizuna alerts resolve`): no longer open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved: Option<Handled>,
+    /// When the staff notices of it were queued ([`crate::staff`]); `None`: not yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notified: Option<Timestamp>,
+    /// When its escalation was queued, still open after `escalate_after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated: Option<Timestamp>,
+}
+
+impl Alert {
+    /// What kind of alert it is, for routing it to staff: the name of the script that
+    /// raised it without its folder and `.rhai` (`silence`, `promises`, `complaints`), or
+    /// `dispatch` for a message whose template failed.
+    pub fn kind(&self) -> &str {
+        let file = self.script.rsplit('/').next().unwrap_or(&self.script);
+        file.strip_suffix(".rhai").unwrap_or(file)
+    }
 }
 
 pub use crate::internal::SEND_REQUEST;
@@ -395,6 +415,7 @@ pub(super) fn write_side_effects(
                     forced: (e.script == "manual")
                         .then(|| SendRequest::from_event(event).and_then(|r| r.force_reason))
                         .flatten(),
+                    to: None,
                 };
                 batch.insert(
                     &keys::item(keys::OUTBOX, seq, n),
@@ -407,6 +428,8 @@ pub(super) fn write_side_effects(
                     id: AlertId { seq, n },
                     acked: None,
                     resolved: None,
+                    notified: None,
+                    escalated: None,
                     priority: *priority,
                     customer: event.customer.clone(),
                     text: text.clone(),

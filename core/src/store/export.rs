@@ -110,6 +110,7 @@ mod tests {
             status: MessageStatus::Pending,
             attempts: 0,
             forced: None,
+            to: None,
         }
     }
 

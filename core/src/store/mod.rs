@@ -41,6 +41,7 @@ mod read;
 mod record;
 mod rfm;
 mod scan;
+mod staff;
 mod timers;
 
 use std::{

@@ -199,6 +199,8 @@ impl Store {
             id,
             acked: None,
             resolved: None,
+            notified: None,
+            escalated: None,
             customer: message.customer.clone(),
             text: format!(
                 "message {} was not sent: template {:?} failed ({reason}); fix the template \

@@ -284,19 +284,24 @@ impl Store {
     pub fn open_alerts(&self) -> Result<Vec<Alert>, StoreError> {
         let mut open = Vec::new();
         for alert in self.alerts()? {
-            if alert.resolved.is_some() {
-                continue;
-            }
-            let Some(c) = self.customer_shared(&alert.customer)? else {
-                continue;
-            };
-            let waiting = c.stats.open_inquiries.iter().any(|o| o.at <= alert.at);
-            let untouched = c.stats.last_staff_contact.is_none_or(|t| t < alert.at);
-            if waiting || untouched {
+            if self.is_open(&alert)? {
                 open.push(alert);
             }
         }
         Ok(open)
+    }
+
+    /// Whether `alert` is open ([`Store::open_alerts`]).
+    pub fn is_open(&self, alert: &Alert) -> Result<bool, StoreError> {
+        if alert.resolved.is_some() {
+            return Ok(false);
+        }
+        let Some(c) = self.customer_shared(&alert.customer)? else {
+            return Ok(false);
+        };
+        let waiting = c.stats.open_inquiries.iter().any(|o| o.at <= alert.at);
+        let untouched = c.stats.last_staff_contact.is_none_or(|t| t < alert.at);
+        Ok(waiting || untouched)
     }
 
     fn items<T: serde::de::DeserializeOwned>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {
