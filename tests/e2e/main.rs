@@ -24,6 +24,9 @@ mod dispatch;
 /// `kizuna tick` and `kizuna alerts`: the silence alarm.
 mod silence;
 
+/// Staff notifications: notices, escalations and digests over SMTP and a chat room.
+mod staff;
+
 /// Segments, `kizuna campaign run` and seasonal campaigns.
 mod campaigns;
 

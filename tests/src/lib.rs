@@ -272,6 +272,25 @@ impl TestHome {
         std::fs::write(&path, text).unwrap();
     }
 
+    /// Replaces the `[staff]` section of the home's kizuna.toml (with its
+    /// `[[staff.recipients]]`) by `body`, written at the end of the file.
+    pub fn set_staff(&self, body: &str) {
+        let path = self.home().join("kizuna.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut kept = Vec::new();
+        let mut in_staff = false;
+        for line in text.lines() {
+            if line.starts_with('[') {
+                in_staff = line.starts_with("[staff]") || line.starts_with("[[staff.");
+            }
+            if !in_staff {
+                kept.push(line);
+            }
+        }
+        let text = format!("{}\n\n{}\n", kept.join("\n"), body.trim());
+        std::fs::write(&path, text).unwrap();
+    }
+
     /// Writes `content` to `name` in the scratch directory and returns its path as text.
     pub fn file(&self, name: &str, content: &str) -> String {
         let path = self.dir().join(name);

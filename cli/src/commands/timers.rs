@@ -30,9 +30,12 @@ pub fn tick(ctx: &mut Ctx, o: &mut Out, args: &TickArgs) -> anyhow::Result<ExitC
     } else {
         None
     };
+    let staff_policy = ctx.config()?.staff_policy()?;
     let (store, rules) = ctx.store_with_rules()?;
     // Seasonal campaigns whose window has opened (once per window, remembered).
     let seasonal = kizuna_core::campaign::run_seasonal(store, &rules, now)?;
+    // The staff hear of what is open (each notice, escalation and digest once).
+    let staff = kizuna_core::staff::round(store, &staff_policy, now)?;
     store.flush()?;
     let new_alerts = store.alerts()?.len() - alerts;
     let queued = store.outbox()?.len() - outbox;
@@ -41,7 +44,7 @@ pub fn tick(ctx: &mut Ctx, o: &mut Out, args: &TickArgs) -> anyhow::Result<ExitC
         o.json(&serde_json::json!({
             "now": now, "fired": report.appended, "alerts": new_alerts,
             "messages_queued": queued, "rule_errors": report.rule_errors,
-            "rfm_segment_changes": rfm, "seasonal": seasonal,
+            "rfm_segment_changes": rfm, "seasonal": seasonal, "staff": staff,
         }))?;
     } else {
         writeln!(
@@ -53,6 +56,19 @@ pub fn tick(ctx: &mut Ctx, o: &mut Out, args: &TickArgs) -> anyhow::Result<ExitC
             writeln!(
                 o.stdout,
                 "RFM recomputed: {changed} customer(s) changed segment"
+            )?;
+        }
+        if staff.queued() > 0 {
+            writeln!(
+                o.stdout,
+                "staff: {} notice(s), {} escalation(s), {} digest(s) queued{}",
+                staff.notices,
+                staff.escalations,
+                staff.digests,
+                match staff.held {
+                    0 => String::new(),
+                    held => format!(" ({held} held for quiet hours)"),
+                }
             )?;
         }
         for s in &seasonal {

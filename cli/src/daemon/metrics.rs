@@ -41,6 +41,8 @@ pub struct Metrics {
     pub inbound: AtomicU64,
     /// Timers fired by the daemon's clock.
     pub timers_fired: AtomicU64,
+    /// Staff notices, escalations and digests queued by the daemon's clock.
+    pub staff_queued: AtomicU64,
     /// Time to fold one event and run its rules.
     pub rule_latency: Arc<Histogram>,
     /// Dispatch outcomes since start, per status (`sent`, `deferred`, `suppressed`, …).
@@ -118,6 +120,11 @@ impl Metrics {
                 "kizuna_timers_fired_total",
                 "Timers fired by the daemon's clock.",
                 self.timers_fired.load(Relaxed),
+            ),
+            (
+                "kizuna_staff_notifications_total",
+                "Staff notices, escalations and digests queued by the daemon's clock.",
+                self.staff_queued.load(Relaxed),
             ),
             (
                 "kizuna_rules_reloads_total",

@@ -149,7 +149,22 @@ struct Writer {
     daemon: Arc<super::DaemonInfo>,
     /// Set while the store cannot write ([`super::degraded`]).
     degraded: Option<Degraded>,
+    /// Who on the staff hears of alerts, and when the last staff round looked.
+    staff: StaffClock,
 }
+
+/// When the writer runs a staff round ([`kizuna_core::staff::round`]): on the tick after
+/// events were stored (they may have raised alerts), and every [`STAFF_EVERY`] for
+/// escalations and digests, which fall due with time alone.
+struct StaffClock {
+    policy: kizuna_core::staff::StaffPolicy,
+    /// The event count the last round saw.
+    events: u64,
+    last: std::time::Instant,
+}
+
+/// The longest a staff round waits when no event arrives.
+const STAFF_EVERY: Duration = Duration::from_secs(30);
 
 /// How often the projections and timers are written while the daemon runs (on the store's
 /// background thread). A restart after a crash re-folds at most about this much traffic.
@@ -185,6 +200,14 @@ pub fn run(
         books: super::inbound::AddressBooks::default(),
         routes,
         last_checkpoint: std::time::Instant::now(),
+        staff: StaffClock {
+            policy: daemon.config.staff_policy().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "no staff notifications");
+                kizuna_core::staff::StaffPolicy::none()
+            }),
+            events: u64::MAX,
+            last: std::time::Instant::now(),
+        },
         daemon,
         degraded: None,
     };
@@ -521,6 +544,7 @@ impl Writer {
                 }
             }
         }
+        self.staff_round(now);
         match self
             .dispatcher
             .run_at_most(&mut self.store, now, TICK_SLICE)
@@ -537,6 +561,41 @@ impl Writer {
             }
         }
         full
+    }
+}
+
+impl Writer {
+    /// Queues the staff notices owed at `now`, when events arrived since the last round
+    /// or [`STAFF_EVERY`] has passed.
+    fn staff_round(&mut self, now: Timestamp) {
+        if self.staff.policy.recipients.is_empty() {
+            return;
+        }
+        let events = match self.store.event_count() {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot count events");
+                return;
+            }
+        };
+        if events == self.staff.events && self.staff.last.elapsed() < STAFF_EVERY {
+            return;
+        }
+        match kizuna_core::staff::round(&mut self.store, &self.staff.policy, now) {
+            Ok(report) => {
+                self.staff.events = events;
+                self.staff.last = std::time::Instant::now();
+                self.metrics
+                    .staff_queued
+                    .fetch_add(report.queued(), Relaxed);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "staff round failed");
+                if super::degraded::cannot_write(&e) {
+                    self.degrade(e.to_string());
+                }
+            }
+        }
     }
 }
 

@@ -8,8 +8,9 @@
 //! - a **notice** for each open alert not yet notified (`staff_alert` template);
 //! - an **escalation** for each alert still open `escalate_after` after it was raised, to
 //!   the recipients who take escalations (`staff_escalation`);
-//! - a **digest** of the open alerts once a day at the recipient's `digest_at` local time
-//!   (`staff_digest`), if any are open.
+//! - a **digest** once a day at the recipient's `digest_at` local time (`staff_digest`) of
+//!   the alerts open then, if there are any; a round that runs late (the daemon was down)
+//!   sends that day's digest late, with the same alerts.
 //!
 //! **Each is queued exactly once, across crashes and restarts**, because what says it was
 //! queued is written in the same sled batch as the messages

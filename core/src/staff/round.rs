@@ -110,7 +110,16 @@ pub fn round(
         if local.time() < at || store.marker(&marker)? {
             continue;
         }
-        let theirs: Vec<&Alert> = open.iter().filter(|a| r.routes(a)).collect();
+        // The alerts open at the digest's moment: one raised later (a round that runs
+        // late, after a restart) is news for its notice and tomorrow's digest.
+        let moment = day
+            .to_datetime(at)
+            .to_zoned(policy.tz.clone())
+            .map_or(now, |z| z.timestamp());
+        let theirs: Vec<&Alert> = open
+            .iter()
+            .filter(|a| r.routes(a) && a.at <= moment)
+            .collect();
         let newest = theirs.iter().map(|a| a.id).max();
         if let (Some(newest), Some(customer)) = (newest, digest_customer(r)) {
             let vars = json!({

@@ -261,9 +261,11 @@ fn a_digest_goes_once_a_day_at_its_local_time_with_what_is_open() {
     assert_eq!(digest.customer.as_str(), "staff:owner");
     assert_eq!(digest.vars["alerts"], serde_json::json!(["a-0-0", "a-1-0"]));
     assert_eq!(digest.vars["date"], "2026-12-08");
-    // The next day, another; its id differs from the first.
+    // The next day, a round that runs late (noon): the alerts open at 09:00, not the one
+    // raised at 10:00. Its id differs from the first digest's.
+    inquiry(&mut store, "q-3", "c-3", "2026-12-09T10:00:00+09:00", 0);
     assert_eq!(
-        round(&mut store, &p, t("2026-12-09T00:00:00Z"))
+        round(&mut store, &p, t("2026-12-09T03:00:00Z"))
             .unwrap()
             .digests,
         1
@@ -271,6 +273,11 @@ fn a_digest_goes_once_a_day_at_its_local_time_with_what_is_open() {
     let both = staff_messages(&store);
     assert_eq!(both.len(), 2);
     assert_ne!(both[0].id, both[1].id);
+    let late = both
+        .iter()
+        .find(|m| m.vars["date"] == "2026-12-09")
+        .unwrap();
+    assert_eq!(late.vars["alerts"], serde_json::json!(["a-0-0", "a-1-0"]));
 }
 
 #[test]

@@ -8,6 +8,9 @@ use std::{collections::BTreeMap, path::Path};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+mod staff;
+pub use staff::StaffConfig;
+
 /// The whole configuration file. Unknown keys are errors, so a typo is caught, not ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -23,6 +26,8 @@ pub struct Config {
     pub kpi: KpiConfig,
     /// The daemon (`kizuna run`).
     pub server: ServerConfig,
+    /// Who on the staff hears of alerts ([`kizuna_core::staff`]).
+    pub staff: StaffConfig,
 }
 
 impl Default for Config {
@@ -33,6 +38,7 @@ impl Default for Config {
             channels: default_channels(),
             kpi: KpiConfig::default(),
             server: ServerConfig::default(),
+            staff: StaffConfig::default(),
         }
     }
 }
@@ -227,6 +233,30 @@ type = \"sms-file\"            # lines in outbox/sms/sms.jsonl; \"kannel\" or \"
 # type = \"chat\"
 # url_env = \"KIZUNA_CHAT_URL\"
 
+[staff]
+# Who is told of alerts (a customer left waiting, a promise overdue, a complaint not put
+# right): each recipient gets a notice of every new alert, on one of the channels above;
+# alerts still open after escalate_after go to the recipients with notify = [\"escalated\"].
+# Digest times and quiet hours are local times in tz. No recipients: alerts are only listed
+# by `kizuna alerts`.
+tz = \"UTC\"
+escalate_after = \"\"        # e.g. \"4h\"; empty: never
+#
+# [[staff.recipients]]
+# name = \"owner\"
+# channel = \"email\"
+# to = \"owner@example.jp\"
+# notify = [\"new\", \"escalated\"]
+# kinds = []                 # alert kinds: silence, promises, complaints, top_customers, dispatch; empty: all
+# min_priority = 0
+# digest = \"09:00\"         # a daily digest of open alerts; empty: none
+# quiet_hours = \"22:00-07:00\"  # notices wait until the end …
+# page_priority = 50         # … unless the alert's priority is at least this
+#
+# [[staff.recipients]]
+# name = \"shop-floor\"
+# channel = \"staff_chat\"   # a chat or webhook channel needs no `to`
+
 [server]
 # `kizuna run`: the HTTP API. Requests need `Authorization: Bearer <token>` (a gateway's
 # callbacks may pass it as ?token=). Tokens have roles: admin (everything; required),
@@ -265,14 +295,36 @@ impl Config {
         config
             .validate()
             .with_context(|| format!("in {}", path.display()))?;
-        if let Err(problems) = config.channels() {
-            bail!(
+        let sections = match config.channels() {
+            Ok(sections) => sections,
+            Err(problems) => bail!(
                 "in {}:\n{}",
                 path.display(),
                 config.locate(&text, &problems)
+            ),
+        };
+        if let Err(problems) = config.staff.policy(&sections) {
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().starts_with("[staff"))
+                .map_or(String::new(), |i| format!(" (line {})", i + 1));
+            bail!(
+                "in {}, [staff]{line}:\n  {}",
+                path.display(),
+                problems.join("\n  ")
             );
         }
         Ok(config)
+    }
+
+    /// The staff policy (checked when the file was read).
+    pub fn staff_policy(&self) -> anyhow::Result<kizuna_core::staff::StaffPolicy> {
+        let sections = self
+            .channels()
+            .map_err(|p| anyhow::anyhow!("channels: {}", p.len()))?;
+        self.staff
+            .policy(&sections)
+            .map_err(|problems| anyhow::anyhow!("[staff]: {}", problems.join("; ")))
     }
 
     /// The channel sections, read by their plugins: every problem of every section, or
