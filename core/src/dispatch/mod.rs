@@ -312,16 +312,7 @@ impl Dispatcher {
                 guard,
                 reason,
             }),
-            GuardDecision::Allow => Decision::Send(OutgoingMessage {
-                id: message.id,
-                customer: message.customer.clone(),
-                to,
-                subject,
-                body,
-                html,
-                class: message.class,
-                template: message.template.clone(),
-            }),
+            GuardDecision::Allow => Decision::Send(outgoing(message, to, (subject, body, html))),
         };
         Ok((decision, errors))
     }
@@ -426,6 +417,21 @@ fn sent_event(store: &Store, message: &OutboxMessage, now: Timestamp) -> Result<
         key: message.id.to_string(),
         reason: format!("{errors:?}"),
     })
+}
+
+/// What the channel gets for `message`, rendered and addressed to `to`.
+fn outgoing(message: &OutboxMessage, to: String, rendered: render::Rendered) -> OutgoingMessage {
+    let (subject, body, html) = rendered;
+    OutgoingMessage {
+        id: message.id,
+        customer: message.customer.clone(),
+        to,
+        subject,
+        body,
+        html,
+        class: message.class,
+        template: message.template.clone(),
+    }
 }
 
 enum Decision {

@@ -65,12 +65,15 @@ pub(super) fn environment(dir: PathBuf) -> minijinja::Environment<'static> {
 /// e-mail's first line is `Subject: …`, then a blank line, then the body, and it may have
 /// an HTML twin (`<name>.html`); a text may start with a subject; an SMS never has one. A
 /// missing template or variable is an error on this message.
+/// A rendered message: its subject (if the format has one), text, and HTML twin (if any).
+pub(super) type Rendered = (Option<String>, String, Option<String>);
+
 pub(super) fn render(
     env: &minijinja::Environment<'static>,
     message: &OutboxMessage,
     format: Format,
     context: &serde_json::Value,
-) -> Result<(Option<String>, String, Option<String>), String> {
+) -> Result<Rendered, String> {
     let own = format!("{}.{}", message.template, message.channel);
     let shared = format!("{}.{}", message.template, format.suffix());
     let (name, template) = match env.get_template(&own) {

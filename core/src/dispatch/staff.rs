@@ -12,10 +12,7 @@ use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use serde_json::{Value, json};
 
 use super::{Decision, Dispatcher, render};
-use crate::{
-    channel::OutgoingMessage,
-    store::{Alert, AlertId, MessageStatus, OutboxMessage, Store, StoreError},
-};
+use crate::store::{Alert, AlertId, MessageStatus, OutboxMessage, Store, StoreError};
 
 /// The guard name a suppressed staff message carries.
 const GUARD: &str = "staff";
@@ -45,21 +42,10 @@ impl Dispatcher {
                 }));
             }
         };
-        let (subject, body, html) =
-            match render::render(templates, message, channel.shape.format, &context) {
-                Ok(rendered) => rendered,
-                Err(reason) => return dead(reason),
-            };
-        Ok(Decision::Send(OutgoingMessage {
-            id: message.id,
-            customer: message.customer.clone(),
-            to,
-            subject,
-            body,
-            html,
-            class: message.class,
-            template: message.template.clone(),
-        }))
+        match render::render(templates, message, channel.shape.format, &context) {
+            Ok(rendered) => Ok(Decision::Send(super::outgoing(message, to, rendered))),
+            Err(reason) => dead(reason),
+        }
     }
 }
 

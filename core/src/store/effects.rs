@@ -457,6 +457,25 @@ pub(super) fn write_side_effects(
     Ok(())
 }
 
+impl Store {
+    /// The value of `key` as it will be once `batch` is written: the batch's last write
+    /// of it, else what is stored.
+    pub(super) fn read_through(
+        &self,
+        batch: &Batch,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        match batch.latest(key) {
+            Some(pending) => Ok(pending.map(|v| v.to_vec())),
+            None => Ok(self
+                .tree
+                .get(key)
+                .map_err(|e| self.sled_err(e))?
+                .map(|v| v.to_vec())),
+        }
+    }
+}
+
 /// Records an `alert_acked` or `alert_resolved` event on its alert, in the event's batch:
 /// after a crash both are there or neither. An alert that is not this customer's, or not
 /// there, is left alone (the event stays in the history; the commands check first).
@@ -467,15 +486,7 @@ fn handle_alert(
     change: &crate::internal::AlertHandled,
 ) -> Result<(), StoreError> {
     let key = keys::item(keys::ALERT, change.alert.seq, change.alert.n);
-    let current = match batch.latest(&key) {
-        Some(pending) => pending.map(|v| v.to_vec()),
-        None => store
-            .tree
-            .get(key)
-            .map_err(|e| store.sled_err(e))?
-            .map(|v| v.to_vec()),
-    };
-    let Some(bytes) = current else {
+    let Some(bytes) = store.read_through(batch, &key)? else {
         return Ok(());
     };
     let mut alert = store.alert_at(&key, &bytes)?;

@@ -26,16 +26,10 @@ impl Store {
             .chain(round.escalated.iter().map(|id| (id, false)));
         for (id, notified) in marks {
             let key = keys::item(keys::ALERT, id.seq, id.n);
-            let current = match batch.latest(&key) {
-                Some(pending) => pending.map(|v| v.to_vec()),
-                None => self
-                    .tree
-                    .get(key)
-                    .map_err(|e| self.sled_err(e))?
-                    .map(|v| v.to_vec()),
-            };
             // Erased meanwhile: nothing to mark.
-            let Some(bytes) = current else { continue };
+            let Some(bytes) = self.read_through(&batch, &key)? else {
+                continue;
+            };
             let mut alert = self.alert_at(&key, &bytes)?;
             if notified {
                 alert.notified = now;
