@@ -85,6 +85,7 @@ pub fn message(n: u32, to: &str) -> OutgoingMessage {
         class: MessageClass::Service,
         template: "notice".into(),
         html: None,
+        unsubscribe: None,
     }
 }
 

@@ -201,6 +201,7 @@ mod tests {
             class: MessageClass::Marketing,
             template: "t".into(),
             html: None,
+            unsubscribe: None,
         }
     }
 

@@ -21,10 +21,13 @@ pub struct OutgoingMessage {
     /// An HTML version of the text, for e-mail whose template has one
     /// (`<template>.email.html`); channels without HTML ignore it.
     pub html: Option<String>,
-    /// Marketing, transactional or service.
+    /// Marketing, transactional, service or staff.
     pub class: MessageClass,
     /// Template name, for the record.
     pub template: String,
+    /// A one-click opt-out link for this message, signed by the host (RFC 8058): channels
+    /// that carry headers announce it (`List-Unsubscribe`); `None` when none is configured.
+    pub unsubscribe: Option<String>,
 }
 
 /// What kind of message a `send` queues; guards apply different rules to each.

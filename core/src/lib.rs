@@ -34,6 +34,7 @@
 //! | [`dispatch`], [`channel`] | outbox → template → guards → channel; the file channels (the contract itself is the `kizuna-channel` crate, re-exported in [`channel`]) |
 //! | [`campaign`], [`replay`], [`fixtures`] | campaigns, backtests, and the tests users write for their rules |
 //! | [`rfm`], [`kpi`], [`response`], [`basket`], [`metrics`] | population figures: RFM, relationship KPIs, response times, co-purchases, latency |
+//! | [`unsubscribe`] | signed one-click opt-out links, one per message |
 //! | [`staff`] | telling the staff: alert notices, escalations, daily digests, each queued once |
 //! | [`forget`] | finding an erased customer in files kizuna wrote outside the store |
 
@@ -64,6 +65,7 @@ pub mod staff;
 pub mod store;
 pub mod time;
 pub mod timer;
+pub mod unsubscribe;
 
 pub use customer::Customer;
 pub use event::{Event, FieldError};

@@ -94,7 +94,6 @@ fn the_smtp_channel_conforms() {
         from: "shop@kizuna.example".into(),
         reply_to: None,
         unsubscribe_mailto: None,
-        unsubscribe_url: None,
         pool_size: 2,
         timeout: std::time::Duration::from_secs(5),
     })

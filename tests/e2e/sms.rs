@@ -28,6 +28,7 @@ fn sms(n: u32, to: &str, body: &str) -> OutgoingMessage {
         class: MessageClass::Service,
         template: "notice".into(),
         html: None,
+        unsubscribe: None,
     }
 }
 

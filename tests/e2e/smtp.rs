@@ -16,7 +16,6 @@ fn config(port: u16) -> SmtpConfig {
         from: "Kizuna Coffee <shop@kizuna.example>".into(),
         reply_to: Some("care@kizuna.example".into()),
         unsubscribe_mailto: Some("unsubscribe@kizuna.example".into()),
-        unsubscribe_url: Some("https://kizuna.example/u?c={customer}".into()),
         pool_size: 2,
         timeout: std::time::Duration::from_secs(5),
     }
@@ -32,6 +31,7 @@ fn message(n: u32, to: &str, class: MessageClass) -> OutgoingMessage {
         class,
         template: "spring".into(),
         html: None,
+        unsubscribe: None,
     }
 }
 
@@ -40,11 +40,9 @@ fn a_message_arrives_with_its_headers_and_text_intact() {
     let server = SmtpServer::start();
     let channel = SmtpChannel::new(&config(server.port)).unwrap();
     channel.check().unwrap();
-    let sent = channel.send(&message(
-        0,
-        "Aiko <aiko@example.jp>",
-        MessageClass::Marketing,
-    ));
+    let mut marketing = message(0, "Aiko <aiko@example.jp>", MessageClass::Marketing);
+    marketing.unsubscribe = Some("https://kizuna.example/u/Tok3n".into());
+    let sent = channel.send(&marketing);
     assert!(
         matches!(&sent, Delivery::Sent { receipt } if receipt.contains("250")),
         "{sent:?}"
@@ -67,7 +65,7 @@ fn a_message_arrives_with_its_headers_and_text_intact() {
     assert_eq!(h["X-Kizuna-Class"], "marketing");
     assert_eq!(
         h["List-Unsubscribe"],
-        "<mailto:unsubscribe@kizuna.example>, <https://kizuna.example/u?c=c-7>"
+        "<https://kizuna.example/u/Tok3n>, <mailto:unsubscribe@kizuna.example>"
     );
     assert_eq!(h["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click");
     // Mail lines end in CRLF on the wire; the text is otherwise exactly the template's.

@@ -19,6 +19,7 @@ fn message(to: &str) -> OutgoingMessage {
         class: MessageClass::Service,
         template: "booking".into(),
         html: None,
+        unsubscribe: None,
     }
 }
 

@@ -229,6 +229,7 @@ mod tests {
             class: MessageClass::Transactional,
             template: "welcome".into(),
             html: None,
+            unsubscribe: None,
         }
     }
 

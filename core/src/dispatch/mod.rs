@@ -56,6 +56,8 @@ pub struct Dispatcher {
     templates: PathBuf,
     env: std::sync::OnceLock<minijinja::Environment<'static>>,
     policy: RetryPolicy,
+    /// Signs each customer message's opt-out link; `None`: messages carry none.
+    unsubscribe: Option<crate::unsubscribe::Links>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -126,7 +128,16 @@ impl Dispatcher {
             templates: templates.into(),
             env: std::sync::OnceLock::new(),
             policy,
+            unsubscribe: None,
         }
+    }
+
+    /// Gives every customer message a signed one-click opt-out link
+    /// ([`crate::unsubscribe`]): the `unsubscribe_url` of its template, and the
+    /// `List-Unsubscribe` of a marketing e-mail.
+    pub fn with_unsubscribe(mut self, links: Option<crate::unsubscribe::Links>) -> Self {
+        self.unsubscribe = links;
+        self
     }
 
     /// Dispatches every message due at `now`, oldest first.
@@ -274,7 +285,11 @@ impl Dispatcher {
                 message.channel, channel.shape.address
             ));
         };
-        let context = render::customer_context(message, &customer, now);
+        let unsubscribe = self
+            .unsubscribe
+            .as_ref()
+            .map(|links| links.url(&message.customer, &message.channel, message.id));
+        let context = render::customer_context(message, &customer, unsubscribe.as_deref(), now);
         let rendered = render::render(templates, message, channel.shape.format, &context);
         let (subject, body, html) = match rendered {
             Ok(rendered) => rendered,
@@ -312,7 +327,10 @@ impl Dispatcher {
                 guard,
                 reason,
             }),
-            GuardDecision::Allow => Decision::Send(outgoing(message, to, (subject, body, html))),
+            GuardDecision::Allow => Decision::Send(OutgoingMessage {
+                unsubscribe,
+                ..outgoing(message, to, (subject, body, html))
+            }),
         };
         Ok((decision, errors))
     }
@@ -431,6 +449,7 @@ fn outgoing(message: &OutboxMessage, to: String, rendered: render::Rendered) -> 
         html,
         class: message.class,
         template: message.template.clone(),
+        unsubscribe: None,
     }
 }
 

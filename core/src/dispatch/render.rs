@@ -116,10 +116,12 @@ pub(super) fn render(
 }
 
 /// What a customer's template sees: `customer` (id, name, kind, tier, points), `vars` (the
-/// script's) and `message` (id, class).
+/// script's), `message` (id, class) and `unsubscribe_url` (the message's signed opt-out
+/// link, or none when none is configured: `{% if unsubscribe_url %}`).
 pub(super) fn customer_context(
     message: &OutboxMessage,
     customer: &Customer,
+    unsubscribe_url: Option<&str>,
     now: Timestamp,
 ) -> serde_json::Value {
     let p = &customer.profile;
@@ -130,6 +132,7 @@ pub(super) fn customer_context(
         },
         "vars": message.vars,
         "message": {"id": message.id.to_string(), "class": message.class},
+        "unsubscribe_url": unsubscribe_url,
     })
 }
 

@@ -74,10 +74,9 @@ pub struct SmtpConfig {
     pub from: String,
     /// `Reply-To`, if replies should go elsewhere.
     pub reply_to: Option<String>,
-    /// `mailto:` address for `List-Unsubscribe` on marketing mail.
+    /// `mailto:` address for `List-Unsubscribe` on marketing mail (beside the signed
+    /// one-click link the host gives each message, [`OutgoingMessage::unsubscribe`]).
     pub unsubscribe_mailto: Option<String>,
-    /// One-click unsubscribe URL; `{customer}` is replaced by the customer's id.
-    pub unsubscribe_url: Option<String>,
     /// Connections kept open for reuse.
     pub pool_size: u32,
     /// Give up on a server that does not answer within this time (a transient failure).
@@ -126,7 +125,6 @@ pub struct SmtpChannel {
     from: Mailbox,
     reply_to: Option<Mailbox>,
     unsubscribe_mailto: Option<String>,
-    unsubscribe_url: Option<String>,
     id_domain: String,
     endpoint: String,
     connections: usize,
@@ -192,7 +190,6 @@ impl SmtpChannel {
             from,
             reply_to,
             unsubscribe_mailto: config.unsubscribe_mailto.clone(),
-            unsubscribe_url: config.unsubscribe_url.clone(),
             id_domain,
             endpoint: format!("{}:{}", config.host, config.port),
             connections: config.pool_size.max(1) as usize,
@@ -218,11 +215,9 @@ impl SmtpChannel {
             if let Some(mailto) = &self.unsubscribe_mailto {
                 targets.push(format!("<mailto:{mailto}>"));
             }
-            if let Some(url) = &self.unsubscribe_url {
-                targets.push(format!(
-                    "<{}>",
-                    url.replace("{customer}", m.customer.as_str())
-                ));
+            if let Some(url) = &m.unsubscribe {
+                // RFC 8058: the link first, and the header that says a POST to it is enough.
+                targets.insert(0, format!("<{url}>"));
                 builder = builder.raw_header(HeaderValue::new(
                     LIST_UNSUBSCRIBE_POST,
                     "List-Unsubscribe=One-Click".into(),

@@ -30,8 +30,6 @@ pub struct SmtpSettings {
     pub reply_to: String,
     /// `mailto:` address for `List-Unsubscribe` on marketing mail; empty for none.
     pub unsubscribe_mailto: String,
-    /// One-click unsubscribe URL (`{customer}` is replaced); empty for none.
-    pub unsubscribe_url: String,
     /// Connections kept open for reuse.
     pub pool: u32,
     /// Seconds to wait for the server.
@@ -49,7 +47,6 @@ impl Default for SmtpSettings {
             password_env: "KIZUNA_SMTP_PASSWORD".into(),
             reply_to: String::new(),
             unsubscribe_mailto: String::new(),
-            unsubscribe_url: String::new(),
             pool: 4,
             timeout_secs: 30,
         }
@@ -96,10 +93,6 @@ impl ChannelConfig for SmtpSettings {
                 format!("{:?} is not an e-mail address", self.unsubscribe_mailto),
             ));
         }
-        problems.extend(check::optional_http_url(
-            "unsubscribe_url",
-            &self.unsubscribe_url,
-        ));
         if !(1..=64).contains(&self.pool) {
             problems.push(Problem::new(
                 "pool",
@@ -138,7 +131,6 @@ impl ChannelConfig for SmtpSettings {
             from: self.from.clone(),
             reply_to: none_if_empty(&self.reply_to),
             unsubscribe_mailto: none_if_empty(&self.unsubscribe_mailto),
-            unsubscribe_url: none_if_empty(&self.unsubscribe_url),
             pool_size: self.pool,
             timeout: Duration::from_secs(self.timeout_secs),
         };
@@ -160,13 +152,13 @@ mod tests {
             port: 0,
             security: "ssl".into(),
             pool: 0,
-            unsubscribe_url: "mailto:x@y.jp".into(),
+            unsubscribe_mailto: "https://x".into(),
             ..SmtpSettings::default()
         };
         let keys: Vec<_> = bad.validate().into_iter().map(|p| p.path).collect();
         assert_eq!(
             keys,
-            ["from", "port", "security", "unsubscribe_url", "pool"]
+            ["from", "port", "security", "unsubscribe_mailto", "pool"]
         );
         assert!(SmtpSettings::default().validate().is_empty());
     }

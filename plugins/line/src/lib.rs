@@ -253,6 +253,7 @@ mod tests {
             subject: None,
             body: "hi".into(),
             html: None,
+            unsubscribe: None,
             class: MessageClass::Service,
             template: "t".into(),
         }

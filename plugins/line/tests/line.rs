@@ -32,6 +32,7 @@ fn message(n: u32, to: &str, body: &str) -> OutgoingMessage {
         subject: None,
         body: body.into(),
         html: None,
+        unsubscribe: None,
         class: MessageClass::Service,
         template: "notice".into(),
     }
