@@ -114,11 +114,7 @@ impl Links {
     /// Checks `token` against the message it names, as the store has it (`customer`,
     /// `channel`; `None` if there is no such message): the message and its owner, or
     /// `None` for any token that is not one of ours, unchanged.
-    pub fn verify(
-        &self,
-        token: &str,
-        message: Option<(CustomerId, String)>,
-    ) -> Option<Verified> {
+    pub fn verify(&self, token: &str, message: Option<(CustomerId, String)>) -> Option<Verified> {
         let bytes = decode(token)?;
         let id = Self::message_of(token)?;
         let (customer, channel) = message?;
@@ -186,7 +182,10 @@ mod tests {
         assert!(!token.contains("c-1"));
         assert_eq!(Links::message_of(token), Some(id));
         let ok = l.verify(token, owner("c-1")).unwrap();
-        assert_eq!((ok.message, ok.customer.as_str(), ok.channel.as_str()), (id, "c-1", "email"));
+        assert_eq!(
+            (ok.message, ok.customer.as_str(), ok.channel.as_str()),
+            (id, "c-1", "email")
+        );
         // Another customer's message, another channel, no message: all refused alike.
         assert_eq!(l.verify(token, owner("c-2")), None);
         assert_eq!(l.verify(token, Some((c.clone(), "sms".into()))), None);
@@ -195,7 +194,10 @@ mod tests {
         let mut bytes = URL_SAFE_NO_PAD.decode(token).unwrap();
         bytes[7] ^= 1;
         let edited = URL_SAFE_NO_PAD.encode(&bytes);
-        assert_eq!(Links::message_of(&edited), Some(MessageId { seq: 43, n: 3 }));
+        assert_eq!(
+            Links::message_of(&edited),
+            Some(MessageId { seq: 43, n: 3 })
+        );
         assert_eq!(l.verify(&edited, owner("c-1")), None);
         for junk in ["", "x", "!!!!", &"A".repeat(200)] {
             assert_eq!(l.verify(junk, owner("c-1")), None, "{junk}");

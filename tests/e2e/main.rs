@@ -27,6 +27,9 @@ mod silence;
 /// Staff notifications: notices, escalations and digests over SMTP and a chat room.
 mod staff;
 
+/// One-click opt-out links: the SMTP headers, the daemon's /u pages, forged tokens.
+mod unsubscribe;
+
 /// Segments, `kizuna campaign run` and seasonal campaigns.
 mod campaigns;
 

@@ -254,9 +254,15 @@ impl TestHome {
     /// Sets the section `[channels.<name>]` of the home's kizuna.toml to `body` (its keys,
     /// one a line), replacing the section if there is one, else adding it.
     pub fn set_channel(&self, name: &str, body: &str) {
+        self.set_section(&format!("channels.{name}"), body);
+    }
+
+    /// Sets the section `[<name>]` of the home's kizuna.toml to `body`, replacing the
+    /// section if there is one, else adding it.
+    pub fn set_section(&self, name: &str, body: &str) {
         let path = self.home().join("kizuna.toml");
         let text = std::fs::read_to_string(&path).unwrap();
-        let header = format!("[channels.{name}]");
+        let header = format!("[{name}]");
         let section = format!("{header}\n{}\n\n", body.trim());
         let text = match text.find(&format!("\n{header}\n")) {
             Some(at) => {

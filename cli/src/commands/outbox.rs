@@ -129,7 +129,8 @@ pub fn dispatcher(
         rules,
         home.rules_dir_or(rules_dir).join("templates"),
         RetryPolicy::default(),
-    ))
+    )
+    .with_unsubscribe(home.config()?.unsubscribe_links()?))
 }
 
 /// Sends what is due.

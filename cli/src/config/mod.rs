@@ -28,6 +28,32 @@ pub struct Config {
     pub server: ServerConfig,
     /// Who on the staff hears of alerts ([`kizuna_core::staff`]).
     pub staff: StaffConfig,
+    /// One-click opt-out links ([`kizuna_core::unsubscribe`]).
+    pub unsubscribe: UnsubscribeConfig,
+}
+
+/// `[unsubscribe]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UnsubscribeConfig {
+    /// Where customers reach `kizuna run`'s `/u`, as they see it (`https://shop.example/u`);
+    /// empty: messages carry no link.
+    pub url: String,
+    /// The environment variable holding the secret that signs the links.
+    pub secret_env: String,
+    /// The environment variable that may hold earlier secrets, comma-separated, whose links
+    /// still work (after a rotation).
+    pub previous_secrets_env: String,
+}
+
+impl Default for UnsubscribeConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            secret_env: "KIZUNA_UNSUBSCRIBE_SECRET".into(),
+            previous_secrets_env: "KIZUNA_UNSUBSCRIBE_PREVIOUS".into(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -39,6 +65,7 @@ impl Default for Config {
             kpi: KpiConfig::default(),
             server: ServerConfig::default(),
             staff: StaffConfig::default(),
+            unsubscribe: UnsubscribeConfig::default(),
         }
     }
 }
@@ -257,6 +284,16 @@ escalate_after = \"\"        # e.g. \"4h\"; empty: never
 # name = \"shop-floor\"
 # channel = \"staff_chat\"   # a chat or webhook channel needs no `to`
 
+[unsubscribe]
+# One-click opt-out (RFC 8058): with url set, every message to a customer carries a signed
+# link (`{{ unsubscribe_url }}` in templates; List-Unsubscribe on marketing e-mail) that
+# `kizuna run` answers at /u/<token>. url is where customers reach the daemon's /u; the
+# signing secret (16 bytes or more) is read from secret_env, earlier secrets still honoured
+# from previous_secrets_env (comma-separated).
+url = \"\"
+secret_env = \"KIZUNA_UNSUBSCRIBE_SECRET\"
+previous_secrets_env = \"KIZUNA_UNSUBSCRIBE_PREVIOUS\"
+
 [server]
 # `kizuna run`: the HTTP API. Requests need `Authorization: Bearer <token>` (a gateway's
 # callbacks may pass it as ?token=). Tokens have roles: admin (everything; required),
@@ -315,6 +352,28 @@ impl Config {
             );
         }
         Ok(config)
+    }
+
+    /// The opt-out links, if `[unsubscribe] url` is set: signed with the secret from the
+    /// environment (an error if it is missing or short).
+    pub fn unsubscribe_links(&self) -> anyhow::Result<Option<kizuna_core::unsubscribe::Links>> {
+        let u = &self.unsubscribe;
+        if u.url.is_empty() {
+            return Ok(None);
+        }
+        let secret = secret(
+            &u.secret_env,
+            "unsubscribe.secret_env",
+            "the secret that signs opt-out links",
+        )?;
+        let previous: Vec<String> = std::env::var(&u.previous_secrets_env)
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect();
+        kizuna_core::unsubscribe::Links::new(&u.url, &secret, &previous)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("[unsubscribe]: {e}"))
     }
 
     /// The staff policy (checked when the file was read).

@@ -42,10 +42,15 @@ pub struct AppState {
     pub home: crate::home::Home,
     /// The channels' inbound routes.
     pub routes: Arc<Vec<Mounted>>,
+    /// Whether `/u/<token>` (opt-out links) is served.
+    pub unsubscribe: bool,
 }
 
 /// The largest accepted request body.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// The largest body an opt-out link's POST may have (a one-line form).
+const UNSUBSCRIBE_BODY: usize = 1024;
 
 /// The routes, each behind the role it needs ([`super::auth`]).
 pub fn router(state: AppState) -> Router {
@@ -78,6 +83,17 @@ pub fn router(state: AppState) -> Router {
     let read = read.route_layer(middleware::from_fn_with_state(state.clone(), require_read));
     // The channels' routes check what each asks for themselves: a gateway's delivery
     // reports carry no token of ours, a webhook is signed, an SMS gateway passes `?token=`.
+    // A customer's opt-out link carries its own proof (a signed token), no bearer token.
+    let open = if state.unsubscribe {
+        open.route(
+            "/u/{token}",
+            get(super::unsubscribe::page)
+                .post(super::unsubscribe::post)
+                .layer(DefaultBodyLimit::max(UNSUBSCRIBE_BODY)),
+        )
+    } else {
+        open
+    };
     open.route("/v1/openapi.json", get(super::api::openapi))
         .merge(channel_routes(&state))
         .merge(ingest)

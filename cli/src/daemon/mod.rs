@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod reload;
 pub mod request_id;
 pub mod serve;
+pub mod unsubscribe;
 pub mod writer;
 
 use std::{
@@ -48,6 +49,8 @@ pub struct DaemonInfo {
     pub manual_clock: bool,
     /// Why the store cannot write, while it cannot ([`degraded`]).
     pub degraded: std::sync::Mutex<Option<String>>,
+    /// The opt-out links it answers at `/u/<token>` (`[unsubscribe]`), if configured.
+    pub unsubscribe: Option<kizuna_core::unsubscribe::Links>,
 }
 
 /// Starts the daemon on `listen` and runs until a signal.
@@ -67,12 +70,14 @@ pub fn run(
     let routes_mounted = http::mounted(&channels.routes);
     // The rules in force live with the dispatcher (its guards), which the writer asks for
     // them on every append: a reload swaps them in one place.
+    let links = config.unsubscribe_links()?;
     let dispatcher = kizuna_core::dispatch::Dispatcher::new(
         channels.configured,
         rule_set,
         home.rules_dir_or(rules).join("templates"),
         kizuna_core::dispatch::RetryPolicy::default(),
-    );
+    )
+    .with_unsubscribe(links.clone());
     let routes = channels.routes;
     let (_, mut store) = home.open_store()?;
     // A burst that changes more customers than a checkpoint holds starts one from the
@@ -91,6 +96,7 @@ pub fn run(
         reloader: reloader.clone(),
         manual_clock,
         degraded: std::sync::Mutex::new(None),
+        unsubscribe: links,
     });
     let writer = {
         let counters = Arc::clone(&counters);
@@ -119,6 +125,7 @@ pub fn run(
         open_status: config.server.open_status,
         home: home.clone(),
         routes: Arc::new(routes_mounted),
+        unsubscribe: info.unsubscribe.is_some(),
     };
     let files = serve::raise_fd_limit();
     let limits = serve::Limits {

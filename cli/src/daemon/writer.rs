@@ -51,6 +51,12 @@ pub enum Command {
         tracing::Span,
         oneshot::Sender<kizuna_channel::InboundResponse>,
     ),
+    /// A customer's opt-out link followed ([`super::unsubscribe`]).
+    Unsubscribe(
+        String,
+        super::unsubscribe::Action,
+        oneshot::Sender<Result<super::unsubscribe::Done, super::unsubscribe::Refused>>,
+    ),
     /// Figures for `/health`.
     Health(oneshot::Sender<Health>),
     /// A CLI command sent over the admin socket ([`crate::admin`]).
@@ -411,6 +417,27 @@ impl Writer {
             }
             Command::Customer(id, reply) => {
                 let _ = reply.send(store.customer(&id).map_err(|e| e.to_string()));
+            }
+            Command::Unsubscribe(token, action, reply) => {
+                let answer = match (&self.degraded, &self.daemon.unsubscribe) {
+                    (Some(d), _) => Err(super::unsubscribe::Refused::Unavailable(d.reason.clone())),
+                    (None, None) => Err(super::unsubscribe::Refused::Invalid),
+                    (None, Some(links)) => {
+                        let channels: Vec<String> =
+                            self.dispatcher.channels().into_keys().collect();
+                        let rules = Arc::clone(self.dispatcher.rules());
+                        super::unsubscribe::act(
+                            &mut self.store,
+                            &rules,
+                            links,
+                            &channels,
+                            &token,
+                            action,
+                            Timestamp::now(),
+                        )
+                    }
+                };
+                let _ = reply.send(answer);
             }
             Command::Health(reply) => {
                 let _ = reply.send(Health {
