@@ -155,6 +155,56 @@ pub struct Receipt {
     pub attrs: BTreeMap<String, serde_json::Value>,
 }
 
+/// What a mail system reported of one of our messages or of an address: it bounced, or
+/// the recipient marked it as spam.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bounce {
+    /// The message, by the id it was sent with, when the report names it.
+    pub message: Option<MessageId>,
+    /// The recipient's address as the report gives it: how the customer is found when the
+    /// message is not.
+    pub address: Option<String>,
+    /// A key unique to this report (a retried call is recognised by it).
+    pub key: String,
+    /// What happened.
+    pub kind: BounceKind,
+    /// Why, in the report's words (`5.1.1 user unknown`, `abuse`).
+    pub reason: String,
+}
+
+/// What a [`Bounce`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BounceKind {
+    /// The address does not work (5.x.x): stop sending to it.
+    Hard,
+    /// Not now (4.x.x, a full mailbox): a few of these in a while count as hard.
+    Soft,
+    /// The recipient reported the message as spam: an opt-out.
+    Complaint,
+}
+
+impl BounceKind {
+    /// `hard`, `soft` or `complaint`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hard => "hard",
+            Self::Soft => "soft",
+            Self::Complaint => "complaint",
+        }
+    }
+
+    /// Parses [`BounceKind::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hard" => Some(Self::Hard),
+            "soft" => Some(Self::Soft),
+            "complaint" => Some(Self::Complaint),
+            _ => None,
+        }
+    }
+}
+
 /// What the host kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recorded {
@@ -190,6 +240,15 @@ pub trait Inbox {
 
     /// Records a delivery report.
     fn receipt(&mut self, receipt: Receipt) -> Result<Recorded, InboxError>;
+
+    /// Records a bounce or a complaint: an `email_bounced` event, or an `opt_out` of the
+    /// channel with reason `complaint`. A host that does not take them refuses.
+    fn bounce(&mut self, report: Bounce) -> Result<Recorded, InboxError> {
+        Err(InboxError::Invalid(format!(
+            "this host does not record bounces ({})",
+            report.kind.as_str()
+        )))
+    }
 }
 
 /// One HTTP route a plugin answers, under `/channels/<channel name>`.

@@ -83,9 +83,16 @@ pub enum Delivery {
         /// What went wrong.
         reason: String,
     },
-    /// Never going to work (bad address, 5xx).
+    /// Never going to work (5xx, a message the far side will not take).
     Permanent {
         /// What went wrong.
+        reason: String,
+    },
+    /// The recipient's address itself was refused (SMTP 5.1.x: no such user): never going
+    /// to work for this address. The host records it as a hard bounce, so the address is
+    /// not written to again.
+    AddressRefused {
+        /// The far side's words.
         reason: String,
     },
 }

@@ -43,6 +43,8 @@ pub const FILES: &[(&str, &str)] = pack![
     "guards/complaints.test.json",
     "guards/consent.rhai",
     "guards/consent.test.json",
+    "guards/deliverable.rhai",
+    "guards/deliverable.test.json",
     "guards/over_contact.rhai",
     "guards/over_contact.test.json",
     "guards/promises.rhai",

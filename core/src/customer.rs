@@ -68,6 +68,9 @@ pub struct Customer {
         skip_serializing_if = "crate::complaint::Complaints::is_empty"
     )]
     pub complaints: crate::complaint::Complaints,
+    /// Recent bounces of the customer's current addresses ([`crate::bounce`]).
+    #[serde(default, skip_serializing_if = "crate::bounce::Bounces::is_empty")]
+    pub bounces: crate::bounce::Bounces,
 }
 
 /// One message sent to the customer.
@@ -106,6 +109,19 @@ pub struct Profile {
     /// [`crate::profile::MAX_OTHER_FIELDS`] of them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub other: BTreeMap<String, String>,
+}
+
+impl Profile {
+    /// Every address the profile holds: e-mail, phone, and the other text fields.
+    pub fn addresses(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = [&self.email, &self.phone]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        all.extend(self.other.values().map(String::as_str));
+        all
+    }
 }
 
 /// The customer's latest consent decision for one channel.
@@ -210,6 +226,7 @@ impl Customer {
             state: LiteMap::new(),
             promises: crate::promise::Promises::default(),
             complaints: crate::complaint::Complaints::default(),
+            bounces: crate::bounce::Bounces::default(),
         }
     }
 
@@ -252,7 +269,11 @@ impl Customer {
             }
         }
         match &event.kind {
-            EventKind::Profile => self.apply_profile(event),
+            EventKind::Profile => {
+                self.apply_profile(event);
+                let current = self.profile.addresses();
+                self.bounces.keep_addresses(&current);
+            }
             EventKind::Purchase => {
                 if let Some(amount) = event.purchase_amount() {
                     stats.orders += 1;
@@ -341,6 +362,10 @@ impl Customer {
                 if let Some(name) = event.attr_str("name") {
                     self.timers.remove(name);
                 }
+            }
+            EventKind::Other(kind) if kind == crate::bounce::EMAIL_BOUNCED => {
+                let current = self.profile.addresses();
+                self.bounces.apply(event, &current);
             }
             EventKind::Other(_) => self.promises.apply(event),
             EventKind::Contact => {}

@@ -29,7 +29,7 @@
 //! | --- | --- |
 //! | [`event`], [`ids`], [`time`], [`internal`] | the event, its ids and kinds, its time with its offset; the door; the events kizuna writes itself, typed |
 //! | [`store`] | the log on sled, its indexes, checkpoints, the outbox, erase and compaction |
-//! | [`customer`], [`profile`], [`loyalty`], [`contact`], [`timer`], [`promise`], [`complaint`] | the projection one customer's events fold into |
+//! | [`customer`], [`profile`], [`loyalty`], [`contact`], [`timer`], [`promise`], [`complaint`], [`bounce`] | the projection one customer's events fold into |
 //! | [`rules`] | the Rhai engine: scripts, their contract, limits and effects |
 //! | [`dispatch`], [`channel`] | outbox → template → guards → channel; the file channels (the contract itself is the `kizuna-channel` crate, re-exported in [`channel`]) |
 //! | [`campaign`], [`replay`], [`fixtures`] | campaigns, backtests, and the tests users write for their rules |
@@ -41,6 +41,7 @@
 #![deny(missing_docs)]
 
 pub mod basket;
+pub mod bounce;
 pub mod campaign;
 pub mod channel;
 pub mod complaint;

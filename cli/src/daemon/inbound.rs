@@ -13,14 +13,19 @@
 //! which sees every profile change the daemon stores ([`AddressBooks::stored`]).
 //!
 //! Event ids come from the route's key, so a far side that retries is recognised:
-//! `<channel>-in-<key>` for what a customer did, `dlr-<key>` for a delivery report.
+//! `<channel>-in-<key>` for what a customer did, `dlr-<key>` for a delivery report,
+//! `bounce-<key>` for a bounce (`email_bounced`) or a complaint (an `opt_out`, reason
+//! `complaint`).
 
 use std::collections::HashMap;
 
 use jiff::Timestamp;
 use kizuna_channel::{
     Configured,
-    inbound::{FromCustomer, Heard, Inbox, InboxError, Receipt, ReceiptStatus, Recorded},
+    inbound::{
+        Bounce, BounceKind, FromCustomer, Heard, Inbox, InboxError, Receipt, ReceiptStatus,
+        Recorded,
+    },
 };
 use kizuna_core::{Event, EventKind, ids::CustomerId, store::Store};
 use serde_json::{Map, Value};
@@ -118,18 +123,46 @@ pub struct StoreInbox<'a> {
 
 impl StoreInbox<'_> {
     /// Appends `events` and makes them durable.
+    /// An event already stored under an id is left as it was: a far side's retry carries
+    /// the same key but is heard at another time.
     fn keep(&mut self, customer: &CustomerId, events: Vec<Event>) -> Result<Recorded, InboxError> {
+        let unavailable = |e: kizuna_core::StoreError| InboxError::Unavailable(e.to_string());
         let ids = events.iter().map(|e| e.id.to_string()).collect();
-        let report = self
-            .store
-            .append_owned(self.rules, events)
-            .and_then(|r| self.store.sync_events().map(|()| r))
-            .map_err(|e| InboxError::Unavailable(e.to_string()))?;
+        let mut new = Vec::with_capacity(events.len());
+        for event in events {
+            if self.store.event(&event.id).map_err(unavailable)?.is_none() {
+                new.push(event);
+            }
+        }
+        let appended = if new.is_empty() {
+            0
+        } else {
+            self.store
+                .append_owned(self.rules, new)
+                .and_then(|r| self.store.sync_events().map(|()| r))
+                .map_err(unavailable)?
+                .appended
+        };
         Ok(Recorded {
             customer: customer.to_string(),
             events: ids,
-            duplicate: report.appended == 0,
+            duplicate: appended == 0,
         })
+    }
+
+    /// The customer `address` belongs to on this channel.
+    fn by_address(&mut self, address: &str) -> Result<CustomerId, InboxError> {
+        let channel = self.channel;
+        let key = channel
+            .channel
+            .address_key(address)
+            .ok_or(InboxError::UnknownAddress)?;
+        self.books
+            .book(self.store, channel)?
+            .by_key
+            .get(&key)
+            .cloned()
+            .ok_or(InboxError::UnknownAddress)
     }
 }
 
@@ -158,17 +191,7 @@ fn event_id(prefix: &str, key: &str) -> String {
 impl Inbox for StoreInbox<'_> {
     fn customer(&mut self, what: FromCustomer) -> Result<Recorded, InboxError> {
         let channel = self.channel;
-        let key = channel
-            .channel
-            .address_key(&what.address)
-            .ok_or(InboxError::UnknownAddress)?;
-        let customer = self
-            .books
-            .book(self.store, channel)?
-            .by_key
-            .get(&key)
-            .cloned()
-            .ok_or(InboxError::UnknownAddress)?;
+        let customer = self.by_address(&what.address)?;
         let at = what
             .at_millis
             .and_then(|ms| Timestamp::from_millisecond(ms).ok())
@@ -224,5 +247,56 @@ impl Inbox for StoreInbox<'_> {
         }
         let event = event(fields)?;
         self.keep(&message.customer, vec![event])
+    }
+
+    fn bounce(&mut self, report: Bounce) -> Result<Recorded, InboxError> {
+        let unavailable = |e: kizuna_core::StoreError| InboxError::Unavailable(e.to_string());
+        let sent = match report.message {
+            Some(id) => self.store.message(id).map_err(unavailable)?,
+            None => None,
+        };
+        let customer = match (&sent, &report.address, report.message) {
+            (Some(m), _, _) => m.customer.clone(),
+            (None, Some(address), _) => self.by_address(address)?,
+            (None, None, Some(id)) => return Err(InboxError::UnknownMessage(id)),
+            (None, None, None) => return Err(InboxError::UnknownAddress),
+        };
+        // The address that bounced: the report's, else the customer's on this channel now.
+        let address = match &report.address {
+            Some(a) => Some(a.clone()),
+            None => self
+                .store
+                .customer(&customer)
+                .map_err(unavailable)?
+                .and_then(|c| c.address(&self.channel.shape.address)),
+        };
+        let mut fields = Map::new();
+        fields.insert("id".into(), event_id("bounce-", &report.key).into());
+        fields.insert("customer".into(), customer.as_str().into());
+        fields.insert("at".into(), Timestamp::now().to_string().into());
+        fields.insert("channel".into(), self.channel.shape.name.clone().into());
+        if let Some(m) = &sent {
+            fields.insert("message".into(), m.id.to_string().into());
+            if let Some(c) = &m.campaign {
+                fields.insert("campaign".into(), c.clone().into());
+            }
+        }
+        if let Some(a) = address {
+            fields.insert("address".into(), a.into());
+        }
+        match report.kind {
+            BounceKind::Complaint => {
+                fields.insert("type".into(), "opt_out".into());
+                fields.insert("reason".into(), "complaint".into());
+                fields.insert("detail".into(), report.reason.into());
+            }
+            kind => {
+                fields.insert("type".into(), "email_bounced".into());
+                fields.insert("kind".into(), kind.as_str().into());
+                fields.insert("reason".into(), report.reason.into());
+            }
+        }
+        let event = event(fields)?;
+        self.keep(&customer, vec![event])
     }
 }

@@ -385,6 +385,9 @@ impl Dispatcher {
         match channel.channel.send(outgoing) {
             Delivery::Sent { receipt } => MessageStatus::Sent { at: now, receipt },
             Delivery::Permanent { reason } => MessageStatus::Dead { reason },
+            Delivery::AddressRefused { reason } => MessageStatus::Dead {
+                reason: format!("{ADDRESS_REFUSED}{reason}"),
+            },
             Delivery::Transient { reason } if message.attempts >= self.policy.max_attempts => {
                 MessageStatus::Dead {
                     reason: format!("gave up after {} attempts: {reason}", message.attempts),
@@ -451,6 +454,48 @@ fn outgoing(message: &OutboxMessage, to: String, rendered: render::Rendered) -> 
         template: message.template.clone(),
         unsubscribe: None,
     }
+}
+
+/// How the reason of a message whose recipient's address was refused begins: its
+/// dispatch also records a hard bounce ([`bounce_event`]).
+pub const ADDRESS_REFUSED: &str = "address refused: ";
+
+/// The `email_bounced` event of a message whose address the channel refused at send time,
+/// or `None` if it was not refused. Its id derives from the message, like `message_sent`'s.
+fn bounce_event(
+    store: &Store,
+    message: &OutboxMessage,
+    to: &str,
+    now: Timestamp,
+) -> Result<Option<Event>, StoreError> {
+    let MessageStatus::Dead { reason } = &message.status else {
+        return Ok(None);
+    };
+    let Some(reason) = reason.strip_prefix(ADDRESS_REFUSED) else {
+        return Ok(None);
+    };
+    let mut fields = serde_json::Map::new();
+    let id = format!("refused-{}", message.sent_event_id());
+    let id: String = id.chars().take(crate::ids::MAX_ID_LEN).collect();
+    fields.insert("id".into(), id.into());
+    fields.insert("customer".into(), message.customer.as_str().into());
+    fields.insert("type".into(), crate::bounce::EMAIL_BOUNCED.into());
+    fields.insert("at".into(), now.to_string().into());
+    fields.insert("channel".into(), message.channel.clone().into());
+    fields.insert("kind".into(), "hard".into());
+    fields.insert("reason".into(), reason.into());
+    fields.insert("address".into(), to.into());
+    fields.insert("message".into(), message.id.to_string().into());
+    if let Some(c) = &message.campaign {
+        fields.insert("campaign".into(), c.clone().into());
+    }
+    Event::from_json(fields)
+        .map(Some)
+        .map_err(|errors| StoreError::Corrupt {
+            path: store.path().to_path_buf(),
+            key: message.id.to_string(),
+            reason: format!("{errors:?}"),
+        })
 }
 
 enum Decision {

@@ -202,10 +202,12 @@ impl Dispatcher {
         // Every thread is joined: the messages are ours again.
         let sending = Arc::try_unwrap(sending).unwrap_or_else(|shared| (*shared).clone());
         let mut sent_events = Vec::new();
-        for ((mut message, _), status) in sending.into_iter().zip(statuses) {
+        for ((mut message, outgoing), status) in sending.into_iter().zip(statuses) {
             // Indexed as `sending` now.
             let indexed_at = message.status.due_from();
             message.status = status;
+            // A recipient the server refused: the address bounced (hard).
+            sent_events.extend(super::bounce_event(store, &message, &outgoing.to, now)?);
             // A staff notice is not contact with the customer: no `message_sent`.
             if matches!(message.status, MessageStatus::Sent { .. })
                 && message.class != crate::rules::MessageClass::Staff

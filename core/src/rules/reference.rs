@@ -333,6 +333,13 @@ pub const ENTRIES: &[Entry] = &[
     ),
     e(
         Customer,
+        "bounces",
+        "customer.bounces: array of #{ at, kind, channel, address, reason }",
+        "Recent bounces (`email_bounced` events, `kind` \"hard\" or \"soft\") of addresses the customer still has; a new address starts clean.",
+        "if customer.bounces.some(|b| b.kind == \"hard\") { tag(\"bad-address\"); }",
+    ),
+    e(
+        Customer,
         "rfm",
         "customer.rfm: #{ r, f, m, segment, top, revenue_12m } or ()",
         "The latest RFM scores (1–5), segment, whether in the top 10% by 12-month revenue (20 buyers or more), and that revenue.",

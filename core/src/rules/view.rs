@@ -64,6 +64,7 @@ pub const CUSTOMER_FIELDS: &[&str] = &[
     "open_inquiries",
     "promises",
     "complaints",
+    "bounces",
     "rfm",
     "stats",
 ];
@@ -282,6 +283,28 @@ impl CustomerView {
                     m.insert("at".into(), Dynamic::from(k.at));
                     m.insert("apology".into(), when(k.apology));
                     m.insert("solution".into(), when(k.solution));
+                    Dynamic::from(m)
+                })
+                .collect::<Array>()
+                .into(),
+            "bounces" => c
+                .bounces
+                .0
+                .iter()
+                .map(|b| {
+                    let mut m = Map::new();
+                    let at = ScriptTime {
+                        ts: b.at,
+                        tz: TimeZone::UTC,
+                    };
+                    m.insert("at".into(), Dynamic::from(at));
+                    m.insert("kind".into(), b.kind.clone().into());
+                    m.insert("channel".into(), b.channel.clone().into());
+                    m.insert(
+                        "address".into(),
+                        b.address.clone().map_or(Dynamic::UNIT, Dynamic::from),
+                    );
+                    m.insert("reason".into(), b.reason.clone().into());
                     Dynamic::from(m)
                 })
                 .collect::<Array>()

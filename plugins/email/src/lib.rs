@@ -17,6 +17,7 @@
 
 use std::time::Duration;
 
+pub mod bounce;
 mod settings;
 
 pub use settings::SmtpSettings;
@@ -239,6 +240,20 @@ impl SmtpChannel {
     }
 }
 
+/// Whether an SMTP reply carries an enhanced status code about the recipient's address
+/// (`5.1.0`–`5.1.10`: bad mailbox, bad domain, …).
+fn address_status(reply: &str) -> bool {
+    reply
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .any(|word| {
+            let mut parts = word.split('.');
+            parts.next() == Some("5")
+                && parts.next() == Some("1")
+                && parts.next().is_some_and(|d| !d.is_empty() && d.len() <= 3)
+                && parts.next().is_none()
+        })
+}
+
 /// An SMTP error in words an operator can act on.
 fn describe(e: &lettre::transport::smtp::Error) -> String {
     let what = if e.is_permanent() || e.is_transient() {
@@ -288,6 +303,13 @@ impl Channel for SmtpChannel {
                     response.message().collect::<Vec<_>>().join(" ")
                 ),
             },
+            // RFC 3463: 5.1.x is about the address (no such mailbox, bad domain), not
+            // the message: the address bounced.
+            Err(e) if e.is_permanent() && address_status(&e.to_string()) => {
+                Delivery::AddressRefused {
+                    reason: describe(&e),
+                }
+            }
             Err(e) if e.is_permanent() => Delivery::Permanent {
                 reason: describe(&e),
             },
@@ -295,5 +317,22 @@ impl Channel for SmtpChannel {
                 reason: describe(&e),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_5_1_x_status_says_the_address_is_bad() {
+        assert!(address_status(
+            "permanent error (550): 5.1.1 <x@y.jp>: Recipient address rejected: User unknown"
+        ));
+        assert!(address_status("553 5.1.3 bad address syntax"));
+        assert!(!address_status("554 5.7.1 Message rejected as spam"));
+        assert!(!address_status("552 5.3.4 Message too big"));
+        assert!(!address_status("550 5.1.1.1 odd"));
+        assert!(!address_status("450 4.1.1 try later"));
     }
 }

@@ -137,7 +137,11 @@ impl ChannelConfig for SmtpSettings {
         let channel = SmtpChannel::new(&config).map_err(|e| {
             BuildError(Problem::new(format!("channels.{}", cx.name), e.to_string()))
         })?;
-        Ok(Built::channel(channel))
+        Ok(Built {
+            channel: Box::new(channel),
+            // Bounce and complaint reports, by the SMTP channel that sent the mail.
+            routes: vec![Box::new(crate::bounce::BounceReports)],
+        })
     }
 }
 

@@ -1,0 +1,82 @@
+//! Addresses that bounce: the `email_bounced` events of a customer's current addresses.
+//!
+//! A mail system's report that a message could not be delivered becomes an
+//! `email_bounced` event (`kind` hard or soft, `reason`, `channel`, `address`). The
+//! projection keeps the recent ones **for the addresses the customer still has**: a report
+//! about an address the profile no longer holds is ignored, and a profile change that
+//! replaces an address forgets its bounces — a customer who gives a new e-mail address is
+//! written to again. What to do with them is policy, in `guards/deliverable.rhai`
+//! (`customer.bounces`): a hard bounce stops mail to the address, so do a few soft ones in
+//! a while.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::{event::Event, ids::EventKind};
+
+/// The `type` of a bounce event.
+pub const EMAIL_BOUNCED: &str = "email_bounced";
+
+/// Bounces kept per customer (the newest).
+const KEEP: usize = 16;
+
+/// One bounce.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bounced {
+    /// When it was reported.
+    pub at: Timestamp,
+    /// `hard` or `soft`.
+    pub kind: String,
+    /// The channel the message went out on.
+    pub channel: String,
+    /// The address that bounced (`None`: the report did not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The mail system's words.
+    pub reason: String,
+}
+
+/// A customer's recent bounces.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Bounces(pub Vec<Bounced>);
+
+impl Bounces {
+    /// Whether there are none (for `skip_serializing_if`).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Records `event` if it is a bounce of an address in `current`.
+    pub fn apply(&mut self, event: &Event, current: &[&str]) {
+        if !matches!(&event.kind, EventKind::Other(k) if k == EMAIL_BOUNCED) {
+            return;
+        }
+        let address = event.attr_str("address").map(str::to_owned);
+        if let Some(a) = &address
+            && !current.iter().any(|c| c.eq_ignore_ascii_case(a))
+        {
+            return;
+        }
+        self.0.push(Bounced {
+            at: event.at.instant(),
+            kind: event.attr_str("kind").unwrap_or("hard").to_owned(),
+            channel: event.attr_str("channel").unwrap_or("email").to_owned(),
+            address,
+            reason: event.attr_str("reason").unwrap_or("").to_owned(),
+        });
+        self.0.sort_by_key(|b| b.at);
+        if self.0.len() > KEEP {
+            self.0.remove(0);
+        }
+    }
+
+    /// Forgets the bounces of addresses the customer no longer has.
+    pub fn keep_addresses(&mut self, current: &[&str]) {
+        self.0.retain(|b| {
+            b.address
+                .as_ref()
+                .is_none_or(|a| current.iter().any(|c| c.eq_ignore_ascii_case(a)))
+        });
+    }
+}
