@@ -390,6 +390,35 @@ pub enum ReportCommand {
     /// (p50, p90, max, share answered within 24 h), by month or by staff member (a reply's
     /// `by`).
     Response(ResponseArgs),
+    /// Does the mail arrive and is it wanted: sent, delivered, bounced (hard, soft), spam
+    /// complaints and unsubscribes, by campaign or by month sent, with rates.
+    Deliverability(DeliverabilityArgs),
+}
+
+/// `kizuna report deliverability`.
+#[derive(Debug, Args)]
+pub struct DeliverabilityArgs {
+    /// Events at or after this time.
+    #[arg(long, value_name = "RFC3339")]
+    pub since: Option<Timestamp>,
+    /// Events before this time.
+    #[arg(long, value_name = "RFC3339")]
+    pub until: Option<Timestamp>,
+    /// Group rows by campaign or by the month sent ([kpi] tz).
+    #[arg(long, value_enum, default_value = "campaign")]
+    pub by: DeliverabilityByArg,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How `report deliverability` groups its rows.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DeliverabilityByArg {
+    /// The campaign of the message.
+    Campaign,
+    /// The month the message was sent.
+    Month,
 }
 
 /// `kizuna report response`.

@@ -33,7 +33,7 @@
 //! | [`rules`] | the Rhai engine: scripts, their contract, limits and effects |
 //! | [`dispatch`], [`channel`] | outbox → template → guards → channel; the file channels (the contract itself is the `kizuna-channel` crate, re-exported in [`channel`]) |
 //! | [`campaign`], [`replay`], [`fixtures`] | campaigns, backtests, and the tests users write for their rules |
-//! | [`rfm`], [`kpi`], [`response`], [`basket`], [`metrics`] | population figures: RFM, relationship KPIs, response times, co-purchases, latency |
+//! | [`rfm`], [`kpi`], [`response`], [`deliverability`], [`basket`], [`metrics`] | population figures: RFM, relationship KPIs, response times, bounces and opt-outs, co-purchases, latency |
 //! | [`unsubscribe`] | signed one-click opt-out links, one per message |
 //! | [`staff`] | telling the staff: alert notices, escalations, daily digests, each queued once |
 //! | [`forget`] | finding an erased customer in files kizuna wrote outside the store |
@@ -47,6 +47,7 @@ pub mod channel;
 pub mod complaint;
 pub mod contact;
 pub mod customer;
+pub mod deliverability;
 pub mod dispatch;
 pub mod event;
 pub mod fixtures;

@@ -30,6 +30,9 @@ mod staff;
 /// One-click opt-out links: the SMTP headers, the daemon's /u pages, forged tokens.
 mod unsubscribe;
 
+/// Bounces and spam complaints: DSN and ARF reports, refusals at send time, the report.
+mod bounces;
+
 /// Segments, `kizuna campaign run` and seasonal campaigns.
 mod campaigns;
 

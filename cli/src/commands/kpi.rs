@@ -164,3 +164,53 @@ pub fn response(
     )?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `kizuna report deliverability`.
+pub fn deliverability(
+    ctx: &mut Ctx,
+    o: &mut Out,
+    args: &crate::args::DeliverabilityArgs,
+) -> anyhow::Result<ExitCode> {
+    use kizuna_core::deliverability::{DeliverabilityBy, deliverability};
+    let tz = jiff::tz::TimeZone::get(&ctx.config()?.kpi.tz)?;
+    let store = ctx.store()?;
+    let by = match args.by {
+        crate::args::DeliverabilityByArg::Campaign => DeliverabilityBy::Campaign,
+        crate::args::DeliverabilityByArg::Month => DeliverabilityBy::Month,
+    };
+    let events = store.events().collect::<Result<Vec<_>, _>>()?;
+    let report = deliverability(events.iter(), &tz, by, args.since, args.until);
+    if args.json {
+        o.json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rate = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), pct);
+    let mut t = Table::new(&[
+        ("group", Align::Left),
+        ("sent", Align::Right),
+        ("delivered", Align::Right),
+        ("hard", Align::Right),
+        ("soft", Align::Right),
+        ("bounce rate", Align::Right),
+        ("complaints", Align::Right),
+        ("complaint rate", Align::Right),
+        ("unsubscribes", Align::Right),
+        ("unsubscribe rate", Align::Right),
+    ]);
+    for r in report.rows.iter().chain([&report.total]) {
+        t.row(vec![
+            r.group.clone(),
+            thousands(r.sent),
+            thousands(r.delivered),
+            thousands(r.bounced_hard),
+            thousands(r.bounced_soft),
+            rate(r.bounce_rate),
+            thousands(r.complaints),
+            rate(r.complaint_rate),
+            thousands(r.unsubscribes),
+            rate(r.unsubscribe_rate),
+        ]);
+    }
+    write!(o.stdout, "{}", t.render())?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -80,7 +80,10 @@ pub fn reads_log_only(command: &Command) -> bool {
         command,
         Command::Rules(RulesCommand::Replay(_) | RulesCommand::Errors { .. })
             | Command::Report(
-                ReportCommand::Kpi(_) | ReportCommand::Guards { .. } | ReportCommand::Response(_)
+                ReportCommand::Kpi(_)
+                    | ReportCommand::Guards { .. }
+                    | ReportCommand::Response(_)
+                    | ReportCommand::Deliverability(_)
             )
             | Command::Outbox(crate::args::OutboxCommand::List { .. })
             | Command::Export { .. }
@@ -117,6 +120,7 @@ pub fn on_store(ctx: &mut Ctx, o: &mut Out, command: &Command) -> anyhow::Result
         Command::Report(ReportCommand::Rfm { json, csv }) => rfm::grid(ctx, o, *json, *csv),
         Command::Report(ReportCommand::Kpi(args)) => kpi::run(ctx, o, args),
         Command::Report(ReportCommand::Response(args)) => kpi::response(ctx, o, args),
+        Command::Report(ReportCommand::Deliverability(args)) => kpi::deliverability(ctx, o, args),
         Command::Tick(args) => timers::tick(ctx, o, args),
         Command::Alerts(args) => timers::alerts(ctx, o, args),
         Command::Rules(RulesCommand::Errors { json }) => rules::errors(ctx, o, *json),

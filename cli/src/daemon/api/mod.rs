@@ -78,6 +78,7 @@ pub fn routes() -> (
         .routes(routes!(read::report_guards))
         .routes(routes!(read::report_kpi))
         .routes(routes!(read::report_response))
+        .routes(routes!(read::report_deliverability))
         .routes(routes!(read::report_rfm))
         .routes(routes!(read::rule_errors))
         .split_for_parts();

@@ -12,9 +12,9 @@ use utoipa::IntoParams;
 use super::{ApiError, Params, error, run};
 use crate::{
     args::{
-        AlertsArgs, Command, CustomerCommand, CustomerListArgs, CustomerShowArgs, KpiArgs, KpiBy,
-        OutboxCommand, PointsCommand, ReportCommand, ResponseArgs, ResponseByArg, RulesCommand,
-        SegmentCommand,
+        AlertsArgs, Command, CustomerCommand, CustomerListArgs, CustomerShowArgs,
+        DeliverabilityArgs, DeliverabilityByArg, KpiArgs, KpiBy, OutboxCommand, PointsCommand,
+        ReportCommand, ResponseArgs, ResponseByArg, RulesCommand, SegmentCommand,
     },
     daemon::http::AppState,
 };
@@ -339,4 +339,47 @@ pub(super) async fn report_rfm(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "`kizuna rules errors --json`", body = Value)))]
 pub(super) async fn rule_errors(State(state): State<AppState>) -> Response {
     run(&state, Command::Rules(RulesCommand::Errors { json: true })).await
+}
+
+/// The deliverability report's period and grouping.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct DeliverabilityQuery {
+    /// Events at or after this time.
+    #[param(value_type = Option<String>)]
+    since: Option<Timestamp>,
+    /// Events before this time.
+    #[param(value_type = Option<String>)]
+    until: Option<Timestamp>,
+    /// campaign (default) or month.
+    by: Option<String>,
+}
+
+/// Sent, delivered, bounced, complaints and unsubscribes, by campaign or month.
+#[utoipa::path(get, path = "/v1/reports/deliverability", tag = "reports", params(DeliverabilityQuery),
+    responses((status = 200, description = "`kizuna report deliverability --json`", body = Value),
+              (status = 400, body = ApiError)))]
+pub(super) async fn report_deliverability(
+    State(state): State<AppState>,
+    Params(q): Params<DeliverabilityQuery>,
+) -> Response {
+    let by = match q.by.as_deref() {
+        None | Some("campaign") => DeliverabilityByArg::Campaign,
+        Some("month") => DeliverabilityByArg::Month,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                format!("by={other:?} is not campaign or month"),
+                None,
+            );
+        }
+    };
+    let args = DeliverabilityArgs {
+        since: q.since,
+        until: q.until,
+        by,
+        json: true,
+    };
+    run(&state, Command::Report(ReportCommand::Deliverability(args))).await
 }
