@@ -12,13 +12,44 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::{event::Event, ids::EventKind};
+use serde_json::{Map, Value};
+
+use crate::{
+    event::{Event, FieldError},
+    ids::EventKind,
+};
 
 /// The `type` of a bounce event.
 pub const EMAIL_BOUNCED: &str = "email_bounced";
 
 /// Bounces kept per customer (the newest).
 const KEEP: usize = 16;
+
+/// What is wrong with an `email_bounced` event's fields: `kind` must be `hard` or `soft`,
+/// `channel` a name; `address` and `reason`, if given, text.
+pub fn field_errors(attrs: &Map<String, Value>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    match attrs.get("kind").and_then(Value::as_str) {
+        Some("hard" | "soft") => {}
+        _ => errors.push(FieldError::new("kind", "must be \"hard\" or \"soft\"")),
+    }
+    if !attrs
+        .get("channel")
+        .and_then(Value::as_str)
+        .is_some_and(|c| !c.is_empty())
+    {
+        errors.push(FieldError::new(
+            "channel",
+            "is required: the channel the message went out on (like \"email\")",
+        ));
+    }
+    for field in ["address", "reason"] {
+        if attrs.get(field).is_some_and(|v| !v.is_string()) {
+            errors.push(FieldError::new(field, "must be text"));
+        }
+    }
+    errors
+}
 
 /// One bounce.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

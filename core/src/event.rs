@@ -403,6 +403,9 @@ fn validate_attrs(kind: &EventKind, attrs: &Map<String, Value>) -> Vec<FieldErro
         {
             crate::promise::field_errors(k, attrs)
         }
+        EventKind::Other(k) if k == crate::bounce::EMAIL_BOUNCED => {
+            crate::bounce::field_errors(attrs)
+        }
         EventKind::Other(k)
             if k == crate::internal::ALERT_ACKED || k == crate::internal::ALERT_RESOLVED =>
         {

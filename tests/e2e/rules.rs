@@ -8,7 +8,7 @@ fn rules_dir(h: &TestHome) -> String {
 fn the_default_pack_compiles_and_its_fixtures_pass() {
     let h = TestHome::new();
     let run = h.run(&["rules", "check"]).ok();
-    assert!(run.stdout.contains("21 script(s)"), "{}", run.stdout);
+    assert!(run.stdout.contains("22 script(s)"), "{}", run.stdout);
     assert!(
         run.stdout.contains(
             "birthday.rhai, complaints.rhai, points.rhai, promises.rhai, silence.rhai, tiers.rhai, guards/after_decline.rhai"
@@ -258,7 +258,7 @@ fn a_runaway_script_loses_its_effects_not_the_event() {
     );
     let rules = rules_dir(&h);
     let run = h.run(&["--rules", &rules, "rules", "check"]).ok();
-    assert!(run.stdout.contains("22 script(s)"), "{}", run.stdout);
+    assert!(run.stdout.contains("23 script(s)"), "{}", run.stdout);
 }
 
 #[test]

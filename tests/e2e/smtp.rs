@@ -103,12 +103,22 @@ fn a_4xx_is_transient_and_the_retry_is_accepted_once() {
 fn a_5xx_is_permanent_with_the_servers_words() {
     let server = SmtpServer::start();
     let channel = SmtpChannel::new(&config(server.port)).unwrap();
+    // The address refused (5.1.1): the host records a hard bounce.
     let dead = channel.send(&message(4, "reject@example.jp", MessageClass::Marketing));
-    let Delivery::Permanent { reason } = dead else {
+    let Delivery::AddressRefused { reason } = dead else {
         panic!("{dead:?}")
     };
     assert!(
         reason.contains("550") && reason.contains("mailbox unavailable"),
+        "{reason}"
+    );
+    // The message refused (5.7.1): permanent, but nothing wrong with the address.
+    let spam = channel.send(&message(7, "spam-test@example.jp", MessageClass::Marketing));
+    let Delivery::Permanent { reason } = spam else {
+        panic!("{spam:?}")
+    };
+    assert!(
+        reason.contains("554") && reason.contains("5.7.1"),
         "{reason}"
     );
     let bad = channel.send(&message(5, "not an address", MessageClass::Marketing));

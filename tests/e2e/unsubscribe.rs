@@ -224,4 +224,51 @@ fn the_pages_confirm_then_offer_every_channel_and_a_forged_token_learns_nothing(
     // A body past the form's size is refused.
     let (status, _) = post(&local, &format!("all=1&pad={}", "x".repeat(4096)), "en");
     assert_eq!(status, 413);
+
+    // Every channel's template may carry its message's link: an SMS with the short URL.
+    std::fs::write(
+        h.home().join("rules/templates/promo.sms"),
+        "新豆入荷 停止:{{ unsubscribe_url }}",
+    )
+    .unwrap();
+    h.run_env(
+        &[
+            "event",
+            "add",
+            "--customer",
+            "c-1",
+            "--type",
+            "profile",
+            "phone=+81 90-1234-5678",
+        ],
+        &env,
+    )
+    .ok();
+    h.run_env(
+        &[
+            "send",
+            "--customer",
+            "c-1",
+            "--channel",
+            "sms",
+            "--template",
+            "promo",
+            "--class",
+            "transactional",
+        ],
+        &env,
+    )
+    .ok();
+    h.run_env(&["dispatch", "--now", "2026-12-08T10:00:00+09:00"], &env)
+        .ok();
+    let sms = std::fs::read_to_string(h.home().join("outbox/sms/sms.jsonl")).unwrap();
+    let link = sms.split("停止:").nth(1).unwrap();
+    let token: String = link
+        .strip_prefix("https://shop.example/u/")
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert_eq!(token.len(), 32, "{sms}");
+    assert_eq!(get(&format!("{}/u/{token}", daemon.base), "ja").0, 200);
 }

@@ -5,7 +5,8 @@ Usage: python3 smtp_sink.py PORT OUTDIR [--count-only]
 Accepts mail on 127.0.0.1:PORT and writes each message to OUTDIR/<n>.eml, and its decoded
 headers and text to OUTDIR/<n>.json. Behaviour by
 recipient, so one server covers every case the tests need:
-  reject...@  -> 550 at RCPT (a permanent failure)
+  reject...@  -> 550 5.1.1 at RCPT (the address refused: a hard bounce)
+  spam...@    -> 554 5.7.1 at DATA (the message refused: permanent, the address is fine)
   busy...@    -> 451 at DATA the first time a Message-ID is seen, then accepted
 With --count-only nothing is written: only OUTDIR/count is kept up to date (for
 benchmarks, so the sink's own file writing is not what is measured).
@@ -41,6 +42,8 @@ class Sink:
             if line.lower().startswith("message-id:"):
                 message_id = line.split(":", 1)[1].strip()
                 break
+        if any(r.startswith("spam") for r in envelope.rcpt_tos):
+            return "554 5.7.1 message rejected as spam"
         if any(r.startswith("busy") for r in envelope.rcpt_tos) and message_id not in self.deferred:
             self.deferred.add(message_id)
             return "451 4.3.0 try again later"
