@@ -33,10 +33,10 @@ pub fn field_errors(attrs: &Map<String, Value>) -> Vec<FieldError> {
         Some("hard" | "soft") => {}
         _ => errors.push(FieldError::new("kind", "must be \"hard\" or \"soft\"")),
     }
-    if !attrs
+    if attrs
         .get("channel")
         .and_then(Value::as_str)
-        .is_some_and(|c| !c.is_empty())
+        .is_none_or(str::is_empty)
     {
         errors.push(FieldError::new(
             "channel",
