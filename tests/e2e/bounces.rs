@@ -94,13 +94,7 @@ fn bounces_and_complaints_reported_or_met_at_send_time_stop_the_mail_and_are_rep
         ])
         .ok();
     }
-    h.set_channel(
-        "email",
-        &format!(
-            "type = \"smtp\"\nfrom = \"shop@kizuna.example\"\nport = {}",
-            smtp.port
-        ),
-    );
+    h.use_smtp(smtp.port);
     let daemon = Daemon::start_with(&h, &["--manual-clock"], &[], None);
     send(&h, "c-1", "transactional");
     send(&h, "c-2", "transactional");

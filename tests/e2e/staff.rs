@@ -8,13 +8,7 @@ use kizuna_tests::{
 /// of escalations only, and a chat room; the chat URL's token is `room-token`.
 fn staffed(smtp: &SmtpServer) -> TestHome {
     let h = TestHome::new();
-    h.set_channel(
-        "email",
-        &format!(
-            "type = \"smtp\"\nfrom = \"kizuna@shop.example\"\nport = {}",
-            smtp.port
-        ),
-    );
+    h.use_smtp(smtp.port);
     h.set_channel("room", "type = \"chat\"\nurl_env = \"ROOM_URL\"");
     h.set_staff(
         r#"

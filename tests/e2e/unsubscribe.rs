@@ -6,13 +6,7 @@ const SECRET: &str = "unsubscribe-secret-0123456789";
 /// `https://shop.example/u` (the daemon behind a proxy).
 fn home(smtp: &SmtpServer) -> TestHome {
     let h = TestHome::with_customer_opted_in();
-    h.set_channel(
-        "email",
-        &format!(
-            "type = \"smtp\"\nfrom = \"shop@kizuna.example\"\nport = {}",
-            smtp.port
-        ),
-    );
+    h.use_smtp(smtp.port);
     h.set_section(
         "unsubscribe",
         "url = \"https://shop.example/u\"\nsecret_env = \"UNSUB_SECRET\"\nprevious_secrets_env = \"UNSUB_OLD\"",

@@ -257,6 +257,14 @@ impl TestHome {
         self.set_section(&format!("channels.{name}"), body);
     }
 
+    /// Sends the home's e-mail (channel `email`) through the SMTP server on `port`.
+    pub fn use_smtp(&self, port: u16) {
+        self.set_channel(
+            "email",
+            &format!("type = \"smtp\"\nfrom = \"shop@kizuna.example\"\nport = {port}"),
+        );
+    }
+
     /// Sets the section `[<name>]` of the home's kizuna.toml to `body`, replacing the
     /// section if there is one, else adding it.
     pub fn set_section(&self, name: &str, body: &str) {
