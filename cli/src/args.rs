@@ -225,6 +225,9 @@ pub struct CustomerListArgs {
     /// Only customers with this tag.
     #[arg(long)]
     pub tag: Option<String>,
+    /// Only customers whose id, name, e-mail or phone contains this text (any case).
+    #[arg(long)]
+    pub search: Option<String>,
     /// Skip this many matching customers (in id order), for paging.
     #[arg(long, default_value_t = 0)]
     pub offset: usize,

@@ -36,6 +36,7 @@ pub fn list(ctx: &mut Ctx, o: &mut Out, args: &CustomerListArgs) -> anyhow::Resu
         })?),
         None => None,
     };
+    let search = args.search.as_ref().map(|s| s.trim().to_lowercase());
     let store = ctx.store()?;
     let mut matches = Vec::new();
     let mut skipped = 0;
@@ -43,7 +44,19 @@ pub fn list(ctx: &mut Ctx, o: &mut Out, args: &CustomerListArgs) -> anyhow::Resu
         let c = c?;
         let in_segment = segment.is_none_or(|s| c.segment() == Some(s));
         let tagged = args.tag.as_ref().is_none_or(|t| c.tags.contains(t));
-        if !(in_segment && tagged) {
+        let found = search.as_ref().is_none_or(|needle| {
+            let p = &c.profile;
+            [
+                Some(c.id.as_str()),
+                p.name.as_deref(),
+                p.email.as_deref(),
+                p.phone.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|field| field.to_lowercase().contains(needle.as_str()))
+        });
+        if !(in_segment && tagged && found) {
             continue;
         }
         if skipped < args.offset {

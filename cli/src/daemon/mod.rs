@@ -11,6 +11,7 @@ pub mod auth;
 pub mod degraded;
 pub mod http;
 pub mod inbound;
+pub mod lang;
 pub mod metrics;
 pub mod reload;
 pub mod request_id;

@@ -34,6 +34,8 @@ pub(super) struct CustomersQuery {
     segment: Option<String>,
     /// A tag.
     tag: Option<String>,
+    /// Text in the id, name, e-mail or phone (any case).
+    search: Option<String>,
     /// Matching customers to skip (id order).
     #[serde(default)]
     offset: usize,
@@ -41,7 +43,7 @@ pub(super) struct CustomersQuery {
     limit: Option<usize>,
 }
 
-/// Customers, filtered by segment or tag, a page at a time.
+/// Customers, filtered by segment, tag or text, a page at a time.
 #[utoipa::path(get, path = "/v1/customers", tag = "customers", params(CustomersQuery),
     responses((status = 200, description = "`kizuna customer list --json`", body = Value),
               (status = 400, body = ApiError)))]
@@ -52,6 +54,7 @@ pub(super) async fn customers(
     let args = CustomerListArgs {
         segment: q.segment,
         tag: q.tag,
+        search: q.search,
         offset: q.offset,
         limit: q.limit,
         json: true,
