@@ -44,10 +44,15 @@ pub struct AppState {
     pub routes: Arc<Vec<Mounted>>,
     /// Whether `/u/<token>` (opt-out links) is served.
     pub unsubscribe: bool,
+    /// The console's logged-in viewers ([`super::console`]).
+    pub sessions: Arc<super::console::session::Sessions>,
 }
 
 /// The largest accepted request body.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// The largest body a console form may have.
+const CONSOLE_BODY: usize = 16 * 1024;
 
 /// The largest body an opt-out link's POST may have (a one-line form).
 const UNSUBSCRIBE_BODY: usize = 1024;
@@ -94,6 +99,8 @@ pub fn router(state: AppState) -> Router {
     } else {
         open
     };
+    // The console checks its own session cookie (a token is given once, at its login).
+    let open = open.merge(super::console::routes().layer(DefaultBodyLimit::max(CONSOLE_BODY)));
     open.route("/v1/openapi.json", get(super::api::openapi))
         .merge(channel_routes(&state))
         .merge(ingest)

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod degraded;
 pub mod http;
 pub mod inbound;
@@ -127,6 +128,7 @@ pub fn run(
         home: home.clone(),
         routes: Arc::new(routes_mounted),
         unsubscribe: info.unsubscribe.is_some(),
+        sessions: Arc::new(console::session::Sessions::default()),
     };
     let files = serve::raise_fd_limit();
     let limits = serve::Limits {

@@ -1,0 +1,22 @@
+// kizuna console: refreshes the parts of a page that say data-refresh="<url>" every few
+// seconds, so new alerts appear without a reload. Nothing else: every page works without it.
+"use strict";
+(function () {
+  var EVERY_MS = 3000;
+  function refresh(el) {
+    // Not while someone is typing in a form inside it.
+    if (el.contains(document.activeElement) && document.activeElement.tagName === "INPUT") {
+      return;
+    }
+    fetch(el.getAttribute("data-refresh"), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) { if (html !== null) { el.innerHTML = html; } })
+      .catch(function () {});
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var parts = document.querySelectorAll("[data-refresh]");
+    Array.prototype.forEach.call(parts, function (el) {
+      setInterval(function () { refresh(el); }, EVERY_MS);
+    });
+  });
+})();
