@@ -33,6 +33,9 @@ mod unsubscribe;
 /// Bounces and spam complaints: DSN and ARF reports, refusals at send time, the report.
 mod bounces;
 
+/// The staff console: sessions, roles, CSRF and escaping over HTTP; a real browser.
+mod console;
+
 /// Segments, `kizuna campaign run` and seasonal campaigns.
 mod campaigns;
 

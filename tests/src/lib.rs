@@ -12,6 +12,7 @@ use std::{
     sync::OnceLock,
 };
 
+pub mod browser;
 pub mod daemon;
 pub mod disk;
 pub mod kannel;

@@ -1,0 +1,279 @@
+use std::time::Duration;
+
+use fantoccini::key::Key;
+use kizuna_tests::{
+    TestHome,
+    browser::Browser,
+    daemon::{Daemon, TOKEN},
+};
+
+const READ: &str = "read-token-0123456789";
+const XSS: &str = "<img src=x onerror=alert(1)>";
+
+/// A home with Aiko (c-1, a purchase: points) and a customer whose name is markup (c-2).
+fn shop() -> TestHome {
+    let h = TestHome::new();
+    let csv = h.file(
+        "c.csv",
+        &format!("id,name,email,tz\nc-1,Aiko,aiko@example.jp,Asia/Tokyo\nc-2,{XSS},x@example.jp,Asia/Tokyo\n"),
+    );
+    h.run(&["import", &csv, "--at", "2026-03-01T00:00:00Z"])
+        .ok();
+    h.run(&[
+        "event",
+        "add",
+        "--customer",
+        "c-1",
+        "--type",
+        "purchase",
+        "--at",
+        "2026-03-02T10:00:00+09:00",
+        "amount=4800",
+    ])
+    .ok();
+    h
+}
+
+fn start(h: &TestHome) -> Daemon {
+    Daemon::start_with(h, &[], &[("KIZUNA_READ_TOKEN", READ)], None)
+}
+
+/// An HTTP client that follows no redirect.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+/// Logs in with `token`; the session cookie (`name=value`).
+fn login(daemon: &Daemon, token: &str) -> Option<String> {
+    let resp = agent()
+        .post(format!("{}/console/login", daemon.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(format!("token={token}"))
+        .unwrap();
+    resp.headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+fn get(daemon: &Daemon, path: &str, cookie: &str) -> (u16, String, Option<String>) {
+    let mut resp = agent()
+        .get(format!("{}{path}", daemon.base))
+        .header("Cookie", cookie)
+        .call()
+        .unwrap();
+    let csp = resp
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (
+        resp.status().as_u16(),
+        resp.body_mut().read_to_string().unwrap(),
+        csp,
+    )
+}
+
+fn post(daemon: &Daemon, path: &str, cookie: &str, form: &str) -> u16 {
+    agent()
+        .post(format!("{}{path}", daemon.base))
+        .header("Cookie", cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(form)
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn csrf(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    page[at..at + 64].to_owned()
+}
+
+/// An inquiry from `customer` a day and an hour ago: its silence alarm is due at once.
+fn overdue_inquiry(daemon: &Daemon, id: &str, customer: &str) {
+    let at = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(25);
+    let body = format!(r#"{{"id":"{id}","customer":"{customer}","type":"inquiry","at":"{at}"}}"#);
+    let (status, answer) = daemon.post(&body, Some(TOKEN));
+    assert_eq!(status, 202, "{answer}");
+}
+
+fn alert_ids(h: &TestHome) -> Vec<serde_json::Value> {
+    h.run(&["alerts", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn the_console_needs_a_session_escapes_customer_text_and_refuses_what_a_role_may_not() {
+    let h = shop();
+    let daemon = start(&h);
+    overdue_inquiry(&daemon, "q-1", "c-2");
+    let started = std::time::Instant::now();
+    while alert_ids(&h).is_empty() {
+        assert!(started.elapsed().as_secs() < 15, "the alarm never went off");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let alert = alert_ids(&h)[0]["id"].as_str().unwrap().to_owned();
+
+    // No session: to the login form; a wrong token: refused.
+    let resp = agent()
+        .get(format!("{}/console/inbox", daemon.base))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(resp.headers()["location"], "/console/login");
+    assert_eq!(login(&daemon, "not-a-token-at-all"), None);
+
+    // A read token sees the inbox, escaped, under a strict policy, with no action in it...
+    let reader = login(&daemon, READ).unwrap();
+    let (status, page, csp) = get(&daemon, "/console/inbox", &reader);
+    assert_eq!(status, 200);
+    let csp = csp.unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(
+        page.contains("no reply within 24 h to inquiry q-1"),
+        "{page}"
+    );
+    assert!(!page.contains("/console/alerts/"), "no action for a reader");
+    // ... and is refused one built by hand.
+    let token = csrf(&page);
+    let refused = post(
+        &daemon,
+        &format!("/console/alerts/{alert}/ack"),
+        &reader,
+        &format!("csrf={token}&by=mallory"),
+    );
+    assert_eq!(refused, 403);
+    assert!(alert_ids(&h)[0]["acked"].is_null());
+
+    // An admin acts, with the form's CSRF token and not without it.
+    let admin = login(&daemon, TOKEN).unwrap();
+    let (_, page, _) = get(&daemon, "/console/inbox", &admin);
+    assert_eq!(
+        post(
+            &daemon,
+            &format!("/console/alerts/{alert}/ack"),
+            &admin,
+            "csrf=forged&by=ken"
+        ),
+        403
+    );
+    let token = csrf(&page);
+    assert_eq!(
+        post(
+            &daemon,
+            &format!("/console/alerts/{alert}/ack"),
+            &admin,
+            &format!("csrf={token}&by=ken")
+        ),
+        303
+    );
+    assert_eq!(alert_ids(&h)[0]["acked"]["by"], "ken");
+
+    // Customer text is text.
+    let (status, page, _) = get(&daemon, "/console/customers/c-2", &admin);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<img"), "{page}");
+    let (_, found, _) = get(&daemon, "/console/customers?q=AIKO", &admin);
+    assert!(
+        found.contains("/console/customers/c-1") && !found.contains("/console/customers/c-2"),
+        "{found}"
+    );
+
+    // Logging out ends the session.
+    assert_eq!(
+        post(&daemon, "/console/logout", &admin, &format!("csrf={token}")),
+        303
+    );
+    assert_eq!(get(&daemon, "/console/inbox", &admin).0, 303);
+}
+
+#[test]
+fn in_a_browser_staff_see_a_new_inquiry_appear_answer_it_and_find_why_a_customer_has_points() {
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console");
+    let Some(b) = Browser::start(&shots) else {
+        return;
+    };
+    let h = shop();
+    let daemon = start(&h);
+
+    // Keyboard only: the token field has the focus; type, Enter.
+    b.goto(&format!("{}/console/login?lang=en", daemon.base));
+    b.screenshot("login");
+    b.type_text(TOKEN);
+    b.keys(&[Key::Enter]);
+    b.wait_for_text("h1", "Inbox");
+    assert!(b.url().ends_with("/console/inbox"), "{}", b.url());
+    b.wait_for_text("#alerts", "No open alerts.");
+    b.screenshot("inbox-empty");
+
+    // A customer writes in and nobody answers: the alert appears without a reload.
+    overdue_inquiry(&daemon, "q-7", "c-2");
+    b.wait_for_text("#alerts", "no reply within 24 h to inquiry q-7");
+    b.screenshot("inbox-alert");
+
+    // Answer it: record the reply (a call back), as ken.
+    b.fill("#alerts form[action$='/reply'] input[name='by']", "ken");
+    b.click("#alerts form[action$='/reply'] button");
+    b.wait_for_text("#alerts", "No open alerts.");
+    let shown = h.run(&["customer", "show", "c-2", "--json"]).ok().json();
+    let reply = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "reply")
+        .cloned()
+        .unwrap();
+    assert_eq!(reply["by"], "ken", "{reply}");
+
+    // Keyboard only: Tab to "Customers", Enter; search; open Aiko.
+    let mut found = false;
+    for _ in 0..12 {
+        b.keys(&[Key::Tab]);
+        if b.focused_attr("href").as_deref() == Some("/console/customers") {
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "the Customers link is reachable with Tab");
+    b.keys(&[Key::Enter]);
+    b.wait_for_text("h1", "Customers");
+    b.fill("input[name='q']", "aiko");
+    b.keys(&[Key::Enter]);
+    b.wait_for_text("table.customers", "c-1");
+    b.screenshot("customers");
+    b.click("table.customers a[href='/console/customers/c-1']");
+    b.wait_for_text("h1", "Aiko");
+    // Why does she have points? The purchase, and what points.rhai did with it.
+    let timeline = b.text("#timeline");
+    assert!(
+        timeline.contains("purchase") && timeline.contains("points.rhai"),
+        "{timeline}"
+    );
+    let points: i64 = b.text("dd.points").parse().unwrap();
+    assert!(points > 0, "{points}");
+    b.screenshot("customer");
+
+    // A name that is markup is shown as what it is, and runs nothing.
+    b.goto(&format!("{}/console/customers/c-2", daemon.base));
+    assert_eq!(b.text("h1"), XSS);
+    assert_eq!(b.count("main img"), 0);
+    b.screenshot("customer-markup-name");
+}
