@@ -316,6 +316,21 @@ pub enum OutboxCommand {
         /// Only this customer.
         #[arg(long)]
         customer: Option<String>,
+        /// Only this channel.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Only this campaign.
+        #[arg(long)]
+        campaign: Option<String>,
+        /// Only messages this guard suppressed or deferred (e.g. guards/consent.rhai).
+        #[arg(long)]
+        guard: Option<String>,
+        /// Skip this many matching messages (oldest first), for paging.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Show at most this many.
+        #[arg(long)]
+        limit: Option<usize>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -276,4 +276,31 @@ fn in_a_browser_staff_see_a_new_inquiry_appear_answer_it_and_find_why_a_customer
     assert_eq!(b.text("h1"), XSS);
     assert_eq!(b.count("main img"), 0);
     b.screenshot("customer-markup-name");
+
+    // The outbox, filtered.
+    b.goto(&format!("{}/console/outbox?status=pending", daemon.base));
+    b.wait_for_text("h1", "Outbox");
+    b.screenshot("outbox");
+
+    // A broken rule saved into the rules directory: kept out, and the page says where.
+    std::fs::write(
+        h.home().join("rules/broken.rhai"),
+        "fn on_event(e, c) {\n  let x = ;\n}\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        b.goto(&format!("{}/console/rules", daemon.base));
+        if b.count("#version pre.error") > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 15,
+            "the reload error never showed"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let error = b.text("#version pre.error");
+    assert!(error.contains("broken.rhai:2"), "{error}");
+    b.screenshot("rules");
 }

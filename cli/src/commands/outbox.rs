@@ -167,6 +167,11 @@ pub fn outbox(ctx: &mut Ctx, o: &mut Out, command: &OutboxCommand) -> anyhow::Re
         OutboxCommand::List {
             status,
             customer,
+            channel,
+            campaign,
+            guard,
+            offset,
+            limit,
             json,
         } => {
             const STATES: [&str; 7] = [
@@ -184,11 +189,30 @@ pub fn outbox(ctx: &mut Ctx, o: &mut Out, command: &OutboxCommand) -> anyhow::Re
                 bail!("unknown status {s:?}; states are {}", STATES.join(", "));
             }
             let store = ctx.store()?;
+            let guard_of = |m: &kizuna_core::store::OutboxMessage| match &m.status {
+                MessageStatus::Suppressed { guard, .. } | MessageStatus::Deferred { guard, .. } => {
+                    Some(guard.clone())
+                }
+                _ => None,
+            };
             let messages: Vec<_> = store
                 .outbox()?
                 .into_iter()
                 .filter(|m| status.as_ref().is_none_or(|s| m.status.name() == s))
                 .filter(|m| customer.as_ref().is_none_or(|c| m.customer.as_str() == c))
+                .filter(|m| channel.as_ref().is_none_or(|c| &m.channel == c))
+                .filter(|m| {
+                    campaign
+                        .as_ref()
+                        .is_none_or(|c| m.campaign.as_ref() == Some(c))
+                })
+                .filter(|m| {
+                    guard
+                        .as_ref()
+                        .is_none_or(|g| guard_of(m).as_ref() == Some(g))
+                })
+                .skip(*offset)
+                .take(limit.unwrap_or(usize::MAX))
                 .collect();
             if *json {
                 o.json(&messages)?;

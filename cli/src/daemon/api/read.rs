@@ -151,6 +151,17 @@ pub(super) struct OutboxQuery {
     status: Option<String>,
     /// One customer's.
     customer: Option<String>,
+    /// A channel.
+    channel: Option<String>,
+    /// A campaign.
+    campaign: Option<String>,
+    /// The guard that suppressed or deferred it.
+    guard: Option<String>,
+    /// Matching messages to skip (oldest first).
+    #[serde(default)]
+    offset: usize,
+    /// At most this many.
+    limit: Option<usize>,
 }
 
 /// Queued and sent messages.
@@ -164,6 +175,11 @@ pub(super) async fn outbox(
     let list = OutboxCommand::List {
         status: q.status,
         customer: q.customer,
+        channel: q.channel,
+        campaign: q.campaign,
+        guard: q.guard,
+        offset: q.offset,
+        limit: q.limit,
         json: true,
     };
     run(&state, Command::Outbox(list)).await

@@ -126,6 +126,11 @@ pub async fn page(
     let outbox = Command::Outbox(OutboxCommand::List {
         status: None,
         customer: Some(id.clone()),
+        channel: None,
+        campaign: None,
+        guard: None,
+        offset: 0,
+        limit: None,
         json: true,
     });
     let messages = run(&state, outbox).await.unwrap_or(Value::Null);

@@ -14,7 +14,9 @@
 
 mod customer;
 mod inbox;
+mod outbox;
 pub mod page;
+mod rules;
 pub mod session;
 
 use std::{collections::HashMap, path::PathBuf};
@@ -52,6 +54,9 @@ pub fn routes() -> Router<AppState> {
         .route("/console/alerts/{id}/{action}", post(inbox::act))
         .route("/console/customers", get(customer::list))
         .route("/console/customers/{id}", get(customer::page))
+        .route("/console/outbox", get(outbox::page))
+        .route("/console/rules", get(rules::page))
+        .route("/console/outbox/{id}/retry", post(outbox::retry))
         .route("/console/assets/console.js", get(script))
         .route("/console/assets/console.css", get(style))
 }

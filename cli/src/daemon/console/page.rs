@@ -161,6 +161,10 @@ pub fn layout(lang: Lang, title: &str, session: Option<&Session>, body: Markup) 
                             a href="/console/inbox" { (T::Inbox.in_(lang)) }
                             " "
                             a href="/console/customers" { (T::Customers.in_(lang)) }
+                            " "
+                            a href="/console/outbox" { "Outbox" }
+                            " "
+                            a href="/console/rules" { "Rules" }
                         }
                         span.lang {
                             a href="?lang=ja" lang="ja" { "日本語" }

@@ -1,0 +1,179 @@
+//! The outbox: messages filtered by status, channel, campaign, guard and customer
+//! (`outbox list`), a page at a time, and a retry button on what did not go out
+//! (`outbox retry`).
+
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+};
+use maud::html;
+use serde_json::Value;
+
+use super::{
+    LangQuery, form,
+    inbox::urlencoding,
+    lang,
+    page::{T, layout, respond},
+    problem, run,
+    session::Sessions,
+    to_login, with_lang_cookie,
+};
+use crate::{
+    args::{Command, OutboxCommand},
+    daemon::http::AppState,
+};
+
+/// Messages a page.
+const PAGE: usize = 100;
+
+/// The filter form's fields.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Filter {
+    status: Option<String>,
+    channel: Option<String>,
+    campaign: Option<String>,
+    guard: Option<String>,
+    customer: Option<String>,
+    #[serde(default)]
+    offset: usize,
+    lang: Option<String>,
+}
+
+fn some(v: &Option<String>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// `GET /console/outbox`.
+pub async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(f): Query<Filter>,
+) -> Response {
+    let Some(session) = state.sessions.of(&headers) else {
+        return to_login();
+    };
+    let lq = LangQuery {
+        lang: f.lang.clone(),
+    };
+    let lang = lang(&headers, &lq);
+    let command = Command::Outbox(OutboxCommand::List {
+        status: some(&f.status),
+        customer: some(&f.customer),
+        channel: some(&f.channel),
+        campaign: some(&f.campaign),
+        guard: some(&f.guard),
+        offset: f.offset,
+        limit: Some(PAGE + 1),
+        json: true,
+    });
+    let messages = match run(&state, command).await {
+        Ok(v) => v.as_array().cloned().unwrap_or_default(),
+        Err(e) => return problem(lang, &session, StatusCode::BAD_REQUEST, &e),
+    };
+    let more = messages.len() > PAGE;
+    let value = |v: &Option<String>| v.clone().unwrap_or_default();
+    let link = |offset: usize| {
+        let mut q = vec![format!("offset={offset}")];
+        for (k, v) in [
+            ("status", &f.status),
+            ("channel", &f.channel),
+            ("campaign", &f.campaign),
+            ("guard", &f.guard),
+            ("customer", &f.customer),
+        ] {
+            if let Some(v) = some(v) {
+                q.push(format!("{k}={}", urlencoding(&v)));
+            }
+        }
+        format!("/console/outbox?{}", q.join("&"))
+    };
+    let text = |m: &Value, k: &str| m[k].as_str().unwrap_or("").to_owned();
+    let body = html! {
+        form.filter method="get" action="/console/outbox" {
+            label { (T::Status.in_(lang)) " "
+                select name="status" {
+                    option value="" { "—" }
+                    @for s in ["pending", "deferred", "suppressed", "failed", "dead", "sending", "sent"] {
+                        option value=(s) selected[f.status.as_deref() == Some(s)] { (s) }
+                    }
+                }
+            }
+            label { "channel " input type="text" name="channel" value=(value(&f.channel)) size="8"; }
+            label { "campaign " input type="text" name="campaign" value=(value(&f.campaign)) size="10"; }
+            label { (T::Guard.in_(lang)) " " input type="text" name="guard" value=(value(&f.guard)) size="18"; }
+            label { (T::Customer.in_(lang)) " " input type="text" name="customer" value=(value(&f.customer)) size="8"; }
+            button type="submit" { (T::Search.in_(lang)) }
+        }
+        table.outbox {
+            thead { tr {
+                th { "ID" } th { (T::Customer.in_(lang)) } th { "channel" } th { "template" }
+                th { "campaign" } th { (T::Status.in_(lang)) } th { (T::Guard.in_(lang)) }
+                th { (T::Reason.in_(lang)) }
+                @if session.can_act() { th { (T::Actions.in_(lang)) } }
+            } }
+            tbody { @for m in messages.iter().take(PAGE) {
+                @let id = text(m, "id");
+                @let state_name = m["status"]["state"].as_str().unwrap_or("");
+                tr {
+                    td { (id) }
+                    td { a href=(format!("/console/customers/{}", urlencoding(&text(m, "customer")))) { (text(m, "customer")) } }
+                    td { (text(m, "channel")) } td { (text(m, "template")) } td { (text(m, "campaign")) }
+                    td { (state_name) }
+                    td { (m["status"]["guard"].as_str().unwrap_or("")) }
+                    td { (m["status"]["reason"].as_str().or(m["status"]["error"].as_str()).unwrap_or("")) }
+                    @if session.can_act() {
+                        td { @if matches!(state_name, "dead" | "failed" | "suppressed" | "deferred") {
+                            form method="post" action=(format!("/console/outbox/{id}/retry")) {
+                                input type="hidden" name="csrf" value=(session.csrf);
+                                button type="submit" { "Retry" }
+                            }
+                        } }
+                    }
+                }
+            } }
+        }
+        nav.pages {
+            @if f.offset > 0 { a rel="prev" href=(link(f.offset.saturating_sub(PAGE))) { (T::Previous.in_(lang)) } " " }
+            @if more { a rel="next" href=(link(f.offset + PAGE)) { (T::Next.in_(lang)) } }
+        }
+    };
+    let page = layout(lang, "Outbox", Some(&session), body);
+    with_lang_cookie(respond(StatusCode::OK, page), &lq)
+}
+
+/// `POST /console/outbox/{id}/retry`.
+pub async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(session) = state.sessions.of(&headers) else {
+        return to_login();
+    };
+    let lang = super::page::lang_of(&headers);
+    if !Sessions::check(&session, form(&body).get("csrf").map_or("", String::as_str)) {
+        return problem(
+            lang,
+            &session,
+            StatusCode::FORBIDDEN,
+            "CSRF token missing or wrong",
+        );
+    }
+    if !session.can_act() {
+        return problem(lang, &session, StatusCode::FORBIDDEN, T::ReadOnly.in_(lang));
+    }
+    match run(
+        &state,
+        Command::Outbox(OutboxCommand::Retry { id, json: true }),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to("/console/outbox").into_response(),
+        Err(e) => problem(lang, &session, StatusCode::BAD_REQUEST, &e),
+    }
+}
