@@ -152,9 +152,9 @@ fn the_console_needs_a_session_escapes_customer_text_and_refuses_what_a_role_may
     let token = csrf(&page);
     let refused = post(
         &daemon,
-        &format!("/console/alerts/{alert}/ack"),
+        &format!("/console/alerts/{alert}"),
         &reader,
-        &format!("csrf={token}&by=mallory"),
+        &format!("csrf={token}&by=mallory&do=ack"),
     );
     assert_eq!(refused, 403);
     assert!(alert_ids(&h)[0]["acked"].is_null());
@@ -165,9 +165,9 @@ fn the_console_needs_a_session_escapes_customer_text_and_refuses_what_a_role_may
     assert_eq!(
         post(
             &daemon,
-            &format!("/console/alerts/{alert}/ack"),
+            &format!("/console/alerts/{alert}"),
             &admin,
-            "csrf=forged&by=ken"
+            "csrf=forged&by=ken&do=ack"
         ),
         403
     );
@@ -175,9 +175,9 @@ fn the_console_needs_a_session_escapes_customer_text_and_refuses_what_a_role_may
     assert_eq!(
         post(
             &daemon,
-            &format!("/console/alerts/{alert}/ack"),
+            &format!("/console/alerts/{alert}"),
             &admin,
-            &format!("csrf={token}&by=ken")
+            &format!("csrf={token}&by=ken&do=ack")
         ),
         303
     );
@@ -230,8 +230,8 @@ fn in_a_browser_staff_see_a_new_inquiry_appear_answer_it_and_find_why_a_customer
     b.screenshot("inbox-alert");
 
     // Answer it: record the reply (a call back), as ken.
-    b.fill("#alerts form[action$='/reply'] input[name='by']", "ken");
-    b.click("#alerts form[action$='/reply'] button");
+    b.fill("#alerts form input[name='by']", "ken");
+    b.click("#alerts form button[value='reply']");
     b.wait_for_text("#alerts", "No open alerts.");
     let shown = h.run(&["customer", "show", "c-2", "--json"]).ok().json();
     let reply = shown["events"]
@@ -276,6 +276,13 @@ fn in_a_browser_staff_see_a_new_inquiry_appear_answer_it_and_find_why_a_customer
     assert_eq!(b.text("h1"), XSS);
     assert_eq!(b.count("main img"), 0);
     b.screenshot("customer-markup-name");
+
+    // The reports, drawn as SVG.
+    h.run(&["rfm"]).ok();
+    b.goto(&format!("{}/console/reports", daemon.base));
+    b.wait_for_text("h1", "Reports");
+    assert!(b.count("svg.heatmap rect") >= 25, "a 5×5 grid");
+    b.screenshot("reports");
 
     // The outbox, filtered.
     b.goto(&format!("{}/console/outbox?status=pending", daemon.base));

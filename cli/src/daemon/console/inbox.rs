@@ -104,32 +104,26 @@ async fn table(state: &AppState, lang: Lang, session: &Session) -> Result<Markup
     })
 }
 
+/// One form a row: who, a note, and three buttons (what the staff did).
 fn actions(lang: Lang, session: &Session, id: &str) -> Markup {
-    let form = |action: &str, label: T, note: bool| {
-        html! {
-            form method="post" action=(format!("/console/alerts/{id}/{action}")) {
-                input type="hidden" name="csrf" value=(session.csrf);
-                input type="text" name="by" placeholder=(T::YourName.in_(lang))
-                    aria-label=(T::YourName.in_(lang)) size="8";
-                @if note {
-                    input type="text" name="note" placeholder=(T::Note.in_(lang))
-                        aria-label=(T::Note.in_(lang)) size="12";
-                }
-                button type="submit" { (label.in_(lang)) }
-            }
-        }
-    };
     html! {
-        (form("ack", T::Ack, false))
-        (form("resolve", T::Resolve, true))
-        (form("reply", T::RecordReply, true))
+        form method="post" action=(format!("/console/alerts/{id}")) {
+            input type="hidden" name="csrf" value=(session.csrf);
+            input type="text" name="by" placeholder=(T::YourName.in_(lang))
+                aria-label=(T::YourName.in_(lang)) size="8";
+            input type="text" name="note" placeholder=(T::Note.in_(lang))
+                aria-label=(T::Note.in_(lang)) size="12";
+            button type="submit" name="do" value="ack" { (T::Ack.in_(lang)) }
+            button type="submit" name="do" value="resolve" { (T::Resolve.in_(lang)) }
+            button type="submit" name="do" value="reply" { (T::RecordReply.in_(lang)) }
+        }
     }
 }
 
-/// `POST /console/alerts/{id}/{ack|resolve|reply}`.
+/// `POST /console/alerts/{id}` with `do` = ack, resolve or reply.
 pub async fn act(
     State(state): State<AppState>,
-    Path((id, action)): Path<(String, String)>,
+    Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -175,6 +169,7 @@ pub async fn act(
             json: true,
         })
     };
+    let action = fields.get("do").cloned().unwrap_or_default();
     let command = match action.as_str() {
         "ack" => handle(false),
         "resolve" => handle(true),

@@ -16,6 +16,7 @@ mod customer;
 mod inbox;
 mod outbox;
 pub mod page;
+mod reports;
 mod rules;
 pub mod session;
 
@@ -51,11 +52,12 @@ pub fn routes() -> Router<AppState> {
         .route("/console/logout", post(logout))
         .route("/console/inbox", get(inbox::page))
         .route("/console/inbox/list", get(inbox::list))
-        .route("/console/alerts/{id}/{action}", post(inbox::act))
+        .route("/console/alerts/{id}", post(inbox::act))
         .route("/console/customers", get(customer::list))
         .route("/console/customers/{id}", get(customer::page))
         .route("/console/outbox", get(outbox::page))
         .route("/console/rules", get(rules::page))
+        .route("/console/reports", get(reports::page))
         .route("/console/outbox/{id}/retry", post(outbox::retry))
         .route("/console/assets/console.js", get(script))
         .route("/console/assets/console.css", get(style))
