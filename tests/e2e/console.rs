@@ -284,6 +284,18 @@ fn in_a_browser_staff_see_a_new_inquiry_appear_answer_it_and_find_why_a_customer
     assert!(b.count("svg.heatmap rect") >= 25, "a 5×5 grid");
     b.screenshot("reports");
 
+    // A campaign's dry run: who would get it and what the guards say now; nothing queued.
+    b.goto(&format!("{}/console/campaigns", daemon.base));
+    b.wait_for_text("#segments", "email_ok");
+    b.fill("input[name='name']", "spring");
+    b.fill("input[name='segment']", "email_ok");
+    b.fill("input[name='template']", "notice");
+    b.fill("textarea[name='vars']", "subject=Spring\ntext=New beans");
+    b.click("button[value='dry']");
+    let result = b.wait_for_text("#result", "Dry run:");
+    assert!(result.contains("member(s)"), "{result}");
+    b.screenshot("campaigns");
+
     // The outbox, filtered.
     b.goto(&format!("{}/console/outbox?status=pending", daemon.base));
     b.wait_for_text("h1", "Outbox");

@@ -12,6 +12,7 @@
 //! (served from here, so the Content-Security-Policy can forbid every other) refreshes the
 //! inbox every few seconds.
 
+mod campaigns;
 mod customer;
 mod inbox;
 mod outbox;
@@ -57,6 +58,10 @@ pub fn routes() -> Router<AppState> {
         .route("/console/customers/{id}", get(customer::page))
         .route("/console/outbox", get(outbox::page))
         .route("/console/rules", get(rules::page))
+        .route(
+            "/console/campaigns",
+            get(campaigns::page).post(campaigns::post),
+        )
         .route("/console/reports", get(reports::page))
         .route("/console/outbox/{id}/retry", post(outbox::retry))
         .route("/console/assets/console.js", get(script))

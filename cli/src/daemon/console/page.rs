@@ -164,6 +164,8 @@ pub fn layout(lang: Lang, title: &str, session: Option<&Session>, body: Markup) 
                             " "
                             a href="/console/outbox" { "Outbox" }
                             " "
+                            a href="/console/campaigns" { "Campaigns" }
+                            " "
                             a href="/console/reports" { "Reports" }
                             " "
                             a href="/console/rules" { "Rules" }
