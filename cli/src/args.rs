@@ -714,6 +714,14 @@ pub struct BenchHttpArgs {
     /// its admin socket.
     #[arg(long, default_value_t = 0)]
     pub probe_show: usize,
+    /// This many staff browsers poll the console's inbox (every 3 s, logged in) during the
+    /// load.
+    #[arg(long, default_value_t = 0)]
+    pub console: usize,
+    /// After the load, time this many loads each of the console's inbox, a customer page and
+    /// the outbox page.
+    #[arg(long, default_value_t = 0)]
+    pub console_pages: usize,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -107,14 +107,14 @@ fn agent() -> ureq::Agent {
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Serialize)]
-struct Millis {
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
+pub(super) struct Millis {
+    pub(super) p50: f64,
+    pub(super) p90: f64,
+    pub(super) p99: f64,
+    pub(super) max: f64,
 }
 
-fn millis(mut samples: Vec<Duration>) -> Option<Millis> {
+pub(super) fn millis(mut samples: Vec<Duration>) -> Option<Millis> {
     if samples.is_empty() {
         return None;
     }
@@ -147,6 +147,10 @@ struct Figures {
     during: Option<During>,
     /// `customer show` through the daemon's admin socket (`--probe-show`).
     customer_show_ms: Option<Millis>,
+    /// Browsers polling the console's inbox during the load (`--console`).
+    console_polls: Option<super::bench_console::Polled>,
+    /// Console pages timed after the load (`--console-pages`).
+    console_pages: Vec<super::bench_console::PageFigures>,
 }
 
 /// Ingest while an admin command ran, and outside it.
@@ -191,6 +195,16 @@ pub fn http(args: &BenchHttpArgs, rules: Option<&std::path::Path>) -> anyhow::Re
         sample::bench_events_over(1, args.events, customers, now, span).collect();
     let bodies: Vec<String> = lines.chunks(args.batch).map(|c| c.join("\n")).collect();
     let mut daemon = Daemon::start(home.root())?;
+    let base = daemon.url("");
+    let pollers = if args.console > 0 {
+        Some(super::bench_console::Pollers::start(
+            &base,
+            TOKEN,
+            args.console,
+        )?)
+    } else {
+        None
+    };
 
     let next = AtomicUsize::new(0);
     let acknowledged = AtomicU64::new(0);
@@ -290,6 +304,12 @@ pub fn http(args: &BenchHttpArgs, rules: Option<&std::path::Path>) -> anyhow::Re
         .flatten()
         .zip(args.during.clone())
         .map(|((from, to, ok), command)| split(&samples, from, to, seconds, command, ok));
+    let console_polls = pollers.map(super::bench_console::Pollers::stop);
+    let console_pages = if args.console_pages > 0 {
+        super::bench_console::pages(&base, TOKEN, args.console_pages)?
+    } else {
+        Vec::new()
+    };
     let reload_ms = millis(reloads(&daemon, home.rules_dir(), args.reloads)?);
     let customer_show_ms = millis(probe_show(home.root(), args.probe_show)?);
     let events_stored = health(&daemon)?["events"].as_u64().unwrap_or(0);
@@ -315,6 +335,8 @@ pub fn http(args: &BenchHttpArgs, rules: Option<&std::path::Path>) -> anyhow::Re
         reload_ms,
         during,
         customer_show_ms,
+        console_polls,
+        console_pages,
     };
     if args.json {
         print_json(&figures)?;
@@ -517,6 +539,20 @@ fn print(f: &Figures) {
             "  customer show through the admin socket: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             m.p50, m.p99, m.max
         );
+    }
+    if let Some(p) = &f.console_polls {
+        println!(
+            "  console: {} browser(s) polled the inbox {} time(s) during the load, {} failed",
+            p.browsers, p.polls, p.failures
+        );
+    }
+    for page in &f.console_pages {
+        if let Some(m) = &page.ms {
+            println!(
+                "  console {}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} bytes",
+                page.page, m.p50, m.p99, m.max, page.bytes
+            );
+        }
     }
     if let Some(m) = &f.reload_ms {
         println!(

@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod bench;
 pub mod bench_campaign;
+mod bench_console;
 pub mod bench_http;
 pub mod campaign;
 pub mod customer;
