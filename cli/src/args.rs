@@ -528,6 +528,9 @@ pub struct AlertsArgs {
     /// Highest priority first (e.g. top-customer check-ins by revenue), then oldest.
     #[arg(long)]
     pub by_priority: bool,
+    /// Show at most this many (after sorting).
+    #[arg(long)]
+    pub limit: Option<usize>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -137,7 +137,7 @@ impl Pollers {
 pub fn pages(base: &str, token: &str, n: usize) -> anyhow::Result<Vec<PageFigures>> {
     let cookie = login(base, token)?;
     let mut listed = agent()
-        .get(format!("{base}/v1/customers?limit=1000"))
+        .get(format!("{base}/v1/customers?limit=200"))
         .header("Authorization", &format!("Bearer {token}"))
         .call()?;
     let listed: serde_json::Value = serde_json::from_str(&listed.body_mut().read_to_string()?)?;

@@ -99,6 +99,9 @@ pub fn alerts(ctx: &mut Ctx, o: &mut Out, args: &AlertsArgs) -> anyhow::Result<E
         // Stable: equal priorities stay oldest first.
         shown.sort_by_key(|a| std::cmp::Reverse(a.priority));
     }
+    if let Some(limit) = args.limit {
+        shown.truncate(limit);
+    }
     if args.json {
         o.json(&shown)?;
         return Ok(ExitCode::SUCCESS);

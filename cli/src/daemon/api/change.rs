@@ -182,6 +182,7 @@ fn alert_command(id: String, b: AlertHandling, resolve: bool) -> Command {
         action: Some(action),
         open: false,
         by_priority: false,
+        limit: None,
         json: true,
     })
 }

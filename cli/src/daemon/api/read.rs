@@ -125,6 +125,8 @@ pub(super) struct AlertsQuery {
     /// Highest priority first.
     #[serde(default)]
     by_priority: bool,
+    /// At most this many.
+    limit: Option<usize>,
 }
 
 /// Staff alerts raised by the rules.
@@ -138,6 +140,7 @@ pub(super) async fn alerts(
         action: None,
         open: q.open,
         by_priority: q.by_priority,
+        limit: q.limit,
         json: true,
     };
     run(&state, Command::Alerts(args)).await

@@ -37,7 +37,7 @@ pub async fn page(
         Ok(b) => b,
         Err(e) => return problem(lang, &session, StatusCode::INTERNAL_SERVER_ERROR, &e),
     };
-    let page = layout(lang, "Campaigns", Some(&session), body);
+    let page = layout(lang, T::Campaigns.in_(lang), Some(&session), body);
     with_lang_cookie(respond(StatusCode::OK, page), &q)
 }
 
@@ -87,7 +87,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     };
     respond(
         StatusCode::OK,
-        layout(lang, "Campaigns", Some(&session), body),
+        layout(lang, T::Campaigns.in_(lang), Some(&session), body),
     )
 }
 
@@ -126,8 +126,8 @@ async fn sections(
                 br;
                 label { "vars (key=value, one a line) " br; textarea name="vars" rows="3" cols="40" {} }
                 br;
-                button type="submit" name="do" value="dry" { "Dry run" }
-                @if session.can_act() { " " button type="submit" name="do" value="run" { "Run" } }
+                button type="submit" name="do" value="dry" { (T::DryRun.in_(lang)) }
+                @if session.can_act() { " " button type="submit" name="do" value="run" { (T::Run.in_(lang)) } }
             }
             @match outcome {
                 Some(Ok(v)) => { (result(&v)) }

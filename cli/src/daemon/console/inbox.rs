@@ -64,10 +64,13 @@ async fn table(state: &AppState, lang: Lang, session: &Session) -> Result<Markup
         action: None,
         open: true,
         by_priority: true,
+        limit: Some(SHOWN + 1),
         json: true,
     });
     let alerts = run(state, command).await?;
-    let alerts = alerts.as_array().cloned().unwrap_or_default();
+    let mut alerts = alerts.as_array().cloned().unwrap_or_default();
+    let more = alerts.len() > SHOWN;
+    alerts.truncate(SHOWN);
     let now = jiff::Timestamp::now();
     let text = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_owned();
     Ok(html! {
@@ -100,9 +103,14 @@ async fn table(state: &AppState, lang: Lang, session: &Session) -> Result<Markup
                     }
                 }
             }
+            @if more { p.more { "… " (SHOWN) "+ (kizuna alerts --open)" } }
         }
     })
 }
+
+/// Alerts the inbox shows: the most pressing (priority, then age); the page stays light
+/// however many are open.
+const SHOWN: usize = 100;
 
 /// One form a row: who, a note, and three buttons (what the staff did).
 fn actions(lang: Lang, session: &Session, id: &str) -> Markup {
@@ -166,6 +174,7 @@ pub async fn act(
             }),
             open: false,
             by_priority: false,
+            limit: None,
             json: true,
         })
     };
@@ -205,6 +214,7 @@ async fn reply(
             action: None,
             open: false,
             by_priority: false,
+            limit: None,
             json: true,
         }),
     )

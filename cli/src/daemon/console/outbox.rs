@@ -129,7 +129,7 @@ pub async fn page(
                         td { @if matches!(state_name, "dead" | "failed" | "suppressed" | "deferred") {
                             form method="post" action=(format!("/console/outbox/{id}/retry")) {
                                 input type="hidden" name="csrf" value=(session.csrf);
-                                button type="submit" { "Retry" }
+                                button type="submit" { (T::Retry.in_(lang)) }
                             }
                         } }
                     }
@@ -141,7 +141,7 @@ pub async fn page(
             @if more { a rel="next" href=(link(f.offset + PAGE)) { (T::Next.in_(lang)) } }
         }
     };
-    let page = layout(lang, "Outbox", Some(&session), body);
+    let page = layout(lang, T::Outbox.in_(lang), Some(&session), body);
     with_lang_cookie(respond(StatusCode::OK, page), &lq)
 }
 

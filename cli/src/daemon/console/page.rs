@@ -64,6 +64,13 @@ pub enum T {
     NotFound,
     Refused,
     ReadOnly,
+    Outbox,
+    Campaigns,
+    Reports,
+    Rules,
+    Retry,
+    DryRun,
+    Run,
 }
 
 impl T {
@@ -125,6 +132,13 @@ impl T {
                 "閲覧専用のトークンでは変更できません。",
                 "A read-only token may not change anything.",
             ),
+            Self::Outbox => ("送信箱", "Outbox"),
+            Self::Campaigns => ("キャンペーン", "Campaigns"),
+            Self::Reports => ("レポート", "Reports"),
+            Self::Rules => ("ルール", "Rules"),
+            Self::Retry => ("再送", "Retry"),
+            Self::DryRun => ("試算", "Dry run"),
+            Self::Run => ("実行", "Run"),
         };
         match lang {
             Lang::Ja => ja,
@@ -162,13 +176,13 @@ pub fn layout(lang: Lang, title: &str, session: Option<&Session>, body: Markup) 
                             " "
                             a href="/console/customers" { (T::Customers.in_(lang)) }
                             " "
-                            a href="/console/outbox" { "Outbox" }
+                            a href="/console/outbox" { (T::Outbox.in_(lang)) }
                             " "
-                            a href="/console/campaigns" { "Campaigns" }
+                            a href="/console/campaigns" { (T::Campaigns.in_(lang)) }
                             " "
-                            a href="/console/reports" { "Reports" }
+                            a href="/console/reports" { (T::Reports.in_(lang)) }
                             " "
-                            a href="/console/rules" { "Rules" }
+                            a href="/console/rules" { (T::Rules.in_(lang)) }
                         }
                         span.lang {
                             a href="?lang=ja" lang="ja" { "日本語" }

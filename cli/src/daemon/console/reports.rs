@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{
     LangQuery, lang,
-    page::{layout, respond},
+    page::{T, layout, respond},
     run, to_login, with_lang_cookie,
 };
 use crate::{
@@ -69,7 +69,7 @@ pub async fn page(
         section #kpi-campaigns { h2 { "Revenue per contact by campaign" } (bars(&campaigns, &["revenue_per_contact"], false)) }
         section #guards { h2 { "Guard outcomes" } (guard_table(&guards)) }
     };
-    let page = layout(lang, "Reports", Some(&session), body);
+    let page = layout(lang, T::Reports.in_(lang), Some(&session), body);
     with_lang_cookie(respond(StatusCode::OK, page), &q)
 }
 

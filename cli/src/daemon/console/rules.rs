@@ -83,6 +83,6 @@ pub async fn page(
             }
         }
     };
-    let page = layout(lang, "Rules", Some(&session), body);
+    let page = layout(lang, T::Rules.in_(lang), Some(&session), body);
     with_lang_cookie(respond(StatusCode::OK, page), &q)
 }
