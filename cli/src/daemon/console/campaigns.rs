@@ -15,7 +15,7 @@ use super::{
     LangQuery, form, lang,
     page::{T, layout, respond},
     problem, run,
-    session::{Session, Sessions},
+    session::Session,
     to_login, with_lang_cookie,
 };
 use crate::{
@@ -48,17 +48,9 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     };
     let lang = super::page::lang_of(&headers);
     let f = form(&body);
-    if !Sessions::check(&session, f.get("csrf").map_or("", String::as_str)) {
-        return problem(
-            lang,
-            &session,
-            StatusCode::FORBIDDEN,
-            "CSRF token missing or wrong",
-        );
-    }
     let dry = f.get("do").map(String::as_str) != Some("run");
-    if !dry && !session.can_act() {
-        return problem(lang, &session, StatusCode::FORBIDDEN, T::ReadOnly.in_(lang));
+    if let Some(refused) = super::refusal(&session, lang, &f, !dry) {
+        return refused;
     }
     let field = |k: &str| f.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
     let vars = field("vars")

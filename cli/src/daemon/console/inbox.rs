@@ -16,7 +16,7 @@ use super::{
     LangQuery, form, lang,
     page::{T, age, layout, respond},
     problem, run,
-    session::{Session, Sessions},
+    session::Session,
     to_login, with_lang_cookie,
 };
 use crate::{
@@ -140,16 +140,8 @@ pub async fn act(
     };
     let lang = super::page::lang_of(&headers);
     let fields = form(&body);
-    if !Sessions::check(&session, fields.get("csrf").map_or("", String::as_str)) {
-        return problem(
-            lang,
-            &session,
-            StatusCode::FORBIDDEN,
-            "CSRF token missing or wrong",
-        );
-    }
-    if !session.can_act() {
-        return problem(lang, &session, StatusCode::FORBIDDEN, T::ReadOnly.in_(lang));
+    if let Some(refused) = super::refusal(&session, lang, &fields, true) {
+        return refused;
     }
     let field = |k: &str| {
         fields

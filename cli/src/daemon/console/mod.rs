@@ -192,6 +192,25 @@ async fn run(state: &AppState, command: Command) -> Result<Value, String> {
     serde_json::from_slice(&answer.stdout).map_err(|e| format!("unreadable answer: {e}"))
 }
 
+/// The answer to a posted form that may not be acted on, if it may not: its CSRF token is
+/// missing or wrong, or it asks a read-only session for a change (`change`).
+fn refusal(
+    session: &Session,
+    lang: Lang,
+    fields: &HashMap<String, String>,
+    change: bool,
+) -> Option<Response> {
+    if !Sessions::check(session, fields.get("csrf").map_or("", String::as_str)) {
+        let why = "CSRF token missing or wrong";
+        return Some(problem(lang, session, StatusCode::FORBIDDEN, why));
+    }
+    if change && !session.can_act() {
+        let why = T::ReadOnly.in_(lang);
+        return Some(problem(lang, session, StatusCode::FORBIDDEN, why));
+    }
+    None
+}
+
 /// A page that says what went wrong.
 fn problem(lang: Lang, session: &Session, status: StatusCode, message: &str) -> Response {
     let title = if status == StatusCode::NOT_FOUND {

@@ -16,9 +16,7 @@ use super::{
     inbox::urlencoding,
     lang,
     page::{T, layout, respond},
-    problem, run,
-    session::Sessions,
-    to_login, with_lang_cookie,
+    problem, run, to_login, with_lang_cookie,
 };
 use crate::{
     args::{Command, OutboxCommand},
@@ -156,16 +154,8 @@ pub async fn retry(
         return to_login();
     };
     let lang = super::page::lang_of(&headers);
-    if !Sessions::check(&session, form(&body).get("csrf").map_or("", String::as_str)) {
-        return problem(
-            lang,
-            &session,
-            StatusCode::FORBIDDEN,
-            "CSRF token missing or wrong",
-        );
-    }
-    if !session.can_act() {
-        return problem(lang, &session, StatusCode::FORBIDDEN, T::ReadOnly.in_(lang));
+    if let Some(refused) = super::refusal(&session, lang, &form(&body), true) {
+        return refused;
     }
     match run(
         &state,
