@@ -35,6 +35,33 @@ fn wait_for_port(port: u16, what: &str) {
     }
 }
 
+/// Waits until bearerbox's status page shows the smsbox connected and the fake SMSC
+/// online: smsbox opens its sendsms port before it has joined bearerbox, and a send in
+/// between is refused ("Peer disconnected"), which a loaded CI machine did hit.
+fn wait_until_connected(admin: u16) {
+    let url = format!("http://127.0.0.1:{admin}/status.txt?password=adminpw");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = ureq::get(&url)
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default();
+        let smsbox = status.contains("smsbox:");
+        let online = status
+            .lines()
+            .any(|l| l.trim_start().starts_with("fake[fake]") && l.contains("(online"));
+        if smsbox && online {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Kannel did not come up (smsbox connected: {smsbox}, SMSC online: {online})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// How to get Kannel, in the one line a failing test prints.
 const INSTALL_HINT: &str = "Kannel is not installed: run `dev/test` (installs what the tests \
      need), or `apt-get install kannel kannel-extras`";
@@ -157,6 +184,7 @@ impl Kannel {
         ));
         children.push(spawn("smsbox", &[conf_arg], &dir.path().join("sb.out")));
         wait_for_port(sendsms, "smsbox");
+        wait_until_connected(admin);
         Self {
             children,
             dir,
