@@ -126,23 +126,9 @@ impl StoreInbox<'_> {
     /// An event already stored under an id is left as it was: a far side's retry carries
     /// the same key but is heard at another time.
     fn keep(&mut self, customer: &CustomerId, events: Vec<Event>) -> Result<Recorded, InboxError> {
-        let unavailable = |e: kizuna_core::StoreError| InboxError::Unavailable(e.to_string());
         let ids = events.iter().map(|e| e.id.to_string()).collect();
-        let mut new = Vec::with_capacity(events.len());
-        for event in events {
-            if self.store.event(&event.id).map_err(unavailable)?.is_none() {
-                new.push(event);
-            }
-        }
-        let appended = if new.is_empty() {
-            0
-        } else {
-            self.store
-                .append_owned(self.rules, new)
-                .and_then(|r| self.store.sync_events().map(|()| r))
-                .map_err(unavailable)?
-                .appended
-        };
+        let appended = keep_first(self.store, self.rules, events)
+            .map_err(|e| InboxError::Unavailable(e.to_string()))?;
         Ok(Recorded {
             customer: customer.to_string(),
             events: ids,
@@ -164,6 +150,29 @@ impl StoreInbox<'_> {
             .cloned()
             .ok_or(InboxError::UnknownAddress)
     }
+}
+
+/// Stores those of `events` whose ids are not stored yet and makes them durable; returns
+/// how many it stored. A fact heard again (a retried callback, a second click on the same
+/// link) arrives at another time under the same id: the first record of it stands, where
+/// a plain append would refuse the pair as a conflict.
+pub fn keep_first(
+    store: &mut Store,
+    rules: &kizuna_core::rules::RuleSet,
+    events: Vec<Event>,
+) -> Result<u64, kizuna_core::StoreError> {
+    let mut new = Vec::with_capacity(events.len());
+    for event in events {
+        if store.event(&event.id)?.is_none() {
+            new.push(event);
+        }
+    }
+    if new.is_empty() {
+        return Ok(0);
+    }
+    let appended = store.append_owned(rules, new)?.appended;
+    store.sync_events()?;
+    Ok(appended)
 }
 
 /// An event from its JSON fields; the route's facts are checked like any event's.

@@ -93,19 +93,10 @@ pub fn act(
         };
         // Built from a verified message: a refusal here is a bug, not the customer's.
         let event = Event::from_json(obj).map_err(|e| Refused::Unavailable(format!("{e:?}")))?;
-        // Clicked before: kept as it was then (its time is when it happened).
-        if store.event(&event.id).map_err(unavailable)?.is_none() {
-            events.push(event);
-        }
+        events.push(event);
     }
-    let mut stored = 0;
-    if !events.is_empty() {
-        stored = store
-            .append_owned(rules, events)
-            .map_err(unavailable)?
-            .appended;
-        store.sync_events().map_err(unavailable)?;
-    }
+    // Clicked before: kept as it was then (its time is when it happened).
+    let stored = super::inbound::keep_first(store, rules, events).map_err(unavailable)?;
     if stored > 0 {
         tracing::info!(message = %id, ?action, stored, "opt-out by link");
     }
