@@ -22,6 +22,57 @@ use crate::{
 /// The `type` of a bounce event.
 pub const EMAIL_BOUNCED: &str = "email_bounced";
 
+/// An `email_bounced` event, as kizuna writes it: the one door for the dispatcher (an
+/// address refused at send time) and the channels' bounce reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailBounced {
+    /// The event's id.
+    pub id: String,
+    /// The customer.
+    pub customer: crate::ids::CustomerId,
+    /// When it was heard of.
+    pub at: Timestamp,
+    /// The channel the message went out on.
+    pub channel: String,
+    /// Hard (`true`) or soft.
+    pub hard: bool,
+    /// The mail system's words.
+    pub reason: String,
+    /// The address that bounced, if known.
+    pub address: Option<String>,
+    /// The message, if known.
+    pub message: Option<String>,
+    /// Its campaign, if any.
+    pub campaign: Option<String>,
+}
+
+impl EmailBounced {
+    /// The event, checked at the door.
+    pub fn to_event(&self) -> Result<Event, Vec<FieldError>> {
+        let mut obj = Map::new();
+        obj.insert("id".into(), self.id.clone().into());
+        obj.insert("customer".into(), self.customer.as_str().into());
+        obj.insert("type".into(), EMAIL_BOUNCED.into());
+        obj.insert("at".into(), self.at.to_string().into());
+        obj.insert("channel".into(), self.channel.clone().into());
+        obj.insert(
+            "kind".into(),
+            if self.hard { "hard" } else { "soft" }.into(),
+        );
+        obj.insert("reason".into(), self.reason.clone().into());
+        for (k, v) in [
+            ("address", &self.address),
+            ("message", &self.message),
+            ("campaign", &self.campaign),
+        ] {
+            if let Some(v) = v {
+                obj.insert(k.into(), v.clone().into());
+            }
+        }
+        Event::from_json(obj)
+    }
+}
+
 /// Bounces kept per customer (the newest).
 const KEEP: usize = 16;
 

@@ -177,10 +177,13 @@ pub fn keep_first(
 
 /// An event from its JSON fields; the route's facts are checked like any event's.
 fn event(fields: Map<String, Value>) -> Result<Event, InboxError> {
-    Event::from_json(fields).map_err(|errors| {
-        let what: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        InboxError::Invalid(what.join("; "))
-    })
+    Event::from_json(fields).map_err(invalid)
+}
+
+/// What the door said of an event the route reported, as the inbox's refusal.
+fn invalid(errors: Vec<kizuna_core::FieldError>) -> InboxError {
+    let what: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    InboxError::Invalid(what.join("; "))
 }
 
 /// An event id from a route's key: as it is when short, else a stable digest of it.
@@ -279,33 +282,45 @@ impl Inbox for StoreInbox<'_> {
                 .map_err(unavailable)?
                 .and_then(|c| c.address(&self.channel.shape.address)),
         };
-        let mut fields = Map::new();
-        fields.insert("id".into(), event_id("bounce-", &report.key).into());
-        fields.insert("customer".into(), customer.as_str().into());
-        fields.insert("at".into(), Timestamp::now().to_string().into());
-        fields.insert("channel".into(), self.channel.shape.name.clone().into());
-        if let Some(m) = &sent {
-            fields.insert("message".into(), m.id.to_string().into());
-            if let Some(c) = &m.campaign {
-                fields.insert("campaign".into(), c.clone().into());
-            }
-        }
-        if let Some(a) = address {
-            fields.insert("address".into(), a.into());
-        }
-        match report.kind {
+        let id = event_id("bounce-", &report.key);
+        let message = sent.as_ref().map(|m| m.id.to_string());
+        let campaign = sent.as_ref().and_then(|m| m.campaign.clone());
+        let channel = self.channel.shape.name.clone();
+        let event = match report.kind {
             BounceKind::Complaint => {
+                let mut fields = Map::new();
+                fields.insert("id".into(), id.into());
+                fields.insert("customer".into(), customer.as_str().into());
+                fields.insert("at".into(), Timestamp::now().to_string().into());
+                fields.insert("channel".into(), channel.into());
                 fields.insert("type".into(), "opt_out".into());
                 fields.insert("reason".into(), "complaint".into());
                 fields.insert("detail".into(), report.reason.into());
+                for (k, v) in [
+                    ("message", message),
+                    ("campaign", campaign),
+                    ("address", address),
+                ] {
+                    if let Some(v) = v {
+                        fields.insert(k.into(), v.into());
+                    }
+                }
+                event(fields)?
             }
-            kind => {
-                fields.insert("type".into(), "email_bounced".into());
-                fields.insert("kind".into(), kind.as_str().into());
-                fields.insert("reason".into(), report.reason.into());
+            kind => kizuna_core::bounce::EmailBounced {
+                id,
+                customer: customer.clone(),
+                at: Timestamp::now(),
+                channel,
+                hard: kind == BounceKind::Hard,
+                reason: report.reason,
+                address,
+                message,
+                campaign,
             }
-        }
-        let event = event(fields)?;
+            .to_event()
+            .map_err(invalid)?,
+        };
         self.keep(&customer, vec![event])
     }
 }

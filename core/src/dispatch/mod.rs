@@ -474,22 +474,20 @@ fn bounce_event(
     let Some(reason) = reason.strip_prefix(ADDRESS_REFUSED) else {
         return Ok(None);
     };
-    let mut fields = serde_json::Map::new();
     let id = format!("refused-{}", message.sent_event_id());
-    let id: String = id.chars().take(crate::ids::MAX_ID_LEN).collect();
-    fields.insert("id".into(), id.into());
-    fields.insert("customer".into(), message.customer.as_str().into());
-    fields.insert("type".into(), crate::bounce::EMAIL_BOUNCED.into());
-    fields.insert("at".into(), now.to_string().into());
-    fields.insert("channel".into(), message.channel.clone().into());
-    fields.insert("kind".into(), "hard".into());
-    fields.insert("reason".into(), reason.into());
-    fields.insert("address".into(), to.into());
-    fields.insert("message".into(), message.id.to_string().into());
-    if let Some(c) = &message.campaign {
-        fields.insert("campaign".into(), c.clone().into());
-    }
-    Event::from_json(fields)
+    let bounced = crate::bounce::EmailBounced {
+        id: id.chars().take(crate::ids::MAX_ID_LEN).collect(),
+        customer: message.customer.clone(),
+        at: now,
+        channel: message.channel.clone(),
+        hard: true,
+        reason: reason.to_owned(),
+        address: Some(to.to_owned()),
+        message: Some(message.id.to_string()),
+        campaign: message.campaign.clone(),
+    };
+    bounced
+        .to_event()
         .map(Some)
         .map_err(|errors| StoreError::Corrupt {
             path: store.path().to_path_buf(),
