@@ -544,6 +544,18 @@ pub enum AlertAction {
     /// Resolve an alert: it is no longer open. Recorded as an `alert_resolved` event; an
     /// inquiry behind it stays open until a `reply`.
     Resolve(AlertHandleArgs),
+    /// Show one alert.
+    Show(AlertShowArgs),
+}
+
+/// The alert to show.
+#[derive(Debug, Args)]
+pub struct AlertShowArgs {
+    /// The alert's id (`a-123-0`, as `kizuna alerts` lists it).
+    pub id: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The alert and who handled it.

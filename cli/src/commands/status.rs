@@ -55,13 +55,13 @@ struct Figures {
 }
 
 impl Figures {
-    fn of(store: &kizuna_core::Store, now: Timestamp) -> Result<Self, kizuna_core::StoreError> {
+    fn of(store: &mut kizuna_core::Store, now: Timestamp) -> Result<Self, kizuna_core::StoreError> {
         Ok(Self {
             events: store.event_count()?,
             customers: store.customer_count()?,
             queue: store.due_count(now)?,
             timers_due: store.customers_with_timers_due(now)?,
-            open_alerts: store.open_alerts()?.len(),
+            open_alerts: store.open_alert_count()?,
         })
     }
 }

@@ -9,7 +9,7 @@ use kizuna_core::{
 };
 
 use crate::{
-    args::{AlertAction, AlertHandleArgs, AlertsArgs, TickArgs},
+    args::{AlertAction, AlertHandleArgs, AlertShowArgs, AlertsArgs, TickArgs},
     context::{Ctx, NotFound, Out},
     table::{Align, Table},
 };
@@ -18,7 +18,7 @@ use crate::{
 pub fn tick(ctx: &mut Ctx, o: &mut Out, args: &TickArgs) -> anyhow::Result<ExitCode> {
     let (store, rules) = ctx.store_with_rules()?;
     let now = args.now.unwrap_or_else(Timestamp::now);
-    let (alerts, outbox) = (store.alerts()?.len(), store.outbox()?.len());
+    let (alerts, outbox) = (store.alert_count()?, store.message_count()?);
     let report = store.fire_due_timers(&rules, now)?;
     // Segments drift as time passes even without events; win-back and check-ins react to
     // the change, so RFM is part of the clock's work, once a day.
@@ -37,8 +37,8 @@ pub fn tick(ctx: &mut Ctx, o: &mut Out, args: &TickArgs) -> anyhow::Result<ExitC
     // The staff hear of what is open (each notice, escalation and digest once).
     let staff = kizuna_core::staff::round(store, &staff_policy, now)?;
     store.flush()?;
-    let new_alerts = store.alerts()?.len() - alerts;
-    let queued = store.outbox()?.len() - outbox;
+    let new_alerts = store.alert_count()? - alerts;
+    let queued = store.message_count()? - outbox;
     tracing::info!(fired = report.appended, alerts = new_alerts, "tick");
     if args.json {
         o.json(&serde_json::json!({
@@ -87,13 +87,14 @@ pub fn alerts(ctx: &mut Ctx, o: &mut Out, args: &AlertsArgs) -> anyhow::Result<E
     match &args.action {
         Some(AlertAction::Ack(a)) => return handle_alert(ctx, o, a, false),
         Some(AlertAction::Resolve(a)) => return handle_alert(ctx, o, a, true),
+        Some(AlertAction::Show(a)) => return show_alert(ctx, o, a),
         None => {}
     }
     let store = ctx.store()?;
-    let mut shown: Vec<Alert> = if args.open {
-        store.open_alerts()?
-    } else {
-        store.alerts()?
+    let mut shown: Vec<Alert> = match (args.open, args.by_priority) {
+        (true, true) => store.open_alerts_ranked(args.limit.unwrap_or(usize::MAX))?,
+        (true, false) => store.open_alerts()?,
+        (false, _) => store.alerts()?,
     };
     if args.by_priority {
         // Stable: equal priorities stay oldest first.
@@ -149,6 +150,53 @@ pub fn alerts(ctx: &mut Ctx, o: &mut Out, args: &AlertsArgs) -> anyhow::Result<E
 /// `kizuna alerts ack|resolve`: an `alert_acked` or `alert_resolved` event for the alert's
 /// customer, durable before it answers. An unknown id is an error naming it; nothing is
 /// stored.
+/// `kizuna alerts show ID`: one alert, and whether it is open.
+fn show_alert(ctx: &mut Ctx, o: &mut Out, args: &AlertShowArgs) -> anyhow::Result<ExitCode> {
+    let id: AlertId = args
+        .id
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("alert id: {e}"))?;
+    let store = ctx.store()?;
+    let alert = store
+        .alert(id)?
+        .ok_or_else(|| NotFound(format!("no alert {id} (`kizuna alerts` lists them)")))?;
+    let open = store.is_open(&alert)?;
+    if args.json {
+        let mut v = serde_json::to_value(&alert)?;
+        v["open"] = open.into();
+        o.json(&v)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        o.stdout,
+        "alert {} ({})",
+        alert.id,
+        if open { "open" } else { "closed" }
+    )?;
+    writeln!(o.stdout, "  customer   {}", alert.customer)?;
+    writeln!(o.stdout, "  at         {}", alert.at)?;
+    writeln!(o.stdout, "  priority   {}", alert.priority)?;
+    writeln!(o.stdout, "  script     {}", alert.script)?;
+    writeln!(o.stdout, "  text       {}", alert.text)?;
+    for (what, h) in [("acked", &alert.acked), ("resolved", &alert.resolved)] {
+        if let Some(h) = h {
+            writeln!(
+                o.stdout,
+                "  {what:<10} {}{}{}",
+                h.at,
+                h.by.as_deref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default(),
+                h.note
+                    .as_deref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn handle_alert(
     ctx: &mut Ctx,
     o: &mut Out,

@@ -55,12 +55,32 @@ pub fn round(
     if policy.recipients.is_empty() {
         return Ok(report);
     }
-    // Alerts raised after `now` (a manual clock behind the log) are not raised yet.
-    let open: Vec<Alert> = store
-        .open_alerts()?
+    let local = now.to_zoned(policy.tz.clone());
+    let mut digest_due = false;
+    for r in &policy.recipients {
+        if let Some(at) = r.digest_at
+            && local.time() >= at
+            && !store.marker(&digest_marker(&r.name, local.date()))?
+        {
+            digest_due = true;
+        }
+    }
+    // Alerts raised after `now` (a manual clock behind the log) are not raised yet. Read
+    // whole only those owed something: a notice, an escalation, or a digest today.
+    let owed: Vec<AlertId> = store
+        .open_alert_heads()?
         .into_iter()
-        .filter(|a| a.at <= now)
+        .filter(|h| h.at <= now)
+        .filter(|h| {
+            digest_due
+                || !h.notified
+                || policy.escalate_after.is_some_and(|after| {
+                    !h.escalated && h.at.checked_add(after).is_ok_and(|d| d <= now)
+                })
+        })
+        .map(|h| h.id)
         .collect();
+    let open: Vec<Alert> = store.alerts_by_id(owed)?;
     let mut plan = StaffRound {
         now: Some(now),
         ..StaffRound::default()
@@ -102,7 +122,6 @@ pub fn round(
             plan.notified.push(alert.id);
         }
     }
-    let local = now.to_zoned(policy.tz.clone());
     for (i, r) in policy.recipients.iter().enumerate() {
         let Some(at) = r.digest_at else { continue };
         let day = local.date();

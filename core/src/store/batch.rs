@@ -30,6 +30,27 @@ impl Batch {
             .map(|(_, v)| v.as_ref())
     }
 
+    /// The writes to keys that start with `prefix`, in order: `(key, Some(value))` set,
+    /// `(key, None)` removed.
+    pub(crate) fn with_prefix(&self, prefix: u8) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        self.ops
+            .iter()
+            .filter(move |(k, _)| k.first() == Some(&prefix))
+            .map(|(k, v)| (k.as_ref(), v.as_deref()))
+    }
+
+    /// A batch of just the writes to keys that start with `prefix`.
+    pub(crate) fn only(&self, prefix: u8) -> Batch {
+        Batch {
+            ops: self
+                .ops
+                .iter()
+                .filter(|(k, _)| k.first() == Some(&prefix))
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Adds `other`'s writes after these.
     pub(crate) fn extend(&mut self, other: Batch) {
         self.ops.extend(other.ops);

@@ -144,6 +144,9 @@ impl Store {
         source: EffectSource<'_>,
     ) -> Result<Folded, StoreError> {
         let created = self.load_cached(&event.customer)?;
+        if let Some(open) = self.open.as_mut() {
+            open.touch(&event.customer);
+        }
         let mut folded = Folded {
             created,
             ..Folded::default()
@@ -497,9 +500,14 @@ impl Store {
         if let Some(log) = self.mirror.as_mut() {
             log.push(batch.clone());
         }
+        let alerts = self.open.is_some().then(|| batch.only(keys::ALERT));
         self.tree.apply(batch).map_err(|e| {
             self.poisoned = true;
             self.sled_err(e)
-        })
+        })?;
+        if let (Some(index), Some(alerts)) = (self.open.as_mut(), alerts) {
+            index.note(&alerts);
+        }
+        Ok(())
     }
 }

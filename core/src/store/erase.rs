@@ -227,6 +227,9 @@ impl Store {
         self.customers_stored = customers;
         self.sync()?;
         self.cache.remove(id);
+        if let Some(open) = self.open.as_mut() {
+            open.forget(id);
+        }
         if let Some(index) = self.ids.as_mut() {
             for (hash, seq) in removed_ids {
                 index.remove(hash, seq);

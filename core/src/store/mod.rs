@@ -36,6 +36,7 @@ mod ids;
 mod keys;
 mod mark;
 mod migrate;
+mod open;
 mod outbox;
 mod read;
 mod record;
@@ -222,6 +223,8 @@ pub struct Store {
     mirror: Option<Vec<batch::Batch>>,
     /// Erased customers' keyed hashes, loaded on first need ([`erased`]).
     erased: Option<erased::Erased>,
+    /// Which alerts are open, built on first need ([`open`]).
+    open: Option<open::OpenAlerts>,
 }
 
 impl Store {
@@ -298,6 +301,7 @@ impl Store {
             read_only: false,
             mirror: None,
             erased: None,
+            open: None,
             mark_written: None,
         };
         store.check_schema()?;
@@ -363,6 +367,7 @@ impl Store {
             read_only: true,
             mirror: None,
             erased: None,
+            open: None,
             mark_written: None,
         })
     }

@@ -278,30 +278,16 @@ impl Store {
         Ok(alert)
     }
 
-    /// Alerts still open: not resolved by staff, and their customer has an inquiry or
+    /// Whether `alert` is open: not resolved by staff, and its customer has an inquiry or
     /// complaint, raised no later than the alert, that is still unanswered; or staff have not
     /// replied to or contacted the customer (a `reply` or `contact` event) since the alert.
-    pub fn open_alerts(&self) -> Result<Vec<Alert>, StoreError> {
-        let mut open = Vec::new();
-        for alert in self.alerts()? {
-            if self.is_open(&alert)? {
-                open.push(alert);
-            }
-        }
-        Ok(open)
-    }
-
-    /// Whether `alert` is open ([`Store::open_alerts`]).
+    /// [`Store::open_alerts`] lists them.
     pub fn is_open(&self, alert: &Alert) -> Result<bool, StoreError> {
         if alert.resolved.is_some() {
             return Ok(false);
         }
-        let Some(c) = self.customer_shared(&alert.customer)? else {
-            return Ok(false);
-        };
-        let waiting = c.stats.open_inquiries.iter().any(|o| o.at <= alert.at);
-        let untouched = c.stats.last_staff_contact.is_none_or(|t| t < alert.at);
-        Ok(waiting || untouched)
+        let customer = self.customer_shared(&alert.customer)?;
+        Ok(customer.is_some_and(|c| super::open::open_for(alert.at, &c)))
     }
 
     fn items<T: serde::de::DeserializeOwned>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {
@@ -317,6 +303,25 @@ impl Store {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
             serde_json::from_slice(&v).map_err(|e| self.corrupt(&k, e.to_string()))
         })
+    }
+
+    /// How many alerts were ever raised (and not erased): keys counted, none decoded.
+    pub fn alert_count(&self) -> Result<usize, StoreError> {
+        self.key_count(keys::ALERT)
+    }
+
+    /// How many messages the outbox holds: keys counted, none decoded.
+    pub fn message_count(&self) -> Result<usize, StoreError> {
+        self.key_count(keys::OUTBOX)
+    }
+
+    fn key_count(&self, prefix: u8) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for item in self.tree.scan_prefix([prefix]) {
+            item.map_err(|e| self.sled_err(e))?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Number of stored events (kept as a counter: sled's `len` is O(n)).

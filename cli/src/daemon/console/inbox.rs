@@ -20,7 +20,10 @@ use super::{
     to_login, with_lang_cookie,
 };
 use crate::{
-    args::{AlertAction, AlertHandleArgs, AlertsArgs, Command, EventAddArgs, EventCommand},
+    args::{
+        AlertAction, AlertHandleArgs, AlertShowArgs, AlertsArgs, Command, EventAddArgs,
+        EventCommand,
+    },
     daemon::{http::AppState, lang::Lang},
 };
 
@@ -124,6 +127,7 @@ fn actions(lang: Lang, session: &Session, id: &str) -> Markup {
             button type="submit" name="do" value="ack" { (T::Ack.in_(lang)) }
             button type="submit" name="do" value="resolve" { (T::Resolve.in_(lang)) }
             button type="submit" name="do" value="reply" { (T::RecordReply.in_(lang)) }
+            button type="submit" name="do" value="call" { (T::RecordCall.in_(lang)) }
         }
     }
 }
@@ -174,10 +178,12 @@ pub async fn act(
     let command = match action.as_str() {
         "ack" => handle(false),
         "resolve" => handle(true),
-        "reply" => match reply(&state, &id, by.as_deref(), note.as_deref()).await {
-            Ok(command) => command,
-            Err(e) => return problem(lang, &session, StatusCode::NOT_FOUND, &e),
-        },
+        how @ ("reply" | "call") => {
+            match reply(&state, &id, how, by.as_deref(), note.as_deref()).await {
+                Ok(command) => command,
+                Err(e) => return problem(lang, &session, StatusCode::NOT_FOUND, &e),
+            }
+        }
         other => {
             return problem(
                 lang,
@@ -193,17 +199,22 @@ pub async fn act(
     }
 }
 
-/// The `reply` event for the customer of alert `id` (staff wrote or called back).
+/// The `reply` event for the customer of alert `id`: staff wrote back, or (`how` = call)
+/// called them back, which answers the inquiry just the same (`via=phone`).
 async fn reply(
     state: &AppState,
     id: &str,
+    how: &str,
     by: Option<&str>,
     note: Option<&str>,
 ) -> Result<Command, String> {
-    let all = run(
+    let alert = run(
         state,
         Command::Alerts(AlertsArgs {
-            action: None,
+            action: Some(AlertAction::Show(AlertShowArgs {
+                id: id.to_owned(),
+                json: true,
+            })),
             open: false,
             by_priority: false,
             limit: None,
@@ -211,15 +222,14 @@ async fn reply(
         }),
     )
     .await?;
-    let customer = all
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|a| a["id"] == id)
-        .and_then(|a| a["customer"].as_str())
+    let customer = alert["customer"]
+        .as_str()
         .ok_or_else(|| format!("no alert {id}"))?
         .to_owned();
     let mut attrs = Vec::new();
+    if how == "call" {
+        attrs.push("via=phone".to_owned());
+    }
     if let Some(by) = by {
         attrs.push(format!("by={by}"));
     }
