@@ -309,32 +309,7 @@ pub struct DispatchArgs {
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
     /// List messages.
-    List {
-        /// Only this state: pending, sending, deferred, suppressed, failed, dead, sent.
-        #[arg(long)]
-        status: Option<String>,
-        /// Only this customer.
-        #[arg(long)]
-        customer: Option<String>,
-        /// Only this channel.
-        #[arg(long)]
-        channel: Option<String>,
-        /// Only this campaign.
-        #[arg(long)]
-        campaign: Option<String>,
-        /// Only messages this guard suppressed or deferred (e.g. guards/consent.rhai).
-        #[arg(long)]
-        guard: Option<String>,
-        /// Skip this many matching messages (oldest first), for paging.
-        #[arg(long, default_value_t = 0)]
-        offset: usize,
-        /// Show at most this many.
-        #[arg(long)]
-        limit: Option<usize>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    List(OutboxListArgs),
     /// Put a failed, dead, suppressed or deferred message back in the queue (it passes the
     /// guards again).
     Retry {
@@ -344,6 +319,44 @@ pub enum OutboxCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `kizuna outbox list`: which messages, in which order, which page.
+#[derive(Debug, Args, Default, Clone)]
+pub struct OutboxListArgs {
+    /// Only this state: pending, sending, deferred, suppressed, failed, dead, sent.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only this customer.
+    #[arg(long)]
+    pub customer: Option<String>,
+    /// Only this channel.
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Only this campaign.
+    #[arg(long)]
+    pub campaign: Option<String>,
+    /// Only messages this guard suppressed or deferred (e.g. guards/consent.rhai).
+    #[arg(long)]
+    pub guard: Option<String>,
+    /// Only messages queued at or after this time (RFC 3339 with offset).
+    #[arg(long)]
+    pub since: Option<Timestamp>,
+    /// Only messages queued before this time.
+    #[arg(long)]
+    pub until: Option<Timestamp>,
+    /// Newest first (default: oldest first).
+    #[arg(long)]
+    pub newest_first: bool,
+    /// Skip this many matching messages, for paging.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Show at most this many.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kizuna send`.

@@ -46,6 +46,8 @@ pub struct AppState {
     pub unsubscribe: bool,
     /// The console's logged-in viewers ([`super::console`]).
     pub sessions: Arc<super::console::session::Sessions>,
+    /// The business's time zone (`[kpi] tz`): the console's dates are days there.
+    pub tz: jiff::tz::TimeZone,
 }
 
 /// The largest accepted request body.

@@ -129,6 +129,7 @@ pub fn run(
         routes: Arc::new(routes_mounted),
         unsubscribe: info.unsubscribe.is_some(),
         sessions: Arc::new(console::session::Sessions::default()),
+        tz: jiff::tz::TimeZone::get(&config.kpi.tz).unwrap_or(jiff::tz::TimeZone::UTC),
     };
     let files = serve::raise_fd_limit();
     let limits = serve::Limits {

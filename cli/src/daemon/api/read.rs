@@ -13,8 +13,8 @@ use super::{ApiError, Params, error, run};
 use crate::{
     args::{
         AlertsArgs, Command, CustomerCommand, CustomerListArgs, CustomerShowArgs,
-        DeliverabilityArgs, DeliverabilityByArg, KpiArgs, KpiBy, OutboxCommand, PointsCommand,
-        ReportCommand, ResponseArgs, ResponseByArg, RulesCommand, SegmentCommand,
+        DeliverabilityArgs, DeliverabilityByArg, KpiArgs, KpiBy, OutboxCommand, OutboxListArgs,
+        PointsCommand, ReportCommand, ResponseArgs, ResponseByArg, RulesCommand, SegmentCommand,
     },
     daemon::http::AppState,
 };
@@ -160,7 +160,16 @@ pub(super) struct OutboxQuery {
     campaign: Option<String>,
     /// The guard that suppressed or deferred it.
     guard: Option<String>,
-    /// Matching messages to skip (oldest first).
+    /// Queued at or after (RFC 3339 with offset).
+    #[param(value_type = Option<String>)]
+    since: Option<Timestamp>,
+    /// Queued before.
+    #[param(value_type = Option<String>)]
+    until: Option<Timestamp>,
+    /// Newest first.
+    #[serde(default)]
+    newest_first: bool,
+    /// Matching messages to skip.
     #[serde(default)]
     offset: usize,
     /// At most this many.
@@ -175,16 +184,19 @@ pub(super) async fn outbox(
     State(state): State<AppState>,
     Params(q): Params<OutboxQuery>,
 ) -> Response {
-    let list = OutboxCommand::List {
+    let list = OutboxCommand::List(OutboxListArgs {
         status: q.status,
         customer: q.customer,
         channel: q.channel,
         campaign: q.campaign,
         guard: q.guard,
+        since: q.since,
+        until: q.until,
+        newest_first: q.newest_first,
         offset: q.offset,
         limit: q.limit,
         json: true,
-    };
+    });
     run(&state, Command::Outbox(list)).await
 }
 

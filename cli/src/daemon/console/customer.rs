@@ -19,12 +19,17 @@ use super::{
     problem, run, to_login, with_lang_cookie,
 };
 use crate::{
-    args::{Command, CustomerCommand, CustomerListArgs, CustomerShowArgs, OutboxCommand},
+    args::{
+        Command, CustomerCommand, CustomerListArgs, CustomerShowArgs, OutboxCommand, OutboxListArgs,
+    },
     daemon::http::AppState,
 };
 
 /// Customers a page.
 const PAGE: usize = 50;
+
+/// A customer's newest messages shown on their page.
+const MESSAGES: usize = 100;
 
 /// The search form's fields.
 #[derive(Debug, serde::Deserialize)]
@@ -123,16 +128,13 @@ pub async fn page(
         Ok(v) => v,
         Err(e) => return problem(lang, &session, StatusCode::NOT_FOUND, &e),
     };
-    let outbox = Command::Outbox(OutboxCommand::List {
-        status: None,
+    let outbox = Command::Outbox(OutboxCommand::List(OutboxListArgs {
         customer: Some(id.clone()),
-        channel: None,
-        campaign: None,
-        guard: None,
-        offset: 0,
-        limit: None,
+        newest_first: true,
+        limit: Some(MESSAGES),
         json: true,
-    });
+        ..OutboxListArgs::default()
+    }));
     let messages = run(&state, outbox).await.unwrap_or(Value::Null);
     let c = &shown["customer"];
     let title = c["profile"]["name"].as_str().unwrap_or(&id).to_owned();

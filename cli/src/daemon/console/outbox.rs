@@ -1,5 +1,5 @@
-//! The outbox: messages filtered by status, channel, campaign, guard and customer
-//! (`outbox list`), a page at a time, and a retry button on what did not go out
+//! The outbox: messages filtered by status, channel, campaign, guard, customer and the days
+//! they were queued (`outbox list`), newest first, a page at a time, and a retry button on what did not go out
 //! (`outbox retry`).
 
 use axum::{
@@ -19,7 +19,7 @@ use super::{
     problem, run, to_login, with_lang_cookie,
 };
 use crate::{
-    args::{Command, OutboxCommand},
+    args::{Command, OutboxCommand, OutboxListArgs},
     daemon::http::AppState,
 };
 
@@ -34,9 +34,35 @@ pub struct Filter {
     campaign: Option<String>,
     guard: Option<String>,
     customer: Option<String>,
+    /// First day queued (`YYYY-MM-DD`, in the business's time zone).
+    from: Option<String>,
+    /// Last day queued.
+    to: Option<String>,
     #[serde(default)]
     offset: usize,
     lang: Option<String>,
+}
+
+/// The start of day `date` (`YYYY-MM-DD`) in `tz`, or of the day after it (`after`).
+fn day_start(
+    date: &Option<String>,
+    tz: &jiff::tz::TimeZone,
+    after: bool,
+) -> Result<Option<jiff::Timestamp>, String> {
+    let Some(text) = some(date) else {
+        return Ok(None);
+    };
+    let day: jiff::civil::Date = text
+        .parse()
+        .map_err(|e| format!("date {text:?} is not YYYY-MM-DD: {e}"))?;
+    let day = if after {
+        day.tomorrow().map_err(|e| e.to_string())?
+    } else {
+        day
+    };
+    day.to_zoned(tz.clone())
+        .map(|z| Some(z.timestamp()))
+        .map_err(|e| e.to_string())
 }
 
 fn some(v: &Option<String>) -> Option<String> {
@@ -58,16 +84,26 @@ pub async fn page(
         lang: f.lang.clone(),
     };
     let lang = lang(&headers, &lq);
-    let command = Command::Outbox(OutboxCommand::List {
+    let (since, until) = match (
+        day_start(&f.from, &state.tz, false),
+        day_start(&f.to, &state.tz, true),
+    ) {
+        (Ok(since), Ok(until)) => (since, until),
+        (Err(e), _) | (_, Err(e)) => return problem(lang, &session, StatusCode::BAD_REQUEST, &e),
+    };
+    let command = Command::Outbox(OutboxCommand::List(OutboxListArgs {
         status: some(&f.status),
         customer: some(&f.customer),
         channel: some(&f.channel),
         campaign: some(&f.campaign),
         guard: some(&f.guard),
+        since,
+        until,
+        newest_first: true,
         offset: f.offset,
         limit: Some(PAGE + 1),
         json: true,
-    });
+    }));
     let messages = match run(&state, command).await {
         Ok(v) => v.as_array().cloned().unwrap_or_default(),
         Err(e) => return problem(lang, &session, StatusCode::BAD_REQUEST, &e),
@@ -82,6 +118,8 @@ pub async fn page(
             ("campaign", &f.campaign),
             ("guard", &f.guard),
             ("customer", &f.customer),
+            ("from", &f.from),
+            ("to", &f.to),
         ] {
             if let Some(v) = some(v) {
                 q.push(format!("{k}={}", urlencoding(&v)));
@@ -104,6 +142,8 @@ pub async fn page(
             label { "campaign " input type="text" name="campaign" value=(value(&f.campaign)) size="10"; }
             label { (T::Guard.in_(lang)) " " input type="text" name="guard" value=(value(&f.guard)) size="18"; }
             label { (T::Customer.in_(lang)) " " input type="text" name="customer" value=(value(&f.customer)) size="8"; }
+            label { (T::From.in_(lang)) " " input type="date" name="from" value=(value(&f.from)); }
+            label { (T::To.in_(lang)) " " input type="date" name="to" value=(value(&f.to)); }
             button type="submit" { (T::Search.in_(lang)) }
         }
         table.outbox {
