@@ -91,6 +91,49 @@ fn post(daemon: &Daemon, path: &str, cookie: &str, form: &str) -> u16 {
         .as_u16()
 }
 
+/// Posts a multipart form: `(name, file name, content)` parts; the status and the page.
+fn post_multipart(
+    daemon: &Daemon,
+    path: &str,
+    cookie: &str,
+    parts: &[(&str, Option<&str>, &str)],
+) -> (u16, String) {
+    let boundary = "kizuna-test-boundary-7d1f";
+    let mut body = String::new();
+    for (name, file, content) in parts {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\""
+        ));
+        if let Some(file) = file {
+            body.push_str(&format!(
+                "; filename=\"{file}\"\r\nContent-Type: text/plain"
+            ));
+        }
+        body.push_str(&format!("\r\n\r\n{content}\r\n"));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    let mut resp = agent()
+        .post(format!("{}{path}", daemon.base))
+        .header("Cookie", cookie)
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .send(body)
+        .unwrap();
+    (
+        resp.status().as_u16(),
+        resp.body_mut().read_to_string().unwrap(),
+    )
+}
+
+/// The default points rule at twice the rate.
+fn double_points(h: &TestHome) -> String {
+    std::fs::read_to_string(h.home().join("rules/points.rhai"))
+        .unwrap()
+        .replace("const YEN_PER_POINT = 100;", "const YEN_PER_POINT = 50;")
+}
+
 fn csrf(page: &str) -> String {
     let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
     page[at..at + 64].to_owned()
@@ -196,6 +239,66 @@ fn the_console_needs_a_session_escapes_customer_text_and_refuses_what_a_role_may
         found.contains("/console/customers/c-1") && !found.contains("/console/customers/c-2"),
         "{found}"
     );
+
+    // The rules page replays the history through one changed file, uploaded or pasted,
+    // for either role (nothing changes); what the CLI prints comes back.
+    let (_, rules_page, _) = get(&daemon, "/console/rules", &reader);
+    let reader_csrf = csrf(&rules_page);
+    let doubled = double_points(&h);
+    let (status, page) = post_multipart(
+        &daemon,
+        "/console/rules/replay",
+        &reader,
+        &[
+            ("csrf", None, &reader_csrf),
+            ("name", None, ""),
+            ("file", Some("points.rhai"), &doubled),
+        ],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("48 → 96"),
+        "Aiko's 4,800 yen at twice the rate: {page}"
+    );
+    let live = std::fs::read_to_string(h.home().join("rules/points.rhai")).unwrap();
+    assert!(
+        live.contains("YEN_PER_POINT = 100;"),
+        "the live rule is untouched"
+    );
+    // A broken paste: the compiler's file:line, and a 422.
+    let (status, page) = post_multipart(
+        &daemon,
+        "/console/rules/replay",
+        &reader,
+        &[
+            ("csrf", None, &reader_csrf),
+            ("name", None, "points.rhai"),
+            ("source", None, "fn on_event(e, c) {\n  let x = ;\n}\n"),
+        ],
+    );
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("points.rhai:2:11"), "{page}");
+    // No name, a path out of the rules directory, no CSRF token: refused, said why.
+    for (parts, needle) in [
+        (vec![("source", None, "x")], "name: say which file"),
+        (
+            vec![("name", None, "../kizuna.toml"), ("source", None, "x")],
+            "not a relative path inside the rules directory",
+        ),
+    ] {
+        let mut parts = parts;
+        parts.push(("csrf", None, &reader_csrf));
+        let (status, page) = post_multipart(&daemon, "/console/rules/replay", &reader, &parts);
+        assert_eq!(status, 400, "{page}");
+        assert!(page.contains(needle), "{page}");
+    }
+    let (status, _) = post_multipart(
+        &daemon,
+        "/console/rules/replay",
+        &reader,
+        &[("name", None, "points.rhai"), ("source", None, &doubled)],
+    );
+    assert_eq!(status, 403, "no CSRF token");
 
     // Logging out ends the session.
     assert_eq!(
@@ -322,4 +425,25 @@ fn in_a_browser_staff_see_a_new_inquiry_appear_answer_it_and_find_why_a_customer
     let error = b.text("#version pre.error");
     assert!(error.contains("broken.rhai:2"), "{error}");
     b.screenshot("rules");
+    std::fs::remove_file(h.home().join("rules/broken.rhai")).unwrap();
+
+    // Try a change before saving it: upload points.rhai at twice the rate, see the diff.
+    let candidate = h.file("points.rhai", &double_points(&h));
+    b.goto(&format!("{}/console/rules", daemon.base));
+    b.fill("#replay input[name='file']", &candidate);
+    b.click("#replay button[type='submit']");
+    let diff = b.wait_for_text("#replayed", "c-1");
+    assert!(diff.contains("48 → 96"), "{diff}");
+    b.screenshot("replay");
+    // And a broken one, pasted: the error says file and line.
+    b.goto(&format!("{}/console/rules", daemon.base));
+    b.fill("#replay input[name='name']", "points.rhai");
+    b.fill(
+        "#replay textarea[name='source']",
+        "fn on_event(e, c) {\n  let x = ;\n}\n",
+    );
+    b.click("#replay button[type='submit']");
+    let error = b.wait_for_text("#replayed pre.error", "points.rhai:2");
+    assert!(error.contains("Unexpected"), "{error}");
+    b.screenshot("replay-broken");
 }

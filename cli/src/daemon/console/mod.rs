@@ -17,6 +17,7 @@ mod customer;
 mod inbox;
 mod outbox;
 pub mod page;
+mod replay;
 mod reports;
 mod rules;
 pub mod session;
@@ -58,6 +59,10 @@ pub fn routes() -> Router<AppState> {
         .route("/console/customers/{id}", get(customer::page))
         .route("/console/outbox", get(outbox::page))
         .route("/console/rules", get(rules::page))
+        .route(
+            "/console/rules/replay",
+            post(replay::post).layer(axum::extract::DefaultBodyLimit::max(replay::MAX_BODY)),
+        )
         .route(
             "/console/campaigns",
             get(campaigns::page).post(campaigns::post),
@@ -173,10 +178,22 @@ fn form(body: &[u8]) -> HashMap<String, String> {
 
 /// Runs `command` as the CLI would, through the writer: its JSON output, or its error.
 async fn run(state: &AppState, command: Command) -> Result<Value, String> {
+    let (stdout, _) = run_with(state, command, HashMap::new()).await?;
+    serde_json::from_slice(&stdout).map_err(|e| format!("unreadable answer: {e}"))
+}
+
+/// Runs `command` with input files (as the admin socket passes a client's: the path the
+/// command names → the daemon's copy): what it printed (standard output, and warnings on
+/// standard error), or its error.
+async fn run_with(
+    state: &AppState,
+    command: Command,
+    inputs: HashMap<PathBuf, PathBuf>,
+) -> Result<(Vec<u8>, Vec<u8>), String> {
     let job = Job {
         command: Box::new(command),
         rules: None,
-        inputs: HashMap::new(),
+        inputs,
         cwd: PathBuf::from("/"),
     };
     let answer = ask(state, |tx| super::writer::Command::Admin(job, tx))
@@ -189,7 +206,7 @@ async fn run(state: &AppState, command: Command) -> Result<Value, String> {
             .map(|f| f.message)
             .unwrap_or_else(|| stderr.trim().to_owned()));
     }
-    serde_json::from_slice(&answer.stdout).map_err(|e| format!("unreadable answer: {e}"))
+    Ok((answer.stdout, answer.stderr))
 }
 
 /// The answer to a posted form that may not be acted on, if it may not: its CSRF token is

@@ -41,28 +41,28 @@ pub async fn page(
             csv: false,
         }))
     };
-    let rfm = run(
-        &state,
-        Command::Report(ReportCommand::Rfm {
-            json: true,
-            csv: false,
-        }),
-    )
-    .await
-    .unwrap_or(Value::Null);
-    let months = run(&state, kpi(KpiBy::Month)).await.unwrap_or(Value::Null);
-    let campaigns = run(&state, kpi(KpiBy::Campaign))
-        .await
-        .unwrap_or(Value::Null);
-    let guards = run(
-        &state,
-        Command::Report(ReportCommand::Guards {
-            since: None,
-            json: true,
-        }),
-    )
-    .await
-    .unwrap_or(Value::Null);
+    // Each reads the log on a reading handle of its own ([`crate::commands::reads_log_only`]),
+    // so the four run side by side, and beside ingest.
+    let (rfm, months, campaigns, guards) = tokio::join!(
+        run(
+            &state,
+            Command::Report(ReportCommand::Rfm {
+                json: true,
+                csv: false,
+            }),
+        ),
+        run(&state, kpi(KpiBy::Month)),
+        run(&state, kpi(KpiBy::Campaign)),
+        run(
+            &state,
+            Command::Report(ReportCommand::Guards {
+                since: None,
+                json: true,
+            }),
+        ),
+    );
+    let [rfm, months, campaigns, guards] =
+        [rfm, months, campaigns, guards].map(|r| r.unwrap_or(Value::Null));
     let body = html! {
         section #rfm { h2 { "RFM" } (heatmap(&rfm)) }
         section #kpi-months { h2 { "Reply and reaction rate by month" } (bars(&months, &["reply_rate", "reaction_rate"], true)) }

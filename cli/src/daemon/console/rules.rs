@@ -1,5 +1,6 @@
 //! Rules: the version in force, the last reload's error (file:line, as the reloader wrote
-//! it), the fixtures' results (`rules test`) and the recorded rule errors (`rules errors`).
+//! it), the fixtures' results (`rules test`), the recorded rule errors (`rules errors`), and
+//! a form to replay the history through a changed script ([`super::replay`]).
 
 use axum::{
     extract::{Query, State},
@@ -73,6 +74,7 @@ pub async fn page(
                 Err(e) => { pre.error role="alert" { (e) } }
             }
         }
+        (super::replay::form(&session))
         section #errors {
             h2 { "Rule errors" }
             table { thead { tr { th { "script" } th { "function" } th { "event" } th { (T::Reason.in_(lang)) } } }
