@@ -65,6 +65,25 @@ impl Audience {
         Ok(out)
     }
 
+    /// Evaluates several audiences over every customer as of `at`, reading each customer
+    /// once: a page listing every segment's size costs one scan, not one a segment.
+    pub fn select_each(
+        audiences: &[Audience],
+        store: &Store,
+        at: Timestamp,
+    ) -> Result<Vec<Selection>, StoreError> {
+        let mut out: Vec<Selection> = audiences.iter().map(|_| Selection::default()).collect();
+        for customer in store.customers() {
+            let customer = Arc::new(customer?);
+            for (audience, selection) in audiences.iter().zip(out.iter_mut()) {
+                if selection.consider(audience, &customer, at) {
+                    selection.members.push(customer.id.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether `customer` is in the audience as of `at`.
     pub fn contains(
         &self,

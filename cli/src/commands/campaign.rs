@@ -100,8 +100,12 @@ pub fn segment_list(
         .map(|n| (n, "script"))
         .collect();
     names.extend(Segment::ALL.iter().map(|s| (s.as_str().to_owned(), "rfm")));
-    for (name, kind) in names {
-        let selection = segments.audience(&name)?.select(store, now)?;
+    let audiences = names
+        .iter()
+        .map(|(name, _)| segments.audience(name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let selections = kizuna_core::campaign::Audience::select_each(&audiences, store, now)?;
+    for ((name, kind), selection) in names.into_iter().zip(selections) {
         report_errors(o, &selection)?;
         rows.push(serde_json::json!({
             "segment": name, "kind": kind, "customers": selection.members.len(),

@@ -122,7 +122,7 @@ async fn sections(
                 @if session.can_act() { " " button type="submit" name="do" value="run" { (T::Run.in_(lang)) } }
             }
             @match outcome {
-                Some(Ok(v)) => { (result(&v)) }
+                Some(Ok(v)) => { (result(lang, &v)) }
                 Some(Err(e)) => { p.error role="alert" { (e) } }
                 None => {}
             }
@@ -131,12 +131,12 @@ async fn sections(
 }
 
 /// What a run or dry run did: members, and the guards' verdicts now.
-fn result(v: &Value) -> Markup {
+fn result(lang: Lang, v: &Value) -> Markup {
     let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
     let guards = &v["guards_now"];
     html! {
         div #result {
-            p { (if v["dry_run"] == true { "Dry run: " } else { "Queued: " })
+            p { (if v["dry_run"] == true { T::DryRun.in_(lang) } else { T::Queued.in_(lang) }) ": "
                 (text(&v["members"])) " member(s) of the segment" }
             @if let Some(outcomes) = guards["outcomes"].as_object() {
                 ul.outcomes { @for (k, n) in outcomes { li { (k) ": " (text(n)) } } }

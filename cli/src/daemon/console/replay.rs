@@ -13,27 +13,29 @@ use axum::{
 };
 use maud::{Markup, html};
 
-use super::{lang_of, layout, problem, refusal, respond, run_with, session::Session, to_login};
+use super::{
+    lang_of, layout, page::T, problem, refusal, respond, run_with, session::Session, to_login,
+};
 use crate::{
     args::{Command, ReplayArgs, RulesCommand},
-    daemon::http::AppState,
+    daemon::{http::AppState, lang::Lang},
 };
 
 /// The largest form accepted: a script or template, with room to spare.
 pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The form, for the rules page.
-pub fn form(session: &Session) -> Markup {
+pub fn form(lang: Lang, session: &Session) -> Markup {
     html! {
         section #replay {
-            h2 { "Replay a change" }
-            p { "Paste or upload one script (or template, or fixture): it replaces the live file of that name in a copy of the rules, and the whole history is replayed through the copy. Nothing changes until you save the file in the rules directory." }
+            h2 { (T::ReplayChange.in_(lang)) }
+            p { (T::ReplayHelp.in_(lang)) }
             form method="post" action="/console/rules/replay" enctype="multipart/form-data" {
                 input type="hidden" name="csrf" value=(session.csrf);
-                p { label { "File name " input type="text" name="name" placeholder="points.rhai" size="24"; } }
-                p { label { "Upload " input type="file" name="file" accept=".rhai,.json,.email,.text,.sms,.toml"; } }
-                p { label { "or paste" br; textarea name="source" rows="14" cols="80" spellcheck="false" {} } }
-                button type="submit" { "Replay" }
+                p { label { (T::FileName.in_(lang)) " " input type="text" name="name" placeholder="points.rhai" size="24"; } }
+                p { label { (T::Upload.in_(lang)) " " input type="file" name="file" accept=".rhai,.json,.email,.text,.sms,.toml"; } }
+                p { label { (T::OrPaste.in_(lang)) br; textarea name="source" rows="14" cols="80" spellcheck="false" {} } }
+                button type="submit" { (T::Replay.in_(lang)) }
             }
         }
     }
@@ -158,22 +160,28 @@ pub async fn post(
         Ok((stdout, warnings)) => {
             let mut text = String::from_utf8_lossy(&stdout).into_owned();
             text.push_str(&String::from_utf8_lossy(&warnings));
-            (StatusCode::OK, result(&shown, Ok(&text)))
+            (StatusCode::OK, result(lang, &shown, Ok(&text)))
         }
-        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, result(&shown, Err(&e))),
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            result(lang, &shown, Err(&e)),
+        ),
     };
-    respond(status, layout(lang, "Replay", Some(&session), body))
+    respond(
+        status,
+        layout(lang, T::Replay.in_(lang), Some(&session), body),
+    )
 }
 
-fn result(file: &str, outcome: Result<&str, &str>) -> Markup {
+fn result(lang: Lang, file: &str, outcome: Result<&str, &str>) -> Markup {
     html! {
         section #replayed {
-            h2 { "Replay with " code { (file) } " changed" }
+            h2 { (T::ReplayedWith.in_(lang)) " " code { (file) } }
             @match outcome {
                 Ok(text) => { pre.replay { (text) } }
                 Err(e) => { pre.error role="alert" { (e) } }
             }
-            p { a href="/console/rules" { "Back to the rules" } }
+            p { a href="/console/rules" { (T::BackToRules.in_(lang)) } }
         }
     }
 }

@@ -65,9 +65,9 @@ pub async fn page(
         [rfm, months, campaigns, guards].map(|r| r.unwrap_or(Value::Null));
     let body = html! {
         section #rfm { h2 { "RFM" } (heatmap(&rfm)) }
-        section #kpi-months { h2 { "Reply and reaction rate by month" } (bars(&months, &["reply_rate", "reaction_rate"], true)) }
-        section #kpi-campaigns { h2 { "Revenue per contact by campaign" } (bars(&campaigns, &["revenue_per_contact"], false)) }
-        section #guards { h2 { "Guard outcomes" } (guard_table(&guards)) }
+        section #kpi-months { h2 { (T::KpiByMonth.in_(lang)) } (bars(&months, &["reply_rate", "reaction_rate"], true)) }
+        section #kpi-campaigns { h2 { (T::KpiByCampaign.in_(lang)) } (bars(&campaigns, &["revenue_per_contact"], false)) }
+        section #guards { h2 { (T::GuardOutcomes.in_(lang)) } (guard_table(&guards)) }
     };
     let page = layout(lang, T::Reports.in_(lang), Some(&session), body);
     with_lang_cookie(respond(StatusCode::OK, page), &q)

@@ -58,12 +58,12 @@ pub async fn page(
                 dt { "reloads" } dd { (text(&reload["reloads"])) " / failed " (text(&reload["failures"])) }
             }
             @if let Some(e) = reload["last_error"].as_str() {
-                h2 { "Last reload failed" }
+                h2 { (T::LastReloadFailed.in_(lang)) }
                 pre.error role="alert" { (e) }
             }
         }
         section #fixtures {
-            h2 { "Fixtures" }
+            h2 { (T::Fixtures.in_(lang)) }
             @match &tests {
                 Ok(cases) => {
                     @let cases = cases.as_array().cloned().unwrap_or_default();
@@ -74,9 +74,9 @@ pub async fn page(
                 Err(e) => { pre.error role="alert" { (e) } }
             }
         }
-        (super::replay::form(&session))
+        (super::replay::form(lang, &session))
         section #errors {
-            h2 { "Rule errors" }
+            h2 { (T::RuleErrors.in_(lang)) }
             table { thead { tr { th { "script" } th { "function" } th { "event" } th { (T::Reason.in_(lang)) } } }
                 tbody { @for e in errors.as_array().into_iter().flatten() { tr {
                     td { (text(&e["pos"]["file"])) ":" (text(&e["pos"]["line"])) }
