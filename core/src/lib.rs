@@ -28,7 +28,7 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`event`], [`ids`], [`time`], [`internal`] | the event, its ids and kinds, its time with its offset; the door; the events kizuna writes itself, typed |
-//! | [`store`] | the log on sled, its indexes, checkpoints, the outbox, erase and compaction |
+//! | [`store`] | the log on sled, its indexes, checkpoints, the outbox (listed a page at a time), the open alerts, erase and compaction |
 //! | [`customer`], [`profile`], [`loyalty`], [`contact`], [`timer`], [`promise`], [`complaint`], [`bounce`] | the projection one customer's events fold into |
 //! | [`rules`] | the Rhai engine: scripts, their contract, limits and effects |
 //! | [`dispatch`], [`channel`] | outbox → template → guards → channel; the file channels (the contract itself is the `kizuna-channel` crate, re-exported in [`channel`]) |

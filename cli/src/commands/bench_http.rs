@@ -240,8 +240,12 @@ pub fn http(args: &BenchHttpArgs, rules: Option<&std::path::Path>) -> anyhow::Re
                 let agent = agent();
                 let mut mine = Vec::new();
                 loop {
+                    // The deadline first: a request taken is a request sent (and counted).
+                    if started.elapsed() > deadline {
+                        break;
+                    }
                     let i = next.fetch_add(1, Relaxed);
-                    if i >= bodies.len() || started.elapsed() > deadline {
+                    if i >= bodies.len() {
                         break;
                     }
                     // Paced: request i is due when the events before it have had their

@@ -199,6 +199,16 @@ pub fn run(
         Ok(dead) => metrics.dead_letters.store(dead, Relaxed),
         Err(e) => tracing::error!(error = %e, "cannot count dead letters"),
     }
+    // Which alerts are open, read once now rather than on the first console poll.
+    let started = std::time::Instant::now();
+    match store.open_alert_count() {
+        Ok(open) => tracing::info!(
+            open,
+            ms = started.elapsed().as_millis() as u64,
+            "open alerts indexed"
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot index the open alerts"),
+    }
     let mut writer = Writer {
         store,
         dispatcher,

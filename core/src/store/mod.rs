@@ -13,6 +13,10 @@
 //!
 //! Callers flush before they report success, so "imported" always means "on disk, with its
 //! projection". See [`keys`] for the layout.
+//!
+//! Reads that a console asks for every few seconds have their own modules, so they never
+//! cost the size of the store: [`open`] keeps which alerts are open in memory, and
+//! [`messages`] lists the outbox a page at a time.
 
 mod append;
 mod background;

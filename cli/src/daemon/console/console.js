@@ -4,8 +4,10 @@
 (function () {
   var EVERY_MS = 3000;
   function refresh(el) {
-    // Not while someone is typing in a form inside it.
-    if (el.contains(document.activeElement) && document.activeElement.tagName === "INPUT") {
+    // Not while the focus is inside it (typing in a form, or on a button reached with
+    // Tab): replacing it would throw a keyboard user back to the top of the page.
+    var focused = document.activeElement;
+    if (focused && focused !== el && el.contains(focused)) {
       return;
     }
     fetch(el.getAttribute("data-refresh"), { credentials: "same-origin" })
