@@ -67,13 +67,52 @@ struct Stored {
     escalated: Option<serde::de::IgnoredAny>,
 }
 
-/// Whether an alert raised at `at` for `customer`, not resolved, is open: an inquiry or
-/// complaint raised no later than the alert still waits, or staff have not replied to or
-/// contacted the customer since.
-pub(super) fn open_for(at: Timestamp, customer: &Customer) -> bool {
-    let waiting = customer.stats.open_inquiries.iter().any(|o| o.at <= at);
-    let untouched = customer.stats.last_staff_contact.is_none_or(|t| t < at);
-    waiting || untouched
+/// What decides whether a customer's alerts are open: when their waiting inquiries were
+/// raised, and when staff last replied or called. Read from a stored record without
+/// decoding the rest of the customer (building the index reads one per customer with an
+/// alert, which could be every customer).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Openness {
+    #[serde(default)]
+    stats: Waiting,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Waiting {
+    #[serde(default)]
+    open_inquiries: Vec<InquiryAt>,
+    #[serde(default)]
+    last_staff_contact: Option<Timestamp>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InquiryAt {
+    at: Timestamp,
+}
+
+impl Openness {
+    pub(super) fn of(customer: &Customer) -> Self {
+        Self {
+            stats: Waiting {
+                open_inquiries: customer
+                    .stats
+                    .open_inquiries
+                    .iter()
+                    .map(|o| InquiryAt { at: o.at })
+                    .collect(),
+                last_staff_contact: customer.stats.last_staff_contact,
+            },
+        }
+    }
+
+    /// Whether an alert raised at `at`, not resolved, is open: an inquiry or complaint
+    /// raised no later than the alert still waits, or staff have not replied to or
+    /// contacted the customer since.
+    pub(super) fn opens(&self, at: Timestamp) -> bool {
+        let waiting = self.stats.open_inquiries.iter().any(|o| o.at <= at);
+        let untouched = self.stats.last_staff_contact.is_none_or(|t| t < at);
+        waiting || untouched
+    }
 }
 
 /// The index (see the module documentation).
@@ -158,13 +197,13 @@ impl OpenAlerts {
 
     /// Decides `customer`'s alerts again, `projection` being their customer as it is now
     /// (`None`: gone).
-    fn decide(&mut self, customer: &CustomerId, projection: Option<&Customer>) {
+    fn decide(&mut self, customer: &CustomerId, projection: Option<&Openness>) {
         let Some(heads) = self.heads.get(customer) else {
             return;
         };
         for head in heads {
             let key = (Reverse(head.priority), head.id);
-            if projection.is_some_and(|c| open_for(head.at, c)) {
+            if projection.is_some_and(|c| c.opens(head.at)) {
                 self.open.insert(head.id);
                 self.ranked.insert(key);
             } else {
@@ -228,8 +267,8 @@ impl Store {
             None => self.build_open()?,
         };
         for customer in std::mem::take(&mut index.touched) {
-            match self.customer_shared(&customer) {
-                Ok(projection) => index.decide(&customer, projection.as_deref()),
+            match self.openness(&customer) {
+                Ok(projection) => index.decide(&customer, projection.as_ref()),
                 Err(e) => {
                     index.touched.insert(customer);
                     self.open = Some(index);
@@ -238,6 +277,23 @@ impl Store {
             }
         }
         Ok(self.open.insert(index))
+    }
+
+    /// What decides `id`'s alerts: from the cached projection, else from the stored
+    /// record's JSON, only the fields needed.
+    fn openness(&self, id: &CustomerId) -> Result<Option<Openness>, StoreError> {
+        if let Some(cached) = self.cache.get(id) {
+            return Ok(Some(Openness::of(&cached.record.customer)));
+        }
+        let key = keys::customer(id);
+        let Some(bytes) = self.tree.get(&key).map_err(|e| self.sled_err(e))? else {
+            return Ok(None);
+        };
+        let json =
+            super::record::Record::customer_json(&bytes).map_err(|e| self.corrupt(&key, e))?;
+        serde_json::from_slice(json)
+            .map(Some)
+            .map_err(|e| self.corrupt(&key, e.to_string()))
     }
 
     /// Reads every alert's head: each one not resolved, its customer touched.

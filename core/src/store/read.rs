@@ -287,7 +287,7 @@ impl Store {
             return Ok(false);
         }
         let customer = self.customer_shared(&alert.customer)?;
-        Ok(customer.is_some_and(|c| super::open::open_for(alert.at, &c)))
+        Ok(customer.is_some_and(|c| super::open::Openness::of(&c).opens(alert.at)))
     }
 
     fn items<T: serde::de::DeserializeOwned>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {

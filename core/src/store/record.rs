@@ -74,6 +74,15 @@ impl Record {
         Ok(out)
     }
 
+    /// The customer's JSON in a stored record, undecoded: for a reader that needs a few
+    /// fields of many customers ([`super::open`]).
+    pub(crate) fn customer_json(bytes: &[u8]) -> Result<&[u8], String> {
+        let (len, rest) = bytes.split_at_checked(4).ok_or("record too short")?;
+        let len = u32::from_be_bytes(len.try_into().map_err(|_| "bad length")?) as usize;
+        let (json, _) = rest.split_at_checked(len).ok_or("record JSON truncated")?;
+        Ok(json)
+    }
+
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, String> {
         let (len, rest) = bytes.split_at_checked(4).ok_or("record too short")?;
         let len = u32::from_be_bytes(len.try_into().map_err(|_| "bad length")?) as usize;
