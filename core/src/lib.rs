@@ -36,6 +36,7 @@
 //! | [`rfm`], [`kpi`], [`response`], [`deliverability`], [`basket`], [`metrics`] | population figures: RFM, relationship KPIs, response times, bounces and opt-outs, co-purchases, latency |
 //! | [`unsubscribe`] | signed one-click opt-out links, one per message |
 //! | [`staff`] | telling the staff: alert notices, escalations, daily digests, each queued once |
+//! | [`lift`] | did a campaign work: holdout groups (global and per campaign) and the tests that compare them |
 //! | [`forget`] | finding an erased customer in files kizuna wrote outside the store |
 
 #![deny(missing_docs)]
@@ -55,6 +56,7 @@ pub mod forget;
 pub mod ids;
 pub mod internal;
 pub mod kpi;
+pub mod lift;
 pub mod loyalty;
 pub mod metrics;
 pub mod profile;

@@ -255,9 +255,17 @@ fn a_notice_is_sent_once_across_a_daemon_restart() {
     drop(daemon);
     assert_eq!(room.received().len(), 1, "{:?}", room.received());
     // The owner's notice and the boss's escalation (it has been open for a day), once each.
+    // (The owner's 09:00 Tokyo digest also goes out when the test runs after 09:00 there:
+    // the daemon's clock is the real one. It is not what this test counts.)
     let to: Vec<String> = smtp
         .decoded()
         .iter()
+        .filter(|m| {
+            !m["headers"]["Subject"]
+                .as_str()
+                .unwrap_or("")
+                .contains("open alert(s)")
+        })
         .map(|m| m["envelope_to"][0].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(to.len(), 2, "{to:?}");
