@@ -153,6 +153,69 @@ impl MessageSent {
     }
 }
 
+/// The `type` of a [`HeldOut`].
+pub const HELD_OUT: &str = "held_out";
+
+/// `held_out`: a marketing message that the guards let through was held back because its
+/// customer is in a holdout group ([`crate::lift::holdout`]). Its moment starts the
+/// customer's measurement window, as `message_sent` does for a treated customer. Not
+/// contact: the customer heard nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldOut {
+    /// The event's id ([`crate::store::OutboxMessage::held_event_id`]).
+    pub id: EventId,
+    /// The customer.
+    pub customer: CustomerId,
+    /// When it would have been sent.
+    pub at: Timestamp,
+    /// The channel, by name.
+    pub channel: String,
+    /// The template.
+    pub template: String,
+    /// The campaign, if any.
+    pub campaign: Option<String>,
+    /// The outbox message.
+    pub message: MessageId,
+    /// Which group: `global` or `campaign`.
+    pub group: String,
+}
+
+impl HeldOut {
+    /// The event, checked at the door.
+    pub fn to_event(&self) -> Result<Event, Vec<FieldError>> {
+        let mut obj = Map::new();
+        obj.insert("id".into(), self.id.as_str().into());
+        obj.insert("customer".into(), self.customer.as_str().into());
+        obj.insert("type".into(), HELD_OUT.into());
+        obj.insert("at".into(), self.at.to_string().into());
+        obj.insert("channel".into(), self.channel.clone().into());
+        obj.insert("template".into(), self.template.clone().into());
+        if let Some(campaign) = &self.campaign {
+            obj.insert("campaign".into(), campaign.clone().into());
+        }
+        obj.insert("message".into(), self.message.to_string().into());
+        obj.insert("group".into(), self.group.clone().into());
+        Event::from_json(obj)
+    }
+
+    /// The holdout `event` records, if it is one.
+    pub fn from_event(event: &Event) -> Option<Self> {
+        if event.kind.as_str() != HELD_OUT {
+            return None;
+        }
+        Some(Self {
+            id: event.id.clone(),
+            customer: event.customer.clone(),
+            at: event.at.instant(),
+            channel: event.attr_str("channel")?.to_owned(),
+            template: event.attr_str("template").unwrap_or_default().to_owned(),
+            campaign: event.attr_str("campaign").map(str::to_owned),
+            message: event.attr_str("message")?.parse().ok()?,
+            group: event.attr_str("group")?.to_owned(),
+        })
+    }
+}
+
 /// `timer`: a timer set by `schedule` fell due; `on_timer` receives it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimerFired {

@@ -39,6 +39,9 @@ mod console;
 /// Segments, `kizuna campaign run` and seasonal campaigns.
 mod campaigns;
 
+/// Holdout groups: the global control group at dispatch.
+mod holdout;
+
 /// `kizuna rules replay`: backtesting a rule change.
 mod replay;
 

@@ -130,7 +130,8 @@ pub fn dispatcher(
         home.rules_dir_or(rules_dir).join("templates"),
         RetryPolicy::default(),
     )
-    .with_unsubscribe(home.config()?.unsubscribe_links()?))
+    .with_unsubscribe(home.config()?.unsubscribe_links()?)
+    .with_holdouts(home.config()?.holdouts()?))
 }
 
 /// Sends what is due.

@@ -30,6 +30,19 @@ pub struct Config {
     pub staff: StaffConfig,
     /// One-click opt-out links ([`kizuna_core::unsubscribe`]).
     pub unsubscribe: UnsubscribeConfig,
+    /// Who is held out of marketing to measure it ([`kizuna_core::lift::holdout`]).
+    pub holdout: HoldoutConfig,
+}
+
+/// `[holdout]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HoldoutConfig {
+    /// Percent of all customers (0–15) who never receive marketing: the global control
+    /// group that `report lift` compares everyone else with.
+    pub global_percent: u32,
+    /// Mixed into the draw; changing it reshuffles the groups (not a secret).
+    pub salt: String,
 }
 
 /// `[unsubscribe]`.
@@ -66,6 +79,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             staff: StaffConfig::default(),
             unsubscribe: UnsubscribeConfig::default(),
+            holdout: HoldoutConfig::default(),
         }
     }
 }
@@ -294,6 +308,14 @@ url = \"\"
 secret_env = \"KIZUNA_UNSUBSCRIBE_SECRET\"
 previous_secrets_env = \"KIZUNA_UNSUBSCRIBE_PREVIOUS\"
 
+[holdout]
+# A global control group: global_percent (0-15) of customers, drawn by a hash of their id
+# and salt (the same in every run and replay; a new salt reshuffles), never receive
+# marketing. Their messages end suppressed by guard `holdout`, so the lift of marketing as a
+# whole can be measured. Transactional, service and staff messages are never held out.
+global_percent = 0
+salt = \"\"
+
 [server]
 # `kizuna run`: the HTTP API. Requests need `Authorization: Bearer <token>` (a gateway's
 # callbacks may pass it as ?token=). Tokens have roles: admin (everything; required),
@@ -376,6 +398,13 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("[unsubscribe]: {e}"))
     }
 
+    /// The holdout groups, or what is wrong with `[holdout]`.
+    pub fn holdouts(&self) -> anyhow::Result<kizuna_core::lift::holdout::Holdouts> {
+        let h = &self.holdout;
+        kizuna_core::lift::holdout::Holdouts::new(h.global_percent, h.salt.clone())
+            .map_err(|e| anyhow::anyhow!("holdout.{e}"))
+    }
+
     /// The staff policy (checked when the file was read).
     pub fn staff_policy(&self) -> anyhow::Result<kizuna_core::staff::StaffPolicy> {
         let sections = self
@@ -435,6 +464,7 @@ impl Config {
         if jiff::tz::TimeZone::get(&self.kpi.tz).is_err() {
             bail!("kpi.tz = {:?} is not a known time zone", self.kpi.tz);
         }
+        self.holdouts()?;
         if !(1..=1_000_000).contains(&self.import.batch_size) {
             bail!(
                 "import.batch_size = {} is out of range 1..=1000000",

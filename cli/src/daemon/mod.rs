@@ -79,7 +79,8 @@ pub fn run(
         home.rules_dir_or(rules).join("templates"),
         kizuna_core::dispatch::RetryPolicy::default(),
     )
-    .with_unsubscribe(links.clone());
+    .with_unsubscribe(links.clone())
+    .with_holdouts(config.holdouts()?);
     let routes = channels.routes;
     let (_, mut store) = home.open_store()?;
     // A burst that changes more customers than a checkpoint holds starts one from the

@@ -58,6 +58,8 @@ pub struct Dispatcher {
     policy: RetryPolicy,
     /// Signs each customer message's opt-out link; `None`: messages carry none.
     unsubscribe: Option<crate::unsubscribe::Links>,
+    /// Who is held out of marketing ([`crate::lift::holdout`]).
+    holdouts: crate::lift::holdout::Holdouts,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -129,7 +131,16 @@ impl Dispatcher {
             env: std::sync::OnceLock::new(),
             policy,
             unsubscribe: None,
+            holdouts: crate::lift::holdout::Holdouts::default(),
         }
+    }
+
+    /// Holds out of marketing the customers these groups hold ([`crate::lift::holdout`]):
+    /// a message the guards let through ends suppressed by guard `holdout`, and a
+    /// `held_out` event marks the moment it would have gone.
+    pub fn with_holdouts(mut self, holdouts: crate::lift::holdout::Holdouts) -> Self {
+        self.holdouts = holdouts;
+        self
     }
 
     /// Gives every customer message a signed one-click opt-out link
@@ -327,12 +338,65 @@ impl Dispatcher {
                 guard,
                 reason,
             }),
-            GuardDecision::Allow => Decision::Send(OutgoingMessage {
-                unsubscribe,
-                ..outgoing(message, to, (subject, body, html))
-            }),
+            // Held out only once the guards would let it go: the held-out customers are
+            // those who would have got it, so the two arms compare like with like.
+            GuardDecision::Allow => match self.held_out(message) {
+                Some(group) => Decision::Final(MessageStatus::Suppressed {
+                    guard: crate::lift::holdout::GUARD.into(),
+                    reason: format!("held out of marketing: {group}"),
+                }),
+                None => Decision::Send(OutgoingMessage {
+                    unsubscribe,
+                    ..outgoing(message, to, (subject, body, html))
+                }),
+            },
         };
         Ok((decision, errors))
+    }
+
+    /// The holdout group `message` falls in, if it is marketing not forced by hand.
+    fn held_out(&self, message: &OutboxMessage) -> Option<crate::lift::holdout::Group> {
+        if message.class != MessageClass::Marketing || message.forced.is_some() {
+            return None;
+        }
+        self.holdouts.group(&message.customer, None)
+    }
+
+    /// The `held_out` event of a message its holdout group kept back, or `None` if it is
+    /// not one. Its id derives from the message, like `message_sent`'s; its group is drawn
+    /// again (the same draw: [`crate::lift::holdout`]).
+    fn held_event(
+        &self,
+        store: &Store,
+        message: &OutboxMessage,
+        now: Timestamp,
+    ) -> Result<Option<Event>, StoreError> {
+        let MessageStatus::Suppressed { guard, .. } = &message.status else {
+            return Ok(None);
+        };
+        if guard != crate::lift::holdout::GUARD {
+            return Ok(None);
+        }
+        let Some(group) = self.held_out(message) else {
+            return Ok(None);
+        };
+        let held = crate::internal::HeldOut {
+            id: message.held_event_id(),
+            customer: message.customer.clone(),
+            at: now,
+            channel: message.channel.clone(),
+            template: message.template.clone(),
+            campaign: message.campaign.clone(),
+            message: message.id,
+            group: group.kind().into(),
+        };
+        held.to_event()
+            .map(Some)
+            .map_err(|errors| StoreError::Corrupt {
+                path: store.path().to_path_buf(),
+                key: message.id.to_string(),
+                reason: format!("{errors:?}"),
+            })
     }
 
     /// Uses `rules` from the next message on (a hot reload).
@@ -500,6 +564,9 @@ enum Decision {
     Final(MessageStatus),
     Send(OutgoingMessage),
 }
+
+#[cfg(test)]
+mod holdout_tests;
 
 #[cfg(test)]
 mod tests {

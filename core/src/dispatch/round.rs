@@ -218,6 +218,7 @@ impl Dispatcher {
         }
         for (m, _) in &done {
             report.count(&m.status);
+            sent_events.extend(self.held_event(store, m, now)?);
         }
         store.append_owned(&self.rules, sent_events)?;
         let updates: Vec<MessageUpdate<'_>> = done

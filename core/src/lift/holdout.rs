@@ -40,6 +40,19 @@ impl std::fmt::Display for Group {
     }
 }
 
+/// The guard name a held-out message is suppressed by (`report guards`, the outbox).
+pub const GUARD: &str = "holdout";
+
+impl Group {
+    /// `global` or `campaign`, as the `held_out` event records it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Global => "global",
+            Self::Campaign(_) => "campaign",
+        }
+    }
+}
+
 /// The holdout settings (`[holdout]` in kizuna.toml) and campaigns' own shares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Holdouts {

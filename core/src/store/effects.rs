@@ -73,13 +73,24 @@ impl OutboxMessage {
     /// imported elsewhere recognises its messages as already sent
     /// ([`Store::recorded_sent`]).
     pub fn sent_event_id(&self) -> EventId {
+        self.derived_event_id("sent")
+    }
+
+    /// The id of the `held_out` event that records this message held out of marketing
+    /// ([`crate::lift`]): `held-<triggering event id>-<effect index>`, derived like
+    /// [`OutboxMessage::sent_event_id`].
+    pub fn held_event_id(&self) -> EventId {
+        self.derived_event_id("held")
+    }
+
+    fn derived_event_id(&self, prefix: &str) -> EventId {
         let n = self.id.n;
-        let plain = format!("sent-{}-{n}", self.event);
+        let plain = format!("{prefix}-{}-{n}", self.event);
         if plain.len() <= crate::ids::MAX_ID_LEN {
             return EventId::from_trusted(plain);
         }
         let hash = xxhash_rust::xxh3::xxh3_64(self.event.as_str().as_bytes());
-        EventId::from_trusted(format!("sent-h{hash:016x}-{n}"))
+        EventId::from_trusted(format!("{prefix}-h{hash:016x}-{n}"))
     }
 }
 

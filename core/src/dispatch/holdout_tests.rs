@@ -1,0 +1,137 @@
+//! Holdouts at dispatch: a marketing message the guards allow is held back from a customer
+//! in the global control group — suppressed by guard `holdout`, with a `held_out` event at
+//! that moment and no contact — while transactional messages, messages the guards stop
+//! anyway, and everyone else's go out. Dispatching again records nothing twice.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::{Dispatcher, RetryPolicy};
+use crate::{
+    event::Event,
+    ids::CustomerId,
+    internal::{HELD_OUT, HeldOut, SendRequest},
+    lift::holdout::{GUARD, Holdouts},
+    rules::{MessageClass, RuleSet},
+    store::{MessageStatus, Store, StoreOptions},
+};
+
+/// Denies template `loud` (a guard that stops it before any holdout is drawn).
+const RULES: &str = r#"
+    fn guard(m, c) {
+        if m.template == "loud" { return deny("too loud"); }
+        allow()
+    }
+"#;
+
+#[test]
+fn marketing_the_guards_allow_is_held_back_from_the_control_group_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    for name in ["sale", "receipt", "loud"] {
+        std::fs::write(
+            templates.join(format!("{name}.email")),
+            "Subject: s\n\nhello",
+        )
+        .unwrap();
+    }
+    let mut store = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap();
+    let rules = Arc::new(RuleSet::compile(vec![("g.rhai".into(), RULES.into())], None).unwrap());
+    let at: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
+    let mut events = Vec::new();
+    for i in 0..400 {
+        let customer = CustomerId::new(format!("c-{i}")).unwrap();
+        events.push(
+            Event::from_json_str(&format!(
+                r#"{{"customer":"c-{i}","type":"profile","at":"2026-03-01T00:00:00Z","email":"c{i}@example.jp"}}"#
+            ))
+            .unwrap(),
+        );
+        for (template, class) in [
+            ("sale", MessageClass::Marketing),
+            ("receipt", MessageClass::Transactional),
+            ("loud", MessageClass::Marketing),
+        ] {
+            let mut e = SendRequest {
+                customer: customer.clone(),
+                at,
+                channel: "email".into(),
+                template: template.into(),
+                class,
+                campaign: Some("spring".into()),
+                vars: Default::default(),
+                force_reason: None,
+            }
+            .to_event()
+            .unwrap();
+            e.id = crate::ids::EventId::new(format!("s-{i}-{template}")).unwrap();
+            events.push(e);
+        }
+    }
+    store.append(&rules, &events).unwrap();
+    let channels = crate::channel::file_channels(dir.path(), "shop@example.jp");
+    let holdouts = Holdouts::new(10, "test").unwrap();
+    let dispatcher = Dispatcher::new(
+        channels,
+        Arc::clone(&rules),
+        &templates,
+        RetryPolicy::default(),
+    )
+    .with_holdouts(holdouts.clone());
+    let now: Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
+    // Rounds of one message per customer: run until nothing is due.
+    for _ in 0..5 {
+        dispatcher.run(&mut store, now).unwrap();
+    }
+    let all = store.outbox().unwrap();
+    let mut held = 0;
+    for m in &all {
+        let in_group = holdouts.group(&m.customer, None).is_some();
+        match (m.template.as_str(), &m.status) {
+            ("sale", MessageStatus::Suppressed { guard, reason }) => {
+                assert!(in_group && guard == GUARD, "{m:?}");
+                assert!(reason.contains("global control group"), "{reason}");
+                held += 1;
+            }
+            ("sale", MessageStatus::Sent { .. }) => assert!(!in_group, "{m:?}"),
+            ("receipt", MessageStatus::Sent { .. }) => {}
+            ("loud", MessageStatus::Suppressed { guard, .. }) => assert_ne!(guard, GUARD),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!((20..=60).contains(&held), "about 10 % of 400: {held}");
+    // One `held_out` event per held message, at the dispatch, and no contact from it.
+    let mut recorded = 0;
+    for i in 0..400 {
+        let id = CustomerId::new(format!("c-{i}")).unwrap();
+        let history = store.history(&id, 100).unwrap();
+        let held_events: Vec<HeldOut> = history.iter().filter_map(HeldOut::from_event).collect();
+        let in_group = holdouts.group(&id, None).is_some();
+        assert_eq!(held_events.len(), usize::from(in_group), "{id}");
+        for h in &held_events {
+            assert_eq!(
+                (h.at, h.group.as_str(), h.campaign.as_deref()),
+                (now, "global", Some("spring"))
+            );
+            assert_eq!(h.template, "sale");
+        }
+        recorded += held_events.len();
+        let contacts = store.customer(&id).unwrap().unwrap().contacts.len();
+        assert_eq!(
+            contacts,
+            2 - usize::from(in_group),
+            "{id}: receipt, and the sale unless held"
+        );
+        assert!(
+            history
+                .iter()
+                .all(|e| e.kind.as_str() != HELD_OUT || in_group)
+        );
+    }
+    assert_eq!(recorded, held);
+    // Nothing is due any more; dispatching again changes nothing.
+    let again = dispatcher.run(&mut store, now).unwrap();
+    assert_eq!(again.considered, 0);
+}
