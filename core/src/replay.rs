@@ -2,7 +2,7 @@
 //! compare two rule sets' results, sending nothing and changing nothing in the live store.
 //!
 //! This is what a marketer runs before saving a rule change in production. The inputs are
-//! every recorded event except those kizuna derived itself (`timer` firings,
+//! every recorded event except those kizuna derived itself (`timer` firings, `held_out`,
 //! `message_sent`, and events scripts emitted for other customers), which the replay
 //! produces anew: timers fire and messages are dispatched
 //! through the guards to [`NullChannel`]s as the replay's clock passes their time. Timers
@@ -51,6 +51,9 @@ pub struct History {
     until: Option<Timestamp>,
     /// The channels messages are dispatched to, as null channels.
     channels: Arc<Vec<ChannelShape>>,
+    /// Who is held out of marketing: the live run's groups, so a backtest compares like
+    /// with like ([`crate::lift::holdout`]).
+    holdouts: crate::lift::holdout::Holdouts,
 }
 
 /// Events appended per write at most (one write per clock stop otherwise).
@@ -70,6 +73,7 @@ impl History {
         for event in store.events() {
             let event = event?;
             let derived = matches!(&event.kind, EventKind::MessageSent)
+                || event.kind.as_str() == crate::internal::HELD_OUT
                 || crate::timer::is_timer_event(&event)
                 || crate::rules::emit::is_emitted(&event);
             if derived || until.is_some_and(|u| event.at.instant() > u) {
@@ -84,7 +88,14 @@ impl History {
             since,
             until,
             channels: Arc::new(crate::channel::default_shapes()),
+            holdouts: crate::lift::holdout::Holdouts::default(),
         })
+    }
+
+    /// Holds out of marketing whom the live run holds out.
+    pub fn with_holdouts(mut self, holdouts: crate::lift::holdout::Holdouts) -> Self {
+        self.holdouts = holdouts;
+        self
     }
 
     /// Runs the clock on to `end` after the last event, if that is later, keeping every
@@ -129,7 +140,8 @@ impl History {
             Arc::clone(&rules),
             PathBuf::from(templates),
             RetryPolicy::default(),
-        );
+        )
+        .with_holdouts(self.holdouts.clone());
         let mut outcome = Outcome {
             rules: rules.version().to_owned(),
             ..Outcome::default()

@@ -49,7 +49,10 @@ pub fn run(ctx: &mut Ctx, o: &mut Out, args: &ReplayArgs) -> anyhow::Result<Exit
     };
     let (live_templates, candidate_templates) = (templates(&live_dir), templates(&candidate_dir));
     let shapes = super::outbox::channel_shapes(ctx.config()?)?;
-    let history = History::load(ctx.store()?, args.since, args.until)?.with_channels(shapes);
+    let holdouts = ctx.config()?.holdouts()?;
+    let history = History::load(ctx.store()?, args.since, args.until)?
+        .with_channels(shapes)
+        .with_holdouts(holdouts);
     // By default the clock runs on to now: what fell due after the last event is shown too.
     let history = match args.until {
         Some(_) => history,
