@@ -157,3 +157,112 @@ fn marketing_the_guards_allow_is_held_back_from_the_control_group_and_recorded()
     let without = history.with_clock_to(now).run(rules, &templates).unwrap();
     assert_eq!(held_in(&without), 0);
 }
+
+/// A campaign script's `const HOLDOUT = 30;` holds out about 30 % of its customers (drawn
+/// apart from the global group, here none), recorded as group `campaign`; the shop's
+/// receipts and other campaigns are untouched. A bad HOLDOUT is a compile error.
+#[test]
+fn a_campaign_holds_out_its_own_share() {
+    const WINBACK: &str = r#"
+        const HOLDOUT = 30;
+        fn on_event(e, c) {
+            if e.type == "purchase" { send("email", "sale", #{}); send("email", "receipt", #{}, "transactional"); }
+        }
+    "#;
+    const OTHER: &str = r#"
+        const CAMPAIGN = "newsletter";
+        fn on_event(e, c) { if e.type == "purchase" { send("email", "news", #{}); } }
+    "#;
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    for name in ["sale", "receipt", "news"] {
+        std::fs::write(
+            templates.join(format!("{name}.email")),
+            "Subject: s\n\nhello",
+        )
+        .unwrap();
+    }
+    let mut store = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap();
+    let rules = Arc::new(
+        RuleSet::compile(
+            vec![
+                ("campaigns/winback.rhai".into(), WINBACK.into()),
+                ("news.rhai".into(), OTHER.into()),
+            ],
+            None,
+        )
+        .unwrap(),
+    );
+    assert_eq!(rules.campaign_holdout("winback"), 30);
+    assert_eq!(rules.campaign_holdout("newsletter"), 0);
+    let mut events = Vec::new();
+    for i in 0..300 {
+        for json in [
+            format!(
+                r#"{{"customer":"c-{i}","type":"profile","at":"2026-03-01T00:00:00Z","email":"c{i}@example.jp"}}"#
+            ),
+            format!(
+                r#"{{"id":"p-{i}","customer":"c-{i}","type":"purchase","at":"2026-03-01T10:00:00Z","amount":100}}"#
+            ),
+        ] {
+            events.push(Event::from_json_str(&json).unwrap());
+        }
+    }
+    store.append(&rules, &events).unwrap();
+    let channels = crate::channel::file_channels(dir.path(), "shop@example.jp");
+    let holdouts = Holdouts::new(0, "test").unwrap();
+    let dispatcher = Dispatcher::new(
+        channels,
+        Arc::clone(&rules),
+        &templates,
+        RetryPolicy::default(),
+    )
+    .with_holdouts(holdouts.clone());
+    let now: Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
+    for _ in 0..5 {
+        dispatcher.run(&mut store, now).unwrap();
+    }
+    let mut held = 0;
+    for m in store.outbox().unwrap() {
+        let expected =
+            m.template == "sale" && holdouts.group(&m.customer, Some(("winback", 30))).is_some();
+        let is_held =
+            matches!(&m.status, MessageStatus::Suppressed { guard, .. } if guard == GUARD);
+        assert_eq!(is_held, expected, "{m:?}");
+        held += usize::from(is_held);
+    }
+    assert!((60..=120).contains(&held), "about 30 % of 300: {held}");
+    let c = (0..300)
+        .map(|i| CustomerId::new(format!("c-{i}")).unwrap())
+        .find(|c| holdouts.group(c, Some(("winback", 30))).is_some())
+        .unwrap();
+    let group: Vec<String> = store
+        .history(&c, 100)
+        .unwrap()
+        .iter()
+        .filter_map(HeldOut::from_event)
+        .map(|h| h.group)
+        .collect();
+    assert_eq!(group, ["campaign"]);
+    for bad in [
+        "const HOLDOUT = 60;",
+        "const HOLDOUT = \"ten\";",
+        "const HOLDOUT = -1;",
+    ] {
+        let err = RuleSet::compile(vec![("campaigns/x.rhai".into(), bad.into())], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("HOLDOUT must be a whole percent from 0 to 50"),
+            "{err}"
+        );
+    }
+    let outside = RuleSet::compile(
+        vec![("plain.rhai".into(), "const HOLDOUT = 10;".into())],
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(outside.contains("in a campaign script"), "{outside}");
+}

@@ -359,7 +359,11 @@ impl Dispatcher {
         if message.class != MessageClass::Marketing || message.forced.is_some() {
             return None;
         }
-        self.holdouts.group(&message.customer, None)
+        let campaign = message
+            .campaign
+            .as_deref()
+            .map(|c| (c, self.rules.campaign_holdout(c)));
+        self.holdouts.group(&message.customer, campaign)
     }
 
     /// The `held_out` event of a message its holdout group kept back, or `None` if it is

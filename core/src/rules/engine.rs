@@ -67,7 +67,14 @@ struct Script {
     uses_state: bool,
     /// `const WINDOW = [...]`: a seasonal campaign the clock launches.
     seasonal: Option<predicate::Seasonal>,
+    /// `const HOLDOUT = 10;`: the percent of the campaign's customers held out to measure
+    /// it ([`crate::lift::holdout`]).
+    holdout: Option<u32>,
 }
+
+/// The largest campaign holdout, percent: a campaign that holds back more than half its
+/// customers is a test, not a campaign.
+pub const MAX_HOLDOUT: u32 = 50;
 
 /// A compiled rules directory: every `.rhai` file, compiled once, run in file-name order.
 #[derive(Debug)]
@@ -286,6 +293,16 @@ impl RuleSet {
     /// A short hash of every file name and content: which rules produced an effect.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The percent of `campaign`'s customers its script holds out (`const HOLDOUT`); 0 when
+    /// no script of that campaign says.
+    pub fn campaign_holdout(&self, campaign: &str) -> u32 {
+        self.scripts
+            .iter()
+            .filter(|s| s.campaign.as_deref() == Some(campaign))
+            .find_map(|s| s.holdout)
+            .unwrap_or(0)
     }
 
     /// Names of the loaded scripts, in run order.
@@ -679,7 +696,32 @@ fn compile_one(engine: &Engine, name: &str, text: &str) -> Result<Script, Compil
             .map(|f| f.trim_end_matches(".rhai").to_owned()),
     };
     let seasonal = predicate::seasonal(name, &constants, campaign.as_deref())?;
+    let holdout = match constants.get("HOLDOUT") {
+        None => None,
+        Some(v) => Some(
+            v.as_int()
+                .ok()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n <= MAX_HOLDOUT && campaign.is_some())
+                .ok_or_else(|| CompileError {
+                    pos: ScriptPos {
+                        file: name.into(),
+                        line: text
+                            .lines()
+                            .position(|l| l.trim_start().starts_with("const HOLDOUT"))
+                            .map(|i| i + 1),
+                        column: None,
+                    },
+                    message: format!(
+                        "HOLDOUT must be a whole percent from 0 to {MAX_HOLDOUT}, in a campaign \
+                         script (in campaigns/, or with const CAMPAIGN)"
+                    ),
+                    source_line: None,
+                })?,
+        ),
+    };
     Ok(Script {
+        holdout,
         campaign,
         seasonal,
         matches: has("matches", 1),

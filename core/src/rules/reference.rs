@@ -149,6 +149,13 @@ pub const ENTRIES: &[Entry] = &[
     ),
     e(
         Constants,
+        "HOLDOUT",
+        "const HOLDOUT = 10;",
+        "In a campaign script: this percent (0–50) of the customers who qualify are held out, drawn by a hash of their id, independently of the global control group. Their messages pass the guards, then end suppressed by guard `holdout` with a `held_out` event, so the campaign's lift can be measured.",
+        "top: const CAMPAIGN = \"spring_sale\";\nconst HOLDOUT = 10;",
+    ),
+    e(
+        Constants,
         "WINDOW",
         "const WINDOW = [\"MM-DD\", \"MM-DD\"];",
         "A seasonal campaign: with `TEMPLATE` (and optionally `TZ`, `CHANNEL`, `CLASS`) and `fn matches(customer)`, `kizuna tick` queues its message to everyone it matches, once per window.",
