@@ -25,19 +25,46 @@ const RULES: &str = r#"
     }
 "#;
 
+/// A store under a scratch directory with a one-line e-mail template of each name.
+struct Shop {
+    dir: tempfile::TempDir,
+    templates: std::path::PathBuf,
+    store: Store,
+}
+
+impl Shop {
+    fn new(templates: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("templates");
+        std::fs::create_dir_all(&path).unwrap();
+        for name in templates {
+            std::fs::write(path.join(format!("{name}.email")), "Subject: s\n\nhello").unwrap();
+        }
+        let store = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap();
+        Self {
+            dir,
+            templates: path,
+            store,
+        }
+    }
+
+    /// Dispatches everything due at `now` (rounds of one message per customer).
+    fn dispatch_all(&mut self, rules: &Arc<RuleSet>, holdouts: &Holdouts, now: Timestamp) {
+        let channels = crate::channel::file_channels(self.dir.path(), "shop@example.jp");
+        let dispatcher = Dispatcher::new(
+            channels,
+            Arc::clone(rules),
+            &self.templates,
+            RetryPolicy::default(),
+        )
+        .with_holdouts(holdouts.clone());
+        while dispatcher.run(&mut self.store, now).unwrap().considered > 0 {}
+    }
+}
+
 #[test]
 fn marketing_the_guards_allow_is_held_back_from_the_control_group_and_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let templates = dir.path().join("templates");
-    std::fs::create_dir_all(&templates).unwrap();
-    for name in ["sale", "receipt", "loud"] {
-        std::fs::write(
-            templates.join(format!("{name}.email")),
-            "Subject: s\n\nhello",
-        )
-        .unwrap();
-    }
-    let mut store = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap();
+    let mut shop = Shop::new(&["sale", "receipt", "loud"]);
     let rules = Arc::new(RuleSet::compile(vec![("g.rhai".into(), RULES.into())], None).unwrap());
     let at: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
     let mut events = Vec::new();
@@ -70,21 +97,11 @@ fn marketing_the_guards_allow_is_held_back_from_the_control_group_and_recorded()
             events.push(e);
         }
     }
-    store.append(&rules, &events).unwrap();
-    let channels = crate::channel::file_channels(dir.path(), "shop@example.jp");
+    shop.store.append(&rules, &events).unwrap();
     let holdouts = Holdouts::new(10, "test").unwrap();
-    let dispatcher = Dispatcher::new(
-        channels,
-        Arc::clone(&rules),
-        &templates,
-        RetryPolicy::default(),
-    )
-    .with_holdouts(holdouts.clone());
     let now: Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
-    // Rounds of one message per customer: run until nothing is due.
-    for _ in 0..5 {
-        dispatcher.run(&mut store, now).unwrap();
-    }
+    shop.dispatch_all(&rules, &holdouts, now);
+    let (store, templates) = (&mut shop.store, &shop.templates);
     let all = store.outbox().unwrap();
     let mut held = 0;
     for m in &all {
@@ -131,14 +148,11 @@ fn marketing_the_guards_allow_is_held_back_from_the_control_group_and_recorded()
         );
     }
     assert_eq!(recorded, held);
-    // Nothing is due any more; dispatching again changes nothing.
-    let again = dispatcher.run(&mut store, now).unwrap();
-    assert_eq!(again.considered, 0);
 
     // A replay holds out the same customers (the `held_out` events are not replayed as
     // input: the replay's own dispatch makes them anew); one without the groups holds out
     // nobody, so the figure is the replay's own.
-    let history = crate::replay::History::load(&store, None, None).unwrap();
+    let history = crate::replay::History::load(store, None, None).unwrap();
     let held_in = |outcome: &crate::replay::Outcome| -> u64 {
         outcome
             .messages
@@ -151,10 +165,10 @@ fn marketing_the_guards_allow_is_held_back_from_the_control_group_and_recorded()
         .clone()
         .with_holdouts(holdouts)
         .with_clock_to(now)
-        .run(Arc::clone(&rules), &templates)
+        .run(Arc::clone(&rules), templates)
         .unwrap();
     assert_eq!(held_in(&replayed), held as u64);
-    let without = history.with_clock_to(now).run(rules, &templates).unwrap();
+    let without = history.with_clock_to(now).run(rules, templates).unwrap();
     assert_eq!(held_in(&without), 0);
 }
 
@@ -173,17 +187,7 @@ fn a_campaign_holds_out_its_own_share() {
         const CAMPAIGN = "newsletter";
         fn on_event(e, c) { if e.type == "purchase" { send("email", "news", #{}); } }
     "#;
-    let dir = tempfile::tempdir().unwrap();
-    let templates = dir.path().join("templates");
-    std::fs::create_dir_all(&templates).unwrap();
-    for name in ["sale", "receipt", "news"] {
-        std::fs::write(
-            templates.join(format!("{name}.email")),
-            "Subject: s\n\nhello",
-        )
-        .unwrap();
-    }
-    let mut store = Store::open(dir.path().join("db"), StoreOptions::default()).unwrap();
+    let mut shop = Shop::new(&["sale", "receipt", "news"]);
     let rules = Arc::new(
         RuleSet::compile(
             vec![
@@ -209,20 +213,10 @@ fn a_campaign_holds_out_its_own_share() {
             events.push(Event::from_json_str(&json).unwrap());
         }
     }
-    store.append(&rules, &events).unwrap();
-    let channels = crate::channel::file_channels(dir.path(), "shop@example.jp");
+    shop.store.append(&rules, &events).unwrap();
     let holdouts = Holdouts::new(0, "test").unwrap();
-    let dispatcher = Dispatcher::new(
-        channels,
-        Arc::clone(&rules),
-        &templates,
-        RetryPolicy::default(),
-    )
-    .with_holdouts(holdouts.clone());
-    let now: Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
-    for _ in 0..5 {
-        dispatcher.run(&mut store, now).unwrap();
-    }
+    shop.dispatch_all(&rules, &holdouts, "2026-03-01T12:00:00Z".parse().unwrap());
+    let store = &shop.store;
     let mut held = 0;
     for m in store.outbox().unwrap() {
         let expected =
