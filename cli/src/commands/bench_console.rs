@@ -140,16 +140,7 @@ pub fn pages(base: &str, token: &str, n: usize) -> anyhow::Result<Vec<PageFigure
         .get(format!("{base}/v1/customers?limit=200"))
         .header("Authorization", &format!("Bearer {token}"))
         .call()?;
-    let listed: serde_json::Value = serde_json::from_str(&listed.body_mut().read_to_string()?)?;
-    let ids: Vec<String> = listed
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["id"].as_str().map(str::to_owned))
-        .collect();
-    if ids.is_empty() {
-        bail!("no customers to show");
-    }
+    let ids = super::bench_http::customer_ids(&listed.body_mut().read_to_string()?)?;
     let agent = agent();
     let time = |page: &str, path: &dyn Fn(usize) -> String| -> anyhow::Result<PageFigures> {
         let mut samples = Vec::with_capacity(n);

@@ -430,16 +430,7 @@ fn probe_show(home: &std::path::Path, n: usize) -> anyhow::Result<Vec<Duration>>
         home,
         &["kizuna", "customer", "list", "--json", "--limit", "1000"],
     )?;
-    let listed: serde_json::Value = serde_json::from_str(&listed.stdout)?;
-    let ids: Vec<String> = listed
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["id"].as_str().map(str::to_owned))
-        .collect();
-    if ids.is_empty() {
-        bail!("no customers to show");
-    }
+    let ids = customer_ids(&listed.stdout)?;
     let mut times = Vec::with_capacity(n);
     for i in 0..n {
         let id = &ids[i * 7919 % ids.len()];
@@ -564,4 +555,19 @@ fn print(f: &Figures) {
             m.p50, m.p90, m.p99, m.max
         );
     }
+}
+
+/// The ids in a `customer list --json` answer (at least one).
+pub(super) fn customer_ids(listed: &str) -> anyhow::Result<Vec<String>> {
+    let listed: serde_json::Value = serde_json::from_str(listed)?;
+    let ids: Vec<String> = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_str().map(str::to_owned))
+        .collect();
+    if ids.is_empty() {
+        bail!("no customers to show");
+    }
+    Ok(ids)
 }

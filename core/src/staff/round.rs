@@ -56,15 +56,19 @@ pub fn round(
         return Ok(report);
     }
     let local = now.to_zoned(policy.tz.clone());
-    let mut digest_due = false;
-    for r in &policy.recipients {
+    // Recipients owed today's digest: its time has come and it has not gone yet.
+    let mut digests = Vec::new();
+    for (i, r) in policy.recipients.iter().enumerate() {
         if let Some(at) = r.digest_at
             && local.time() >= at
-            && !store.marker(&digest_marker(&r.name, local.date()))?
         {
-            digest_due = true;
+            let marker = digest_marker(&r.name, local.date());
+            if !store.marker(&marker)? {
+                digests.push((i, r, at, marker));
+            }
         }
     }
+    let digest_due = !digests.is_empty();
     // Alerts raised after `now` (a manual clock behind the log) are not raised yet. Read
     // whole only those owed something: a notice, an escalation, or a digest today.
     let owed: Vec<AlertId> = store
@@ -122,13 +126,8 @@ pub fn round(
             plan.notified.push(alert.id);
         }
     }
-    for (i, r) in policy.recipients.iter().enumerate() {
-        let Some(at) = r.digest_at else { continue };
+    for (i, r, at, marker) in digests {
         let day = local.date();
-        let marker = digest_marker(&r.name, day);
-        if local.time() < at || store.marker(&marker)? {
-            continue;
-        }
         // The alerts open at the digest's moment: one raised later (a round that runs
         // late, after a restart) is news for its notice and tomorrow's digest.
         let moment = day

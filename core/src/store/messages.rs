@@ -69,50 +69,37 @@ impl MessageQuery {
 impl Store {
     /// The page of messages `query` asks for, in id order (or reversed).
     pub fn messages(&self, query: &MessageQuery) -> Result<Vec<OutboxMessage>, StoreError> {
-        let keep = |found: Box<dyn Iterator<Item = Result<OutboxMessage, StoreError>> + '_>| {
-            found
-                .filter(|m| m.as_ref().map_or(true, |m| query.matches(m)))
-                .skip(query.offset)
-                .take(query.limit)
-                .collect()
+        // One customer's events, when the query names a customer with a history; else the
+        // whole outbox (also for a staff recipient, `staff:<name>`, who has none).
+        let mut seqs: Vec<u64> = match &query.customer {
+            Some(customer) => self
+                .history_entries(customer)?
+                .iter()
+                .map(|e| e.seq)
+                .collect(),
+            None => Vec::new(),
         };
-        match &query.customer {
-            Some(customer) if self.record(customer)?.is_some() => {
-                let mut seqs: Vec<u64> = self
-                    .history_entries(customer)?
-                    .iter()
-                    .map(|e| e.seq)
-                    .collect();
-                seqs.sort_unstable();
-                seqs.dedup();
-                if query.newest_first {
-                    seqs.reverse();
-                }
-                let newest_first = query.newest_first;
-                let found = seqs.into_iter().flat_map(move |seq| {
-                    let mut prefix = vec![keys::OUTBOX];
-                    prefix.extend_from_slice(&seq.to_be_bytes());
-                    let of_event: Vec<_> = self.tree.scan_prefix(&prefix).collect();
-                    let of_event: Box<dyn Iterator<Item = _>> = if newest_first {
-                        Box::new(of_event.into_iter().rev())
-                    } else {
-                        Box::new(of_event.into_iter())
-                    };
-                    of_event.map(|item| self.decode_message(item))
-                });
-                keep(Box::new(found))
-            }
-            // Not a customer with a history (a staff recipient, `staff:<name>`): walk.
-            _ => {
-                let all = self.tree.scan_prefix([keys::OUTBOX]);
-                let all: Box<dyn Iterator<Item = _>> = if query.newest_first {
-                    Box::new(all.rev())
-                } else {
-                    Box::new(all)
-                };
-                keep(Box::new(all.map(|item| self.decode_message(item))))
-            }
+        seqs.sort_unstable();
+        seqs.dedup();
+        if query.newest_first {
+            seqs.reverse();
         }
+        let newest_first = query.newest_first;
+        let found: Box<dyn Iterator<Item = _>> = if seqs.is_empty() {
+            in_order(self.tree.scan_prefix([keys::OUTBOX]), newest_first)
+        } else {
+            Box::new(seqs.into_iter().flat_map(move |seq| {
+                let mut prefix = vec![keys::OUTBOX];
+                prefix.extend_from_slice(&seq.to_be_bytes());
+                in_order(self.tree.scan_prefix(&prefix), newest_first)
+            }))
+        };
+        found
+            .map(|item| self.decode_message(item))
+            .filter(|m| m.as_ref().map_or(true, |m| query.matches(m)))
+            .skip(query.offset)
+            .take(query.limit)
+            .collect()
     }
 
     fn decode_message(
@@ -121,6 +108,18 @@ impl Store {
     ) -> Result<OutboxMessage, StoreError> {
         let (k, v) = item.map_err(|e| self.sled_err(e))?;
         serde_json::from_slice(&v).map_err(|e| self.corrupt(&k, e.to_string()))
+    }
+}
+
+/// A key scan forwards, or backwards for newest first.
+fn in_order<'a>(
+    scan: super::kv::KvIter<'a>,
+    newest_first: bool,
+) -> Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + 'a> {
+    if newest_first {
+        Box::new(scan.rev())
+    } else {
+        Box::new(scan)
     }
 }
 
