@@ -300,6 +300,43 @@ fn the_console_needs_a_session_escapes_customer_text_and_refuses_what_a_role_may
     );
     assert_eq!(status, 403, "no CSRF token");
 
+    // The outbox's day filter: a date that is not one is refused, saying which; the CLI
+    // refuses a period that ends before it starts, and lists nothing from the future.
+    let (status, page, _) = get(&daemon, "/console/outbox?from=2026-13-01", &admin);
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        page.contains("2026-13-01") && page.contains("YYYY-MM-DD"),
+        "{page}"
+    );
+    let (status, _, _) = get(
+        &daemon,
+        "/console/outbox?from=2026-03-01&to=2026-03-31",
+        &admin,
+    );
+    assert_eq!(status, 200);
+    let run = h
+        .run(&[
+            "outbox",
+            "list",
+            "--since",
+            "2026-03-02T00:00:00Z",
+            "--until",
+            "2026-03-01T00:00:00Z",
+        ])
+        .fails();
+    assert!(run.stderr.contains("--until"), "{}", run.stderr);
+    let future = h
+        .run(&[
+            "outbox",
+            "list",
+            "--since",
+            "2999-01-01T00:00:00Z",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(future, serde_json::json!([]));
+
     // Logging out ends the session.
     assert_eq!(
         post(&daemon, "/console/logout", &admin, &format!("csrf={token}")),
